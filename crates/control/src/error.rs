@@ -1,0 +1,16 @@
+//! Errors of admin operations.
+
+use gatehouse_model::ValidationError;
+use gatehouse_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

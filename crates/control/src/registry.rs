@@ -1,0 +1,271 @@
+//! The admin operations over APIs and clients.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, ValidationError, api::check_id};
+use gatehouse_oauth::secret;
+use gatehouse_store::{AnyStateStore, StateStore};
+use tokio::sync::{Mutex, RwLock, broadcast};
+
+use crate::ControlError;
+use crate::watch::{LOG_CAPACITY, Published};
+
+/// The control plane's state: the durable store, an in-memory copy of its state, the tail of
+/// the revision log, and the channel that tells watchers about new revisions.
+pub struct ControlPlane {
+    store: AnyStateStore,
+    /// Serialises mutations: validation reads the state it is about to change, so two writers
+    /// must not interleave between check and commit.
+    write: Mutex<()>,
+    pub(crate) current: RwLock<Current>,
+    pub(crate) events: broadcast::Sender<Published>,
+}
+
+pub(crate) struct Current {
+    pub(crate) state: ConfigState,
+    /// The last [`LOG_CAPACITY`] changes, oldest first.
+    pub(crate) log: VecDeque<Published>,
+}
+
+/// A client app to register.
+#[derive(Debug, Default)]
+pub struct NewClient {
+    pub api_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uri: String,
+    pub policy_id: String,
+    pub meta_data: BTreeMap<String, String>,
+    pub description: String,
+    /// A secret the admin chose; `None` to have one generated.
+    pub secret: Option<String>,
+}
+
+impl ControlPlane {
+    pub async fn open(store: AnyStateStore) -> Result<Arc<Self>, ControlError> {
+        let state = store.load().await?;
+        tracing::info!(store_id = %state.store_id, revision = state.revision, "control-plane state loaded");
+        let (events, _) = broadcast::channel(LOG_CAPACITY);
+        Ok(Arc::new(Self {
+            store,
+            write: Mutex::new(()),
+            current: RwLock::new(Current { state, log: VecDeque::with_capacity(LOG_CAPACITY) }),
+            events,
+        }))
+    }
+
+    pub async fn revision(&self) -> u64 {
+        self.current.read().await.state.revision
+    }
+
+    pub async fn list_apis(&self) -> Vec<Api> {
+        self.current.read().await.state.apis.values().cloned().collect()
+    }
+
+    pub async fn get_api(&self, api_id: &str) -> Result<Api, ControlError> {
+        self.current.read().await.state.apis.get(api_id).cloned().ok_or_else(|| api_not_found(api_id))
+    }
+
+    /// Registers a new API. Its id is generated when empty.
+    pub async fn create_api(&self, mut api: Api) -> Result<Api, ControlError> {
+        let _writer = self.write.lock().await;
+        if api.api_id.is_empty() {
+            api.api_id = random_id();
+        }
+        let api = api.validate()?;
+        {
+            let current = self.current.read().await;
+            if current.state.apis.contains_key(&api.api_id) {
+                return Err(ControlError::Conflict(format!(
+                    "an API with id {:?} already exists",
+                    api.api_id
+                )));
+            }
+            check_listen_path_free(&current.state, &api)?;
+        }
+        self.commit(Change::ApiPut(api.clone())).await?;
+        Ok(api)
+    }
+
+    pub async fn update_api(&self, api_id: &str, mut api: Api) -> Result<Api, ControlError> {
+        let _writer = self.write.lock().await;
+        if !api.api_id.is_empty() && api.api_id != api_id {
+            return Err(ValidationError::new(
+                "api.api_id",
+                format!("{:?} differs from the id in the path {api_id:?}", api.api_id),
+            )
+            .into());
+        }
+        api.api_id = api_id.to_owned();
+        let api = api.validate()?;
+        {
+            let current = self.current.read().await;
+            if !current.state.apis.contains_key(api_id) {
+                return Err(api_not_found(api_id));
+            }
+            check_listen_path_free(&current.state, &api)?;
+        }
+        self.commit(Change::ApiPut(api.clone())).await?;
+        Ok(api)
+    }
+
+    /// Deletes an API and, with it, its client apps.
+    pub async fn delete_api(&self, api_id: &str) -> Result<(), ControlError> {
+        let _writer = self.write.lock().await;
+        if !self.current.read().await.state.apis.contains_key(api_id) {
+            return Err(api_not_found(api_id));
+        }
+        self.commit(Change::ApiDeleted { api_id: api_id.to_owned() }).await
+    }
+
+    pub async fn list_clients(&self, api_id: &str) -> Result<Vec<Client>, ControlError> {
+        let current = self.current.read().await;
+        if !current.state.apis.contains_key(api_id) {
+            return Err(api_not_found(api_id));
+        }
+        Ok(current.state.clients.get(api_id).map(|m| m.values().cloned().collect()).unwrap_or_default())
+    }
+
+    pub async fn get_client(&self, api_id: &str, client_id: &str) -> Result<Client, ControlError> {
+        let current = self.current.read().await;
+        if !current.state.apis.contains_key(api_id) {
+            return Err(api_not_found(api_id));
+        }
+        current.state.client(api_id, client_id).cloned().ok_or_else(|| client_not_found(api_id, client_id))
+    }
+
+    /// Registers a client app. Returns it with the secret in clear, which is never available
+    /// again: only its hash is stored.
+    pub async fn create_client(&self, new: NewClient) -> Result<(Client, String), ControlError> {
+        let _writer = self.write.lock().await;
+        let client_id = if new.client_id.is_empty() { random_id() } else { new.client_id };
+        check_id("client_id", &client_id)?;
+        if !new.redirect_uri.is_empty() {
+            check_redirect_uri(&new.redirect_uri)?;
+        }
+        {
+            let current = self.current.read().await;
+            if !current.state.apis.contains_key(&new.api_id) {
+                return Err(api_not_found(&new.api_id));
+            }
+            if current.state.client(&new.api_id, &client_id).is_some() {
+                return Err(ControlError::Conflict(format!(
+                    "client {client_id:?} already exists for API {:?}",
+                    new.api_id
+                )));
+            }
+        }
+        let (secret, secret_hash) = match new.secret {
+            Some(chosen) => {
+                if chosen.len() < 8 {
+                    return Err(ValidationError::new(
+                        "secret",
+                        "must be at least 8 characters; omit it to have a strong one generated",
+                    )
+                    .into());
+                }
+                // Argon2id is deliberately slow: keep it off the async workers.
+                let hash = tokio::task::spawn_blocking({
+                    let chosen = chosen.clone();
+                    move || secret::hash_chosen(&chosen)
+                })
+                .await
+                .map_err(|e| ControlError::Store(gatehouse_store::StoreError::Unavailable(e.to_string())))?
+                .map_err(|e| ValidationError::new("secret", e))?;
+                (chosen, hash)
+            }
+            None => {
+                let generated = secret::generate();
+                let hash = secret::hash_generated(&generated);
+                (generated, hash)
+            }
+        };
+        let client = Client {
+            client_id,
+            api_id: new.api_id,
+            client_name: new.client_name,
+            redirect_uri: new.redirect_uri,
+            policy_id: new.policy_id,
+            meta_data: new.meta_data,
+            description: new.description,
+            secret_hash,
+        };
+        self.commit(Change::ClientPut(client.clone())).await?;
+        Ok((client, secret))
+    }
+
+    pub async fn delete_client(&self, api_id: &str, client_id: &str) -> Result<(), ControlError> {
+        let _writer = self.write.lock().await;
+        if self.current.read().await.state.client(api_id, client_id).is_none() {
+            return Err(client_not_found(api_id, client_id));
+        }
+        self.commit(Change::ClientDeleted(ClientKey {
+            api_id: api_id.to_owned(),
+            client_id: client_id.to_owned(),
+        }))
+        .await
+    }
+
+    /// Makes `change` durable, then visible: in memory, in the log, to watchers. The caller
+    /// holds the write lock.
+    async fn commit(&self, change: Change) -> Result<(), ControlError> {
+        let revision = self.store.commit(&change).await?;
+        let published = Published { revision, change: Arc::new(change) };
+        let mut current = self.current.write().await;
+        current.state.apply(revision, &published.change);
+        if current.log.len() == LOG_CAPACITY {
+            current.log.pop_front();
+        }
+        current.log.push_back(published.clone());
+        // Sent while holding the state lock, so a watcher that reads the state and then
+        // subscribes cannot miss or double-see a revision (see `watch`).
+        let _ = self.events.send(published);
+        tracing::info!(revision, "config change committed");
+        Ok(())
+    }
+}
+
+fn check_listen_path_free(state: &ConfigState, api: &Api) -> Result<(), ControlError> {
+    match state.apis.values().find(|other| other.api_id != api.api_id && other.listen_path == api.listen_path)
+    {
+        Some(other) => Err(ControlError::Conflict(format!(
+            "listen_path {:?} is already used by API {:?}",
+            api.listen_path, other.api_id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Redirect URIs are matched exactly later, so reject what could never match safely: they must
+/// be absolute, without a fragment (RFC 6749 §3.1.2).
+fn check_redirect_uri(uri: &str) -> Result<(), ValidationError> {
+    let field = "redirect_uri";
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(ValidationError::new(field, "must be an absolute URI, e.g. \"https://app.example/cb\""));
+    };
+    if scheme.is_empty()
+        || rest.is_empty()
+        || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return Err(ValidationError::new(field, "must be an absolute URI, e.g. \"https://app.example/cb\""));
+    }
+    if uri.contains('#') {
+        return Err(ValidationError::new(field, "must not contain a fragment (RFC 6749 §3.1.2)"));
+    }
+    Ok(())
+}
+
+fn api_not_found(api_id: &str) -> ControlError {
+    ControlError::NotFound(format!("API {api_id:?} not found"))
+}
+
+fn client_not_found(api_id: &str, client_id: &str) -> ControlError {
+    ControlError::NotFound(format!("client {client_id:?} not found for API {api_id:?}"))
+}
+
+/// 128-bit random identifier in hex, as Tyk's ids look.
+fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,255 @@
+//! Forwarding a request to its upstream and streaming the answer back: the last step of the hot
+//! path. Bodies are never collected, so memory per request stays flat whatever their size.
+
+use std::error::Error as _;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use gatehouse_model::Upstream;
+
+/// Body of every gateway response: the upstream's streamed body, or a small body the gateway made
+/// itself (errors, token responses). An enum rather than a boxed body: no allocation per request
+/// for the common case.
+pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+
+/// How long the gateway waits on an upstream before answering 504.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyTimeouts {
+    /// TCP connect, per resolved address.
+    pub connect: Duration,
+    /// From handing the request to the pool (connect included) until the upstream's response
+    /// head has arrived. The response body is not bounded: long downloads and streams are
+    /// legitimate.
+    pub response_header: Duration,
+}
+
+impl Default for ProxyTimeouts {
+    fn default() -> Self {
+        Self { connect: Duration::from_secs(5), response_header: Duration::from_secs(30) }
+    }
+}
+
+/// Long enough to carry connections across bursts of traffic, as Go's reverse proxy does. An
+/// upstream that closes idle connections sooner is fine: the pool retries a request that finds
+/// its connection closed before anything was written (`retry_canceled_requests`).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A pooled HTTP/1.1 client shared by every request of a gateway; cheap to clone.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: Client<HttpConnector, Incoming>,
+    timeouts: ProxyTimeouts,
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies still meet in the wild.
+/// They describe one connection, so forwarding them would make the next hop misframe or
+/// misroute; `Proxy-Authorization` would also leak the client's proxy credentials upstream.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+impl UpstreamClient {
+    pub fn new(timeouts: ProxyTimeouts) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeouts.connect));
+        // Small request/response heads would otherwise wait on Nagle + delayed ACK (~40 ms).
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            // Without a timer the pool never evicts idle connections in the background.
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Self { client, timeouts }
+    }
+
+    /// Forwards `req` to `upstream`. `path_and_query` is the path (starting with '/') and optional
+    /// query to request, relative to the upstream base path (the caller has already stripped the
+    /// listen path when configured); it is appended to `upstream.base_path`.
+    /// `client_addr` is the TCP peer of the incoming connection.
+    pub async fn forward(
+        &self,
+        req: Request<Incoming>,
+        upstream: &Upstream,
+        path_and_query: &str,
+        client_addr: SocketAddr,
+    ) -> Response<ResponseBody> {
+        // The connector speaks plain TCP only; failing here beats a confusing connect error.
+        if upstream.scheme != "http" {
+            tracing::warn!(upstream = %upstream.authority, scheme = %upstream.scheme, "unsupported upstream scheme");
+            return json_error(StatusCode::BAD_GATEWAY, "upstream unavailable");
+        }
+        let Some(uri) = upstream_uri(upstream, path_and_query) else {
+            tracing::warn!(upstream = %upstream.authority, "cannot build the upstream URI");
+            return json_error(StatusCode::BAD_GATEWAY, "upstream unavailable");
+        };
+        let Ok(host) = HeaderValue::from_str(&upstream.authority) else {
+            tracing::warn!(upstream = %upstream.authority, "upstream authority is not a valid Host");
+            return json_error(StatusCode::BAD_GATEWAY, "upstream unavailable");
+        };
+
+        let (mut parts, body) = req.into_parts();
+        // HTTP/2 clients carry the host in the URI's authority, not in a Host header.
+        let original_host = parts
+            .headers
+            .get(header::HOST)
+            .cloned()
+            .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let headers = &mut parts.headers;
+        strip_hop_by_hop(headers);
+        headers.insert(header::HOST, host);
+        append_forwarded_for(headers, client_addr);
+        // Only plain-HTTP listeners exist for now; this must follow the listener once TLS lands.
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        if let Some(original_host) = original_host {
+            headers.entry(X_FORWARDED_HOST).or_insert(original_host);
+        }
+        parts.uri = uri;
+        // The incoming request may be HTTP/2 or 1.0; the pool only speaks HTTP/1.1 upstream.
+        parts.version = Version::HTTP_11;
+        // Extensions set by the inbound server (upgrade handles, header-case maps) are about the
+        // client connection and must not steer the upstream one.
+        parts.extensions = http::Extensions::new();
+        let req = Request::from_parts(parts, body);
+
+        let result = tokio::time::timeout(self.timeouts.response_header, self.client.request(req)).await;
+        match result {
+            Ok(Ok(response)) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, Either::Left(body))
+            }
+            Ok(Err(err)) => {
+                let (status, kind) = classify(&err);
+                tracing::warn!(upstream = %upstream.authority, error = kind, "upstream request failed");
+                let message = if status == StatusCode::GATEWAY_TIMEOUT {
+                    "upstream timed out"
+                } else {
+                    "upstream unavailable"
+                };
+                json_error(status, message)
+            }
+            Err(_elapsed) => {
+                tracing::warn!(upstream = %upstream.authority, error = "response header timeout", "upstream request failed");
+                json_error(StatusCode::GATEWAY_TIMEOUT, "upstream timed out")
+            }
+        }
+    }
+}
+
+/// `http://authority` + base path + the requested path. `None` only when the caller passed
+/// characters a URI cannot hold.
+fn upstream_uri(upstream: &Upstream, path_and_query: &str) -> Option<Uri> {
+    let base = upstream.base_path.as_str();
+    let mut uri = String::with_capacity(7 + upstream.authority.len() + base.len() + path_and_query.len() + 1);
+    uri.push_str("http://");
+    uri.push_str(&upstream.authority);
+    uri.push_str(base);
+    // Tolerate callers that hand over "" or "?q" (a request to the listen path itself) or a path
+    // without its leading slash, rather than gluing "base" and "path" into "basepath".
+    match path_and_query.as_bytes().first() {
+        Some(b'/') => {}
+        None | Some(b'?') if base.is_empty() => uri.push('/'),
+        None | Some(b'?') => {}
+        Some(_) => uri.push('/'),
+    }
+    uri.push_str(path_and_query);
+    Uri::try_from(uri).ok()
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). Unparsable tokens name no
+    // header we could forward, so they are skipped. The Vec only allocates when the list is used.
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in listed.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+}
+
+/// Appends the peer's IP to X-Forwarded-For, folding repeated fields into one list.
+///
+/// The incoming value is kept as sent: any client can forge it, so whatever reads it upstream
+/// must trust only the entries added by known proxies. Deciding which peers may set it (and
+/// dropping it from the rest) belongs to a later trusted-proxies setting.
+fn append_forwarded_for(headers: &mut HeaderMap, client_addr: SocketAddr) {
+    // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; upstreams expect a.b.c.d.
+    let ip = client_addr.ip().to_canonical().to_string();
+    let mut value: Vec<u8> = Vec::new();
+    for existing in headers.get_all(&X_FORWARDED_FOR) {
+        if !value.is_empty() {
+            value.extend_from_slice(b", ");
+        }
+        value.extend_from_slice(existing.as_bytes());
+    }
+    if !value.is_empty() {
+        value.extend_from_slice(b", ");
+    }
+    value.extend_from_slice(ip.as_bytes());
+    // Every piece is already a valid header value, so this cannot fail; should it ever, the peer
+    // alone is still the most useful thing to send.
+    let value = HeaderValue::from_bytes(&value).or_else(|_| HeaderValue::from_str(&ip));
+    if let Ok(value) = value {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+}
+
+/// Maps a client error to the status the caller sees and a log label. Labels only: error chains
+/// can quote the request, and requests carry tokens.
+fn classify(err: &hyper_util::client::legacy::Error) -> (StatusCode, &'static str) {
+    let mut chain = std::iter::successors(err.source(), |e| (*e).source());
+    if err.is_connect() {
+        let io_kind = chain.find_map(|e| e.downcast_ref::<io::Error>()).map(io::Error::kind);
+        return match io_kind {
+            Some(io::ErrorKind::TimedOut) => (StatusCode::GATEWAY_TIMEOUT, "connect timeout"),
+            Some(io::ErrorKind::ConnectionRefused) => (StatusCode::BAD_GATEWAY, "connection refused"),
+            _ => (StatusCode::BAD_GATEWAY, "connect error"),
+        };
+    }
+    // Still a 502 when the client's own body failed (it hung up mid-upload): it will not read
+    // the answer, but the log must not blame the upstream.
+    let label = match chain.find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        Some(e) if e.is_user() => "request body or head error",
+        Some(e) if e.is_parse() => "invalid upstream response",
+        Some(e) if e.is_incomplete_message() || e.is_closed() => "upstream closed the connection",
+        _ => "upstream connection error",
+    };
+    (StatusCode::BAD_GATEWAY, label)
+}
+
+/// A JSON error response made by the gateway: body `{"error": message}`, content-type
+/// application/json (Tyk's error template shape).
+pub fn json_error(status: StatusCode, message: &str) -> Response<ResponseBody> {
+    let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
+        .unwrap_or_else(|_| br#"{"error":"internal error"}"#.to_vec());
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,98 @@
+//! The gateway's HTTP listener and request pipeline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gatehouse_oauth::now_unix;
+use gatehouse_store::AnyTokenStore;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::live::LiveConfig;
+use crate::proxy::{ResponseBody, UpstreamClient, json_error};
+use crate::{bearer, token_endpoint};
+
+/// Everything a request needs, shared by all connections.
+pub struct Gateway {
+    pub live: Arc<LiveConfig>,
+    pub tokens: AnyTokenStore,
+    pub upstream: UpstreamClient,
+}
+
+impl Gateway {
+    /// Serves connections from `listener` until `shutdown` resolves, then lets in-flight
+    /// requests finish.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let gateway = Arc::clone(&self);
+            let service = service_fn(move |req| {
+                let gateway = Arc::clone(&gateway);
+                async move { Ok::<_, Infallible>(gateway.handle(req, peer).await) }
+            });
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection.into_owned());
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+        graceful.shutdown().await;
+    }
+
+    /// The hot path, step by step as in DESIGN.md.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+        let Some(config) = self.live.load() else {
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway has no configuration yet");
+        };
+        // 1. Router: longest listen-path match.
+        let path = req.uri().path().to_owned();
+        let Some((api, rest)) = config.route(&path) else {
+            return json_error(StatusCode::NOT_FOUND, "no API is listening on this path");
+        };
+        if api.oauth.is_some() {
+            // The authorization server's own endpoints under the listen path.
+            if token_endpoint::is_token_path(rest) {
+                return token_endpoint::handle(&config, &self.tokens, api, req).await;
+            }
+            // 2.–3. Credential and session.
+            let token = match bearer::extract(req.headers()) {
+                Ok(token) => token,
+                Err(refusal) => return refusal.response(),
+            };
+            if let Err(refusal) = bearer::check(&config, &self.tokens, api, token, now_unix()).await {
+                return refusal.response();
+            }
+        }
+        // 5. Proxy.
+        let forwarded = if api.strip_listen_path { rest } else { path.as_str() };
+        let path_and_query = match req.uri().query() {
+            Some(query) => format!("{forwarded}?{query}"),
+            None => forwarded.to_owned(),
+        };
+        self.upstream.forward(req, &api.upstream, &path_and_query, peer).await
+    }
+}

@@ -1,0 +1,261 @@
+//! API definitions.
+
+use std::fmt;
+use std::str::FromStr;
+
+use http::Uri;
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationError;
+
+/// An API proxied by the gateways.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Api {
+    pub api_id: String,
+    pub name: String,
+    /// Always starts and ends with `/` (normalised by [`Api::validate`]).
+    pub listen_path: String,
+    pub strip_listen_path: bool,
+    pub upstream: Upstream,
+    /// `None`: a keyless API.
+    pub oauth: Option<OAuthSettings>,
+}
+
+impl Api {
+    /// Checks every field and normalises the listen path. Returns the first rule broken.
+    pub fn validate(mut self) -> Result<Self, ValidationError> {
+        if self.api_id.is_empty() {
+            return Err(ValidationError::new("api_id", "must not be empty"));
+        }
+        check_id("api_id", &self.api_id)?;
+        self.listen_path = normalise_listen_path(&self.listen_path)?;
+        if let Some(oauth) = &self.oauth {
+            oauth.validate()?;
+        }
+        Ok(self)
+    }
+}
+
+/// Identifiers travel in URL paths and storage keys: keep them to a safe alphabet.
+pub fn check_id(field: &str, id: &str) -> Result<(), ValidationError> {
+    if id.len() > 128 {
+        return Err(ValidationError::new(field, "must be at most 128 characters"));
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)) {
+        return Err(ValidationError::new(field, "may contain only letters, digits and - _ . ~"));
+    }
+    Ok(())
+}
+
+fn normalise_listen_path(raw: &str) -> Result<String, ValidationError> {
+    let field = "listen_path";
+    if raw.is_empty() {
+        return Err(ValidationError::new(field, "is required, e.g. \"/my-api/\""));
+    }
+    if !raw.starts_with('/') {
+        return Err(ValidationError::new(field, "must start with '/'"));
+    }
+    if raw.contains(['?', '#', ' ']) || raw.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err(ValidationError::new(
+            field,
+            "must be a plain path without '?', '#', spaces or dot segments",
+        ));
+    }
+    let mut path = raw.to_owned();
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// Where a gateway forwards an API's traffic: `scheme://authority[/base-path]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub scheme: String,
+    pub authority: String,
+    /// Prefix joined in front of the forwarded path; empty or starting with `/` and without a
+    /// trailing `/`.
+    pub base_path: String,
+}
+
+impl FromStr for Upstream {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let field = "upstream_url";
+        if s.is_empty() {
+            return Err(ValidationError::new(field, "is required, e.g. \"http://127.0.0.1:9000\""));
+        }
+        let uri: Uri =
+            s.parse().map_err(|e| ValidationError::new(field, format!("is not a valid URL: {e}")))?;
+        let scheme = match uri.scheme_str() {
+            Some("http") => "http",
+            Some("https") => {
+                return Err(ValidationError::new(
+                    field,
+                    "https upstreams are not supported yet: TLS to upstreams arrives with the TLS work; use http",
+                ));
+            }
+            Some(other) => {
+                return Err(ValidationError::new(
+                    field,
+                    format!("scheme {other:?} is not supported (http or https)"),
+                ));
+            }
+            None => return Err(ValidationError::new(field, "must be absolute, e.g. \"http://host:port\"")),
+        };
+        let authority =
+            uri.authority().ok_or_else(|| ValidationError::new(field, "has no host"))?.to_string();
+        if uri.query().is_some() {
+            return Err(ValidationError::new(field, "must not carry a query string"));
+        }
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self { scheme: scheme.to_owned(), authority, base_path })
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.base_path)
+    }
+}
+
+impl Serialize for Upstream {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Upstream {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The OAuth 2.0 grants (RFC 6749 §4, §6), named as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    Password,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s).ok_or(())
+    }
+}
+
+/// Default lifetimes, as Tyk's (`oauth_token_expire`, `oauth_refresh_token_expire`) and within
+/// RFC 9700's advice for codes.
+pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 3600;
+pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 14 * 24 * 3600;
+pub const DEFAULT_CODE_TTL_SECS: u64 = 60;
+
+/// How an API acts as an authorization server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthSettings {
+    pub allowed_grant_types: Vec<GrantType>,
+    pub allowed_authorize_types: Vec<String>,
+    pub auth_login_redirect: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub code_ttl_secs: u64,
+}
+
+impl OAuthSettings {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.allowed_grant_types.contains(&grant)
+    }
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        for t in &self.allowed_authorize_types {
+            if t != "code" {
+                return Err(ValidationError::new(
+                    "oauth.allowed_authorize_types",
+                    format!(
+                        "{t:?} is not supported (only \"code\"; the implicit grant is unsafe, RFC 9700 §2.1.2)"
+                    ),
+                ));
+            }
+        }
+        if self.code_ttl_secs > 600 {
+            return Err(ValidationError::new(
+                "oauth.code_ttl_seconds",
+                "must be at most 600 (RFC 6749 §4.1.2)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(listen_path: &str) -> Api {
+        Api {
+            api_id: "a1".into(),
+            name: "n".into(),
+            listen_path: listen_path.into(),
+            strip_listen_path: true,
+            upstream: "http://127.0.0.1:9000".parse().unwrap(),
+            oauth: None,
+        }
+    }
+
+    #[test]
+    fn listen_path_gets_trailing_slash() {
+        assert_eq!(api("/my-api").validate().unwrap().listen_path, "/my-api/");
+        assert_eq!(api("/").validate().unwrap().listen_path, "/");
+    }
+
+    #[test]
+    fn bad_listen_paths_name_the_field() {
+        for bad in ["", "my-api", "/a/../b", "/a?b"] {
+            let err = api(bad).validate().unwrap_err();
+            assert_eq!(err.field, "listen_path", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_parses_base_path() {
+        let u: Upstream = "http://h:1/base/".parse().unwrap();
+        assert_eq!((u.scheme.as_str(), u.authority.as_str(), u.base_path.as_str()), ("http", "h:1", "/base"));
+        assert_eq!(u.to_string(), "http://h:1/base");
+        assert!("ftp://h".parse::<Upstream>().is_err());
+        assert!("https://h".parse::<Upstream>().is_err());
+        assert!("/relative".parse::<Upstream>().is_err());
+    }
+
+    #[test]
+    fn grant_types_round_trip() {
+        for g in GrantType::ALL {
+            assert_eq!(g.as_str().parse::<GrantType>(), Ok(g));
+        }
+        assert!("implicit".parse::<GrantType>().is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! Gatehouse's domain types and their validation. No I/O, no wire types.
+//!
+//! # Layout
+//! - [`api`]: an API definition (listen path, upstream, OAuth settings) and its validation.
+//! - [`client`]: an OAuth client app and the hash of its secret.
+//! - [`session`]: what an access token grants, as stored in the token store.
+//! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
+//!   forward; both the control plane and the gateways apply changes with the same code.
+//!
+//! Wire types (prost) are converted to these at the edge (`src/wire` in the binary crate), so the
+//! OAuth and gateway logic never sees a protobuf message.
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod session;
+
+pub use api::{Api, GrantType, OAuthSettings, Upstream};
+pub use client::{Client, SecretHash};
+pub use config::{Change, ClientKey, ConfigState};
+pub use session::Session;
+
+/// A domain rule broken by input: names the offending field so admins can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}

@@ -1,0 +1,29 @@
+//! Gatehouse's OAuth 2.0 authorization server logic: no HTTP framework, no Redis in its types.
+//!
+//! # Layout
+//! - [`token`]: minting opaque tokens from the OS CSPRNG and the keyed hash that turns a token
+//!   into its storage key.
+//! - [`secret`]: client secrets: generation, hashing for storage, constant-time verification.
+//! - [`request`]: parsing a token request (form body + `Authorization` header) strictly, and
+//!   working out which client it authenticates as (RFC 6749 §2.3.1).
+//! - [`error`]: RFC 6749 §5.2 error responses.
+//! - [`issue`]: the grants: from an authenticated request to a stored session and the token
+//!   response.
+//!
+//! The gateway crate wires these to HTTP; the stores come in through `gatehouse_store` traits.
+
+pub mod error;
+pub mod issue;
+pub mod request;
+pub mod secret;
+pub mod token;
+
+pub use error::{ErrorCode, OAuthError};
+pub use issue::{TokenIssuer, TokenResponse};
+pub use request::{ClientCredentials, TokenRequest};
+pub use token::TokenHasher;
+
+/// Seconds since the Unix epoch; the one clock of the crate, passed in so tests control time.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

@@ -1,0 +1,88 @@
+//! Client secrets: shown once, stored only as a hash, compared in constant time.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use gatehouse_model::SecretHash;
+use rand::TryRngCore as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// A secret Gatehouse generates: as strong as a token.
+pub fn generate() -> String {
+    crate::token::mint()
+}
+
+/// Hash of a generated (256-bit) secret. A fast hash is right here: brute force is already
+/// hopeless, and a slow one would let anyone burn CPU on the token endpoint.
+pub fn hash_generated(secret: &str) -> SecretHash {
+    SecretHash::Sha256(Sha256::digest(secret.as_bytes()).into())
+}
+
+/// Hash of a secret an admin chose (it may be guessable): Argon2id with OWASP's parameters
+/// (19 MiB, t = 2, p = 1).
+pub fn hash_chosen(secret: &str) -> Result<SecretHash, String> {
+    let mut salt_bytes = [0u8; 16];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut salt_bytes)
+        .map_err(|e| format!("the operating system's random number generator failed: {e}"))?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| format!("cannot encode salt: {e}"))?;
+    let phc =
+        argon2().hash_password(secret.as_bytes(), &salt).map_err(|e| format!("cannot hash secret: {e}"))?;
+    Ok(SecretHash::Argon2(phc.to_string()))
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Whether `presented` is the secret behind `stored`, in time independent of where they differ.
+pub fn verify(presented: &str, stored: &SecretHash) -> bool {
+    match stored {
+        SecretHash::Sha256(expected) => {
+            let actual: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+            actual.ct_eq(expected).into()
+        }
+        // argon2's verifier compares the digests in constant time itself.
+        SecretHash::Argon2(phc) => match PasswordHash::new(phc) {
+            Ok(parsed) => argon2().verify_password(presented.as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        },
+    }
+}
+
+/// Spends the time a real verification of a generated secret takes, for unknown clients, so
+/// timing does not tell which client ids exist.
+pub fn verify_dummy(presented: &str) {
+    let _ = verify(presented, &SecretHash::Sha256([0; 32]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_verify_against_their_hash_only() {
+        let s = generate();
+        let h = hash_generated(&s);
+        assert!(verify(&s, &h));
+        assert!(!verify(&generate(), &h));
+        assert!(!verify("", &h));
+    }
+
+    #[test]
+    fn chosen_secrets_use_argon2id() {
+        let h = hash_chosen("my-client-secret").unwrap();
+        match &h {
+            SecretHash::Argon2(phc) => assert!(phc.starts_with("$argon2id$"), "{phc}"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(verify("my-client-secret", &h));
+        assert!(!verify("my-client-secreT", &h));
+    }
+
+    #[test]
+    fn a_corrupt_stored_hash_never_verifies() {
+        assert!(!verify("x", &SecretHash::Argon2("not a phc string".into())));
+    }
+}

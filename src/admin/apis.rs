@@ -1,0 +1,59 @@
+//! `gatehouse.v1.ApiService`.
+
+use std::sync::Arc;
+
+use gatehouse_control::ControlPlane;
+use tonic::{Request, Response, Status};
+
+use super::{ok_status, required, status_from};
+use crate::pb;
+use crate::wire::{api_from_wire, api_to_wire};
+
+#[derive(Clone)]
+pub struct ApiServiceImpl {
+    pub control: Arc<ControlPlane>,
+}
+
+#[tonic::async_trait]
+impl pb::api_service_server::ApiService for ApiServiceImpl {
+    async fn create_api(&self, request: Request<pb::CreateApiRequest>) -> Result<Response<pb::Api>, Status> {
+        let api =
+            api_from_wire(request.into_inner().api).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let api = self.control.create_api(api).await.map_err(status_from)?;
+        tracing::info!(api_id = %api.api_id, "API created");
+        Ok(Response::new(api_to_wire(&api)))
+    }
+
+    async fn get_api(&self, request: Request<pb::GetApiRequest>) -> Result<Response<pb::Api>, Status> {
+        let r = request.into_inner();
+        let api = self.control.get_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
+        Ok(Response::new(api_to_wire(&api)))
+    }
+
+    async fn list_apis(
+        &self,
+        _request: Request<pb::ListApisRequest>,
+    ) -> Result<Response<pb::ListApisResponse>, Status> {
+        let apis: Vec<pb::Api> = self.control.list_apis().await.iter().map(api_to_wire).collect();
+        Ok(Response::new(pb::ListApisResponse { apis, pages: 1 }))
+    }
+
+    async fn update_api(&self, request: Request<pb::UpdateApiRequest>) -> Result<Response<pb::Api>, Status> {
+        let r = request.into_inner();
+        let api_id = required("api_id", &r.api_id)?.to_owned();
+        let api = api_from_wire(r.api).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let api = self.control.update_api(&api_id, api).await.map_err(status_from)?;
+        tracing::info!(api_id = %api.api_id, "API updated");
+        Ok(Response::new(api_to_wire(&api)))
+    }
+
+    async fn delete_api(
+        &self,
+        request: Request<pb::DeleteApiRequest>,
+    ) -> Result<Response<pb::AdminStatus>, Status> {
+        let r = request.into_inner();
+        self.control.delete_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
+        tracing::info!(api_id = %r.api_id, "API deleted");
+        Ok(Response::new(ok_status("API deleted")))
+    }
+}

@@ -1,0 +1,82 @@
+//! `gatehouse.v1.ConfigService.Watch`: a snapshot or the missed deltas, then every change.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::Stream;
+use gatehouse_control::{ControlPlane, WatchStart};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::pb;
+use crate::wire::{change_to_wire, snapshot_to_wire};
+
+pub struct ConfigStreamImpl {
+    pub control: Arc<ControlPlane>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ConfigEvent, Status>> + Send>>;
+
+fn snapshot_event(state: &gatehouse_model::ConfigState) -> pb::ConfigEvent {
+    pb::ConfigEvent { event: Some(pb::config_event::Event::Snapshot(snapshot_to_wire(state))) }
+}
+
+fn delta_event(revision: u64, change: &gatehouse_model::Change) -> pb::ConfigEvent {
+    pb::ConfigEvent { event: Some(pb::config_event::Event::Delta(change_to_wire(revision, change))) }
+}
+
+#[tonic::async_trait]
+impl pb::config_service_server::ConfigService for ConfigStreamImpl {
+    type WatchStream = EventStream;
+
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<EventStream>, Status> {
+        let peer = request.remote_addr();
+        let r = request.into_inner();
+        let held = (!r.store_id.is_empty()).then_some((r.store_id.as_str(), r.revision));
+        let mut watcher = self.control.watch(held).await;
+        tracing::info!(node_id = %r.node_id, ?peer, held_revision = r.revision, revision = watcher.revision, "gateway connected");
+
+        // Small buffer: a slow gateway applies back-pressure to its own task only, and falls
+        // back to a snapshot if it lags the broadcast channel.
+        let (tx, rx) = mpsc::channel(16);
+        let first = match watcher.start {
+            WatchStart::Snapshot(state) => vec![snapshot_event(&state)],
+            WatchStart::Deltas(deltas) => deltas.iter().map(|p| delta_event(p.revision, &p.change)).collect(),
+        };
+        let control = Arc::clone(&self.control);
+        let node_id = r.node_id;
+        tokio::spawn(async move {
+            let mut sent = watcher.revision;
+            for event in first {
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let event = tokio::select! {
+                    update = watcher.updates.recv() => match update {
+                        Ok(p) if p.revision <= sent => continue,
+                        Ok(p) => {
+                            sent = p.revision;
+                            delta_event(p.revision, &p.change)
+                        }
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(%node_id, missed, "gateway fell behind; sending a snapshot");
+                            let state = control.snapshot().await;
+                            sent = state.revision;
+                            snapshot_event(&state)
+                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    () = tx.closed() => break,
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    break;
+                }
+            }
+            tracing::info!(%node_id, "gateway disconnected");
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,64 @@
+//! The admin gRPC services: authentication, and the mapping of control-plane errors to gRPC
+//! statuses. REST reaches the same implementations through [`crate::rest`].
+//!
+//! - [`auth`]: the admin-secret and node-secret checks, shared by gRPC and REST.
+//! - [`apis`], [`clients`]: `ApiService`, `ClientService` over [`gatehouse_control::ControlPlane`].
+//! - [`config_stream`]: `ConfigService.Watch`, the gateways' config stream.
+
+pub mod apis;
+pub mod auth;
+pub mod clients;
+pub mod config_stream;
+
+use std::sync::Arc;
+
+use gatehouse_control::{ControlError, ControlPlane};
+use gatehouse_store::StoreError;
+use tonic::Status;
+
+/// The admin service implementations, one per gRPC service; the REST transcoder's generated
+/// dispatch calls them by field name (`api_service`, `client_service`, …).
+#[derive(Clone)]
+pub struct AdminServices {
+    pub api_service: apis::ApiServiceImpl,
+    pub client_service: clients::ClientServiceImpl,
+}
+
+impl AdminServices {
+    pub fn new(control: Arc<ControlPlane>) -> Self {
+        Self {
+            api_service: apis::ApiServiceImpl { control: Arc::clone(&control) },
+            client_service: clients::ClientServiceImpl { control },
+        }
+    }
+}
+
+pub fn status_from(error: ControlError) -> Status {
+    match error {
+        ControlError::Invalid(e) => Status::invalid_argument(e.to_string()),
+        ControlError::NotFound(m) => Status::not_found(m),
+        ControlError::Conflict(m) => Status::already_exists(m),
+        ControlError::Store(StoreError::Unavailable(m)) => {
+            tracing::error!(error = %m, "state store unavailable");
+            Status::unavailable("state store unavailable")
+        }
+        ControlError::Store(StoreError::Corrupt(m)) => {
+            tracing::error!(error = %m, "state store corrupt");
+            Status::internal("state store corrupt")
+        }
+    }
+}
+
+/// The Dashboard's `{"Status":"OK","Message":…,"Meta":null}`.
+pub fn ok_status(message: &str) -> crate::pb::AdminStatus {
+    crate::pb::AdminStatus {
+        status: "OK".to_owned(),
+        message: message.to_owned(),
+        meta: Some(pbjson_types::Value { kind: Some(pbjson_types::value::Kind::NullValue(0)) }),
+    }
+}
+
+/// A required string field of a request.
+pub fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
+    if value.is_empty() { Err(Status::invalid_argument(format!("{field}: is required"))) } else { Ok(value) }
+}

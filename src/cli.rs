@@ -1,0 +1,74 @@
+//! The command line. Flag names are a contract: scripts and manifests depend on them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about = "OAuth 2.0 authorization server and API gateway")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub role: Role,
+}
+
+#[derive(Subcommand)]
+pub enum Role {
+    /// Admin API (gRPC + REST on one port) and the config stream for gateways.
+    ControlPlane(ControlPlaneArgs),
+    /// A stateless gateway node: OAuth endpoints, bearer checks, proxying.
+    Gateway(GatewayArgs),
+    /// Both roles in one process on in-memory stores, for a first try and local work.
+    Dev(DevArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ControlPlaneArgs {
+    /// Address for gRPC and REST admin traffic.
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:7070")]
+    pub listen: SocketAddr,
+    /// Secret admin callers send in the Authorization header (at least 32 characters).
+    #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: String,
+    /// Secret gateways present on the config stream; grants no admin rights (at least 32 characters).
+    #[arg(long, env = "GATEHOUSE_NODE_SECRET", hide_env_values = true)]
+    pub node_secret: String,
+    /// Directory of the embedded state store.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
+    /// Redis state store for several control-plane replicas (not available yet: see README).
+    #[arg(long, env = "GATEHOUSE_REDIS")]
+    pub redis: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct GatewayArgs {
+    /// Address for API traffic.
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// URL of the control plane, e.g. http://control-plane:7070.
+    #[arg(long, env = "GATEHOUSE_CONTROL_PLANE")]
+    pub control_plane: String,
+    /// Secret shared with the control plane for the config stream.
+    #[arg(long, env = "GATEHOUSE_NODE_SECRET", hide_env_values = true)]
+    pub node_secret: String,
+    /// Redis holding token state shared by all gateways, e.g. redis://redis:6379.
+    #[arg(long, env = "GATEHOUSE_REDIS")]
+    pub redis: String,
+    /// Name of this node in the control plane's logs (default: host name).
+    #[arg(long, env = "GATEHOUSE_NODE_ID")]
+    pub node_id: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Address of the gateway.
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Address of the control plane (gRPC + REST).
+    #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:7070")]
+    pub admin_listen: SocketAddr,
+    /// Admin secret; generated and printed when absent.
+    #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+}

@@ -1,0 +1,25 @@
+//! `gatehouse`: an OAuth 2.0 authorization server fused with an API gateway. The binary's
+//! edge: command line, gRPC and REST services, the config stream. A library too, so tests
+//! and tools can speak the wire types.
+//!
+//! # Layout
+//! - [`cli`]: the command line; every flag also reads a `GATEHOUSE_*` variable.
+//! - [`roles`]: starting each role: `control-plane`, `gateway`, `dev` (both in one process).
+//! - [`listener`]: the control plane's single port, gRPC and REST side by side.
+//! - [`admin`]: the gRPC admin services and the shared-secret checks.
+//! - [`rest`]: REST/JSON transcoding generated from the `google.api.http` annotations.
+//! - [`sync`]: a gateway following the control plane's config stream.
+//! - [`pb`] and [`wire`]: generated wire types, and their conversion to domain types.
+//!
+//! The domain lives in `crates/`: `model` (types), `oauth` (the authorization server),
+//! `store` (Redis, file and memory storage), `control` (registry and revision log),
+//! `gateway` (the data plane). See ARCHITECTURE.md.
+
+pub mod admin;
+pub mod cli;
+pub mod listener;
+pub mod pb;
+pub mod rest;
+pub mod roles;
+pub mod sync;
+pub mod wire;

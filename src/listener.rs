@@ -1,0 +1,141 @@
+//! The control plane's one port: gRPC and REST side by side. Requests whose content-type is
+//! `application/grpc*` go to tonic; the rest to the REST transcoder.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gatehouse_control::ControlPlane;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpConnectInfo;
+use tower::Service as _;
+
+use crate::admin::AdminServices;
+use crate::admin::auth::SecretCheck;
+use crate::admin::config_stream::ConfigStreamImpl;
+use crate::pb;
+use crate::rest;
+
+/// Secrets guarding the control plane.
+#[derive(Clone)]
+pub struct ControlSecrets {
+    pub admin: SecretCheck,
+    pub node: SecretCheck,
+}
+
+/// Serves gRPC + REST on `listener` until `shutdown` resolves.
+pub async fn serve_control_plane(
+    listener: TcpListener,
+    control: Arc<ControlPlane>,
+    secrets: ControlSecrets,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let services = AdminServices::new(Arc::clone(&control));
+    let grpc = Routes::new(InterceptedService::new(
+        pb::api_service_server::ApiServiceServer::new(services.api_service.clone()),
+        secrets.admin.interceptor(),
+    ))
+    .add_service(InterceptedService::new(
+        pb::client_service_server::ClientServiceServer::new(services.client_service.clone()),
+        secrets.admin.interceptor(),
+    ))
+    .add_service(InterceptedService::new(
+        pb::config_service_server::ConfigServiceServer::new(ConfigStreamImpl { control }),
+        secrets.node.interceptor(),
+    ))
+    .add_service(InterceptedService::new(reflection_v1()?, secrets.admin.interceptor()))
+    .add_service(InterceptedService::new(reflection_v1alpha()?, secrets.admin.interceptor()))
+    .prepare();
+    let shared = Arc::new((services, secrets.admin, grpc));
+
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let local = stream.local_addr().ok();
+        let shared = Arc::clone(&shared);
+        let service = service_fn(move |req| {
+            let shared = Arc::clone(&shared);
+            async move { Ok::<_, Infallible>(route(&shared, req, local, peer).await) }
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "admin connection ended with an error");
+            }
+        });
+    }
+    // Open config streams never end by themselves: bound the drain.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
+}
+
+// gRPC server reflection, so grpcurl and other generic clients need no .proto files. Both
+// versions: some clients still speak only v1alpha.
+fn reflection_v1() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+    String,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| format!("cannot build gRPC reflection: {e}"))
+}
+
+fn reflection_v1alpha() -> Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+    String,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| format!("cannot build gRPC reflection: {e}"))
+}
+
+async fn route(
+    shared: &(AdminServices, SecretCheck, Routes),
+    mut req: Request<Incoming>,
+    local: Option<SocketAddr>,
+    peer: SocketAddr,
+) -> Response<tonic::body::Body> {
+    let (services, admin, grpc) = shared;
+    if is_grpc(&req) {
+        req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
+        let mut grpc = grpc.clone();
+        match grpc.call(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    } else {
+        rest::handle(services, admin, req).await.map(tonic::body::Body::new)
+    }
+}
+
+fn is_grpc(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}

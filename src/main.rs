@@ -1,0 +1,38 @@
+//! `gatehouse`: see the library crate for the layout.
+
+use clap::Parser as _;
+use gatehouse::cli::{Cli, Role};
+use gatehouse::roles;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gatehouse: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.role {
+            Role::ControlPlane(args) => roles::control_plane(args).await,
+            Role::Gateway(args) => roles::gateway(args).await,
+            Role::Dev(args) => roles::dev(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("gatehouse: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

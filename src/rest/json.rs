@@ -1,0 +1,167 @@
+//! Building the request message's JSON from path, query and body; encoding the answer.
+
+use http::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+use super::BodySpec;
+
+/// An admin call that failed, as HTTP.
+#[derive(Debug)]
+pub struct RestError {
+    pub status: StatusCode,
+    pub message: String,
+    pub allow: Option<String>,
+}
+
+impl RestError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), allow: None }
+    }
+
+    pub fn method_not_allowed(allowed: String) -> Self {
+        Self {
+            allow: Some(allowed),
+            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
+        }
+    }
+}
+
+impl From<Status> for RestError {
+    fn from(status: Status) -> Self {
+        let code = match status.code() {
+            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(code, status.message())
+    }
+}
+
+/// One JSON object holding every field of the request message: the body (whole or as one
+/// field), then the query string for fields not set yet, then the path variables, which win.
+pub fn merge_input(
+    spec: BodySpec,
+    body: Option<Value>,
+    path_params: Vec<(&'static str, String)>,
+    query: Option<&str>,
+) -> Result<Value, RestError> {
+    let mut input = match (spec, body) {
+        (BodySpec::Whole, Some(Value::Object(map))) => map,
+        (BodySpec::Whole, Some(other)) => {
+            return Err(RestError::new(
+                StatusCode::BAD_REQUEST,
+                format!("request body must be a JSON object, not {}", kind(&other)),
+            ));
+        }
+        (BodySpec::Field(field), Some(value)) => {
+            let mut map = Map::new();
+            map.insert(field.to_owned(), value);
+            map
+        }
+        _ => Map::new(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("malformed query string: {e}")))?;
+        for (name, value) in pairs {
+            if !input.contains_key(&name) {
+                input.insert(name, Value::String(value));
+            }
+        }
+    }
+    for (name, value) in path_params {
+        input.insert(name.to_owned(), Value::String(value));
+    }
+    Ok(Value::Object(input))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A form body as a JSON object of strings. Repeated names are refused: which one would win
+/// is a guess.
+pub fn form_to_json(bytes: &[u8]) -> Result<Value, RestError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+        .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("malformed form body: {e}")))?;
+    let mut map = Map::new();
+    for (name, value) in pairs {
+        if map.insert(name.clone(), Value::String(value)).is_some() {
+            return Err(RestError::new(StatusCode::BAD_REQUEST, format!("form field {name} is repeated")));
+        }
+    }
+    Ok(Value::Object(map))
+}
+
+pub fn decode_input<T: DeserializeOwned>(input: Value) -> Result<T, RestError> {
+    serde_json::from_value(input)
+        .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))
+}
+
+pub fn encode_output<T: Serialize>(output: &T) -> Result<Value, RestError> {
+    serde_json::to_value(output).map_err(|e| {
+        RestError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode response: {e}"))
+    })
+}
+
+pub fn into_request<T>(message: T, metadata: MetadataMap) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    *request.metadata_mut() = metadata;
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn path_variables_win_over_body() {
+        let v = merge_input(
+            BodySpec::Whole,
+            Some(json!({"api_id": "x", "a": 1})),
+            vec![("api_id", "y".into())],
+            None,
+        )
+        .unwrap();
+        assert_eq!(v, json!({"api_id": "y", "a": 1}));
+    }
+
+    #[test]
+    fn body_field_and_query() {
+        let v = merge_input(BodySpec::Field("api"), Some(json!({"name": "n"})), vec![], Some("p=2")).unwrap();
+        assert_eq!(v, json!({"api": {"name": "n"}, "p": "2"}));
+    }
+
+    #[test]
+    fn non_object_whole_body_is_refused() {
+        let e = merge_input(BodySpec::Whole, Some(json!([1])), vec![], None).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("an array"), "{}", e.message);
+    }
+
+    #[test]
+    fn statuses_map_to_http() {
+        assert_eq!(RestError::from(Status::not_found("x")).status, StatusCode::NOT_FOUND);
+        assert_eq!(RestError::from(Status::already_exists("x")).status, StatusCode::CONFLICT);
+        assert_eq!(RestError::from(Status::unauthenticated("x")).status, StatusCode::UNAUTHORIZED);
+    }
+}

@@ -1,0 +1,143 @@
+//! REST/JSON transcoding of the admin RPCs, driven by the `google.api.http` annotations.
+//!
+//! `build.rs` turns the annotations into `ROUTES` and a generated `call` that decodes the
+//! request message, invokes the same service implementation gRPC uses, and encodes the answer:
+//! there is no second, hand-kept route table. This module matches paths, merges path, query and
+//! body into one JSON request, and maps gRPC statuses to HTTP codes with the Tyk Dashboard's
+//! error body `{"Status":"Error","Message":…,"Meta":null}`.
+
+mod json;
+mod matcher;
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE};
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use tonic::metadata::MetadataMap;
+
+use crate::admin::AdminServices;
+use crate::admin::auth::SecretCheck;
+pub use json::RestError;
+use json::{decode_input, encode_output, into_request};
+use matcher::Match;
+
+/// Largest admin request body: an API definition is a few KiB; a Tyk OAS document rarely 1 MiB.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Where the request message's fields come from.
+#[derive(Debug, Clone, Copy)]
+pub enum BodySpec {
+    /// No body: fields come from the path and the query string.
+    None,
+    /// `body: "*"`: the JSON body is the request message.
+    Whole,
+    /// `body: "field"`: the JSON body is that field of the request message.
+    Field(&'static str),
+}
+
+/// One REST binding of an RPC.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub verb: &'static str,
+    pub template: &'static str,
+    pub body: BodySpec,
+    pub rpc: Rpc,
+    /// The gRPC method, `/package.Service/Method`, for logs and traces.
+    pub rpc_name: &'static str,
+}
+
+#[allow(clippy::all)]
+mod generated {
+    use super::*;
+    use crate::pb;
+    include!(concat!(env!("OUT_DIR"), "/rest_routes.rs"));
+}
+pub use generated::{ROUTES, Rpc, call};
+
+/// Serves one admin REST request.
+pub async fn handle(
+    services: &AdminServices,
+    admin: &SecretCheck,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    match transcode(services, admin, req).await {
+        Ok(json) => json_response(StatusCode::OK, json),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn transcode(
+    services: &AdminServices,
+    admin: &SecretCheck,
+    req: Request<Incoming>,
+) -> Result<Bytes, RestError> {
+    let (parts, body) = req.into_parts();
+    let metadata = MetadataMap::from_headers(parts.headers.clone());
+    // Authenticate before routing, so unauthenticated callers learn nothing about the routes.
+    admin.check(&metadata)?;
+    let (route, path_params) = match matcher::find(parts.method.as_str(), parts.uri.path()) {
+        Match::Found(route, params) => (route, params),
+        Match::WrongMethod(allowed) => return Err(RestError::method_not_allowed(allowed)),
+        Match::NotFound => return Err(RestError::new(StatusCode::NOT_FOUND, "no admin route for this path")),
+    };
+    let body = match route.body {
+        BodySpec::None => None,
+        BodySpec::Whole | BodySpec::Field(_) => Some(read_body(&parts.headers, body).await?),
+    };
+    let input = json::merge_input(route.body, body, path_params, parts.uri.query())?;
+    tracing::debug!(rpc = route.rpc_name, "admin REST call");
+    let output = call(services, route.rpc, input, metadata).await?;
+    Ok(Bytes::from(output.to_string()))
+}
+
+/// The body as JSON; form-encoded bodies (the seed's identity-server calls) become an object
+/// of strings.
+async fn read_body(headers: &http::HeaderMap, body: Incoming) -> Result<serde_json::Value, RestError> {
+    let bytes = Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|_| {
+            RestError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body over {MAX_BODY_BYTES} bytes or unreadable"),
+            )
+        })?
+        .to_bytes();
+    let mime = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    match (first, mime.as_deref()) {
+        (None, _) => Ok(serde_json::Value::Object(Default::default())),
+        // `curl -d '{…}'` labels JSON as a form; no form field name starts with `{` or `[`,
+        // so the body itself says which it is.
+        (Some(b'{' | b'['), _) => serde_json::from_slice(&bytes)
+            .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))),
+        (_, Some("application/x-www-form-urlencoded")) => json::form_to_json(&bytes),
+        _ => serde_json::from_slice(&bytes)
+            .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))),
+    }
+}
+
+fn json_response(status: StatusCode, json: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(json));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+impl RestError {
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let body = serde_json::json!({ "Status": "Error", "Message": self.message, "Meta": null });
+        let mut response = json_response(self.status, Bytes::from(body.to_string()));
+        if let Some(allowed) = self.allow
+            && let Ok(v) = HeaderValue::from_str(&allowed)
+        {
+            response.headers_mut().insert(ALLOW, v);
+        }
+        response
+    }
+}

@@ -1,0 +1,135 @@
+//! Starting each role.
+
+use std::sync::Arc;
+
+use gatehouse_control::ControlPlane;
+use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
+use gatehouse_gateway::{Gateway, LiveConfig};
+use gatehouse_store::{
+    AnyStateStore, AnyTokenStore, FileStateStore, MemoryStateStore, MemoryTokenStore, RedisTokenStore,
+};
+use tokio::net::TcpListener;
+
+use crate::admin::auth::SecretCheck;
+use crate::cli::{ControlPlaneArgs, DevArgs, GatewayArgs};
+use crate::listener::{ControlSecrets, serve_control_plane};
+use crate::sync;
+
+pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
+    let secrets = ControlSecrets {
+        admin: SecretCheck::new(&args.admin_secret, "admin").map_err(|e| format!("--admin-secret: {e}"))?,
+        node: SecretCheck::new(&args.node_secret, "node").map_err(|e| format!("--node-secret: {e}"))?,
+    };
+    if args.admin_secret == args.node_secret {
+        return Err(
+            "--node-secret must differ from --admin-secret: gateways must not hold admin rights".into()
+        );
+    }
+    if args.redis.is_some() {
+        return Err("--redis: the Redis state store for control-plane replicas is not available yet; \
+                    run one control plane on --data-dir"
+            .into());
+    }
+    let store = FileStateStore::open(&args.data_dir)
+        .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
+    let control = ControlPlane::open(AnyStateStore::File(store)).await.map_err(|e| e.to_string())?;
+    let listener = bind(args.listen).await?;
+    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "control plane ready");
+    serve_control_plane(listener, control, secrets, shutdown_signal()).await
+}
+
+pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
+    let tokens =
+        RedisTokenStore::connect(&args.redis).await.map_err(|e| format!("--redis {}: {e}", args.redis))?;
+    let node_id = args.node_id.unwrap_or_else(default_node_id);
+    let listener = bind(args.listen).await?;
+    let live = Arc::new(LiveConfig::new());
+    tokio::spawn(sync::follow(
+        args.control_plane.clone(),
+        args.node_secret,
+        node_id.clone(),
+        Arc::clone(&live),
+    ));
+    let gateway = Arc::new(Gateway {
+        live,
+        tokens: AnyTokenStore::Redis(tokens),
+        upstream: UpstreamClient::new(ProxyTimeouts::default()),
+    });
+    tracing::info!(listen = %args.listen, %node_id, control_plane = %args.control_plane, "gateway ready");
+    gateway.serve(listener, shutdown_signal()).await;
+    Ok(())
+}
+
+pub async fn dev(args: DevArgs) -> Result<(), String> {
+    let generated = args.admin_secret.is_none();
+    let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
+    let node_secret = gatehouse_oauth::token::mint();
+    let secrets = ControlSecrets {
+        admin: SecretCheck::new(&admin_secret, "admin").map_err(|e| format!("--admin-secret: {e}"))?,
+        node: SecretCheck::new(&node_secret, "node")?,
+    };
+    let control = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let admin_listener = bind(args.admin_listen).await?;
+    let gateway_listener = bind(args.listen).await?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    let gateway_addr = gateway_listener.local_addr().map_err(|e| e.to_string())?;
+
+    let live = Arc::new(LiveConfig::new());
+    tokio::spawn(sync::follow(format!("http://{admin_addr}"), node_secret, "dev".into(), Arc::clone(&live)));
+    let gateway = Arc::new(Gateway {
+        live,
+        tokens: AnyTokenStore::Memory(MemoryTokenStore::new()),
+        upstream: UpstreamClient::new(ProxyTimeouts::default()),
+    });
+
+    // Printed on stdout (logs go to stderr) so scripts can read it.
+    println!("Gatehouse dev mode: in-memory stores, nothing persists.");
+    println!("  gateway:       http://{gateway_addr}");
+    println!("  control plane: http://{admin_addr}  (gRPC and REST)");
+    if generated {
+        println!("  admin secret:  {admin_secret}");
+    }
+    tokio::spawn(async move {
+        if let Err(e) = serve_control_plane(admin_listener, control, secrets, std::future::pending()).await {
+            tracing::error!("control plane stopped: {e}");
+        }
+    });
+    gateway.serve(gateway_listener, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+fn default_node_id() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("gateway-{}", std::process::id()))
+}
+
+/// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,89 @@
+//! The gateway side of the config stream: follow the control plane, apply what it sends,
+//! reconnect with backoff and resume from the revision held.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_gateway::LiveConfig;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Endpoint;
+
+use crate::pb;
+use crate::wire::{change_from_wire, snapshot_from_wire};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Follows the control plane at `url` forever. While it is unreachable the gateway keeps
+/// serving the config it last applied.
+pub async fn follow(url: String, node_secret: String, node_id: String, live: Arc<LiveConfig>) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let mut opened = false;
+        match follow_once(&url, &node_secret, &node_id, &live, &mut opened).await {
+            Ok(()) => tracing::warn!(control_plane = %url, "config stream ended; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, control_plane = %url, "config stream failed; reconnecting"),
+        }
+        if opened {
+            // The control plane was up until just now: a restart, most likely. Retry promptly.
+            backoff = MIN_BACKOFF;
+        }
+        // Jitter spreads a fleet's reconnects after a control-plane restart.
+        let jitter_ms = rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1);
+        tokio::time::sleep(backoff + Duration::from_millis(jitter_ms)).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn follow_once(
+    url: &str,
+    node_secret: &str,
+    node_id: &str,
+    live: &LiveConfig,
+    opened: &mut bool,
+) -> Result<(), String> {
+    let channel = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("bad control-plane URL: {e}"))?
+        .connect_timeout(Duration::from_secs(2))
+        // Detects a control plane that vanished without closing the connection.
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true)
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let secret: MetadataValue<_> =
+        node_secret.parse().map_err(|_| "node secret is not a valid header value")?;
+    let mut client = pb::config_service_client::ConfigServiceClient::with_interceptor(
+        channel,
+        move |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert("authorization", secret.clone());
+            Ok(req)
+        },
+    );
+    let (store_id, revision) = live.position().unwrap_or_default();
+    let request = pb::WatchRequest { node_id: node_id.to_owned(), store_id, revision };
+    let mut stream =
+        client.watch(request).await.map_err(|s| format!("watch refused: {}", s.message()))?.into_inner();
+    *opened = true;
+    tracing::info!(control_plane = %url, held_revision = revision, "config stream open");
+    while let Some(event) = stream.message().await.map_err(|s| format!("stream error: {}", s.message()))? {
+        match event.event {
+            Some(pb::config_event::Event::Snapshot(snapshot)) => {
+                let state = snapshot_from_wire(snapshot)?;
+                let revision = state.revision;
+                live.apply_snapshot(state);
+                tracing::info!(revision, "config snapshot applied");
+            }
+            Some(pb::config_event::Event::Delta(delta)) => {
+                let (revision, change) = change_from_wire(delta)?;
+                // A gap means this stream cannot be trusted: reconnect and resume from what
+                // we hold, which yields the missing deltas or a snapshot.
+                live.apply_delta(revision, &change).map_err(|e| e.to_string())?;
+                tracing::info!(revision, "config delta applied");
+            }
+            None => return Err("empty config event".into()),
+        }
+    }
+    Ok(())
+}

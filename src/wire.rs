@@ -1,0 +1,226 @@
+//! Conversions between wire types ([`crate::pb`]) and domain types ([`gatehouse_model`]).
+//! Validation that needs no state happens here, so errors name the wire field.
+
+use gatehouse_control::NewClient;
+use gatehouse_model::{
+    Api, Change, Client, ClientKey, ConfigState, GrantType, OAuthSettings, SecretHash, ValidationError,
+};
+
+use crate::pb;
+
+pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
+    let api = api.ok_or_else(|| ValidationError::new("api", "is required"))?;
+    let upstream = api.upstream_url.parse()?;
+    let oauth = api.oauth.map(oauth_from_wire).transpose()?;
+    Ok(Api {
+        api_id: api.api_id,
+        name: api.name,
+        listen_path: api.listen_path,
+        strip_listen_path: api.strip_listen_path,
+        upstream,
+        oauth,
+    })
+}
+
+fn oauth_from_wire(o: pb::OAuthSettings) -> Result<OAuthSettings, ValidationError> {
+    let mut grants = Vec::new();
+    for (i, name) in o.allowed_grant_types.iter().enumerate() {
+        let grant: GrantType = name.parse().map_err(|()| {
+            ValidationError::new(
+                format!("oauth.allowed_grant_types[{i}]"),
+                format!("{name:?} is not a grant type (authorization_code, client_credentials, password, refresh_token)"),
+            )
+        })?;
+        if !grants.contains(&grant) {
+            grants.push(grant);
+        }
+    }
+    Ok(OAuthSettings {
+        allowed_grant_types: grants,
+        allowed_authorize_types: o.allowed_authorize_types,
+        auth_login_redirect: o.auth_login_redirect,
+        access_token_ttl_secs: o.access_token_ttl_seconds.into(),
+        refresh_token_ttl_secs: o.refresh_token_ttl_seconds.into(),
+        code_ttl_secs: o.code_ttl_seconds.into(),
+    })
+}
+
+pub fn api_to_wire(api: &Api) -> pb::Api {
+    pb::Api {
+        api_id: api.api_id.clone(),
+        name: api.name.clone(),
+        listen_path: api.listen_path.clone(),
+        strip_listen_path: api.strip_listen_path,
+        upstream_url: api.upstream.to_string(),
+        oauth: api.oauth.as_ref().map(|o| pb::OAuthSettings {
+            allowed_grant_types: o.allowed_grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
+            allowed_authorize_types: o.allowed_authorize_types.clone(),
+            auth_login_redirect: o.auth_login_redirect.clone(),
+            access_token_ttl_seconds: saturating_u32(o.access_token_ttl_secs),
+            refresh_token_ttl_seconds: saturating_u32(o.refresh_token_ttl_secs),
+            code_ttl_seconds: saturating_u32(o.code_ttl_secs),
+        }),
+    }
+}
+
+fn saturating_u32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+pub fn new_client_from_wire(r: pb::CreateClientRequest) -> NewClient {
+    NewClient {
+        api_id: r.api_id,
+        client_id: r.client_id,
+        client_name: r.client_name,
+        redirect_uri: r.redirect_uri,
+        policy_id: r.policy_id,
+        meta_data: r.meta_data.into_iter().collect(),
+        description: r.description,
+        secret: (!r.secret.is_empty()).then_some(r.secret),
+    }
+}
+
+/// The public view of a client; `secret` only in the response that created it.
+pub fn client_to_wire(c: &Client, secret: Option<String>) -> pb::OAuthClient {
+    pb::OAuthClient {
+        client_id: c.client_id.clone(),
+        api_id: c.api_id.clone(),
+        client_name: c.client_name.clone(),
+        redirect_uri: c.redirect_uri.clone(),
+        policy_id: c.policy_id.clone(),
+        meta_data: c.meta_data.clone().into_iter().collect(),
+        description: c.description.clone(),
+        secret,
+    }
+}
+
+fn client_record(c: &Client) -> pb::ClientRecord {
+    let kind = match &c.secret_hash {
+        SecretHash::Sha256(digest) => pb::secret_hash::Kind::Sha256(digest.to_vec()),
+        SecretHash::Argon2(phc) => pb::secret_hash::Kind::Argon2Phc(phc.clone()),
+    };
+    pb::ClientRecord {
+        client: Some(client_to_wire(c, None)),
+        secret_hash: Some(pb::SecretHash { kind: Some(kind) }),
+    }
+}
+
+fn client_from_record(r: pb::ClientRecord) -> Result<Client, String> {
+    let c = r.client.ok_or("client record without client")?;
+    let secret_hash = match r.secret_hash.and_then(|h| h.kind) {
+        Some(pb::secret_hash::Kind::Sha256(d)) => {
+            SecretHash::Sha256(d.as_slice().try_into().map_err(|_| "sha256 secret hash is not 32 bytes")?)
+        }
+        Some(pb::secret_hash::Kind::Argon2Phc(phc)) => SecretHash::Argon2(phc),
+        None => return Err(format!("client {:?} has no secret hash", c.client_id)),
+    };
+    Ok(Client {
+        client_id: c.client_id,
+        api_id: c.api_id,
+        client_name: c.client_name,
+        redirect_uri: c.redirect_uri,
+        policy_id: c.policy_id,
+        meta_data: c.meta_data.into_iter().collect(),
+        description: c.description,
+        secret_hash,
+    })
+}
+
+pub fn snapshot_to_wire(state: &ConfigState) -> pb::ConfigSnapshot {
+    pb::ConfigSnapshot {
+        store_id: state.store_id.clone(),
+        revision: state.revision,
+        token_key: state.token_key.to_vec(),
+        apis: state.apis.values().map(api_to_wire).collect(),
+        clients: state.all_clients().map(client_record).collect(),
+    }
+}
+
+/// A snapshot from the control plane. The control plane validated everything before it
+/// committed it, but a gateway re-checks rather than trust a peer's bytes.
+pub fn snapshot_from_wire(s: pb::ConfigSnapshot) -> Result<ConfigState, String> {
+    let token_key: [u8; 32] = s.token_key.as_slice().try_into().map_err(|_| "token key is not 32 bytes")?;
+    let mut state = ConfigState::new(s.store_id, token_key);
+    for api in s.apis {
+        let api = api_from_wire(Some(api)).map_err(|e| e.to_string())?;
+        state.apis.insert(api.api_id.clone(), api);
+    }
+    for record in s.clients {
+        let client = client_from_record(record)?;
+        state.clients.entry(client.api_id.clone()).or_default().insert(client.client_id.clone(), client);
+    }
+    state.revision = s.revision;
+    Ok(state)
+}
+
+pub fn change_to_wire(revision: u64, change: &Change) -> pb::ConfigDelta {
+    use pb::config_delta::Change as W;
+    let change = match change {
+        Change::ApiPut(api) => W::ApiPut(api_to_wire(api)),
+        Change::ApiDeleted { api_id } => W::ApiDeleted(api_id.clone()),
+        Change::ClientPut(client) => W::ClientPut(client_record(client)),
+        Change::ClientDeleted(key) => {
+            W::ClientDeleted(pb::ClientKey { api_id: key.api_id.clone(), client_id: key.client_id.clone() })
+        }
+    };
+    pb::ConfigDelta { revision, change: Some(change) }
+}
+
+pub fn change_from_wire(d: pb::ConfigDelta) -> Result<(u64, Change), String> {
+    use pb::config_delta::Change as W;
+    let change = match d.change.ok_or("delta without change")? {
+        W::ApiPut(api) => Change::ApiPut(api_from_wire(Some(api)).map_err(|e| e.to_string())?),
+        W::ApiDeleted(api_id) => Change::ApiDeleted { api_id },
+        W::ClientPut(record) => Change::ClientPut(client_from_record(record)?),
+        W::ClientDeleted(k) => Change::ClientDeleted(ClientKey { api_id: k.api_id, client_id: k.client_id }),
+    };
+    Ok((d.revision, change))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_type_errors_name_the_index() {
+        let api = pb::Api {
+            upstream_url: "http://127.0.0.1:1".into(),
+            oauth: Some(pb::OAuthSettings {
+                allowed_grant_types: vec!["client_credentials".into(), "implicit".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = api_from_wire(Some(api)).unwrap_err();
+        assert_eq!(err.field, "oauth.allowed_grant_types[1]");
+    }
+
+    #[test]
+    fn snapshot_round_trips() {
+        let mut state = ConfigState::new("s".into(), [4; 32]);
+        let api = api_from_wire(Some(pb::Api {
+            api_id: "a".into(),
+            listen_path: "/a/".into(),
+            upstream_url: "http://127.0.0.1:1/base".into(),
+            oauth: Some(pb::OAuthSettings {
+                allowed_grant_types: vec!["client_credentials".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .unwrap();
+        state.apply(1, &Change::ApiPut(api));
+        let client = Client {
+            client_id: "c".into(),
+            api_id: "a".into(),
+            client_name: String::new(),
+            redirect_uri: "https://x/cb".into(),
+            policy_id: String::new(),
+            meta_data: [("k".to_owned(), "v".to_owned())].into(),
+            description: "d".into(),
+            secret_hash: SecretHash::Sha256([8; 32]),
+        };
+        state.apply(2, &Change::ClientPut(client));
+        assert_eq!(snapshot_from_wire(snapshot_to_wire(&state)).unwrap(), state);
+    }
+}
