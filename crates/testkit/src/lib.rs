@@ -1,0 +1,16 @@
+//! Test fixtures: real parts over loopback, never mocks.
+//!
+//! # Layout
+//! - [`redis`]: a private `redis-server` process per test on a free port.
+//! - [`upstream`]: a small hyper server that answers with what it received, tagged with its
+//!   name, to stand for an API's upstream.
+//! - [`process`]: a `gatehouse` process (or any command) killed when the test ends, with its
+//!   logs captured in a file for diagnosis and for scanning.
+
+pub mod process;
+pub mod redis;
+pub mod upstream;
+
+pub use process::{ChildProcess, wait_for_port};
+pub use redis::{RedisServer, free_port};
+pub use upstream::EchoUpstream;

@@ -1,0 +1,66 @@
+//! An upstream that echoes the request as JSON: `{"upstream", "method", "path", "headers"}`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A running echo upstream; stops when dropped.
+pub struct EchoUpstream {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl EchoUpstream {
+    /// Starts an upstream named `name` on a free loopback port. Needs a tokio runtime.
+    pub async fn start(name: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| async move {
+                        let headers: serde_json::Map<String, serde_json::Value> = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("<binary>").into()))
+                            .collect();
+                        let body = serde_json::json!({
+                            "upstream": name,
+                            "method": req.method().as_str(),
+                            "path": req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
+                            "headers": headers,
+                        });
+                        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+                        response
+                            .headers_mut()
+                            .insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+                        Ok::<_, Infallible>(response)
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for EchoUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

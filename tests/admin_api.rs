@@ -1,0 +1,199 @@
+//! The admin API's contract, REST and gRPC, against `gatehouse dev`: authentication, precise
+//! errors with the right status, and the Dashboard's shapes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gatehouse::pb;
+use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
+use serde_json::Value;
+
+struct Dev {
+    _process: ChildProcess,
+    admin: String,
+    gateway: String,
+    secret: String,
+}
+
+/// `gatehouse dev` on free ports, with the admin secret it generated read from its output.
+fn start_dev(dir: &std::path::Path) -> Dev {
+    let (gw_port, admin_port) = (free_port(), free_port());
+    let args = vec![
+        "dev".to_owned(),
+        "--listen".to_owned(),
+        format!("127.0.0.1:{gw_port}"),
+        "--admin-listen".to_owned(),
+        format!("127.0.0.1:{admin_port}"),
+    ];
+    let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
+    wait_for_port(gw_port, Duration::from_secs(20));
+    wait_for_port(admin_port, Duration::from_secs(20));
+    let out = std::fs::read_to_string(&process.stdout_path).unwrap();
+    let secret = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("admin secret:"))
+        .expect("dev prints the admin secret it generated")
+        .trim()
+        .to_owned();
+    Dev {
+        _process: process,
+        admin: format!("http://127.0.0.1:{admin_port}"),
+        gateway: format!("http://127.0.0.1:{gw_port}"),
+        secret,
+    }
+}
+
+async fn call(http: &reqwest::Client, dev: &Dev, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut request = http
+        .request(method.parse().unwrap(), format!("{}{path}", dev.admin))
+        .header("authorization", &dev.secret);
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn message(v: &Value) -> &str {
+    v["Message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_admin_errors_are_precise() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start_dev(dir.path());
+    let http = reqwest::Client::new();
+    assert!(dev.secret.len() >= 32);
+
+    // Unauthenticated, wrong secret.
+    let r = http.get(format!("{}/api/apis", dev.admin)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["Status"], "Error");
+    let r = http.get(format!("{}/api/apis", dev.admin)).header("authorization", "x".repeat(40)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Malformed JSON names line and column.
+    let (s, v) = call(&http, &dev, "POST", "/api/apis", Some("{\"api_id\": \"a\",\n")).await;
+    assert_eq!(s, 400);
+    assert!(message(&v).contains("line 2"), "{v}");
+    // Unknown field, wrong type, missing field.
+    let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","listen":"/a/"}"#)).await;
+    assert_eq!(s, 400);
+    assert!(message(&v).contains("unknown field `listen`"), "{v}");
+    let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","strip_listen_path":"yes"}"#)).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) =
+        call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","upstream_url":"http://127.0.0.1:1"}"#)).await;
+    assert_eq!(s, 400);
+    assert!(message(&v).starts_with("listen_path:"), "{v}");
+    let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(r#"{"listen_path":"/a/","upstream_url":"ftp://x"}"#)).await;
+    assert_eq!(s, 400);
+    assert!(message(&v).starts_with("upstream_url:"), "{v}");
+    let bad_grant = r#"{"listen_path":"/a/","upstream_url":"http://127.0.0.1:1","oauth":{"allowed_grant_types":["implicit"]}}"#;
+    let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(bad_grant)).await;
+    assert_eq!(s, 400);
+    assert!(message(&v).starts_with("oauth.allowed_grant_types[0]:"), "{v}");
+    let (s, _) = call(&http, &dev, "POST", "/api/apis", Some("[1,2]")).await;
+    assert_eq!(s, 400);
+
+    // Create (id generated), conflict on id and on listen path.
+    let api = r#"{"name":"a","listen_path":"/a","upstream_url":"http://127.0.0.1:1"}"#;
+    let (s, created) = call(&http, &dev, "POST", "/api/apis/", Some(api)).await;
+    assert_eq!(s, 200, "{created}");
+    let api_id = created["api_id"].as_str().unwrap().to_owned();
+    assert_eq!(api_id.len(), 32);
+    assert_eq!(created["listen_path"], "/a/");
+    let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(api)).await;
+    assert_eq!(s, 409);
+    assert!(message(&v).contains("listen_path \"/a/\" is already used"), "{v}");
+    let dup_id = format!(r#"{{"api_id":"{api_id}","listen_path":"/b/","upstream_url":"http://127.0.0.1:1"}}"#);
+    assert_eq!(call(&http, &dev, "POST", "/api/apis", Some(&dup_id)).await.0, 409);
+
+    // Not found, for APIs and clients; method not allowed.
+    let (s, v) = call(&http, &dev, "GET", "/api/apis/nope", None).await;
+    assert_eq!((s, message(&v)), (404, "API \"nope\" not found"));
+    assert_eq!(call(&http, &dev, "PUT", "/api/apis/nope", Some(api)).await.0, 404);
+    assert_eq!(call(&http, &dev, "DELETE", "/api/apis/nope/", None).await.0, 404);
+    assert_eq!(call(&http, &dev, "GET", "/api/apis/oauth/nope", None).await.0, 404);
+    assert_eq!(call(&http, &dev, "POST", "/api/apis/oauth/nope", Some("{}")).await.0, 404);
+    assert_eq!(call(&http, &dev, "GET", &format!("/api/apis/oauth/{api_id}/nope"), None).await.0, 404);
+    assert_eq!(call(&http, &dev, "GET", "/api/nothing", None).await.0, 404);
+    assert_eq!(call(&http, &dev, "PATCH", "/api/apis", None).await.0, 405);
+
+    // Clients: Dashboard list shape, bad redirect URI, duplicate id, short chosen secret.
+    let clients = format!("/api/apis/oauth/{api_id}");
+    let (s, v) = call(&http, &dev, "POST", &clients, Some(r#"{"redirect_uri":"not a uri"}"#)).await;
+    assert_eq!(s, 400);
+    assert!(message(&v).starts_with("redirect_uri:"), "{v}");
+    let (s, v) = call(&http, &dev, "POST", &clients, Some(r#"{"client_id":"c1","secret":"short"}"#)).await;
+    assert_eq!(s, 400);
+    assert!(message(&v).starts_with("secret:"), "{v}");
+    let (s, v) = call(&http, &dev, "POST", &clients, Some(r#"{"client_id":"c1","policy_id":"p"}"#)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(call(&http, &dev, "POST", &clients, Some(r#"{"client_id":"c1"}"#)).await.0, 409);
+    let (s, list) = call(&http, &dev, "GET", &format!("{clients}/"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(list["pages"], 1);
+    assert_eq!(list["apps"][0]["client_id"], "c1");
+    assert!(list["apps"][0].get("secret").is_none());
+
+    // A form-encoded body is accepted where the seed's curl sends one.
+    let r = http
+        .post(format!("{}{clients}", dev.admin))
+        .header("authorization", &dev.secret)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("client_id=c2&redirect_uri=https%3A%2F%2Fapp.example%2Fcb")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["redirect_uri"], "https://app.example/cb");
+
+    // Deleting the API deletes its clients.
+    let (s, v) = call(&http, &dev, "DELETE", &format!("/api/apis/{api_id}"), None).await;
+    assert_eq!((s, v["Status"].as_str()), (200, Some("OK")));
+    assert_eq!(call(&http, &dev, "GET", &clients, None).await.0, 404);
+
+    // The dev gateway serves what was configured; unknown paths are 404 JSON.
+    let url = format!("{}/nothing", dev.gateway);
+    let r = eventually("the dev gateway has its config", Duration::from_secs(10), || async {
+        let r = http.get(&url).send().await.ok()?;
+        (r.status() != 503).then_some(r)
+    })
+    .await;
+    assert_eq!(r.status(), 404);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_admin_errors_are_precise_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start_dev(dir.path());
+    let mut apis = pb::api_service_client::ApiServiceClient::connect(dev.admin.clone()).await.unwrap();
+    let bearer = format!("Bearer {}", dev.secret);
+    fn with<T>(bearer: &str, m: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(m);
+        r.metadata_mut().insert("authorization", bearer.parse().unwrap());
+        r
+    }
+    let e = apis.list_apis(pb::ListApisRequest {}).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    let e = apis.create_api(with(&bearer, pb::CreateApiRequest { api: None })).await.unwrap_err();
+    assert_eq!((e.code(), e.message()), (tonic::Code::InvalidArgument, "api: is required"));
+    let e = apis.get_api(with(&bearer, pb::GetApiRequest { api_id: "nope".into() })).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    let api = pb::Api {
+        api_id: "g".into(),
+        listen_path: "/g/".into(),
+        upstream_url: "http://127.0.0.1:1".into(),
+        ..Default::default()
+    };
+    apis.create_api(with(&bearer, pb::CreateApiRequest { api: Some(api.clone()) })).await.unwrap();
+    let e = apis.create_api(with(&bearer, pb::CreateApiRequest { api: Some(api) })).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::AlreadyExists);
+    let listed = apis.list_apis(with(&bearer, pb::ListApisRequest {})).await.unwrap().into_inner();
+    assert_eq!(listed.apis.len(), 1);
+}

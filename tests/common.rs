@@ -1,0 +1,128 @@
+//! Helpers shared by the end-to-end tests: a cluster of real `gatehouse` processes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
+
+pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789abcdefghij";
+pub const NODE_SECRET: &str = "test-node-secret-0123456789abcdefghijk";
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
+}
+
+/// A control plane process on a fixed port, restartable on the same port and data dir.
+pub struct ControlPlaneProcess {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    log_dir: PathBuf,
+    pub process: Option<ChildProcess>,
+}
+
+impl ControlPlaneProcess {
+    pub fn start(data_dir: &Path, log_dir: &Path) -> Self {
+        let mut cp =
+            Self { port: free_port(), data_dir: data_dir.to_owned(), log_dir: log_dir.to_owned(), process: None };
+        cp.restart();
+        cp
+    }
+
+    pub fn restart(&mut self) {
+        let args = vec![
+            "control-plane".to_owned(),
+            "--listen".to_owned(),
+            format!("127.0.0.1:{}", self.port),
+            "--data-dir".to_owned(),
+            self.data_dir.display().to_string(),
+        ];
+        // Secrets through the environment, as a Kubernetes Secret would pass them.
+        let env = [("GATEHOUSE_ADMIN_SECRET", ADMIN_SECRET), ("GATEHOUSE_NODE_SECRET", NODE_SECRET)];
+        self.process = Some(ChildProcess::spawn("control-plane", &binary(), &args, &env, &self.log_dir));
+        wait_for_port(self.port, Duration::from_secs(20));
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+pub struct GatewayProcess {
+    pub port: u16,
+    pub process: ChildProcess,
+}
+
+impl GatewayProcess {
+    pub fn start(name: &str, control_plane: &str, redis: &str, log_dir: &Path) -> Self {
+        let port = free_port();
+        let args = vec![
+            "gateway".to_owned(),
+            "--listen".to_owned(),
+            format!("127.0.0.1:{port}"),
+            "--control-plane".to_owned(),
+            control_plane.to_owned(),
+            "--redis".to_owned(),
+            redis.to_owned(),
+            "--node-id".to_owned(),
+            name.to_owned(),
+        ];
+        let env = [("GATEHOUSE_NODE_SECRET", NODE_SECRET)];
+        let process = ChildProcess::spawn(name, &binary(), &args, &env, log_dir);
+        wait_for_port(port, Duration::from_secs(20));
+        Self { port, process }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Which upstream answered a proxied GET, or `None` if the gateway did not proxy it.
+pub async fn upstream_of(http: &reqwest::Client, url: &str, token: &str) -> Option<String> {
+    let response = http.get(url).bearer_auth(token).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    body["upstream"].as_str().map(str::to_owned)
+}
+
+/// A client_credentials token from a gateway, authenticating with HTTP Basic.
+pub async fn client_credentials_token(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    secret: &str,
+) -> reqwest::Response {
+    http.post(token_url)
+        .basic_auth(client_id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .expect("token request")
+}
