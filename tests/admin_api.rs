@@ -45,7 +45,13 @@ fn start_dev(dir: &std::path::Path) -> Dev {
     }
 }
 
-async fn call(http: &reqwest::Client, dev: &Dev, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+async fn call(
+    http: &reqwest::Client,
+    dev: &Dev,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
     let mut request = http
         .request(method.parse().unwrap(), format!("{}{path}", dev.admin))
         .header("authorization", &dev.secret);
@@ -72,7 +78,12 @@ async fn rest_admin_errors_are_precise() {
     let r = http.get(format!("{}/api/apis", dev.admin)).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await.unwrap()["Status"], "Error");
-    let r = http.get(format!("{}/api/apis", dev.admin)).header("authorization", "x".repeat(40)).send().await.unwrap();
+    let r = http
+        .get(format!("{}/api/apis", dev.admin))
+        .header("authorization", "x".repeat(40))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Malformed JSON names line and column.
@@ -83,13 +94,17 @@ async fn rest_admin_errors_are_precise() {
     let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","listen":"/a/"}"#)).await;
     assert_eq!(s, 400);
     assert!(message(&v).contains("unknown field `listen`"), "{v}");
-    let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","strip_listen_path":"yes"}"#)).await;
+    let (s, v) =
+        call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","strip_listen_path":"yes"}"#)).await;
     assert_eq!(s, 400, "{v}");
     let (s, v) =
-        call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","upstream_url":"http://127.0.0.1:1"}"#)).await;
+        call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","upstream_url":"http://127.0.0.1:1"}"#))
+            .await;
     assert_eq!(s, 400);
     assert!(message(&v).starts_with("listen_path:"), "{v}");
-    let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(r#"{"listen_path":"/a/","upstream_url":"ftp://x"}"#)).await;
+    let (s, v) =
+        call(&http, &dev, "POST", "/api/apis", Some(r#"{"listen_path":"/a/","upstream_url":"ftp://x"}"#))
+            .await;
     assert_eq!(s, 400);
     assert!(message(&v).starts_with("upstream_url:"), "{v}");
     let bad_grant = r#"{"listen_path":"/a/","upstream_url":"http://127.0.0.1:1","oauth":{"allowed_grant_types":["implicit"]}}"#;
@@ -109,7 +124,8 @@ async fn rest_admin_errors_are_precise() {
     let (s, v) = call(&http, &dev, "POST", "/api/apis", Some(api)).await;
     assert_eq!(s, 409);
     assert!(message(&v).contains("listen_path \"/a/\" is already used"), "{v}");
-    let dup_id = format!(r#"{{"api_id":"{api_id}","listen_path":"/b/","upstream_url":"http://127.0.0.1:1"}}"#);
+    let dup_id =
+        format!(r#"{{"api_id":"{api_id}","listen_path":"/b/","upstream_url":"http://127.0.0.1:1"}}"#);
     assert_eq!(call(&http, &dev, "POST", "/api/apis", Some(&dup_id)).await.0, 409);
 
     // Not found, for APIs and clients; method not allowed.

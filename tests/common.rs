@@ -24,8 +24,12 @@ pub struct ControlPlaneProcess {
 
 impl ControlPlaneProcess {
     pub fn start(data_dir: &Path, log_dir: &Path) -> Self {
-        let mut cp =
-            Self { port: free_port(), data_dir: data_dir.to_owned(), log_dir: log_dir.to_owned(), process: None };
+        let mut cp = Self {
+            port: free_port(),
+            data_dir: data_dir.to_owned(),
+            log_dir: log_dir.to_owned(),
+            process: None,
+        };
         cp.restart();
         cp
     }

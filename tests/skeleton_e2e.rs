@@ -66,7 +66,11 @@ async fn control_plane_streams_config_to_two_gateways_sharing_redis() {
     let mut grpc = pb::client_service_client::ClientServiceClient::connect(cp.url()).await.unwrap();
     let grpc_client = grpc
         .create_client(admin_request(
-            pb::CreateClientRequest { api_id: "my-api".into(), client_id: "grpc-client".into(), ..Default::default() },
+            pb::CreateClientRequest {
+                api_id: "my-api".into(),
+                client_id: "grpc-client".into(),
+                ..Default::default()
+            },
             ADMIN_SECRET,
         ))
         .await
@@ -114,7 +118,8 @@ async fn control_plane_streams_config_to_two_gateways_sharing_redis() {
     assert!(proxied["headers"]["x-forwarded-for"].as_str().is_some_and(|v| v.contains("127.0.0.1")));
 
     // The gRPC-created client works too, through gateway 2.
-    let r = client_credentials_token(&http, &gw2.url("/my-api/oauth/token"), "grpc-client", &grpc_secret).await;
+    let r =
+        client_credentials_token(&http, &gw2.url("/my-api/oauth/token"), "grpc-client", &grpc_secret).await;
     assert_eq!(r.status(), 200);
 
     // Refusals.
@@ -133,7 +138,8 @@ async fn control_plane_streams_config_to_two_gateways_sharing_redis() {
     // Admin calls need the admin secret; the node secret is not enough.
     let r = http.get(format!("{}/api/apis", cp.url())).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = http.get(format!("{}/api/apis", cp.url())).header("authorization", NODE_SECRET).send().await.unwrap();
+    let r =
+        http.get(format!("{}/api/apis", cp.url())).header("authorization", NODE_SECRET).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let denied = grpc
         .list_clients(admin_request(pb::ListClientsRequest { api_id: "my-api".into() }, NODE_SECRET))

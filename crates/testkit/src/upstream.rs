@@ -40,9 +40,10 @@ impl EchoUpstream {
                             "headers": headers,
                         });
                         let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-                        response
-                            .headers_mut()
-                            .insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+                        response.headers_mut().insert(
+                            "content-type",
+                            hyper::header::HeaderValue::from_static("application/json"),
+                        );
                         Ok::<_, Infallible>(response)
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
