@@ -19,6 +19,8 @@ const PROTO_FILES: &[&str] = &[
     "gatehouse/v1/api.proto",
     "gatehouse/v1/client.proto",
     "gatehouse/v1/config.proto",
+    "gatehouse/v1/user.proto",
+    "gatehouse/v1/token.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -36,7 +36,8 @@ pub struct ControlPlaneArgs {
     /// Directory of the embedded state store.
     #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
     pub data_dir: PathBuf,
-    /// Redis state store for several control-plane replicas (not available yet: see README).
+    /// Redis holding the gateways' token state, for authorization codes (authorize-client)
+    /// and token revocation, e.g. redis://redis:6379.
     #[arg(long, env = "GATEHOUSE_REDIS")]
     pub redis: Option<String>,
 }

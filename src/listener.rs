@@ -49,6 +49,14 @@ pub async fn serve_control_plane(
         secrets.admin.interceptor(),
     ))
     .add_service(InterceptedService::new(
+        pb::user_service_server::UserServiceServer::new(services.user_service.clone()),
+        secrets.admin.interceptor(),
+    ))
+    .add_service(InterceptedService::new(
+        pb::token_service_server::TokenServiceServer::new(services.token_service.clone()),
+        secrets.admin.interceptor(),
+    ))
+    .add_service(InterceptedService::new(
         pb::config_service_server::ConfigServiceServer::new(ConfigStreamImpl { control }),
         secrets.node.interceptor(),
     ))

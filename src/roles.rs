@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
+use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::{Gateway, LiveConfig};
 use gatehouse_store::{
@@ -25,14 +26,18 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
             "--node-secret must differ from --admin-secret: gateways must not hold admin rights".into()
         );
     }
-    if args.redis.is_some() {
-        return Err("--redis: the Redis state store for control-plane replicas is not available yet; \
-                    run one control plane on --data-dir"
-            .into());
-    }
+    let tokens = match &args.redis {
+        Some(url) => Some(AnyTokenStore::Redis(
+            RedisTokenStore::connect(url).await.map_err(|e| format!("--redis {url}: {e}"))?,
+        )),
+        None => {
+            tracing::warn!("no --redis: authorize-client and token revocation are unavailable");
+            None
+        }
+    };
     let store = FileStateStore::open(&args.data_dir)
         .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
-    let control = ControlPlane::open(AnyStateStore::File(store)).await.map_err(|e| e.to_string())?;
+    let control = ControlPlane::open(AnyStateStore::File(store), tokens).await.map_err(|e| e.to_string())?;
     let listener = bind(args.listen).await?;
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "control plane ready");
     serve_control_plane(listener, control, secrets, shutdown_signal()).await
@@ -54,6 +59,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         live,
         tokens: AnyTokenStore::Redis(tokens),
         upstream: UpstreamClient::new(ProxyTimeouts::default()),
+        notifier: Notifier::start(NotifierConfig::default()),
     });
     tracing::info!(listen = %args.listen, %node_id, control_plane = %args.control_plane, "gateway ready");
     gateway.serve(listener, shutdown_signal()).await;
@@ -68,7 +74,9 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         admin: SecretCheck::new(&admin_secret, "admin").map_err(|e| format!("--admin-secret: {e}"))?,
         node: SecretCheck::new(&node_secret, "node")?,
     };
-    let control = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()))
+    // One in-memory token store serves both roles, as Redis would serve both in production.
+    let tokens = AnyTokenStore::Memory(MemoryTokenStore::new());
+    let control = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), Some(tokens.clone()))
         .await
         .map_err(|e| e.to_string())?;
     let admin_listener = bind(args.admin_listen).await?;
@@ -80,8 +88,9 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
     tokio::spawn(sync::follow(format!("http://{admin_addr}"), node_secret, "dev".into(), Arc::clone(&live)));
     let gateway = Arc::new(Gateway {
         live,
-        tokens: AnyTokenStore::Memory(MemoryTokenStore::new()),
+        tokens,
         upstream: UpstreamClient::new(ProxyTimeouts::default()),
+        notifier: Notifier::start(NotifierConfig::default()),
     });
 
     // Printed on stdout (logs go to stderr) so scripts can read it.

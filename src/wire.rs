@@ -1,9 +1,10 @@
 //! Conversions between wire types ([`crate::pb`]) and domain types ([`gatehouse_model`]).
 //! Validation that needs no state happens here, so errors name the wire field.
 
-use gatehouse_control::NewClient;
+use gatehouse_control::{NewClient, NewUser};
 use gatehouse_model::{
-    Api, Change, Client, ClientKey, ConfigState, GrantType, OAuthSettings, SecretHash, ValidationError,
+    Api, Change, Client, ClientKey, ConfigState, GrantType, Notifications, OAuthSettings, ResourceOwner,
+    SecretHash, ValidationError,
 };
 
 use crate::pb;
@@ -42,6 +43,17 @@ fn oauth_from_wire(o: pb::OAuthSettings) -> Result<OAuthSettings, ValidationErro
         access_token_ttl_secs: o.access_token_ttl_seconds.into(),
         refresh_token_ttl_secs: o.refresh_token_ttl_seconds.into(),
         code_ttl_secs: o.code_ttl_seconds.into(),
+        notifications: o
+            .notifications
+            .filter(|n| !n.url.is_empty())
+            .map(|n| Notifications { url: n.url, shared_secret: n.shared_secret }),
+        error_status: match o.error_status_code {
+            0 => None,
+            code => Some(
+                u16::try_from(code)
+                    .map_err(|_| ValidationError::new("oauth.error_status_code", "must be a 4xx status"))?,
+            ),
+        },
     })
 }
 
@@ -59,6 +71,11 @@ pub fn api_to_wire(api: &Api) -> pb::Api {
             access_token_ttl_seconds: saturating_u32(o.access_token_ttl_secs),
             refresh_token_ttl_seconds: saturating_u32(o.refresh_token_ttl_secs),
             code_ttl_seconds: saturating_u32(o.code_ttl_secs),
+            notifications: o
+                .notifications
+                .as_ref()
+                .map(|n| pb::Notifications { url: n.url.clone(), shared_secret: n.shared_secret.clone() }),
+            error_status_code: o.error_status.map(u32::from).unwrap_or(0),
         }),
     }
 }
@@ -77,7 +94,39 @@ pub fn new_client_from_wire(r: pb::CreateClientRequest) -> NewClient {
         meta_data: r.meta_data.into_iter().collect(),
         description: r.description,
         secret: (!r.secret.is_empty()).then_some(r.secret),
+        public: r.public_client,
     }
+}
+
+pub fn new_user_from_wire(r: pb::CreateUserRequest) -> NewUser {
+    NewUser {
+        username: r.username,
+        password: r.password,
+        policy_id: r.policy_id,
+        meta_data: r.meta_data.into_iter().collect(),
+    }
+}
+
+pub fn user_to_wire(u: &ResourceOwner) -> pb::ResourceOwner {
+    pb::ResourceOwner {
+        username: u.username.clone(),
+        policy_id: u.policy_id.clone(),
+        meta_data: u.meta_data.clone().into_iter().collect(),
+    }
+}
+
+fn user_record(u: &ResourceOwner) -> pb::UserRecord {
+    pb::UserRecord { user: Some(user_to_wire(u)), password_hash: u.password_hash.clone() }
+}
+
+fn user_from_record(r: pb::UserRecord) -> Result<ResourceOwner, String> {
+    let u = r.user.ok_or("user record without user")?;
+    Ok(ResourceOwner {
+        username: u.username,
+        password_hash: r.password_hash,
+        policy_id: u.policy_id,
+        meta_data: u.meta_data.into_iter().collect(),
+    })
 }
 
 /// The public view of a client; `secret` only in the response that created it.
@@ -91,28 +140,31 @@ pub fn client_to_wire(c: &Client, secret: Option<String>) -> pb::OAuthClient {
         meta_data: c.meta_data.clone().into_iter().collect(),
         description: c.description.clone(),
         secret,
+        public_client: c.is_public(),
     }
 }
 
 fn client_record(c: &Client) -> pb::ClientRecord {
-    let kind = match &c.secret_hash {
-        SecretHash::Sha256(digest) => pb::secret_hash::Kind::Sha256(digest.to_vec()),
-        SecretHash::Argon2(phc) => pb::secret_hash::Kind::Argon2Phc(phc.clone()),
-    };
-    pb::ClientRecord {
-        client: Some(client_to_wire(c, None)),
-        secret_hash: Some(pb::SecretHash { kind: Some(kind) }),
-    }
+    let secret_hash = c.secret_hash.as_ref().map(|hash| {
+        let kind = match hash {
+            SecretHash::Sha256(digest) => pb::secret_hash::Kind::Sha256(digest.to_vec()),
+            SecretHash::Argon2(phc) => pb::secret_hash::Kind::Argon2Phc(phc.clone()),
+        };
+        pb::SecretHash { kind: Some(kind) }
+    });
+    pb::ClientRecord { client: Some(client_to_wire(c, None)), secret_hash }
 }
 
 fn client_from_record(r: pb::ClientRecord) -> Result<Client, String> {
     let c = r.client.ok_or("client record without client")?;
-    let secret_hash = match r.secret_hash.and_then(|h| h.kind) {
-        Some(pb::secret_hash::Kind::Sha256(d)) => {
-            SecretHash::Sha256(d.as_slice().try_into().map_err(|_| "sha256 secret hash is not 32 bytes")?)
-        }
-        Some(pb::secret_hash::Kind::Argon2Phc(phc)) => SecretHash::Argon2(phc),
-        None => return Err(format!("client {:?} has no secret hash", c.client_id)),
+    let secret_hash = match r.secret_hash.map(|h| h.kind) {
+        None if c.public_client => None,
+        None => return Err(format!("confidential client {:?} has no secret hash", c.client_id)),
+        Some(Some(pb::secret_hash::Kind::Sha256(d))) => Some(SecretHash::Sha256(
+            d.as_slice().try_into().map_err(|_| "sha256 secret hash is not 32 bytes")?,
+        )),
+        Some(Some(pb::secret_hash::Kind::Argon2Phc(phc))) => Some(SecretHash::Argon2(phc)),
+        Some(None) => return Err(format!("client {:?} has an empty secret hash", c.client_id)),
     };
     Ok(Client {
         client_id: c.client_id,
@@ -133,6 +185,7 @@ pub fn snapshot_to_wire(state: &ConfigState) -> pb::ConfigSnapshot {
         token_key: state.token_key.to_vec(),
         apis: state.apis.values().map(api_to_wire).collect(),
         clients: state.all_clients().map(client_record).collect(),
+        users: state.users.values().map(user_record).collect(),
     }
 }
 
@@ -149,6 +202,10 @@ pub fn snapshot_from_wire(s: pb::ConfigSnapshot) -> Result<ConfigState, String> 
         let client = client_from_record(record)?;
         state.clients.entry(client.api_id.clone()).or_default().insert(client.client_id.clone(), client);
     }
+    for record in s.users {
+        let user = user_from_record(record)?;
+        state.users.insert(user.username.clone(), user);
+    }
     state.revision = s.revision;
     Ok(state)
 }
@@ -162,6 +219,8 @@ pub fn change_to_wire(revision: u64, change: &Change) -> pb::ConfigDelta {
         Change::ClientDeleted(key) => {
             W::ClientDeleted(pb::ClientKey { api_id: key.api_id.clone(), client_id: key.client_id.clone() })
         }
+        Change::UserPut(user) => W::UserPut(user_record(user)),
+        Change::UserDeleted { username } => W::UserDeleted(username.clone()),
     };
     pb::ConfigDelta { revision, change: Some(change) }
 }
@@ -173,6 +232,8 @@ pub fn change_from_wire(d: pb::ConfigDelta) -> Result<(u64, Change), String> {
         W::ApiDeleted(api_id) => Change::ApiDeleted { api_id },
         W::ClientPut(record) => Change::ClientPut(client_from_record(record)?),
         W::ClientDeleted(k) => Change::ClientDeleted(ClientKey { api_id: k.api_id, client_id: k.client_id }),
+        W::UserPut(record) => Change::UserPut(user_from_record(record)?),
+        W::UserDeleted(username) => Change::UserDeleted { username },
     };
     Ok((d.revision, change))
 }
@@ -218,7 +279,7 @@ mod tests {
             policy_id: String::new(),
             meta_data: [("k".to_owned(), "v".to_owned())].into(),
             description: "d".into(),
-            secret_hash: SecretHash::Sha256([8; 32]),
+            secret_hash: Some(SecretHash::Sha256([8; 32])),
         };
         state.apply(2, &Change::ClientPut(client));
         assert_eq!(snapshot_from_wire(snapshot_to_wire(&state)).unwrap(), state);

@@ -25,7 +25,7 @@ impl pb::client_service_server::ClientService for ClientServiceImpl {
         let (client, secret) =
             self.control.create_client(new_client_from_wire(r)).await.map_err(status_from)?;
         tracing::info!(api_id = %client.api_id, client_id = %client.client_id, "OAuth client created");
-        Ok(Response::new(client_to_wire(&client, Some(secret))))
+        Ok(Response::new(client_to_wire(&client, secret)))
     }
 
     async fn get_client(

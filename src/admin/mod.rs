@@ -2,13 +2,16 @@
 //! statuses. REST reaches the same implementations through [`crate::rest`].
 //!
 //! - [`auth`]: the admin-secret and node-secret checks, shared by gRPC and REST.
-//! - [`apis`], [`clients`]: `ApiService`, `ClientService` over [`gatehouse_control::ControlPlane`].
+//! - [`apis`], [`clients`], [`users`], [`tokens`]: the admin services over
+//!   [`gatehouse_control::ControlPlane`].
 //! - [`config_stream`]: `ConfigService.Watch`, the gateways' config stream.
 
 pub mod apis;
 pub mod auth;
 pub mod clients;
 pub mod config_stream;
+pub mod tokens;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -22,13 +25,17 @@ use tonic::Status;
 pub struct AdminServices {
     pub api_service: apis::ApiServiceImpl,
     pub client_service: clients::ClientServiceImpl,
+    pub user_service: users::UserServiceImpl,
+    pub token_service: tokens::TokenServiceImpl,
 }
 
 impl AdminServices {
     pub fn new(control: Arc<ControlPlane>) -> Self {
         Self {
             api_service: apis::ApiServiceImpl { control: Arc::clone(&control) },
-            client_service: clients::ClientServiceImpl { control },
+            client_service: clients::ClientServiceImpl { control: Arc::clone(&control) },
+            user_service: users::UserServiceImpl { control: Arc::clone(&control) },
+            token_service: tokens::TokenServiceImpl { control },
         }
     }
 }
@@ -42,6 +49,7 @@ pub fn status_from(error: ControlError) -> Status {
             tracing::error!(error = %m, "state store unavailable");
             Status::unavailable("state store unavailable")
         }
+        ControlError::Unavailable(m) => Status::unavailable(m),
         ControlError::Store(StoreError::Corrupt(m)) => {
             tracing::error!(error = %m, "state store corrupt");
             Status::internal("state store corrupt")

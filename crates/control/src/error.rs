@@ -13,4 +13,7 @@ pub enum ControlError {
     Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A dependency this operation needs is not configured or not reachable.
+    #[error("{0}")]
+    Unavailable(String),
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, ValidationError, api::check_id};
 use gatehouse_oauth::secret;
-use gatehouse_store::{AnyStateStore, StateStore};
+use gatehouse_store::{AnyStateStore, AnyTokenStore, StateStore};
 use tokio::sync::{Mutex, RwLock, broadcast};
 
 use crate::ControlError;
@@ -15,9 +15,12 @@ use crate::watch::{LOG_CAPACITY, Published};
 /// the revision log, and the channel that tells watchers about new revisions.
 pub struct ControlPlane {
     store: AnyStateStore,
+    /// Token state shared with the gateways, for authorization codes and revocation; `None`
+    /// when the control plane runs without Redis.
+    pub(crate) tokens: Option<AnyTokenStore>,
     /// Serialises mutations: validation reads the state it is about to change, so two writers
     /// must not interleave between check and commit.
-    write: Mutex<()>,
+    pub(crate) write: Mutex<()>,
     pub(crate) current: RwLock<Current>,
     pub(crate) events: broadcast::Sender<Published>,
 }
@@ -40,15 +43,21 @@ pub struct NewClient {
     pub description: String,
     /// A secret the admin chose; `None` to have one generated.
     pub secret: Option<String>,
+    /// A public client: no secret at all, PKCE required.
+    pub public: bool,
 }
 
 impl ControlPlane {
-    pub async fn open(store: AnyStateStore) -> Result<Arc<Self>, ControlError> {
+    pub async fn open(
+        store: AnyStateStore,
+        tokens: Option<AnyTokenStore>,
+    ) -> Result<Arc<Self>, ControlError> {
         let state = store.load().await?;
         tracing::info!(store_id = %state.store_id, revision = state.revision, "control-plane state loaded");
         let (events, _) = broadcast::channel(LOG_CAPACITY);
         Ok(Arc::new(Self {
             store,
+            tokens,
             write: Mutex::new(()),
             current: RwLock::new(Current { state, log: VecDeque::with_capacity(LOG_CAPACITY) }),
             events,
@@ -136,8 +145,8 @@ impl ControlPlane {
     }
 
     /// Registers a client app. Returns it with the secret in clear, which is never available
-    /// again: only its hash is stored.
-    pub async fn create_client(&self, new: NewClient) -> Result<(Client, String), ControlError> {
+    /// again: only its hash is stored. Public clients have none.
+    pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<String>), ControlError> {
         let _writer = self.write.lock().await;
         let client_id = if new.client_id.is_empty() { random_id() } else { new.client_id };
         check_id("client_id", &client_id)?;
@@ -156,29 +165,19 @@ impl ControlPlane {
                 )));
             }
         }
-        let (secret, secret_hash) = match new.secret {
-            Some(chosen) => {
-                if chosen.len() < 8 {
-                    return Err(ValidationError::new(
-                        "secret",
-                        "must be at least 8 characters; omit it to have a strong one generated",
-                    )
-                    .into());
-                }
-                // Argon2id is deliberately slow: keep it off the async workers.
-                let hash = tokio::task::spawn_blocking({
-                    let chosen = chosen.clone();
-                    move || secret::hash_chosen(&chosen)
-                })
-                .await
-                .map_err(|e| ControlError::Store(gatehouse_store::StoreError::Unavailable(e.to_string())))?
-                .map_err(|e| ValidationError::new("secret", e))?;
-                (chosen, hash)
+        let (secret, secret_hash) = match (new.public, new.secret) {
+            (true, Some(_)) => {
+                return Err(ValidationError::new("secret", "a public client has no secret").into());
             }
-            None => {
+            (true, None) => (None, None),
+            (false, Some(chosen)) => {
+                let hash = hash_chosen_secret(chosen.clone(), "secret").await?;
+                (Some(chosen), Some(hash))
+            }
+            (false, None) => {
                 let generated = secret::generate();
                 let hash = secret::hash_generated(&generated);
-                (generated, hash)
+                (Some(generated), Some(hash))
             }
         };
         let client = Client {
@@ -209,7 +208,7 @@ impl ControlPlane {
 
     /// Makes `change` durable, then visible: in memory, in the log, to watchers. The caller
     /// holds the write lock.
-    async fn commit(&self, change: Change) -> Result<(), ControlError> {
+    pub(crate) async fn commit(&self, change: Change) -> Result<(), ControlError> {
         let revision = self.store.commit(&change).await?;
         let published = Published { revision, change: Arc::new(change) };
         let mut current = self.current.write().await;
@@ -224,6 +223,21 @@ impl ControlPlane {
         tracing::info!(revision, "config change committed");
         Ok(())
     }
+}
+
+/// Hashes a secret or password an admin chose with Argon2id, off the async workers (it is
+/// deliberately slow).
+pub(crate) async fn hash_chosen_secret(
+    chosen: String,
+    field: &str,
+) -> Result<gatehouse_model::SecretHash, ControlError> {
+    if chosen.len() < 8 {
+        return Err(ValidationError::new(field, "must be at least 8 characters").into());
+    }
+    tokio::task::spawn_blocking(move || secret::hash_chosen(&chosen))
+        .await
+        .map_err(|e| ControlError::Store(gatehouse_store::StoreError::Unavailable(e.to_string())))?
+        .map_err(|e| ValidationError::new(field, e).into())
 }
 
 fn check_listen_path_free(state: &ConfigState, api: &Api) -> Result<(), ControlError> {

@@ -84,7 +84,7 @@ mod tests {
 
     #[tokio::test]
     async fn resumes_with_missed_deltas_or_snapshot() {
-        let cp = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new())).await.unwrap();
+        let cp = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), None).await.unwrap();
         for id in ["a", "b", "c"] {
             cp.create_api(api(id)).await.unwrap();
         }
@@ -105,7 +105,7 @@ mod tests {
 
     #[tokio::test]
     async fn watcher_sees_later_changes_exactly_once() {
-        let cp = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new())).await.unwrap();
+        let cp = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), None).await.unwrap();
         let mut w = cp.watch(None).await;
         cp.create_api(api("a")).await.unwrap();
         let next = w.updates.recv().await.unwrap();
@@ -114,7 +114,7 @@ mod tests {
 
     #[tokio::test]
     async fn listen_paths_are_unique() {
-        let cp = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new())).await.unwrap();
+        let cp = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), None).await.unwrap();
         cp.create_api(api("a")).await.unwrap();
         let mut dup = api("b");
         dup.listen_path = "/a".into();

@@ -5,7 +5,9 @@
 //!   arrive; requests read it without taking a lock.
 //! - [`server`]: the HTTP listener and the request pipeline, in the order of the design's hot
 //!   path: route by listen path → OAuth endpoints → bearer check → proxy.
-//! - [`token_endpoint`]: `POST /<listen-path>/oauth/token`, HTTP around `gatehouse_oauth`.
+//! - [`oauth`]: the authorization server's endpoints (`/oauth/authorize`, `/oauth/token`,
+//!   `/oauth/introspect`, `/oauth/revoke`, RFC 8414 metadata): HTTP around `gatehouse_oauth`.
+//! - [`notify`]: Tyk's token notification webhook, sent off the request path.
 //! - [`bearer`]: reading and checking the access token of a proxied request.
 //! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed.
 //!
@@ -14,9 +16,10 @@
 
 pub mod bearer;
 pub mod live;
+pub mod notify;
+pub mod oauth;
 pub mod proxy;
 pub mod server;
-pub mod token_endpoint;
 
 pub use live::LiveConfig;
 pub use server::Gateway;

@@ -15,15 +15,18 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::bearer;
 use crate::live::LiveConfig;
+use crate::notify::Notifier;
+use crate::oauth::{self, Endpoint};
 use crate::proxy::{ResponseBody, UpstreamClient, json_error};
-use crate::{bearer, token_endpoint};
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
     pub live: Arc<LiveConfig>,
     pub tokens: AnyTokenStore,
     pub upstream: UpstreamClient,
+    pub notifier: Notifier,
 }
 
 impl Gateway {
@@ -68,15 +71,26 @@ impl Gateway {
         let Some(config) = self.live.load() else {
             return json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway has no configuration yet");
         };
-        // 1. Router: longest listen-path match.
         let path = req.uri().path().to_owned();
+        if let Some(listen_path) = path.strip_prefix(oauth::METADATA_PREFIX) {
+            let listen_path = format!("{}/", listen_path.trim_end_matches('/'));
+            let found = config.route(&listen_path);
+            return match found
+                .filter(|(_, rest)| *rest == "/")
+                .and_then(|(api, _)| oauth::metadata_document(api, req.headers()))
+            {
+                Some(response) => response,
+                None => json_error(StatusCode::NOT_FOUND, "no OAuth API is listening on this path"),
+            };
+        }
+        // 1. Router: longest listen-path match.
         let Some((api, rest)) = config.route(&path) else {
             return json_error(StatusCode::NOT_FOUND, "no API is listening on this path");
         };
         if api.oauth.is_some() {
             // The authorization server's own endpoints under the listen path.
-            if token_endpoint::is_token_path(rest) {
-                return token_endpoint::handle(&config, &self.tokens, api, req).await;
+            if let Some(endpoint) = Endpoint::from_path(rest) {
+                return oauth::handle(self, api, endpoint, req).await;
             }
             // 2.–3. Credential and session.
             let token = match bearer::extract(req.headers()) {

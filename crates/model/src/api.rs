@@ -184,11 +184,48 @@ pub struct OAuthSettings {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     pub code_ttl_secs: u64,
+    /// Tyk's token notification webhook.
+    #[serde(default)]
+    pub notifications: Option<Notifications>,
+    /// Status for OAuth error responses instead of RFC 6749's 400/401, for clients written
+    /// against Tyk (whose `oauth_error_status_code` defaults to 403). `None`: RFC statuses.
+    #[serde(default)]
+    pub error_status: Option<u16>,
+}
+
+/// Where token notifications go, and the secret sent with them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notifications {
+    pub url: String,
+    pub shared_secret: String,
+}
+
+impl fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifications").field("url", &self.url).field("shared_secret", &"<redacted>").finish()
+    }
 }
 
 impl OAuthSettings {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.allowed_grant_types.contains(&grant)
+    }
+
+    /// Whether token responses of the code and password grants carry a refresh token.
+    pub fn issues_refresh_tokens(&self) -> bool {
+        self.allows(GrantType::RefreshToken)
+    }
+
+    pub fn access_token_ttl(&self) -> u64 {
+        or_default(self.access_token_ttl_secs, DEFAULT_ACCESS_TOKEN_TTL_SECS)
+    }
+
+    pub fn refresh_token_ttl(&self) -> u64 {
+        or_default(self.refresh_token_ttl_secs, DEFAULT_REFRESH_TOKEN_TTL_SECS)
+    }
+
+    pub fn code_ttl(&self) -> u64 {
+        or_default(self.code_ttl_secs, DEFAULT_CODE_TTL_SECS)
     }
 
     fn validate(&self) -> Result<(), ValidationError> {
@@ -208,8 +245,31 @@ impl OAuthSettings {
                 "must be at most 600 (RFC 6749 §4.1.2)",
             ));
         }
+        if self.allows(GrantType::AuthorizationCode) && self.auth_login_redirect.is_empty() {
+            return Err(ValidationError::new(
+                "oauth.auth_login_redirect",
+                "is required with the authorization_code grant: /oauth/authorize redirects there",
+            ));
+        }
+        if let Some(status) = self.error_status
+            && !(400..=499).contains(&status)
+        {
+            return Err(ValidationError::new("oauth.error_status_code", "must be a 4xx status"));
+        }
+        if let Some(n) = &self.notifications
+            && !n.url.starts_with("http://")
+        {
+            return Err(ValidationError::new(
+                "oauth.notifications.url",
+                "must be an http:// URL (https webhooks arrive with the TLS work)",
+            ));
+        }
         Ok(())
     }
+}
+
+fn or_default(configured: u64, default: u64) -> u64 {
+    if configured == 0 { default } else { configured }
 }
 
 #[cfg(test)]

@@ -14,7 +14,31 @@ pub struct Client {
     pub policy_id: String,
     pub meta_data: BTreeMap<String, String>,
     pub description: String,
-    pub secret_hash: SecretHash,
+    /// `None` for a public client (RFC 6749 §2.1), which has no secret and must use PKCE.
+    pub secret_hash: Option<SecretHash>,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+}
+
+/// A resource owner for the password grant.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceOwner {
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Policy of the tokens issued to this user (overrides the client's when set).
+    pub policy_id: String,
+    pub meta_data: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ResourceOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceOwner").field("username", &self.username).finish_non_exhaustive()
+    }
 }
 
 /// How a client secret is stored. The secret itself never is.

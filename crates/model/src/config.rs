@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Api, Client};
+use crate::{Api, Client, ResourceOwner};
 
 /// Identifies one client app: client ids are scoped to their API, as in Tyk.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -24,6 +24,8 @@ pub enum Change {
     ApiDeleted { api_id: String },
     ClientPut(Client),
     ClientDeleted(ClientKey),
+    UserPut(ResourceOwner),
+    UserDeleted { username: String },
 }
 
 /// All configuration at one revision.
@@ -39,11 +41,21 @@ pub struct ConfigState {
     pub apis: BTreeMap<String, Api>,
     /// Keyed by API id, then client id.
     pub clients: BTreeMap<String, BTreeMap<String, Client>>,
+    /// Resource owners for the password grant, by username.
+    #[serde(default)]
+    pub users: BTreeMap<String, ResourceOwner>,
 }
 
 impl ConfigState {
     pub fn new(store_id: String, token_key: [u8; 32]) -> Self {
-        Self { store_id, revision: 0, token_key, apis: BTreeMap::new(), clients: BTreeMap::new() }
+        Self {
+            store_id,
+            revision: 0,
+            token_key,
+            apis: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            users: BTreeMap::new(),
+        }
     }
 
     /// Applies `change` as revision `revision`.
@@ -69,6 +81,12 @@ impl ConfigState {
                         self.clients.remove(&key.api_id);
                     }
                 }
+            }
+            Change::UserPut(user) => {
+                self.users.insert(user.username.clone(), user.clone());
+            }
+            Change::UserDeleted { username } => {
+                self.users.remove(username);
             }
         }
         self.revision = revision;
@@ -118,7 +136,7 @@ mod tests {
             policy_id: String::new(),
             meta_data: Default::default(),
             description: String::new(),
-            secret_hash: SecretHash::Sha256([0; 32]),
+            secret_hash: Some(SecretHash::Sha256([0; 32])),
         }
     }
 

@@ -4,6 +4,8 @@
 //! - [`api`]: an API definition (listen path, upstream, OAuth settings) and its validation.
 //! - [`client`]: an OAuth client app and the hash of its secret.
 //! - [`session`]: what an access token grants, as stored in the token store.
+//! - [`grant`]: single-use grants between requests (authorization codes, refresh tokens) and
+//!   token families.
 //! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
 //!   forward; both the control plane and the gateways apply changes with the same code.
 //!
@@ -13,11 +15,13 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod grant;
 pub mod session;
 
-pub use api::{Api, GrantType, OAuthSettings, Upstream};
-pub use client::{Client, SecretHash};
+pub use api::{Api, GrantType, Notifications, OAuthSettings, Upstream};
+pub use client::{Client, ResourceOwner, SecretHash};
 pub use config::{Change, ClientKey, ConfigState};
+pub use grant::{AuthorizationCode, FamilyMembers, RefreshGrant, Taken};
 pub use session::Session;
 
 /// A domain rule broken by input: names the offending field so admins can fix it.

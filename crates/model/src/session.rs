@@ -18,6 +18,14 @@ pub struct Session {
     pub issued_at: u64,
     /// Unix seconds; the store also expires the entry then.
     pub expires_at: u64,
+    /// Token family (code and password grants, which can be refreshed); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Resource owner, for the password grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 impl Session {

@@ -65,6 +65,12 @@ impl OAuthError {
     }
 }
 
+/// Our storage failing is not the client's fault: RFC 6749's `temporarily_unavailable`.
+pub(crate) fn store_unavailable(error: gatehouse_store::StoreError) -> OAuthError {
+    tracing::error!(%error, "token store unavailable");
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, "token storage is unavailable")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,22 @@
-//! The grants: from a parsed, authenticated token request to a stored session and the response.
+//! The token endpoint's grants: from a parsed request to stored tokens and the response.
+//! Dispatch, client authentication and minting live here; each grant's own rules in
+//! [`crate::grants`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gatehouse_model::{Api, Client, GrantType, OAuthSettings, Session};
+use gatehouse_model::{
+    Api, Client, ConfigState, FamilyMembers, GrantType, OAuthSettings, RefreshGrant, Session,
+};
 use gatehouse_store::TokenStore;
 use serde::Serialize;
 
-use crate::{ErrorCode, OAuthError, TokenHasher, TokenRequest, secret, token};
+use crate::error::store_unavailable;
+use crate::token::{self, key_to_hex, kind};
+use crate::{ErrorCode, OAuthError, TokenHasher, TokenRequest, secret};
 
 /// Storage-key domain of access tokens (see [`TokenHasher::key`]).
-pub const ACCESS_TOKEN_KIND: &str = "at";
+pub const ACCESS_TOKEN_KIND: &str = kind::ACCESS_TOKEN;
 
 /// The successful token response (RFC 6749 §5.1), as Tyk shapes it.
 #[derive(Debug, Serialize)]
@@ -21,24 +28,54 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
-/// Issues tokens for one API into a token store.
+/// Tokens issued, with what a token notification needs to say about them.
+#[derive(Debug)]
+pub struct Issued {
+    pub response: TokenResponse,
+    pub grant: GrantType,
+    pub client_id: String,
+    /// The code redeemed (authorization_code grant).
+    pub auth_code: Option<String>,
+    /// The refresh token spent (refresh_token grant).
+    pub old_refresh_token: Option<String>,
+}
+
+impl Issued {
+    pub(crate) fn plain(response: TokenResponse, grant: GrantType, client: &Client) -> Self {
+        Self {
+            response,
+            grant,
+            client_id: client.client_id.clone(),
+            auth_code: None,
+            old_refresh_token: None,
+        }
+    }
+}
+
+/// Issues tokens for the APIs of one configuration into a token store.
 pub struct TokenIssuer<'a, S> {
     pub store: &'a S,
     pub hasher: &'a TokenHasher,
+    pub state: &'a ConfigState,
+}
+
+/// What a new token family carries.
+pub(crate) struct FamilySeed {
+    pub origin: GrantType,
+    pub family_id: String,
+    pub policy_id: String,
+    pub meta_data: BTreeMap<String, String>,
+    pub scope: Option<String>,
+    pub username: Option<String>,
 }
 
 impl<S: TokenStore> TokenIssuer<'_, S> {
-    /// Answers a token request for `api`. `find_client` looks a client id up among the API's
-    /// clients.
-    pub async fn token<'c>(
-        &self,
-        api: &Api,
-        find_client: impl FnOnce(&str) -> Option<&'c Client>,
-        request: &TokenRequest,
-        now: u64,
-    ) -> Result<TokenResponse, OAuthError> {
+    /// Answers a token request for `api`.
+    pub async fn token(&self, api: &Api, request: &TokenRequest, now: u64) -> Result<Issued, OAuthError> {
         let settings = api
             .oauth
             .as_ref()
@@ -47,21 +84,34 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             .require("grant_type")?
             .parse()
             .map_err(|()| OAuthError::new(ErrorCode::UnsupportedGrantType, "unknown grant_type"))?;
-        let client = authenticate(request, find_client)?;
+        let client = authenticate(self.state, api, request)?;
         if !settings.allows(grant) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 format!("this API does not allow the {} grant", grant.as_str()),
             ));
         }
+        // RFC 6749 §4.4 and RFC 9700 §2.4: only confidential clients act on their own behalf
+        // or handle user passwords.
+        if client.is_public() && matches!(grant, GrantType::ClientCredentials | GrantType::Password) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                format!("public clients may not use the {} grant", grant.as_str()),
+            ));
+        }
         match grant {
-            GrantType::ClientCredentials => self.client_credentials(api, settings, client, now).await,
-            GrantType::AuthorizationCode | GrantType::Password | GrantType::RefreshToken => {
-                Err(OAuthError::new(
-                    ErrorCode::UnsupportedGrantType,
-                    format!("the {} grant is not available in this Gatehouse version", grant.as_str()),
-                ))
+            GrantType::ClientCredentials => {
+                let response = self.client_credentials(api, settings, client, now).await?;
+                Ok(Issued::plain(response, grant, client))
             }
+            GrantType::Password => {
+                let response = self.password(api, settings, client, request, now).await?;
+                Ok(Issued::plain(response, grant, client))
+            }
+            GrantType::AuthorizationCode => {
+                self.authorization_code(api, settings, client, request, now).await
+            }
+            GrantType::RefreshToken => self.refresh(api, settings, client, request, now).await,
         }
     }
 
@@ -73,10 +123,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         client: &Client,
         now: u64,
     ) -> Result<TokenResponse, OAuthError> {
-        let ttl = effective_ttl(
-            settings.access_token_ttl_secs,
-            gatehouse_model::api::DEFAULT_ACCESS_TOKEN_TTL_SECS,
-        );
+        let ttl = settings.access_token_ttl();
         let session = Session {
             api_id: api.api_id.clone(),
             client_id: client.client_id.clone(),
@@ -85,136 +132,135 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             meta_data: client.meta_data.clone(),
             issued_at: now,
             expires_at: now + ttl,
+            family_id: None,
+            scope: None,
+            username: None,
         };
         let access_token = token::mint();
-        let key = self.hasher.key(ACCESS_TOKEN_KIND, &access_token);
-        self.store.put_session(&key, &session, Duration::from_secs(ttl)).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot store a new access token");
-            OAuthError::new(ErrorCode::TemporarilyUnavailable, "token storage is unavailable")
-        })?;
+        self.store
+            .put_session(
+                &self.hasher.key(kind::ACCESS_TOKEN, &access_token),
+                &session,
+                Duration::from_secs(ttl),
+            )
+            .await
+            .map_err(store_unavailable)?;
         tracing::info!(api_id = %api.api_id, client_id = %client.client_id, grant = "client_credentials", "access token issued");
-        Ok(TokenResponse { access_token, expires_in: ttl, token_type: "bearer", refresh_token: None })
+        Ok(TokenResponse {
+            access_token,
+            expires_in: ttl,
+            token_type: "bearer",
+            refresh_token: None,
+            scope: None,
+        })
+    }
+
+    /// Mints an access token (and a refresh token when the API issues them) for a family and
+    /// records the family's live members.
+    pub(crate) async fn mint_family(
+        &self,
+        api: &Api,
+        settings: &OAuthSettings,
+        client: &Client,
+        seed: FamilySeed,
+        now: u64,
+    ) -> Result<TokenResponse, OAuthError> {
+        let access_ttl = settings.access_token_ttl();
+        let access_token = token::mint();
+        let access_key = self.hasher.key(kind::ACCESS_TOKEN, &access_token);
+        let session = Session {
+            api_id: api.api_id.clone(),
+            client_id: client.client_id.clone(),
+            policy_id: seed.policy_id.clone(),
+            grant: seed.origin,
+            meta_data: seed.meta_data.clone(),
+            issued_at: now,
+            expires_at: now + access_ttl,
+            family_id: Some(seed.family_id.clone()),
+            scope: seed.scope.clone(),
+            username: seed.username.clone(),
+        };
+        self.store
+            .put_session(&access_key, &session, Duration::from_secs(access_ttl))
+            .await
+            .map_err(store_unavailable)?;
+        let mut members = FamilyMembers { access_key: key_to_hex(&access_key), refresh_key: None };
+        let mut family_ttl = access_ttl;
+        let refresh_token = if settings.issues_refresh_tokens() {
+            let refresh_ttl = settings.refresh_token_ttl();
+            let refresh_token = token::mint();
+            let refresh_key = self.hasher.key(kind::REFRESH_TOKEN, &refresh_token);
+            let grant = RefreshGrant {
+                api_id: api.api_id.clone(),
+                client_id: client.client_id.clone(),
+                family_id: seed.family_id.clone(),
+                origin: seed.origin,
+                policy_id: seed.policy_id,
+                meta_data: seed.meta_data,
+                scope: seed.scope.clone(),
+                username: seed.username,
+                access_key: key_to_hex(&access_key),
+                issued_at: now,
+                expires_at: now + refresh_ttl,
+            };
+            self.store
+                .put_refresh(&refresh_key, &grant, Duration::from_secs(refresh_ttl))
+                .await
+                .map_err(store_unavailable)?;
+            members.refresh_key = Some(key_to_hex(&refresh_key));
+            family_ttl = family_ttl.max(refresh_ttl);
+            Some(refresh_token)
+        } else {
+            None
+        };
+        self.store
+            .set_family(&seed.family_id, &members, Duration::from_secs(family_ttl))
+            .await
+            .map_err(store_unavailable)?;
+        tracing::info!(
+            api_id = %api.api_id,
+            client_id = %client.client_id,
+            grant = seed.origin.as_str(),
+            refresh = refresh_token.is_some(),
+            "access token issued"
+        );
+        Ok(TokenResponse {
+            access_token,
+            expires_in: access_ttl,
+            token_type: "bearer",
+            refresh_token,
+            scope: seed.scope,
+        })
+    }
+
+    /// How long spent codes and refresh tokens are remembered, to recognise a replay: as long
+    /// as anything issued from them can live.
+    pub(crate) fn replay_window(settings: &OAuthSettings) -> Duration {
+        Duration::from_secs(settings.refresh_token_ttl().max(settings.access_token_ttl()))
     }
 }
 
-fn effective_ttl(configured: u64, default: u64) -> u64 {
-    if configured == 0 { default } else { configured }
-}
-
-/// RFC 6749 §2.3.1 / §3.2.1: a confidential client proves its secret.
-fn authenticate<'c>(
+/// RFC 6749 §2.3.1 / §3.2.1: a confidential client proves its secret; a public client
+/// only names itself (its proof is PKCE).
+pub fn authenticate<'s>(
+    state: &'s ConfigState,
+    api: &Api,
     request: &TokenRequest,
-    find_client: impl FnOnce(&str) -> Option<&'c Client>,
-) -> Result<&'c Client, OAuthError> {
+) -> Result<&'s Client, OAuthError> {
     let Some(credentials) = &request.credentials else {
         return Err(OAuthError::invalid_client(false));
     };
-    let presented = credentials.client_secret.as_deref().unwrap_or("");
-    match find_client(&credentials.client_id) {
-        Some(client) if secret::verify(presented, &client.secret_hash) => Ok(client),
-        Some(_) => Err(OAuthError::invalid_client(credentials.via_basic)),
-        None => {
-            secret::verify_dummy(presented);
+    let client = state.client(&api.api_id, &credentials.client_id);
+    match (client, credentials.client_secret.as_deref()) {
+        (Some(client), None) if client.is_public() => Ok(client),
+        (Some(client), Some(presented)) => match &client.secret_hash {
+            Some(hash) if secret::verify(presented, hash) => Ok(client),
+            _ => Err(OAuthError::invalid_client(credentials.via_basic)),
+        },
+        (Some(_), None) => Err(OAuthError::invalid_client(credentials.via_basic)),
+        (None, presented) => {
+            secret::verify_dummy(presented.unwrap_or(""));
             Err(OAuthError::invalid_client(credentials.via_basic))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use gatehouse_store::MemoryTokenStore;
-
-    fn api(grants: Vec<GrantType>) -> Api {
-        Api {
-            api_id: "api".into(),
-            name: "api".into(),
-            listen_path: "/api/".into(),
-            strip_listen_path: true,
-            upstream: "http://127.0.0.1:1".parse().unwrap(),
-            oauth: Some(OAuthSettings {
-                allowed_grant_types: grants,
-                allowed_authorize_types: vec![],
-                auth_login_redirect: String::new(),
-                access_token_ttl_secs: 0,
-                refresh_token_ttl_secs: 0,
-                code_ttl_secs: 0,
-            }),
-        }
-    }
-
-    fn client(secret: &str) -> Client {
-        Client {
-            client_id: "c".into(),
-            api_id: "api".into(),
-            client_name: String::new(),
-            redirect_uri: String::new(),
-            policy_id: "p".into(),
-            meta_data: [("k".to_owned(), "v".to_owned())].into(),
-            description: String::new(),
-            secret_hash: secret::hash_generated(secret),
-        }
-    }
-
-    async fn run(
-        grants: Vec<GrantType>,
-        body: &str,
-    ) -> (Result<TokenResponse, OAuthError>, MemoryTokenStore, TokenHasher) {
-        let store = MemoryTokenStore::new();
-        let hasher = TokenHasher::new(&[3; 32]);
-        let c = client("s3cret");
-        let request = match TokenRequest::parse(body.as_bytes(), None) {
-            Ok(r) => r,
-            Err(e) => return (Err(e), store, hasher),
-        };
-        let issuer = TokenIssuer { store: &store, hasher: &hasher };
-        let result = issuer.token(&api(grants), |id| (id == "c").then_some(&c), &request, 1000).await;
-        (result, store, hasher)
-    }
-
-    #[tokio::test]
-    async fn client_credentials_stores_a_session_under_the_hashed_token() {
-        let (r, store, hasher) = run(
-            vec![GrantType::ClientCredentials],
-            "grant_type=client_credentials&client_id=c&client_secret=s3cret",
-        )
-        .await;
-        let r = r.unwrap();
-        assert_eq!((r.expires_in, r.token_type, r.refresh_token.is_none()), (3600, "bearer", true));
-        let s = store.get_session(&hasher.key(ACCESS_TOKEN_KIND, &r.access_token)).await.unwrap().unwrap();
-        assert_eq!((s.client_id.as_str(), s.api_id.as_str(), s.expires_at), ("c", "api", 4600));
-        assert_eq!(s.meta_data.get("k").map(String::as_str), Some("v"));
-    }
-
-    #[tokio::test]
-    async fn wrong_or_missing_credentials_are_invalid_client() {
-        for body in [
-            "grant_type=client_credentials&client_id=c&client_secret=nope",
-            "grant_type=client_credentials&client_id=unknown&client_secret=s3cret",
-            "grant_type=client_credentials",
-        ] {
-            let (r, ..) = run(vec![GrantType::ClientCredentials], body).await;
-            assert_eq!(r.unwrap_err().error, ErrorCode::InvalidClient, "{body}");
-        }
-    }
-
-    #[tokio::test]
-    async fn grant_not_allowed_is_unauthorized_client() {
-        let (r, ..) = run(
-            vec![GrantType::AuthorizationCode],
-            "grant_type=client_credentials&client_id=c&client_secret=s3cret",
-        )
-        .await;
-        assert_eq!(r.unwrap_err().error, ErrorCode::UnauthorizedClient);
-    }
-
-    #[tokio::test]
-    async fn unknown_or_missing_grant_type() {
-        let (r, ..) =
-            run(vec![GrantType::ClientCredentials], "grant_type=implicit&client_id=c&client_secret=s3cret")
-                .await;
-        assert_eq!(r.unwrap_err().error, ErrorCode::UnsupportedGrantType);
-        let (r, ..) = run(vec![GrantType::ClientCredentials], "client_id=c&client_secret=s3cret").await;
-        assert_eq!(r.unwrap_err().error, ErrorCode::InvalidRequest);
     }
 }

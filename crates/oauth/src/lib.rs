@@ -7,19 +7,26 @@
 //! - [`request`]: parsing a token request (form body + `Authorization` header) strictly, and
 //!   working out which client it authenticates as (RFC 6749 §2.3.1).
 //! - [`error`]: RFC 6749 §5.2 error responses.
-//! - [`issue`]: the grants: from an authenticated request to a stored session and the token
-//!   response.
+//! - [`issue`]: the token endpoint: dispatch, client authentication, minting of tokens and token
+//!   families; `grants` holds the rules of the code, password and refresh grants.
+//! - [`authorize`]: the authorization request and the codes identity servers obtain for it.
+//! - [`pkce`]: RFC 7636, S256 only.
+//! - [`introspect`]: RFC 7662 introspection and RFC 7009 revocation, for clients and admins.
 //!
 //! The gateway crate wires these to HTTP; the stores come in through `gatehouse_store` traits.
 
+pub mod authorize;
 pub mod error;
+mod grants;
+pub mod introspect;
 pub mod issue;
+pub mod pkce;
 pub mod request;
 pub mod secret;
 pub mod token;
 
 pub use error::{ErrorCode, OAuthError};
-pub use issue::{TokenIssuer, TokenResponse};
+pub use issue::{Issued, TokenIssuer, TokenResponse};
 pub use request::{ClientCredentials, TokenRequest};
 pub use token::TokenHasher;
 

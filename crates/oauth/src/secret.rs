@@ -57,6 +57,19 @@ pub fn verify_dummy(presented: &str) {
     let _ = verify(presented, &SecretHash::Sha256([0; 32]));
 }
 
+/// Spends the time an Argon2id verification takes, for unknown users of the password grant.
+pub fn verify_dummy_password(presented: &str) {
+    use std::sync::OnceLock;
+    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| match hash_chosen("gatehouse-dummy-password") {
+        Ok(SecretHash::Argon2(phc)) => Some(phc),
+        _ => None,
+    });
+    if let Some(phc) = dummy {
+        let _ = verify(presented, &SecretHash::Argon2(phc.clone()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

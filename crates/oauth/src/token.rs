@@ -49,6 +49,36 @@ impl TokenHasher {
     }
 }
 
+/// Storage-key domains, so a token of one kind can never be looked up as another.
+pub mod kind {
+    pub const ACCESS_TOKEN: &str = "at";
+    pub const REFRESH_TOKEN: &str = "rt";
+    pub const CODE: &str = "code";
+}
+
+/// A storage key as the lower-case hex kept in grant and family records.
+pub fn key_to_hex(key: &TokenKey) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The inverse of [`key_to_hex`]; `None` for anything but 64 hex digits.
+pub fn key_from_hex(hex: &str) -> Option<TokenKey> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(key)
+}
+
+/// A fresh random identifier (128 bits, hex) for token families and the like: not a secret.
+pub fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl std::fmt::Debug for TokenHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TokenHasher(<key>)")
@@ -69,6 +99,13 @@ mod tests {
             assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
             assert_eq!(URL_SAFE_NO_PAD.decode(t).unwrap().len(), 32);
         }
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let key = TokenHasher::new(&[5; 32]).key(kind::CODE, "c");
+        assert_eq!(key_from_hex(&key_to_hex(&key)), Some(key));
+        assert_eq!(key_from_hex("zz"), None);
     }
 
     #[test]

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use gatehouse_model::ConfigState;
+use gatehouse_model::{ConfigState, FamilyMembers};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 
-use crate::StoreError;
+use crate::{StoreError, TokenKey};
 
 /// Longest TTL a store honours. Callers never ask for more than a token lifetime; the cap only
 /// keeps absurd values from overflowing `Instant` arithmetic or Redis' expiry range.
@@ -21,6 +21,46 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
+}
+
+/// The [`TokenKey`] whose [`hex`] is `s`; `None` unless `s` is exactly 64 lower-case hex digits.
+///
+/// Keys named in stored records go through this before they are used to build a storage key,
+/// so a damaged or forged record cannot point a deletion at an arbitrary key.
+pub(crate) fn parse_token_key(s: &str) -> Option<TokenKey> {
+    let digits = s.as_bytes();
+    if digits.len() != 2 * std::mem::size_of::<TokenKey>() {
+        return None;
+    }
+    let mut key = TokenKey::default();
+    for (byte, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
+        let [high, low] = pair else { return None };
+        *byte = (nibble(*high)? << 4) | nibble(*low)?;
+    }
+    Some(key)
+}
+
+fn nibble(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// The access and refresh token keys a family record names.
+pub(crate) fn member_keys(
+    family_id: &str,
+    members: &FamilyMembers,
+) -> Result<(TokenKey, Option<TokenKey>), StoreError> {
+    let parse = |field: &str, value: &str| {
+        parse_token_key(value).ok_or_else(|| {
+            StoreError::Corrupt(format!("family {family_id}: {field} is not 64 lower-case hex digits"))
+        })
+    };
+    let access = parse("access_key", &members.access_key)?;
+    let refresh = members.refresh_key.as_deref().map(|k| parse("refresh_key", k)).transpose()?;
+    Ok((access, refresh))
 }
 
 /// An empty state at revision 0 with a fresh store id and token key.
@@ -51,6 +91,39 @@ mod tests {
     #[test]
     fn hex_is_lower_case_and_two_digits_per_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+    }
+
+    #[test]
+    fn token_key_hex_round_trips() {
+        let key: TokenKey = std::array::from_fn(|i| (i as u8).wrapping_mul(37));
+        assert_eq!(parse_token_key(&hex(&key)), Some(key));
+    }
+
+    #[test]
+    fn token_key_hex_is_strict() {
+        let good = "0123456789abcdef".repeat(4);
+        assert!(parse_token_key(&good).is_some());
+        assert_eq!(parse_token_key(&good.to_uppercase()), None);
+        assert_eq!(parse_token_key(&good[..63]), None);
+        assert_eq!(parse_token_key(&format!("{good}0")), None);
+        assert_eq!(parse_token_key(&format!("{}}}", &good[..63])), None);
+        assert_eq!(parse_token_key(&format!("{}g", &good[..63])), None);
+        // Multi-byte characters must not slip through a length check done in bytes.
+        assert_eq!(parse_token_key(&format!("é{}", &good[..62])), None);
+        assert_eq!(parse_token_key(""), None);
+    }
+
+    #[test]
+    fn member_keys_reject_bad_hex() {
+        let good = "ab".repeat(32);
+        let members = |access: &str, refresh: Option<&str>| FamilyMembers {
+            access_key: access.to_owned(),
+            refresh_key: refresh.map(str::to_owned),
+        };
+        assert_eq!(member_keys("f", &members(&good, None)).unwrap(), ([0xab; 32], None));
+        assert_eq!(member_keys("f", &members(&good, Some(&good))).unwrap(), ([0xab; 32], Some([0xab; 32])));
+        assert!(matches!(member_keys("f", &members("*", None)), Err(StoreError::Corrupt(_))));
+        assert!(matches!(member_keys("f", &members(&good, Some("*"))), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Storage behind Gatehouse: traits, and their Redis, file and in-memory implementations.
 //!
 //! # Layout
-//! - [`TokenStore`]: token state shared by all gateways (sessions of access tokens; later codes,
-//!   refresh tokens, counters). [`RedisTokenStore`] in production, [`MemoryTokenStore`] for
-//!   `gatehouse dev`. Both pass the same contract tests (`tests/token_contract.rs`).
+//! - [`TokenStore`]: token state shared by all gateways (sessions of access tokens, authorization
+//!   codes, refresh tokens and their families; later counters). [`RedisTokenStore`] in
+//!   production, [`MemoryTokenStore`] for `gatehouse dev`. Both pass the same contract tests
+//!   (`tests/token_contract.rs`, `tests/grant_contract.rs`).
 //! - [`StateStore`]: the control plane's durable state (APIs, clients) and its revision.
 //!   [`FileStateStore`] (default: a data directory, atomic writes) and [`MemoryStateStore`]
 //!   (`dev`); a Redis implementation for replicas comes later. Same contract tests for all.
@@ -16,11 +17,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use gatehouse_model::{Change, ConfigState, Session};
+use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, RefreshGrant, Session, Taken};
 
 mod common;
 mod file;
 mod memory;
+mod memory_tables;
 mod redis_token;
 
 pub use file::FileStateStore;
@@ -57,6 +59,67 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Removes the session; `true` when one was there.
     fn delete_session(&self, key: &TokenKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores an authorization code until it is redeemed or `ttl` passes.
+    fn put_code(
+        &self,
+        key: &TokenKey,
+        code: &AuthorizationCode,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Redeems a code, atomically: of any number of concurrent calls exactly one gets `Fresh`.
+    /// The code is replaced by a marker naming `family_id` (the family the caller is about to
+    /// issue), kept for `replay_window`, so a later call gets `Replayed { family_id }`.
+    fn redeem_code(
+        &self,
+        key: &TokenKey,
+        family_id: &str,
+        replay_window: Duration,
+    ) -> impl Future<Output = Result<Taken<AuthorizationCode>, StoreError>> + Send;
+
+    /// Stores a refresh token's grant until it is used or `ttl` passes.
+    fn put_refresh(
+        &self,
+        key: &TokenKey,
+        grant: &RefreshGrant,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Uses a refresh token, atomically and once, like [`TokenStore::redeem_code`]; the marker
+    /// names the grant's own `family_id`.
+    fn use_refresh(
+        &self,
+        key: &TokenKey,
+        replay_window: Duration,
+    ) -> impl Future<Output = Result<Taken<RefreshGrant>, StoreError>> + Send;
+
+    /// Reads a live (unused) refresh token's grant without spending it (introspection).
+    fn get_refresh(
+        &self,
+        key: &TokenKey,
+    ) -> impl Future<Output = Result<Option<RefreshGrant>, StoreError>> + Send;
+
+    /// Records the live tokens of a family (replacing the previous record) for `ttl`.
+    fn set_family(
+        &self,
+        family_id: &str,
+        members: &FamilyMembers,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Revokes a family: first remembers the revocation for `ttl` (see
+    /// [`TokenStore::family_revoked`]), then deletes the live access token and refresh token
+    /// the family record names, and the record.
+    fn revoke_family(
+        &self,
+        family_id: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the family was revoked. A refresh checks this after writing its new tokens, so a
+    /// revocation racing with it cannot leave the new pair alive.
+    fn family_revoked(&self, family_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The control plane's durable state.
@@ -96,6 +159,86 @@ impl TokenStore for AnyTokenStore {
         match self {
             AnyTokenStore::Memory(s) => s.delete_session(key).await,
             AnyTokenStore::Redis(s) => s.delete_session(key).await,
+        }
+    }
+
+    async fn put_code(
+        &self,
+        key: &TokenKey,
+        code: &AuthorizationCode,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.put_code(key, code, ttl).await,
+            AnyTokenStore::Redis(s) => s.put_code(key, code, ttl).await,
+        }
+    }
+
+    async fn redeem_code(
+        &self,
+        key: &TokenKey,
+        family_id: &str,
+        replay_window: Duration,
+    ) -> Result<Taken<AuthorizationCode>, StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.redeem_code(key, family_id, replay_window).await,
+            AnyTokenStore::Redis(s) => s.redeem_code(key, family_id, replay_window).await,
+        }
+    }
+
+    async fn put_refresh(
+        &self,
+        key: &TokenKey,
+        grant: &RefreshGrant,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.put_refresh(key, grant, ttl).await,
+            AnyTokenStore::Redis(s) => s.put_refresh(key, grant, ttl).await,
+        }
+    }
+
+    async fn use_refresh(
+        &self,
+        key: &TokenKey,
+        replay_window: Duration,
+    ) -> Result<Taken<RefreshGrant>, StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.use_refresh(key, replay_window).await,
+            AnyTokenStore::Redis(s) => s.use_refresh(key, replay_window).await,
+        }
+    }
+
+    async fn get_refresh(&self, key: &TokenKey) -> Result<Option<RefreshGrant>, StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.get_refresh(key).await,
+            AnyTokenStore::Redis(s) => s.get_refresh(key).await,
+        }
+    }
+
+    async fn set_family(
+        &self,
+        family_id: &str,
+        members: &FamilyMembers,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.set_family(family_id, members, ttl).await,
+            AnyTokenStore::Redis(s) => s.set_family(family_id, members, ttl).await,
+        }
+    }
+
+    async fn revoke_family(&self, family_id: &str, ttl: Duration) -> Result<(), StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.revoke_family(family_id, ttl).await,
+            AnyTokenStore::Redis(s) => s.revoke_family(family_id, ttl).await,
+        }
+    }
+
+    async fn family_revoked(&self, family_id: &str) -> Result<bool, StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.family_revoked(family_id).await,
+            AnyTokenStore::Redis(s) => s.family_revoked(family_id).await,
         }
     }
 }

@@ -1,42 +1,19 @@
 //! In-process stores for `gatehouse dev` and tests: nothing survives a restart, nothing is
 //! shared between processes.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use gatehouse_model::{Change, ConfigState, Session};
+use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, RefreshGrant, Session, Taken};
 
-use crate::common::{MAX_TTL, fresh_state, next_revision};
+use crate::common::{fresh_state, next_revision};
+use crate::memory_tables::Tables;
 use crate::{StateStore, StoreError, TokenKey, TokenStore};
 
-/// Expired entries are swept after at least this many puts, or after as many puts as there were
-/// live entries at the last sweep if that is more, so the sweep's cost stays proportional to the
-/// number of puts however large the map grows.
-const MIN_PUTS_BETWEEN_SWEEPS: usize = 1024;
-
-/// Sessions in a hash map behind a mutex. Clones share the same map.
+/// Token state in hash maps behind one mutex. Clones share the same maps.
 #[derive(Clone, Default)]
 pub struct MemoryTokenStore {
-    inner: Arc<Mutex<Sessions>>,
-}
-
-#[derive(Default)]
-struct Sessions {
-    entries: HashMap<TokenKey, (Session, Instant)>,
-    puts_since_sweep: usize,
-    live_after_sweep: usize,
-}
-
-impl Sessions {
-    fn sweep_if_due(&mut self, now: Instant) {
-        if self.puts_since_sweep < MIN_PUTS_BETWEEN_SWEEPS.max(self.live_after_sweep) {
-            return;
-        }
-        self.entries.retain(|_, (_, expiry)| *expiry > now);
-        self.puts_since_sweep = 0;
-        self.live_after_sweep = self.entries.len();
-    }
+    inner: Arc<Mutex<Tables>>,
 }
 
 impl MemoryTokenStore {
@@ -44,13 +21,14 @@ impl MemoryTokenStore {
         Self::default()
     }
 
-    /// Number of entries held, expired ones not yet swept included; lets tests watch the sweep.
+    /// Number of entries held (sessions, grants, spent markers, families, revocations), expired
+    /// ones not yet swept included; lets tests watch the sweep.
     pub fn len_including_expired(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().len_including_expired()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Sessions> {
-        // Every critical section leaves the map consistent, so a panic elsewhere while the lock
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        // Every critical section leaves the maps consistent, so a panic elsewhere while the lock
         // was held does not make the data unusable.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -58,45 +36,94 @@ impl MemoryTokenStore {
 
 impl std::fmt::Debug for MemoryTokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Sessions stay out of logs.
+        // Sessions and grants stay out of logs.
         f.debug_struct("MemoryTokenStore").field("entries", &self.len_including_expired()).finish()
     }
 }
 
+// `Instant::now()` is read before taking the lock so that time spent waiting for it counts
+// against the entries rather than in their favour.
 impl TokenStore for MemoryTokenStore {
     async fn put_session(&self, key: &TokenKey, session: &Session, ttl: Duration) -> Result<(), StoreError> {
         let now = Instant::now();
-        let mut sessions = self.lock();
-        if ttl.is_zero() {
-            // Same as Redis: a zero TTL means "already expired", never "forever".
-            sessions.entries.remove(key);
-            return Ok(());
-        }
-        let expiry = now + ttl.min(MAX_TTL);
-        sessions.entries.insert(*key, (session.clone(), expiry));
-        sessions.puts_since_sweep += 1;
-        sessions.sweep_if_due(now);
+        self.lock().put_session(key, session, ttl, now);
         Ok(())
     }
 
     async fn get_session(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         let now = Instant::now();
-        let mut sessions = self.lock();
-        match sessions.entries.get(key) {
-            Some((session, expiry)) if *expiry > now => Ok(Some(session.clone())),
-            Some(_) => {
-                sessions.entries.remove(key);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(self.lock().get_session(key, now))
     }
 
     async fn delete_session(&self, key: &TokenKey) -> Result<bool, StoreError> {
         let now = Instant::now();
-        let removed = self.lock().entries.remove(key);
-        // An expired entry is already gone as far as callers can tell.
-        Ok(removed.is_some_and(|(_, expiry)| expiry > now))
+        Ok(self.lock().delete_session(key, now))
+    }
+
+    async fn put_code(
+        &self,
+        key: &TokenKey,
+        code: &AuthorizationCode,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        self.lock().put_code(key, code, ttl, now);
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        key: &TokenKey,
+        family_id: &str,
+        replay_window: Duration,
+    ) -> Result<Taken<AuthorizationCode>, StoreError> {
+        let now = Instant::now();
+        Ok(self.lock().redeem_code(key, family_id, replay_window, now))
+    }
+
+    async fn put_refresh(
+        &self,
+        key: &TokenKey,
+        grant: &RefreshGrant,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        self.lock().put_refresh(key, grant, ttl, now);
+        Ok(())
+    }
+
+    async fn use_refresh(
+        &self,
+        key: &TokenKey,
+        replay_window: Duration,
+    ) -> Result<Taken<RefreshGrant>, StoreError> {
+        let now = Instant::now();
+        Ok(self.lock().use_refresh(key, replay_window, now))
+    }
+
+    async fn get_refresh(&self, key: &TokenKey) -> Result<Option<RefreshGrant>, StoreError> {
+        let now = Instant::now();
+        Ok(self.lock().get_refresh(key, now))
+    }
+
+    async fn set_family(
+        &self,
+        family_id: &str,
+        members: &FamilyMembers,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        self.lock().set_family(family_id, members, ttl, now)
+    }
+
+    async fn revoke_family(&self, family_id: &str, ttl: Duration) -> Result<(), StoreError> {
+        let now = Instant::now();
+        self.lock().revoke_family(family_id, ttl, now)
+    }
+
+    async fn family_revoked(&self, family_id: &str) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self.lock().family_revoked(family_id, now))
     }
 }
 
@@ -152,6 +179,7 @@ mod tests {
     use gatehouse_model::GrantType;
 
     use super::*;
+    use crate::memory_tables::MIN_PUTS_BETWEEN_SWEEPS;
 
     fn session() -> Session {
         Session {
@@ -162,6 +190,9 @@ mod tests {
             meta_data: Default::default(),
             issued_at: 0,
             expires_at: 1,
+            family_id: None,
+            scope: None,
+            username: None,
         }
     }
 

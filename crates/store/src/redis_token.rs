@@ -1,16 +1,31 @@
 //! Token state in Redis, shared by every gateway.
 //!
-//! Keys are `gh:at:{<hex of the TokenKey>}`. The braces are a Redis Cluster hash tag: keys
-//! later added for the same token (refresh tokens, counters) will carry the same tag and so
-//! land in the same slot, where multi-key commands and scripts on them stay legal.
+//! # Keys
+//! - `gh:at:{<hex>}`: an access token's session (hex: the 64 hex digits of its `TokenKey`).
+//! - `gh:code:{<hex>}`: an authorization code, then its spent marker.
+//! - `gh:rt:{<hex>}`: a refresh token's grant, then its spent marker.
+//! - `gh:fam:{<family id>}`: a token family's live members.
+//! - `gh:famrev:{<family id>}`: a revoked family's tombstone.
+//!
+//! Every key expires. The braces are a Redis Cluster hash tag around the key's whole identity,
+//! so related keys (a family and its tokens) generally sit in different slots. That is why every
+//! script touches exactly one key, and why revoking a family is a sequence of single-key
+//! commands whose order, not atomicity, keeps a revoked family's tokens from surviving (see
+//! `grants.rs`).
 
 use std::time::Duration;
 
-use gatehouse_model::Session;
+use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, Taken};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::common::{MAX_TTL, hex};
+use crate::common::{MAX_TTL, hex, member_keys};
 use crate::{StoreError, TokenKey, TokenStore};
+
+mod grants;
+
+use grants::MarkerFamily;
 
 /// Each connection attempt and each command give up after this long: a gateway answers 503
 /// quickly rather than piling up requests behind a Redis that stopped answering.
@@ -48,6 +63,65 @@ impl RedisTokenStore {
     pub fn session_key(key: &TokenKey) -> String {
         format!("gh:at:{{{}}}", hex(key))
     }
+
+    /// The Redis key of the authorization code stored under `key`.
+    pub fn code_key(key: &TokenKey) -> String {
+        format!("gh:code:{{{}}}", hex(key))
+    }
+
+    /// The Redis key of the refresh token stored under `key`.
+    pub fn refresh_key(key: &TokenKey) -> String {
+        format!("gh:rt:{{{}}}", hex(key))
+    }
+
+    /// The Redis key of a family's record. Family ids go in verbatim: each kind of key has its
+    /// own prefix, so whatever an id contains it cannot name another kind's key.
+    pub fn family_key(family_id: &str) -> String {
+        format!("gh:fam:{{{family_id}}}")
+    }
+
+    /// The Redis key of a family's revocation tombstone.
+    pub fn family_revoked_key(family_id: &str) -> String {
+        format!("gh:famrev:{{{family_id}}}")
+    }
+
+    /// Stores `value` as JSON under `redis_key` for `ttl`.
+    async fn put_json(
+        &self,
+        redis_key: String,
+        value: &impl Serialize,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let Some(ttl_ms) = ttl_millis(ttl) else {
+            // Redis rejects PX 0, and SET without PX would keep the key forever; an
+            // already-expired entry is simply one that is not there.
+            return self.delete(&redis_key).await.map(drop);
+        };
+        let json = serde_json::to_vec(value)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode value for {redis_key}: {e}")))?;
+        redis::cmd("SET")
+            .arg(redis_key)
+            .arg(json)
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get_raw(&self, redis_key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        redis::cmd("GET").arg(redis_key).query_async(&mut self.conn.clone()).await.map_err(unavailable)
+    }
+
+    /// `true` when the key was there.
+    async fn delete(&self, redis_key: &str) -> Result<bool, StoreError> {
+        let removed: u64 = redis::cmd("DEL")
+            .arg(redis_key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(removed == 1)
+    }
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -59,47 +133,88 @@ impl std::fmt::Debug for RedisTokenStore {
 
 impl TokenStore for RedisTokenStore {
     async fn put_session(&self, key: &TokenKey, session: &Session, ttl: Duration) -> Result<(), StoreError> {
-        let Some(ttl_ms) = ttl_millis(ttl) else {
-            // Redis rejects PX 0, and SET without PX would keep the key forever; an
-            // already-expired session is simply one that is not there.
-            self.delete_session(key).await?;
-            return Ok(());
-        };
-        let value = serde_json::to_vec(session)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode session: {e}")))?;
-        redis::cmd("SET")
-            .arg(Self::session_key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(ttl_ms)
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)
+        self.put_json(Self::session_key(key), session, ttl).await
     }
 
     async fn get_session(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         let redis_key = Self::session_key(key);
-        let value: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(&redis_key)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        value
-            .map(|bytes| {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::Corrupt(format!("session at {redis_key}: {e}")))
-            })
-            .transpose()
+        self.get_raw(&redis_key).await?.map(|bytes| decode(&redis_key, &bytes)).transpose()
     }
 
     async fn delete_session(&self, key: &TokenKey) -> Result<bool, StoreError> {
-        let removed: u64 = redis::cmd("DEL")
-            .arg(Self::session_key(key))
+        self.delete(&Self::session_key(key)).await
+    }
+
+    async fn put_code(
+        &self,
+        key: &TokenKey,
+        code: &AuthorizationCode,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.put_json(Self::code_key(key), code, ttl).await
+    }
+
+    async fn redeem_code(
+        &self,
+        key: &TokenKey,
+        family_id: &str,
+        replay_window: Duration,
+    ) -> Result<Taken<AuthorizationCode>, StoreError> {
+        self.spend(&Self::code_key(key), MarkerFamily::Given(family_id), replay_window).await
+    }
+
+    async fn put_refresh(
+        &self,
+        key: &TokenKey,
+        grant: &RefreshGrant,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.put_json(Self::refresh_key(key), grant, ttl).await
+    }
+
+    async fn use_refresh(
+        &self,
+        key: &TokenKey,
+        replay_window: Duration,
+    ) -> Result<Taken<RefreshGrant>, StoreError> {
+        self.spend(&Self::refresh_key(key), MarkerFamily::GrantsOwn, replay_window).await
+    }
+
+    async fn get_refresh(&self, key: &TokenKey) -> Result<Option<RefreshGrant>, StoreError> {
+        let redis_key = Self::refresh_key(key);
+        match self.get_raw(&redis_key).await? {
+            Some(bytes) if !grants::is_spent(&bytes) => decode(&redis_key, &bytes).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn set_family(
+        &self,
+        family_id: &str,
+        members: &FamilyMembers,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        // Rejected here rather than at revocation, where it would be too late to do anything.
+        member_keys(family_id, members)?;
+        self.put_json(Self::family_key(family_id), members, ttl).await
+    }
+
+    async fn revoke_family(&self, family_id: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.revoke(family_id, ttl).await
+    }
+
+    async fn family_revoked(&self, family_id: &str) -> Result<bool, StoreError> {
+        let found: u64 = redis::cmd("EXISTS")
+            .arg(Self::family_revoked_key(family_id))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok(removed == 1)
+        Ok(found > 0)
     }
+}
+
+fn decode<T: DeserializeOwned>(redis_key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("value at {redis_key}: {e}")))
 }
 
 /// `ttl` in whole milliseconds for `PX`, rounded up so that a sub-millisecond TTL still stores
@@ -129,6 +244,16 @@ mod tests {
         let redis_key = RedisTokenStore::session_key(&key);
         assert_eq!(redis_key, format!("gh:at:{{ab{}01}}", "00".repeat(30)));
         assert_eq!(redis_key.len(), "gh:at:{}".len() + 64);
+    }
+
+    #[test]
+    fn every_kind_of_key_has_its_own_prefix() {
+        let key = [0x5a; 32];
+        let hex = "5a".repeat(32);
+        assert_eq!(RedisTokenStore::code_key(&key), format!("gh:code:{{{hex}}}"));
+        assert_eq!(RedisTokenStore::refresh_key(&key), format!("gh:rt:{{{hex}}}"));
+        assert_eq!(RedisTokenStore::family_key("f1"), "gh:fam:{f1}");
+        assert_eq!(RedisTokenStore::family_revoked_key("f1"), "gh:famrev:{f1}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn client(api_id: &str, id: &str) -> Client {
         policy_id: "gold".into(),
         meta_data: [("tier".to_owned(), "1".to_owned())].into(),
         description: String::new(),
-        secret_hash: SecretHash::Sha256([3; 32]),
+        secret_hash: Some(SecretHash::Sha256([3; 32])),
     }
 }
 

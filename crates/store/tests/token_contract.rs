@@ -30,6 +30,9 @@ fn session(client_id: &str) -> Session {
         meta_data: [("tenant".to_owned(), "acme".to_owned())].into(),
         issued_at: 1_700_000_000,
         expires_at: 1_700_003_600,
+        family_id: None,
+        scope: None,
+        username: None,
     }
 }
 

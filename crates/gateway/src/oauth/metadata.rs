@@ -1,0 +1,42 @@
+//! RFC 8414 authorization server metadata, one document per OAuth API, at
+//! `/.well-known/oauth-authorization-server/<listen path>` (§3.1: the issuer's path is
+//! appended to the well-known prefix).
+
+use bytes::Bytes;
+use gatehouse_model::{Api, GrantType};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+use crate::proxy::ResponseBody;
+
+pub const METADATA_PREFIX: &str = "/.well-known/oauth-authorization-server";
+
+/// The metadata of `api`, with URLs built from the request's `Host`.
+pub fn metadata_document(api: &Api, headers: &HeaderMap) -> Option<Response<ResponseBody>> {
+    let settings = api.oauth.as_ref()?;
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    // TLS termination in the gateway arrives later; until then the gateway itself speaks http.
+    let issuer = format!("http://{host}{}", api.listen_path.trim_end_matches('/'));
+    let mut grants: Vec<&str> = settings.allowed_grant_types.iter().map(|g| g.as_str()).collect();
+    grants.sort_unstable();
+    let mut document = serde_json::json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+        "grant_types_supported": grants,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "response_types_supported": settings.allowed_authorize_types,
+    });
+    if settings.allows(GrantType::AuthorizationCode) {
+        document["authorization_endpoint"] = format!("{issuer}/oauth/authorize").into();
+    }
+    let mut response = Response::new(ResponseBody::Right(Full::new(Bytes::from(document.to_string()))));
+    *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Some(response)
+}

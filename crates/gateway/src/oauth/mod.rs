@@ -1,0 +1,152 @@
+//! The authorization server's HTTP endpoints under each OAuth API's listen path:
+//! `/oauth/authorize`, `/oauth/token`, `/oauth/introspect`, `/oauth/revoke`, and the RFC 8414
+//! metadata document. HTTP in and out here; the rules live in `gatehouse_oauth`.
+
+mod authorize;
+mod introspect;
+mod metadata;
+mod token;
+
+use bytes::Bytes;
+use gatehouse_model::{Api, OAuthSettings};
+use gatehouse_oauth::request::MAX_BODY_BYTES;
+use gatehouse_oauth::{OAuthError, TokenRequest};
+use http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+
+pub use metadata::{METADATA_PREFIX, metadata_document};
+
+use crate::proxy::ResponseBody;
+use crate::server::Gateway;
+
+/// An endpoint of the authorization server, by the path under the listen path (a trailing
+/// slash is accepted, as the seed's curl examples use one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Authorize,
+    Token,
+    Introspect,
+    Revoke,
+}
+
+impl Endpoint {
+    pub fn from_path(rest: &str) -> Option<Self> {
+        match rest.strip_suffix('/').unwrap_or(rest) {
+            "/oauth/authorize" => Some(Endpoint::Authorize),
+            "/oauth/token" => Some(Endpoint::Token),
+            "/oauth/introspect" => Some(Endpoint::Introspect),
+            "/oauth/revoke" => Some(Endpoint::Revoke),
+            _ => None,
+        }
+    }
+}
+
+/// Serves one request to an authorization-server endpoint of `api`.
+pub async fn handle(
+    gateway: &Gateway,
+    api: &Api,
+    endpoint: Endpoint,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let config = match gateway.live.load() {
+        Some(config) => config,
+        None => {
+            return crate::proxy::json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway has no configuration yet",
+            );
+        }
+    };
+    match endpoint {
+        Endpoint::Authorize => authorize::handle(&config, api, req).await,
+        Endpoint::Token => token::handle(gateway, &config, api, req).await,
+        Endpoint::Introspect => introspect::introspect(gateway, &config, api, req).await,
+        Endpoint::Revoke => introspect::revoke(gateway, &config, api, req).await,
+    }
+}
+
+/// A client-authenticated form POST (token, introspection, revocation), parsed strictly.
+/// RFC 6749 §3.2: POST only, form-encoded, since anything else puts credentials in URLs.
+async fn read_form_request(req: Request<Incoming>) -> Result<TokenRequest, Response<ResponseBody>> {
+    if req.method() != Method::POST {
+        let mut response = oauth_json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::invalid_request("this endpoint accepts POST only").to_json(),
+        );
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+        return Err(response);
+    }
+    let to_response = |e: OAuthError| error_response(None, &e);
+    if !is_form(req.headers()) {
+        return Err(to_response(OAuthError::invalid_request(
+            "content-type must be application/x-www-form-urlencoded",
+        )));
+    }
+    let authorization = match req.headers().get(AUTHORIZATION) {
+        Some(v) => Some(v.to_str().map_err(|_| to_response(OAuthError::invalid_client(true)))?.to_owned()),
+        None => None,
+    };
+    let body = read_limited(req.into_body()).await.map_err(to_response)?;
+    TokenRequest::parse(&body, authorization.as_deref()).map_err(to_response)
+}
+
+fn is_form(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+async fn read_limited(body: Incoming) -> Result<Bytes, OAuthError> {
+    Limited::new(body, MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes()).map_err(|e| {
+        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            OAuthError::invalid_request(format!("request body larger than {MAX_BODY_BYTES} bytes"))
+        } else {
+            OAuthError::invalid_request("request body could not be read")
+        }
+    })
+}
+
+/// An RFC 6749 §5.2 error, with the API's Tyk-compatible status when it asks for one.
+fn error_response(settings: Option<&OAuthSettings>, error: &OAuthError) -> Response<ResponseBody> {
+    let rfc_status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = match settings.and_then(|s| s.error_status) {
+        // Our own failures keep their 5xx: a client must not take them for its mistake.
+        Some(code) if rfc_status.is_client_error() => StatusCode::from_u16(code).unwrap_or(rfc_status),
+        _ => rfc_status,
+    };
+    let mut response = oauth_json(status, error.to_json());
+    if error.basic_challenge {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\""));
+    }
+    response
+}
+
+/// RFC 6749 §5.1: responses carrying tokens must not be cached.
+fn oauth_json(status: StatusCode, json: String) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::Right(Full::new(Bytes::from(json))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_accept_a_trailing_slash() {
+        assert_eq!(Endpoint::from_path("/oauth/token/"), Some(Endpoint::Token));
+        assert_eq!(Endpoint::from_path("/oauth/authorize"), Some(Endpoint::Authorize));
+        assert_eq!(Endpoint::from_path("/oauth/tokens"), None);
+        assert_eq!(Endpoint::from_path("/oauth/token//"), None);
+    }
+}

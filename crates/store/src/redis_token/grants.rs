@@ -1,0 +1,177 @@
+//! Single-use grants (authorization codes, refresh tokens) and token families in Redis.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use gatehouse_model::{FamilyMembers, Taken};
+use redis::Script;
+use serde::de::DeserializeOwned;
+
+use super::{RedisTokenStore, decode, ttl_millis, unavailable};
+use crate::StoreError;
+use crate::common::member_keys;
+
+/// What a spent grant is replaced with, followed by the family id. Stored grants are JSON
+/// objects, which cannot start with this, so one GET tells a grant from a marker.
+const SPENT_PREFIX: &[u8] = b"spent:";
+
+/// Spends the grant at `KEYS[1]`. One script, so that of any number of concurrent callers
+/// exactly one sees the grant; it touches only `KEYS[1]`, so it runs in Cluster too.
+///
+/// - `ARGV[1]`: how long the marker is kept, in milliseconds; `0` deletes the grant outright.
+/// - `ARGV[2]`: `given` for a marker naming `ARGV[3]`, `own` for one naming the grant's own
+///   `family_id`. Read here rather than by the caller afterwards, which would leave a moment
+///   in which the grant is spent but no marker says so.
+///
+/// Returns nil when there is nothing, the marker when the grant was spent before, else the
+/// grant as stored. Whenever it returns a grant, the grant is gone: one whose family cannot be
+/// read is deleted rather than left to be spent again, and the caller reports it as corrupt.
+const SPEND_LUA: &str = r"
+local value = redis.call('GET', KEYS[1])
+if not value then
+  return false
+end
+if string.sub(value, 1, 6) == 'spent:' then
+  return value
+end
+local family = ARGV[3]
+if ARGV[2] == 'own' then
+  local ok, grant = pcall(cjson.decode, value)
+  if not ok or type(grant) ~= 'table' or type(grant.family_id) ~= 'string' then
+    redis.call('DEL', KEYS[1])
+    return value
+  end
+  family = grant.family_id
+end
+if ARGV[1] == '0' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], 'spent:' .. family, 'PX', ARGV[1])
+end
+return value
+";
+
+/// Hashed once; `invoke_async` sends EVALSHA and loads the script again when Redis answers
+/// NOSCRIPT (after a restart or SCRIPT FLUSH).
+static SPEND: LazyLock<Script> = LazyLock::new(|| Script::new(SPEND_LUA));
+
+/// Which family a spent marker names.
+pub(super) enum MarkerFamily<'a> {
+    /// The family the caller is about to issue (authorization codes).
+    Given(&'a str),
+    /// The `family_id` inside the grant (refresh tokens).
+    GrantsOwn,
+}
+
+pub(super) fn is_spent(value: &[u8]) -> bool {
+    value.starts_with(SPENT_PREFIX)
+}
+
+impl RedisTokenStore {
+    pub(super) async fn spend<T: DeserializeOwned>(
+        &self,
+        redis_key: &str,
+        marker: MarkerFamily<'_>,
+        replay_window: Duration,
+    ) -> Result<Taken<T>, StoreError> {
+        let (mode, family_id) = match marker {
+            MarkerFamily::Given(family_id) => ("given", family_id),
+            MarkerFamily::GrantsOwn => ("own", ""),
+        };
+        let value: Option<Vec<u8>> = SPEND
+            .key(redis_key)
+            .arg(ttl_millis(replay_window).unwrap_or(0))
+            .arg(mode)
+            .arg(family_id)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        taken(redis_key, value)
+    }
+
+    /// Revokes a family in single-key steps, since its keys live in different slots.
+    ///
+    /// The tombstone is written first. A refresh writes its new pair and the family record, and
+    /// then checks the tombstone. If that check comes before the tombstone is written, so did
+    /// the new record, and the read below finds and deletes the new pair; otherwise the refresh
+    /// sees the tombstone and deletes its pair itself. Either way no pair outlives a revocation.
+    pub(super) async fn revoke(&self, family_id: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        // A zero TTL records nothing, but never lifts an earlier, still running revocation.
+        if let Some(ttl_ms) = ttl_millis(ttl) {
+            redis::cmd("SET")
+                .arg(Self::family_revoked_key(family_id))
+                .arg(1)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        let family_key = Self::family_key(family_id);
+        let Some(record) = self.get_raw(&family_key).await? else {
+            return Ok(());
+        };
+        let members: FamilyMembers = decode(&family_key, &record)?;
+        let (access, refresh) = member_keys(family_id, &members)?;
+        // A plain pipeline, not MULTI: one round trip, with each command free to go to its own
+        // slot. The family record goes last, so a failure part-way leaves it for a retry.
+        let mut pipe = redis::pipe();
+        pipe.cmd("DEL").arg(Self::session_key(&access)).ignore();
+        if let Some(refresh) = refresh {
+            pipe.cmd("DEL").arg(Self::refresh_key(&refresh)).ignore();
+        }
+        pipe.cmd("DEL").arg(&family_key).ignore();
+        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+    }
+}
+
+/// What the spend script's answer means.
+fn taken<T: DeserializeOwned>(redis_key: &str, value: Option<Vec<u8>>) -> Result<Taken<T>, StoreError> {
+    let Some(value) = value else {
+        return Ok(Taken::Missing);
+    };
+    match value.strip_prefix(SPENT_PREFIX) {
+        Some(family_id) => String::from_utf8(family_id.to_vec())
+            .map(|family_id| Taken::Replayed { family_id })
+            .map_err(|e| StoreError::Corrupt(format!("spent marker at {redis_key}: {e}"))),
+        None => decode(redis_key, &value).map(Taken::Fresh),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_missing() {
+        assert_eq!(taken::<u32>("k", None).unwrap(), Taken::Missing);
+    }
+
+    #[test]
+    fn a_marker_is_a_replay_of_its_family() {
+        let replayed = taken::<u32>("k", Some(b"spent:fam-1".to_vec())).unwrap();
+        assert_eq!(replayed, Taken::Replayed { family_id: "fam-1".into() });
+    }
+
+    #[test]
+    fn json_is_fresh() {
+        assert_eq!(taken::<u32>("k", Some(b"42".to_vec())).unwrap(), Taken::Fresh(42));
+    }
+
+    #[test]
+    fn garbage_is_corrupt() {
+        assert!(
+            matches!(taken::<u32>("k", Some(b"{".to_vec())), Err(StoreError::Corrupt(m)) if m.contains("k"))
+        );
+        assert!(matches!(taken::<u32>("k", Some(b"spent:\xff".to_vec())), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn json_cannot_pass_for_a_marker() {
+        // Whatever serde_json writes for a grant starts with `{`.
+        let json =
+            serde_json::to_vec(&FamilyMembers { access_key: "spent:".into(), refresh_key: None }).unwrap();
+        assert!(!is_spent(&json));
+    }
+}

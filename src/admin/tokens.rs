@@ -1,0 +1,122 @@
+//! `gatehouse.v1.TokenService`: authorization codes for identity servers, admin revocation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gatehouse_control::ControlPlane;
+use gatehouse_oauth::authorize::{AuthorizationParams, SessionOverride};
+use gatehouse_oauth::introspect::Revocation;
+use serde::Deserialize;
+use tonic::{Request, Response, Status};
+
+use super::{ok_status, required, status_from};
+use crate::pb;
+
+#[derive(Clone)]
+pub struct TokenServiceImpl {
+    pub control: Arc<ControlPlane>,
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// The part of Tyk's `key_rules` session object Gatehouse honours. Anything else is refused
+/// rather than silently ignored: an identity server relying on it must know.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRules {
+    #[serde(default)]
+    policy_id: Option<String>,
+    #[serde(default)]
+    apply_policies: Vec<String>,
+    #[serde(default)]
+    meta_data: BTreeMap<String, String>,
+}
+
+fn parse_key_rules(raw: &str) -> Result<SessionOverride, Status> {
+    if raw.is_empty() {
+        return Ok(SessionOverride::default());
+    }
+    let rules: KeyRules = serde_json::from_str(raw).map_err(|e| {
+        Status::invalid_argument(format!(
+            "key_rules: {e} (Gatehouse takes policy_id, apply_policies and meta_data)"
+        ))
+    })?;
+    if rules.apply_policies.len() > 1 {
+        return Err(Status::invalid_argument("key_rules.apply_policies: at most one policy is supported"));
+    }
+    Ok(SessionOverride {
+        policy_id: rules.policy_id.or_else(|| rules.apply_policies.into_iter().next()),
+        meta_data: rules.meta_data,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::token_service_server::TokenService for TokenServiceImpl {
+    async fn authorize_client(
+        &self,
+        request: Request<pb::AuthorizeClientRequest>,
+    ) -> Result<Response<pb::AuthorizeClientResponse>, Status> {
+        let r = request.into_inner();
+        let api_id = required("api_id", &r.api_id)?;
+        required("client_id", &r.client_id)?;
+        let overrides = parse_key_rules(&r.key_rules)?;
+        let params = AuthorizationParams {
+            response_type: non_empty(&r.response_type),
+            client_id: non_empty(&r.client_id),
+            redirect_uri: non_empty(&r.redirect_uri),
+            state: non_empty(&r.state),
+            scope: non_empty(&r.scope),
+            code_challenge: non_empty(&r.code_challenge),
+            code_challenge_method: non_empty(&r.code_challenge_method),
+        };
+        let issued = self.control.authorize_client(api_id, params, overrides).await.map_err(status_from)?;
+        Ok(Response::new(pb::AuthorizeClientResponse { code: issued.code, redirect_to: issued.redirect_to }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::AdminStatus>, Status> {
+        let r = request.into_inner();
+        let client_id = required("client_id", &r.client_id)?;
+        let token = required("token", &r.token)?;
+        let hint = match r.token_type_hint.as_str() {
+            "" => None,
+            h @ ("access_token" | "refresh_token") => Some(h),
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "token_type_hint: {other:?} is neither access_token nor refresh_token"
+                )));
+            }
+        };
+        let outcome = self.control.revoke_token(client_id, token, hint).await.map_err(status_from)?;
+        let message = match outcome {
+            Revocation::AccessToken => "access token revoked",
+            Revocation::RefreshFamily => "refresh token and the tokens issued with it revoked",
+            // RFC 7009 §2.2: an unknown token is not an error.
+            Revocation::Unknown => "no such live token",
+            Revocation::OtherClient => {
+                return Err(Status::permission_denied("the token belongs to another client"));
+            }
+        };
+        tracing::info!(%client_id, ?outcome, "token revoked by admin");
+        Ok(Response::new(ok_status(message)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_rules_take_policy_and_metadata_and_refuse_the_rest() {
+        let o = parse_key_rules(r#"{"apply_policies":["p1"],"meta_data":{"k":"v"}}"#).unwrap();
+        assert_eq!(o.policy_id.as_deref(), Some("p1"));
+        assert_eq!(o.meta_data.get("k").map(String::as_str), Some("v"));
+        let e = parse_key_rules(r#"{"rate": 10}"#).unwrap_err();
+        assert!(e.message().contains("unknown field `rate`"), "{}", e.message());
+        assert!(parse_key_rules("{").is_err());
+    }
+}
