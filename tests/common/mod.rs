@@ -19,15 +19,27 @@ pub struct ControlPlaneProcess {
     pub port: u16,
     pub data_dir: PathBuf,
     log_dir: PathBuf,
+    redis: Option<String>,
     pub process: Option<ChildProcess>,
 }
 
 impl ControlPlaneProcess {
+    /// A control plane without token state (no authorize-client, no revocation).
     pub fn start(data_dir: &Path, log_dir: &Path) -> Self {
+        Self::launch(data_dir, log_dir, None)
+    }
+
+    /// A control plane sharing the gateways' Redis, as production runs it.
+    pub fn start_with_redis(data_dir: &Path, log_dir: &Path, redis_url: &str) -> Self {
+        Self::launch(data_dir, log_dir, Some(redis_url.to_owned()))
+    }
+
+    fn launch(data_dir: &Path, log_dir: &Path, redis: Option<String>) -> Self {
         let mut cp = Self {
             port: free_port(),
             data_dir: data_dir.to_owned(),
             log_dir: log_dir.to_owned(),
+            redis,
             process: None,
         };
         cp.restart();
@@ -35,13 +47,16 @@ impl ControlPlaneProcess {
     }
 
     pub fn restart(&mut self) {
-        let args = vec![
+        let mut args = vec![
             "control-plane".to_owned(),
             "--listen".to_owned(),
             format!("127.0.0.1:{}", self.port),
             "--data-dir".to_owned(),
             self.data_dir.display().to_string(),
         ];
+        if let Some(redis) = &self.redis {
+            args.extend(["--redis".to_owned(), redis.clone()]);
+        }
         // Secrets through the environment, as a Kubernetes Secret would pass them.
         let env = [("GATEHOUSE_ADMIN_SECRET", ADMIN_SECRET), ("GATEHOUSE_NODE_SECRET", NODE_SECRET)];
         self.process = Some(ChildProcess::spawn("control-plane", &binary(), &args, &env, &self.log_dir));
@@ -66,6 +81,17 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     pub fn start(name: &str, control_plane: &str, redis: &str, log_dir: &Path) -> Self {
+        Self::start_with_log_level(name, control_plane, redis, log_dir, "info")
+    }
+
+    /// A gateway logging at `level` (a `RUST_LOG` filter), e.g. `trace` to scan for leaks.
+    pub fn start_with_log_level(
+        name: &str,
+        control_plane: &str,
+        redis: &str,
+        log_dir: &Path,
+        level: &str,
+    ) -> Self {
         let port = free_port();
         let args = vec![
             "gateway".to_owned(),
@@ -78,7 +104,7 @@ impl GatewayProcess {
             "--node-id".to_owned(),
             name.to_owned(),
         ];
-        let env = [("GATEHOUSE_NODE_SECRET", NODE_SECRET)];
+        let env = [("GATEHOUSE_NODE_SECRET", NODE_SECRET), ("RUST_LOG", level)];
         let process = ChildProcess::spawn(name, &binary(), &args, &env, log_dir);
         wait_for_port(port, Duration::from_secs(20));
         Self { port, process }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -110,6 +110,7 @@ impl Receiver {
 
 #[tokio::test]
 async fn new_notification_arrives_with_the_tyk_body_and_headers() {
+    capture_logs();
     let receiver = Receiver::start(&[], 200, Duration::ZERO).await;
     let notifier = Notifier::start(fast_config(3));
     let mut sent = notification(NotificationType::New);
@@ -140,6 +141,7 @@ async fn new_notification_arrives_with_the_tyk_body_and_headers() {
 
 #[tokio::test]
 async fn refresh_notification_says_refresh() {
+    capture_logs();
     let receiver = Receiver::start(&[], 200, Duration::ZERO).await;
     let notifier = Notifier::start(fast_config(3));
     notifier.send(&receiver.url(), SECRET, notification(NotificationType::Refresh));
@@ -153,6 +155,7 @@ async fn refresh_notification_says_refresh() {
 
 #[tokio::test]
 async fn retries_until_the_receiver_answers_200() {
+    capture_logs();
     let receiver = Receiver::start(&[500, 500, 200], 200, Duration::ZERO).await;
     // More attempts allowed than needed: exactly three requests proves the 200 ended the retries.
     let notifier = Notifier::start(fast_config(5));
@@ -164,6 +167,7 @@ async fn retries_until_the_receiver_answers_200() {
 
 #[tokio::test]
 async fn only_200_counts_as_success() {
+    capture_logs();
     let receiver = Receiver::start(&[204], 200, Duration::ZERO).await;
     let notifier = Notifier::start(fast_config(3));
     notifier.send(&receiver.url(), SECRET, notification(NotificationType::New));
@@ -173,6 +177,7 @@ async fn only_200_counts_as_success() {
 
 #[tokio::test]
 async fn gives_up_after_the_configured_attempts() {
+    capture_logs();
     let receiver = Receiver::start(&[], 500, Duration::ZERO).await;
     let notifier = Notifier::start(fast_config(3));
     notifier.send(&receiver.url(), SECRET, notification(NotificationType::New));
@@ -184,6 +189,7 @@ async fn gives_up_after_the_configured_attempts() {
 
 #[tokio::test]
 async fn receiver_down_is_survived() {
+    capture_logs();
     // A port that was just bound and released: connecting to it is refused.
     let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let notifier = Notifier::start(fast_config(3));
@@ -193,6 +199,7 @@ async fn receiver_down_is_survived() {
 
 #[tokio::test]
 async fn send_never_waits_for_a_slow_receiver() {
+    capture_logs();
     let receiver = Receiver::start(&[], 200, Duration::from_secs(2)).await;
     let notifier = Notifier::start(fast_config(1));
     let url = receiver.url();
@@ -209,6 +216,7 @@ async fn send_never_waits_for_a_slow_receiver() {
 
 #[tokio::test]
 async fn full_queue_drops_instead_of_blocking() {
+    capture_logs();
     let receiver = Receiver::start(&[], 200, Duration::ZERO).await;
     receiver.gate.send_replace(false);
     let notifier = Notifier::start(NotifierConfig { queue_capacity: 1, ..fast_config(1) });
@@ -232,6 +240,7 @@ async fn full_queue_drops_instead_of_blocking() {
 
 #[tokio::test]
 async fn https_and_invalid_urls_are_dropped_without_a_request() {
+    capture_logs();
     let receiver = Receiver::start(&[], 200, Duration::ZERO).await;
     let notifier = Notifier::start(fast_config(3));
     let n = || notification(NotificationType::New);
@@ -252,8 +261,27 @@ fn debug_redacts_every_token() {
     assert!(printed.contains("Refresh"), "{printed}");
 }
 
-/// Collects every event's fields as text, so a test can search the logs for secrets.
-struct CaptureLogs(Arc<Mutex<String>>);
+/// Every event of this test binary, as text, so a test can search the logs for secrets.
+static LOGS: Mutex<String> = Mutex::new(String::new());
+
+/// Installs the capturing subscriber as the process-wide default. Every async test calls this
+/// first. A thread-local `set_default` in the log test alone would be flaky: the first thread to
+/// hit a log line caches that line's interest for the whole process, so a sibling test thread
+/// without a subscriber could silence it (tokio-rs/tracing#3611). A global default installed
+/// before any notifier runs leaves no such window.
+fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(CaptureLogs).expect("no other subscriber in this binary");
+    });
+}
+
+fn logs() -> MutexGuard<'static, String> {
+    // A test that panicked while holding the lock must not hide its own failure behind others.
+    LOGS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct CaptureLogs;
 
 struct FieldText<'a>(&'a mut String);
 
@@ -268,15 +296,15 @@ impl tracing::Subscriber for CaptureLogs {
         true
     }
     fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        span.record(&mut FieldText(&mut self.0.lock().unwrap()));
+        span.record(&mut FieldText(&mut logs()));
         tracing::span::Id::from_u64(1)
     }
     fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        values.record(&mut FieldText(&mut self.0.lock().unwrap()));
+        values.record(&mut FieldText(&mut logs()));
     }
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        let mut logs = self.0.lock().unwrap();
+        let mut logs = logs();
         event.record(&mut FieldText(&mut logs));
         logs.push('\n');
     }
@@ -284,13 +312,11 @@ impl tracing::Subscriber for CaptureLogs {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-/// NFR-7. The default single-threaded test runtime runs every spawned task on this thread, where
-/// the capturing subscriber is installed, so the delivery tasks' logs are captured too.
+/// NFR-7. The captured logs hold every test's events (hyper-util's included), and all tests use
+/// the same token values, so this checks the other scenarios' logs as well as its own.
 #[tokio::test]
 async fn logs_never_contain_tokens_or_the_secret() {
-    let logs = Arc::new(Mutex::new(String::new()));
-    let _guard = tracing::subscriber::set_default(CaptureLogs(Arc::clone(&logs)));
-
+    capture_logs();
     let refusing = Receiver::start(&[], 500, Duration::ZERO).await;
     let down = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let notifier = Notifier::start(NotifierConfig { queue_capacity: 1, ..fast_config(2) });
@@ -308,7 +334,7 @@ async fn logs_never_contain_tokens_or_the_secret() {
     notifier.send(&refusing.url(), &format!("{SECRET}\n"), n());
     assert!(notifier.flush(Duration::from_secs(5)).await);
 
-    let logs = logs.lock().unwrap();
+    let logs = logs();
     assert!(logs.contains("notification given up"), "{logs}");
     assert!(logs.contains("queue full"), "{logs}");
     assert!(logs.contains("https"), "{logs}");

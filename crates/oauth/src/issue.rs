@@ -84,7 +84,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             .require("grant_type")?
             .parse()
             .map_err(|()| OAuthError::new(ErrorCode::UnsupportedGrantType, "unknown grant_type"))?;
-        let client = authenticate(self.state, api, request)?;
+        let client = authenticate(self.state, api, request).await?;
         if !settings.allows(grant) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -242,7 +242,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
 
 /// RFC 6749 §2.3.1 / §3.2.1: a confidential client proves its secret; a public client
 /// only names itself (its proof is PKCE).
-pub fn authenticate<'s>(
+pub async fn authenticate<'s>(
     state: &'s ConfigState,
     api: &Api,
     request: &TokenRequest,
@@ -254,7 +254,7 @@ pub fn authenticate<'s>(
     match (client, credentials.client_secret.as_deref()) {
         (Some(client), None) if client.is_public() => Ok(client),
         (Some(client), Some(presented)) => match &client.secret_hash {
-            Some(hash) if secret::verify(presented, hash) => Ok(client),
+            Some(hash) if secret::verify_async(presented, hash).await => Ok(client),
             _ => Err(OAuthError::invalid_client(credentials.via_basic)),
         },
         (Some(_), None) => Err(OAuthError::invalid_client(credentials.via_basic)),

@@ -51,6 +51,50 @@ pub fn verify(presented: &str, stored: &SecretHash) -> bool {
     }
 }
 
+/// How long a successful Argon2id verification is remembered (OWASP-style bound on the CPU a
+/// client with a chosen secret costs per token request).
+const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Upper bound on remembered verifications; the cache is cleared when full.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// [`verify`] for the request path. Argon2id takes tens of milliseconds of CPU by design, so it
+/// runs on the blocking pool, at most one per core at a time (a flood of wrong secrets must not
+/// starve the workers that serve everyone else), and a success is remembered for a minute.
+pub async fn verify_async(presented: &str, stored: &SecretHash) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Instant;
+
+    let SecretHash::Argon2(phc) = stored else {
+        return verify(presented, stored);
+    };
+    static VERIFIED: OnceLock<Mutex<HashMap<[u8; 32], Instant>>> = OnceLock::new();
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    // Keyed by a digest of hash and presented secret: a changed secret misses the cache.
+    let mut digest = Sha256::new();
+    digest.update(phc.as_bytes());
+    digest.update([0]);
+    digest.update(presented.as_bytes());
+    let cache_key: [u8; 32] = digest.finalize().into();
+    let verified = VERIFIED.get_or_init(Default::default);
+    if verified.lock().is_ok_and(|m| m.get(&cache_key).is_some_and(|until| *until > Instant::now())) {
+        return true;
+    }
+    let slots = SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    });
+    let Ok(_slot) = slots.acquire().await else { return false };
+    let (presented, stored) = (presented.to_owned(), stored.clone());
+    let ok = tokio::task::spawn_blocking(move || verify(&presented, &stored)).await.unwrap_or(false);
+    if ok && let Ok(mut m) = verified.lock() {
+        if m.len() >= VERIFIED_CAPACITY {
+            m.clear();
+        }
+        m.insert(cache_key, Instant::now() + VERIFIED_TTL);
+    }
+    ok
+}
+
 /// Spends the time a real verification of a generated secret takes, for unknown clients, so
 /// timing does not tell which client ids exist.
 pub fn verify_dummy(presented: &str) {

@@ -25,7 +25,7 @@ pub async fn introspect(
         Err(response) => return response,
     };
     let result = async {
-        authenticate(&config.state, api, &request)?;
+        authenticate(&config.state, api, &request).await?;
         let token = request.require("token")?;
         introspect::introspect(
             &gateway.tokens,
@@ -58,7 +58,7 @@ pub async fn revoke(
         Err(response) => return response,
     };
     let result = async {
-        let client = authenticate(&config.state, api, &request)?;
+        let client = authenticate(&config.state, api, &request).await?;
         let token = request.require("token")?;
         let window = settings.map(|s| s.refresh_token_ttl().max(s.access_token_ttl())).unwrap_or(0);
         introspect::revoke(
