@@ -55,14 +55,19 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         node_id.clone(),
         Arc::clone(&live),
     ));
+    let notifier = Notifier::start(NotifierConfig::default());
     let gateway = Arc::new(Gateway {
         live,
         tokens: AnyTokenStore::Redis(tokens),
         upstream: UpstreamClient::new(ProxyTimeouts::default()),
-        notifier: Notifier::start(NotifierConfig::default()),
+        notifier: notifier.clone(),
     });
     tracing::info!(listen = %args.listen, %node_id, control_plane = %args.control_plane, "gateway ready");
     gateway.serve(listener, shutdown_signal()).await;
+    // Token notifications already promised to identity servers go out before we exit.
+    if !notifier.flush(std::time::Duration::from_secs(10)).await {
+        tracing::warn!("exiting with token notifications still undelivered");
+    }
     Ok(())
 }
 

@@ -18,7 +18,7 @@ const REDIRECT_ENC: &str = "http%3A%2F%2Fidentityserver.com%2Fclient-redirect-ur
 const SYNC: Duration = Duration::from_secs(10);
 
 struct Cluster {
-    _redis: RedisServer,
+    redis: RedisServer,
     _upstream: EchoUpstream,
     notifications: Recorder,
     cp: ControlPlaneProcess,
@@ -39,8 +39,7 @@ impl Cluster {
         let gw1 = GatewayProcess::start_with_log_level("gw1", &cp.url(), &redis.url(), dir.path(), "trace");
         let gw2 = GatewayProcess::start_with_log_level("gw2", &cp.url(), &redis.url(), dir.path(), "trace");
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let cluster =
-            Self { _redis: redis, _upstream: upstream, notifications, cp, gw1, gw2, http, _dir: dir };
+        let cluster = Self { redis, _upstream: upstream, notifications, cp, gw1, gw2, http, _dir: dir };
         cluster.configure().await;
         cluster
     }
@@ -414,6 +413,21 @@ async fn seed_examples_and_security_rules_hold_across_two_gateways() {
         notes.iter().all(|n| n.json()["new_oauth_token"] != cc_access.as_str()),
         "client_credentials tokens are not notified"
     );
+
+    // --- Redis holds keyed hashes, never a token, code or secret: dump every key and value.
+    let redis = redis::Client::open(c.redis.url()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    assert!(keys.iter().any(|k| k.starts_with("gh:at:")), "{keys:?}");
+    for key in &keys {
+        let value: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await.unwrap_or(None);
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query_async(&mut conn).await.unwrap();
+        assert!(ttl > 0, "{key} has no expiry");
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            assert!(!key.contains(secret.as_str()), "a secret is a Redis key");
+            assert!(!value.as_deref().unwrap_or("").contains(secret.as_str()), "a secret is stored in {key}");
+        }
+    }
 
     // --- No token, code, secret or password in any log line, at trace level.
     secrets.retain(|s| !s.is_empty());
