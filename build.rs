@@ -21,6 +21,8 @@ const PROTO_FILES: &[&str] = &[
     "gatehouse/v1/config.proto",
     "gatehouse/v1/user.proto",
     "gatehouse/v1/token.proto",
+    "gatehouse/v1/policy.proto",
+    "gatehouse/v1/gateway.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,6 +66,8 @@ struct Route {
     /// `None`: fields come from the query string; `Some("*")`: the whole body is the request;
     /// `Some(field)`: the body is that field of the request.
     body: Option<String>,
+    /// `response_body`: the REST answer is this field of the response message.
+    response_body: Option<String>,
     service: String,
     method: String,
     input_type: String,
@@ -127,10 +131,16 @@ fn route_from_rule(method: &MethodDescriptor, rule: &prost_reflect::DynamicMessa
         b if input.get_field_by_name(&b).is_some() => Some(b),
         b => return Err(format!("{}: body field {b:?} does not exist", method.full_name())),
     };
+    let response_body = match text("response_body") {
+        b if b.is_empty() => None,
+        b if method.output().get_field_by_name(&b).is_some() => Some(b),
+        b => return Err(format!("{}: response_body field {b:?} does not exist", method.full_name())),
+    };
     Ok(Route {
         verb,
         template,
         body,
+        response_body,
         service: method.parent_service().name().to_owned(),
         method: method.name().to_owned(),
         input_type: input.name().to_owned(),
@@ -175,8 +185,14 @@ fn render_routes(routes: &[Route]) -> String {
         };
         let _ = writeln!(
             out,
-            "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
-            r.verb, r.template, r.service, r.method, r.service, r.method
+            "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, response_body: {:?}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
+            r.verb,
+            r.template,
+            r.response_body.as_deref(),
+            r.service,
+            r.method,
+            r.service,
+            r.method
         );
     }
     out.push_str("];\n\n");

@@ -20,6 +20,8 @@ pub enum Role {
     Gateway(GatewayArgs),
     /// Both roles in one process on in-memory stores, for a first try and local work.
     Dev(DevArgs),
+    /// Administer a running control plane over gRPC.
+    Admin(crate::admin_cli::AdminArgs),
 }
 
 #[derive(clap::Args)]
@@ -40,6 +42,16 @@ pub struct ControlPlaneArgs {
     /// and token revocation, e.g. redis://redis:6379.
     #[arg(long, env = "GATEHOUSE_REDIS")]
     pub redis: Option<String>,
+    /// Where the configuration lives: `file` (the data dir; one control plane) or `redis` (the
+    /// --redis server; several control-plane replicas share it).
+    #[arg(long, env = "GATEHOUSE_STATE_STORE", value_enum, default_value = "file")]
+    pub state_store: StateStoreKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateStoreKind {
+    File,
+    Redis,
 }
 
 #[derive(clap::Args)]

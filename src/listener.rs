@@ -40,6 +40,9 @@ pub async fn serve_control_plane(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let services = AdminServices::new(Arc::clone(&control));
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    // The state is loaded before we get here: every service is ready to serve.
+    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
     let grpc = Routes::new(InterceptedService::new(
         pb::api_service_server::ApiServiceServer::new(services.api_service.clone()),
         secrets.admin.interceptor(),
@@ -56,6 +59,16 @@ pub async fn serve_control_plane(
         pb::token_service_server::TokenServiceServer::new(services.token_service.clone()),
         secrets.admin.interceptor(),
     ))
+    .add_service(InterceptedService::new(
+        pb::policy_service_server::PolicyServiceServer::new(services.policy_service.clone()),
+        secrets.admin.interceptor(),
+    ))
+    .add_service(InterceptedService::new(
+        pb::gateway_service_server::GatewayServiceServer::new(services.gateway_service.clone()),
+        secrets.admin.interceptor(),
+    ))
+    // The standard health service, unauthenticated like any liveness probe: it reveals nothing.
+    .add_service(health)
     .add_service(InterceptedService::new(
         pb::config_service_server::ConfigServiceServer::new(ConfigStreamImpl { control }),
         secrets.node.interceptor(),
@@ -129,6 +142,13 @@ async fn route(
     peer: SocketAddr,
 ) -> Response<tonic::body::Body> {
     let (services, admin, grpc) = shared;
+    // Probes for Kubernetes: the control plane is ready once it has loaded its state, which
+    // happened before it started listening.
+    if matches!(req.uri().path(), "/healthz" | "/readyz") {
+        return Response::new(tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"ok",
+        ))));
+    }
     if is_grpc(&req) {
         req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
         let mut grpc = grpc.clone();

@@ -25,6 +25,7 @@ fn main() -> std::process::ExitCode {
             Role::ControlPlane(args) => roles::control_plane(args).await,
             Role::Gateway(args) => roles::gateway(args).await,
             Role::Dev(args) => roles::dev(args).await,
+            Role::Admin(args) => gatehouse::admin_cli::run(args).await,
         }
     });
     match result {

@@ -7,12 +7,13 @@ use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::{Gateway, LiveConfig};
 use gatehouse_store::{
-    AnyStateStore, AnyTokenStore, FileStateStore, MemoryStateStore, MemoryTokenStore, RedisTokenStore,
+    AnyStateStore, AnyTokenStore, FileStateStore, MemoryStateStore, MemoryTokenStore, RedisStateStore,
+    RedisTokenStore,
 };
 use tokio::net::TcpListener;
 
 use crate::admin::auth::SecretCheck;
-use crate::cli::{ControlPlaneArgs, DevArgs, GatewayArgs};
+use crate::cli::{ControlPlaneArgs, DevArgs, GatewayArgs, StateStoreKind};
 use crate::listener::{ControlSecrets, serve_control_plane};
 use crate::sync;
 
@@ -35,9 +36,17 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
             None
         }
     };
-    let store = FileStateStore::open(&args.data_dir)
-        .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
-    let control = ControlPlane::open(AnyStateStore::File(store), tokens).await.map_err(|e| e.to_string())?;
+    let store = match (args.state_store, &args.redis) {
+        (StateStoreKind::File, _) => AnyStateStore::File(
+            FileStateStore::open(&args.data_dir)
+                .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?,
+        ),
+        (StateStoreKind::Redis, Some(url)) => AnyStateStore::Redis(
+            RedisStateStore::connect(url).await.map_err(|e| format!("--state-store redis ({url}): {e}"))?,
+        ),
+        (StateStoreKind::Redis, None) => return Err("--state-store redis needs --redis URL".into()),
+    };
+    let control = ControlPlane::open(store, tokens).await.map_err(|e| e.to_string())?;
     let listener = bind(args.listen).await?;
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "control plane ready");
     serve_control_plane(listener, control, secrets, shutdown_signal()).await

@@ -1,16 +1,51 @@
 //! Conversions between wire types ([`crate::pb`]) and domain types ([`gatehouse_model`]).
 //! Validation that needs no state happens here, so errors name the wire field.
 
-use gatehouse_control::{NewClient, NewUser};
+use gatehouse_control::{ClientUpdate, NewClient, NewUser};
 use gatehouse_model::{
-    Api, Change, Client, ClientKey, ConfigState, GrantType, Notifications, OAuthSettings, ResourceOwner,
-    SecretHash, ValidationError,
+    AccessDefinition, AccessSpec, Api, Change, Client, ClientKey, ConfigState, GrantType, Notifications,
+    OAuthSettings, Policy, ResourceOwner, SecretHash, ValidationError,
 };
 
 use crate::pb;
 
+/// An API from the wire, with the warnings of a Tyk Classic import (`api_definition`).
+pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<String>), ValidationError> {
+    let mut api = api.ok_or_else(|| ValidationError::new("api", "is required"))?;
+    match api.api_definition.take() {
+        Some(definition) => {
+            let document = struct_to_json(&definition);
+            let imported = gatehouse_model::tyk::import_classic(&document).map_err(import_error)?;
+            Ok((imported.api, imported.warnings))
+        }
+        None => Ok((api_from_wire(Some(api))?, Vec::new())),
+    }
+}
+
+/// A Tyk OAS document from the wire.
+pub fn oas_from_wire(document: Option<pbjson_types::Struct>) -> Result<(Api, Vec<String>), ValidationError> {
+    let document = document.ok_or_else(|| ValidationError::new("document", "is required"))?;
+    let imported = gatehouse_model::tyk::import_oas(&struct_to_json(&document)).map_err(import_error)?;
+    Ok((imported.api, imported.warnings))
+}
+
+pub fn oas_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
+    serde_json::from_value(gatehouse_model::tyk::export_oas(api)).map_err(|e| e.to_string())
+}
+
+fn struct_to_json(s: &pbjson_types::Struct) -> serde_json::Value {
+    serde_json::to_value(s).unwrap_or(serde_json::Value::Null)
+}
+
+fn import_error(e: gatehouse_model::tyk::ImportError) -> ValidationError {
+    ValidationError::new(e.path, e.message)
+}
+
 pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
     let api = api.ok_or_else(|| ValidationError::new("api", "is required"))?;
+    if api.api_definition.is_some() {
+        return Err(ValidationError::new("api_definition", "is only accepted when creating an API"));
+    }
     let upstream = api.upstream_url.parse()?;
     let oauth = api.oauth.map(oauth_from_wire).transpose()?;
     Ok(Api {
@@ -59,6 +94,8 @@ fn oauth_from_wire(o: pb::OAuthSettings) -> Result<OAuthSettings, ValidationErro
 
 pub fn api_to_wire(api: &Api) -> pb::Api {
     pb::Api {
+        warnings: Vec::new(),
+        api_definition: None,
         api_id: api.api_id.clone(),
         name: api.name.clone(),
         listen_path: api.listen_path.clone(),
@@ -95,6 +132,84 @@ pub fn new_client_from_wire(r: pb::CreateClientRequest) -> NewClient {
         description: r.description,
         secret: (!r.secret.is_empty()).then_some(r.secret),
         public: r.public_client,
+    }
+}
+
+pub fn client_update_from_wire(r: pb::UpdateClientRequest) -> ClientUpdate {
+    ClientUpdate {
+        api_id: r.api_id,
+        client_id: r.client_id,
+        client_name: r.client_name,
+        redirect_uri: r.redirect_uri,
+        policy_id: r.policy_id,
+        meta_data: r.meta_data.into_iter().collect(),
+        description: r.description,
+    }
+}
+
+pub fn policy_from_wire(p: Option<pb::Policy>) -> Result<Policy, ValidationError> {
+    let p = p.ok_or_else(|| ValidationError::new("policy", "is required"))?;
+    Ok(Policy {
+        id: p.id,
+        name: p.name,
+        access_rights: p
+            .access_rights
+            .into_iter()
+            .map(|(api_id, a)| {
+                let access = AccessDefinition {
+                    api_id: if a.api_id.is_empty() { api_id.clone() } else { a.api_id },
+                    api_name: a.api_name,
+                    versions: a.versions,
+                    allowed_urls: a
+                        .allowed_urls
+                        .into_iter()
+                        .map(|u| AccessSpec { url: u.url, methods: u.methods })
+                        .collect(),
+                };
+                (api_id, access)
+            })
+            .collect(),
+        rate: p.rate,
+        per: p.per,
+        quota_max: p.quota_max.into(),
+        quota_renewal_rate: p.quota_renewal_rate.into(),
+        key_expires_in: p.key_expires_in.into(),
+        tags: p.tags,
+        meta_data: p.meta_data.into_iter().collect(),
+        active: p.active,
+    })
+}
+
+pub fn policy_to_wire(p: &Policy) -> pb::Policy {
+    let clamp = |v: i64| i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX });
+    pb::Policy {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        access_rights: p
+            .access_rights
+            .iter()
+            .map(|(api_id, a)| {
+                let access = pb::AccessDefinition {
+                    api_id: a.api_id.clone(),
+                    api_name: a.api_name.clone(),
+                    versions: a.versions.clone(),
+                    allowed_urls: a
+                        .allowed_urls
+                        .iter()
+                        .map(|u| pb::AccessSpec { url: u.url.clone(), methods: u.methods.clone() })
+                        .collect(),
+                };
+                (api_id.clone(), access)
+            })
+            .collect(),
+        rate: p.rate,
+        per: p.per,
+        quota_max: clamp(p.quota_max),
+        quota_renewal_rate: clamp(p.quota_renewal_rate),
+        key_expires_in: clamp(p.key_expires_in),
+        tags: p.tags.clone(),
+        meta_data: p.meta_data.clone().into_iter().collect(),
+        active: p.active,
     }
 }
 
@@ -186,6 +301,7 @@ pub fn snapshot_to_wire(state: &ConfigState) -> pb::ConfigSnapshot {
         apis: state.apis.values().map(api_to_wire).collect(),
         clients: state.all_clients().map(client_record).collect(),
         users: state.users.values().map(user_record).collect(),
+        policies: state.policies.values().map(policy_to_wire).collect(),
     }
 }
 
@@ -206,6 +322,10 @@ pub fn snapshot_from_wire(s: pb::ConfigSnapshot) -> Result<ConfigState, String> 
         let user = user_from_record(record)?;
         state.users.insert(user.username.clone(), user);
     }
+    for policy in s.policies {
+        let policy = policy_from_wire(Some(policy)).map_err(|e| e.to_string())?;
+        state.policies.insert(policy.id.clone(), policy);
+    }
     state.revision = s.revision;
     Ok(state)
 }
@@ -221,6 +341,8 @@ pub fn change_to_wire(revision: u64, change: &Change) -> pb::ConfigDelta {
         }
         Change::UserPut(user) => W::UserPut(user_record(user)),
         Change::UserDeleted { username } => W::UserDeleted(username.clone()),
+        Change::PolicyPut(policy) => W::PolicyPut(policy_to_wire(policy)),
+        Change::PolicyDeleted { id } => W::PolicyDeleted(id.clone()),
     };
     pb::ConfigDelta { revision, change: Some(change) }
 }
@@ -234,6 +356,8 @@ pub fn change_from_wire(d: pb::ConfigDelta) -> Result<(u64, Change), String> {
         W::ClientDeleted(k) => Change::ClientDeleted(ClientKey { api_id: k.api_id, client_id: k.client_id }),
         W::UserPut(record) => Change::UserPut(user_from_record(record)?),
         W::UserDeleted(username) => Change::UserDeleted { username },
+        W::PolicyPut(policy) => Change::PolicyPut(policy_from_wire(Some(policy)).map_err(|e| e.to_string())?),
+        W::PolicyDeleted(id) => Change::PolicyDeleted { id },
     };
     Ok((d.revision, change))
 }

@@ -148,7 +148,21 @@ async fn rest_admin_errors_are_precise() {
     assert_eq!(s, 400);
     assert!(message(&v).starts_with("secret:"), "{v}");
     let (s, v) = call(&http, &dev, "POST", &clients, Some(r#"{"client_id":"c1","policy_id":"p"}"#)).await;
+    assert_eq!(s, 400, "an unknown policy is refused");
+    assert!(message(&v).starts_with("policy_id:"), "{v}");
+    let (s, v) = call(
+        &http,
+        &dev,
+        "POST",
+        "/api/portal/policies",
+        Some(r#"{"id":"p","name":"gold","rate":10,"per":60}"#),
+    )
+    .await;
+    assert_eq!((s, v["Message"].as_str()), (200, Some("p")), "{v}");
+    let (s, v) = call(&http, &dev, "POST", &clients, Some(r#"{"client_id":"c1","policy_id":"p"}"#)).await;
     assert_eq!(s, 200, "{v}");
+    let (s, v) = call(&http, &dev, "DELETE", "/api/portal/policies/p", None).await;
+    assert_eq!(s, 409, "a policy in use is not deleted: {v}");
     assert_eq!(call(&http, &dev, "POST", &clients, Some(r#"{"client_id":"c1"}"#)).await.0, 409);
     let (s, list) = call(&http, &dev, "GET", &format!("{clients}/"), None).await;
     assert_eq!(s, 200);

@@ -231,6 +231,7 @@ async fn oauth2_crate_completes_every_grant_across_two_gateways() {
 
     // --- Configuration over REST. Config changes reach gateways in order, so once the last one
     // (the public client) is live everywhere, so is everything before it.
+    cluster.admin("/api/portal/policies", json!({"id": "reader", "name": "reader"})).await;
     cluster
         .admin("/api/users", json!({"username": USERNAME, "password": PASSWORD, "policy_id": "reader"}))
         .await;

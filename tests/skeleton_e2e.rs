@@ -142,7 +142,7 @@ async fn control_plane_streams_config_to_two_gateways_sharing_redis() {
         http.get(format!("{}/api/apis", cp.url())).header("authorization", NODE_SECRET).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let denied = grpc
-        .list_clients(admin_request(pb::ListClientsRequest { api_id: "my-api".into() }, NODE_SECRET))
+        .list_clients(admin_request(pb::ListClientsRequest { api_id: "my-api".into(), p: 0 }, NODE_SECRET))
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);

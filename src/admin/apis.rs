@@ -7,7 +7,11 @@ use tonic::{Request, Response, Status};
 
 use super::{ok_status, required, status_from};
 use crate::pb;
-use crate::wire::{api_from_wire, api_to_wire};
+use crate::wire::{api_from_wire, api_from_wire_with_warnings, api_to_wire, oas_from_wire, oas_to_wire};
+
+fn invalid(e: gatehouse_model::ValidationError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
 
 #[derive(Clone)]
 pub struct ApiServiceImpl {
@@ -17,11 +21,36 @@ pub struct ApiServiceImpl {
 #[tonic::async_trait]
 impl pb::api_service_server::ApiService for ApiServiceImpl {
     async fn create_api(&self, request: Request<pb::CreateApiRequest>) -> Result<Response<pb::Api>, Status> {
-        let api =
-            api_from_wire(request.into_inner().api).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (api, warnings) = api_from_wire_with_warnings(request.into_inner().api).map_err(invalid)?;
         let api = self.control.create_api(api).await.map_err(status_from)?;
-        tracing::info!(api_id = %api.api_id, "API created");
-        Ok(Response::new(api_to_wire(&api)))
+        tracing::info!(api_id = %api.api_id, warnings = warnings.len(), "API created");
+        Ok(Response::new(pb::Api { warnings, ..api_to_wire(&api) }))
+    }
+
+    async fn import_oas(&self, request: Request<pb::ImportOasRequest>) -> Result<Response<pb::Api>, Status> {
+        let (api, warnings) = oas_from_wire(request.into_inner().document).map_err(invalid)?;
+        let api = self.control.create_api(api).await.map_err(status_from)?;
+        tracing::info!(api_id = %api.api_id, warnings = warnings.len(), "API imported from Tyk OAS");
+        Ok(Response::new(pb::Api { warnings, ..api_to_wire(&api) }))
+    }
+
+    async fn update_oas(&self, request: Request<pb::UpdateOasRequest>) -> Result<Response<pb::Api>, Status> {
+        let r = request.into_inner();
+        let api_id = required("api_id", &r.api_id)?.to_owned();
+        let (api, warnings) = oas_from_wire(r.document).map_err(invalid)?;
+        let api = self.control.update_api(&api_id, api).await.map_err(status_from)?;
+        tracing::info!(api_id = %api.api_id, warnings = warnings.len(), "API updated from Tyk OAS");
+        Ok(Response::new(pb::Api { warnings, ..api_to_wire(&api) }))
+    }
+
+    async fn export_oas(
+        &self,
+        request: Request<pb::ExportOasRequest>,
+    ) -> Result<Response<pb::ExportOasResponse>, Status> {
+        let r = request.into_inner();
+        let api = self.control.get_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
+        let document = oas_to_wire(&api).map_err(Status::internal)?;
+        Ok(Response::new(pb::ExportOasResponse { document: Some(document) }))
     }
 
     async fn get_api(&self, request: Request<pb::GetApiRequest>) -> Result<Response<pb::Api>, Status> {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use gatehouse_control::ControlPlane;
 use tonic::{Request, Response, Status};
 
-use super::{ok_status, required, status_from};
+use super::{ok_status, page, required, status_from};
 use crate::pb;
-use crate::wire::{client_to_wire, new_client_from_wire};
+use crate::wire::{client_to_wire, client_update_from_wire, new_client_from_wire};
 
 #[derive(Clone)]
 pub struct ClientServiceImpl {
@@ -47,8 +47,42 @@ impl pb::client_service_server::ClientService for ClientServiceImpl {
     ) -> Result<Response<pb::ListClientsResponse>, Status> {
         let r = request.into_inner();
         let clients = self.control.list_clients(required("api_id", &r.api_id)?).await.map_err(status_from)?;
-        let apps = clients.iter().map(|c| client_to_wire(c, None)).collect();
-        Ok(Response::new(pb::ListClientsResponse { apps, pages: 1 }))
+        let (apps, pages) = page(clients.iter().map(|c| client_to_wire(c, None)).collect(), r.p);
+        Ok(Response::new(pb::ListClientsResponse { apps, pages }))
+    }
+
+    async fn update_client(
+        &self,
+        request: Request<pb::UpdateClientRequest>,
+    ) -> Result<Response<pb::OAuthClient>, Status> {
+        let r = request.into_inner();
+        required("api_id", &r.api_id)?;
+        required("client_id", &r.client_id)?;
+        let (client, policy_changed) =
+            self.control.update_client(client_update_from_wire(r)).await.map_err(status_from)?;
+        if policy_changed {
+            // Tokens carry their client's policy: as in Tyk, a new policy means new tokens.
+            self.control
+                .revoke_client_tokens(&client.api_id, &client.client_id)
+                .await
+                .map_err(status_from)?;
+        }
+        tracing::info!(api_id = %client.api_id, client_id = %client.client_id, policy_changed, "OAuth client updated");
+        Ok(Response::new(client_to_wire(&client, None)))
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        request: Request<pb::RotateClientSecretRequest>,
+    ) -> Result<Response<pb::OAuthClient>, Status> {
+        let r = request.into_inner();
+        let (client, secret) = self
+            .control
+            .rotate_client_secret(required("api_id", &r.api_id)?, required("client_id", &r.client_id)?)
+            .await
+            .map_err(status_from)?;
+        tracing::info!(api_id = %client.api_id, client_id = %client.client_id, "OAuth client secret rotated");
+        Ok(Response::new(client_to_wire(&client, Some(secret))))
     }
 
     async fn delete_client(
@@ -60,6 +94,8 @@ impl pb::client_service_server::ClientService for ClientServiceImpl {
             .delete_client(required("api_id", &r.api_id)?, required("client_id", &r.client_id)?)
             .await
             .map_err(status_from)?;
+        // Tokens of a deleted client must not come back to life if the id is registered again.
+        self.control.revoke_client_tokens(&r.api_id, &r.client_id).await.map_err(status_from)?;
         tracing::info!(api_id = %r.api_id, client_id = %r.client_id, "OAuth client deleted");
         Ok(Response::new(ok_status("OAuth client deleted successfully")))
     }

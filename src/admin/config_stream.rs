@@ -4,7 +4,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::Stream;
+use gatehouse_control::watch::Published;
 use gatehouse_control::{ControlPlane, WatchStart};
+use gatehouse_oauth::now_unix;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -42,11 +44,15 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
         let (tx, rx) = mpsc::channel(16);
         let first = match watcher.start {
             WatchStart::Snapshot(state) => vec![snapshot_event(&state)],
-            WatchStart::Deltas(deltas) => deltas.iter().map(|p| delta_event(p.revision, &p.change)).collect(),
+            WatchStart::Deltas(deltas) => {
+                deltas.iter().filter_map(|p| p.change.as_ref().map(|c| delta_event(p.revision, c))).collect()
+            }
         };
         let control = Arc::clone(&self.control);
         let node_id = r.node_id;
+        let address = peer.map(|p| p.to_string()).unwrap_or_default();
         tokio::spawn(async move {
+            let membership = control.fleet.join(node_id.clone(), address, watcher.revision, now_unix());
             let mut sent = watcher.revision;
             for event in first {
                 if tx.send(Ok(event)).await.is_err() {
@@ -56,13 +62,14 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
             loop {
                 let event = tokio::select! {
                     update = watcher.updates.recv() => match update {
-                        Ok(p) if p.revision <= sent => continue,
-                        Ok(p) => {
-                            sent = p.revision;
-                            delta_event(p.revision, &p.change)
+                        Ok(p) if p.revision <= sent && p.change.is_some() => continue,
+                        Ok(Published { revision, change: Some(change) }) => {
+                            sent = revision;
+                            delta_event(revision, &change)
                         }
-                        Err(broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::warn!(%node_id, missed, "gateway fell behind; sending a snapshot");
+                        // The control plane reloaded its state: only a snapshot is consistent.
+                        Ok(Published { change: None, .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                            tracing::warn!(%node_id, "gateway needs a fresh snapshot");
                             let state = control.snapshot().await;
                             sent = state.revision;
                             snapshot_event(&state)
@@ -74,7 +81,9 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
                 if tx.send(Ok(event)).await.is_err() {
                     break;
                 }
+                membership.sent(sent, now_unix());
             }
+            drop(membership);
             tracing::info!(%node_id, "gateway disconnected");
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

@@ -2,7 +2,7 @@
 //! statuses. REST reaches the same implementations through [`crate::rest`].
 //!
 //! - [`auth`]: the admin-secret and node-secret checks, shared by gRPC and REST.
-//! - [`apis`], [`clients`], [`users`], [`tokens`]: the admin services over
+//! - [`apis`], [`clients`], [`policies`], [`users`], [`tokens`]: the admin services over
 //!   [`gatehouse_control::ControlPlane`].
 //! - [`config_stream`]: `ConfigService.Watch`, the gateways' config stream.
 
@@ -10,6 +10,8 @@ pub mod apis;
 pub mod auth;
 pub mod clients;
 pub mod config_stream;
+pub mod gateways;
+pub mod policies;
 pub mod tokens;
 pub mod users;
 
@@ -27,6 +29,8 @@ pub struct AdminServices {
     pub client_service: clients::ClientServiceImpl,
     pub user_service: users::UserServiceImpl,
     pub token_service: tokens::TokenServiceImpl,
+    pub policy_service: policies::PolicyServiceImpl,
+    pub gateway_service: gateways::GatewayServiceImpl,
 }
 
 impl AdminServices {
@@ -35,7 +39,9 @@ impl AdminServices {
             api_service: apis::ApiServiceImpl { control: Arc::clone(&control) },
             client_service: clients::ClientServiceImpl { control: Arc::clone(&control) },
             user_service: users::UserServiceImpl { control: Arc::clone(&control) },
-            token_service: tokens::TokenServiceImpl { control },
+            token_service: tokens::TokenServiceImpl { control: Arc::clone(&control) },
+            policy_service: policies::PolicyServiceImpl { control: Arc::clone(&control) },
+            gateway_service: gateways::GatewayServiceImpl { control },
         }
     }
 }
@@ -50,6 +56,10 @@ pub fn status_from(error: ControlError) -> Status {
             Status::unavailable("state store unavailable")
         }
         ControlError::Unavailable(m) => Status::unavailable(m),
+        ControlError::Unauthenticated(m) => Status::unauthenticated(m),
+        ControlError::Store(e @ (StoreError::Conflict { .. } | StoreError::Truncated(_))) => {
+            Status::aborted(format!("concurrent change on another control plane ({e}); retry"))
+        }
         ControlError::Store(StoreError::Corrupt(m)) => {
             tracing::error!(error = %m, "state store corrupt");
             Status::internal("state store corrupt")
@@ -64,6 +74,20 @@ pub fn ok_status(message: &str) -> crate::pb::AdminStatus {
         message: message.to_owned(),
         meta: Some(pbjson_types::Value { kind: Some(pbjson_types::value::Kind::NullValue(0)) }),
     }
+}
+
+/// Page size of list responses, as the Tyk Dashboard's default.
+pub const PAGE_SIZE: usize = 10;
+
+/// Page `p` (from 1) of `items` and the number of pages; `p` ≤ 0 returns everything.
+pub fn page<T>(items: Vec<T>, p: i32) -> (Vec<T>, i32) {
+    let pages = i32::try_from(items.len().div_ceil(PAGE_SIZE)).unwrap_or(i32::MAX).max(1);
+    let Ok(index) = usize::try_from(p) else { return (items, pages) };
+    if index == 0 {
+        return (items, pages);
+    }
+    let items = items.into_iter().skip((index - 1).saturating_mul(PAGE_SIZE)).take(PAGE_SIZE).collect();
+    (items, pages)
 }
 
 /// A required string field of a request.

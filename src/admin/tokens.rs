@@ -104,6 +104,42 @@ impl pb::token_service_server::TokenService for TokenServiceImpl {
         tracing::info!(%client_id, ?outcome, "token revoked by admin");
         Ok(Response::new(ok_status(message)))
     }
+
+    async fn list_client_tokens(
+        &self,
+        request: Request<pb::ListClientTokensRequest>,
+    ) -> Result<Response<pb::ListClientTokensResponse>, Status> {
+        let r = request.into_inner();
+        let page = usize::try_from(r.p).unwrap_or(1).max(1);
+        let (tokens, pages) = self
+            .control
+            .list_client_tokens(required("api_id", &r.api_id)?, required("client_id", &r.client_id)?, page)
+            .await
+            .map_err(status_from)?;
+        let tokens = tokens
+            .into_iter()
+            .map(|(code, expires)| pb::ClientToken {
+                code,
+                expires: u32::try_from(expires).unwrap_or(u32::MAX),
+            })
+            .collect();
+        Ok(Response::new(pb::ListClientTokensResponse {
+            tokens,
+            pages: i32::try_from(pages).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn revoke_all_tokens(
+        &self,
+        request: Request<pb::RevokeAllTokensRequest>,
+    ) -> Result<Response<pb::AdminStatus>, Status> {
+        let r = request.into_inner();
+        let client_id = required("client_id", &r.client_id)?;
+        let secret = required("client_secret", &r.client_secret)?;
+        let count = self.control.revoke_all_tokens(client_id, secret).await.map_err(status_from)?;
+        tracing::info!(%client_id, count, "all tokens of a client revoked by admin");
+        Ok(Response::new(ok_status("tokens revoked successfully")))
+    }
 }
 
 #[cfg(test)]

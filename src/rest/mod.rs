@@ -42,6 +42,8 @@ pub struct RouteSpec {
     pub verb: &'static str,
     pub template: &'static str,
     pub body: BodySpec,
+    /// `response_body`: answer with this field of the response message only.
+    pub response_body: Option<&'static str>,
     pub rpc: Rpc,
     /// The gRPC method, `/package.Service/Method`, for logs and traces.
     pub rpc_name: &'static str,
@@ -87,7 +89,10 @@ async fn transcode(
     };
     let input = json::merge_input(route.body, body, path_params, parts.uri.query())?;
     tracing::debug!(rpc = route.rpc_name, "admin REST call");
-    let output = call(services, route.rpc, input, metadata).await?;
+    let mut output = call(services, route.rpc, input, metadata).await?;
+    if let Some(field) = route.response_body {
+        output = output.get_mut(field).map(serde_json::Value::take).unwrap_or(serde_json::Value::Null);
+    }
     Ok(Bytes::from(output.to_string()))
 }
 

@@ -20,26 +20,44 @@ pub struct ControlPlaneProcess {
     pub data_dir: PathBuf,
     log_dir: PathBuf,
     redis: Option<String>,
+    extra_args: Vec<String>,
+    name: String,
     pub process: Option<ChildProcess>,
 }
 
 impl ControlPlaneProcess {
     /// A control plane without token state (no authorize-client, no revocation).
     pub fn start(data_dir: &Path, log_dir: &Path) -> Self {
-        Self::launch(data_dir, log_dir, None)
+        Self::launch("control-plane", data_dir, log_dir, None, vec![])
     }
 
     /// A control plane sharing the gateways' Redis, as production runs it.
     pub fn start_with_redis(data_dir: &Path, log_dir: &Path, redis_url: &str) -> Self {
-        Self::launch(data_dir, log_dir, Some(redis_url.to_owned()))
+        Self::launch("control-plane", data_dir, log_dir, Some(redis_url.to_owned()), vec![])
     }
 
-    fn launch(data_dir: &Path, log_dir: &Path, redis: Option<String>) -> Self {
+    /// One of several control-plane replicas sharing their state in Redis; `name` tells their
+    /// logs apart.
+    pub fn start_replica(name: &str, log_dir: &Path, redis_url: &str) -> Self {
+        let data_dir = log_dir.join(name);
+        let args = vec!["--state-store".to_owned(), "redis".to_owned()];
+        Self::launch(name, &data_dir, log_dir, Some(redis_url.to_owned()), args)
+    }
+
+    fn launch(
+        name: &str,
+        data_dir: &Path,
+        log_dir: &Path,
+        redis: Option<String>,
+        extra_args: Vec<String>,
+    ) -> Self {
         let mut cp = Self {
             port: free_port(),
             data_dir: data_dir.to_owned(),
             log_dir: log_dir.to_owned(),
             redis,
+            extra_args,
+            name: name.to_owned(),
             process: None,
         };
         cp.restart();
@@ -57,9 +75,11 @@ impl ControlPlaneProcess {
         if let Some(redis) = &self.redis {
             args.extend(["--redis".to_owned(), redis.clone()]);
         }
+        args.extend(self.extra_args.iter().cloned());
+        self.kill();
         // Secrets through the environment, as a Kubernetes Secret would pass them.
         let env = [("GATEHOUSE_ADMIN_SECRET", ADMIN_SECRET), ("GATEHOUSE_NODE_SECRET", NODE_SECRET)];
-        self.process = Some(ChildProcess::spawn("control-plane", &binary(), &args, &env, &self.log_dir));
+        self.process = Some(ChildProcess::spawn(&self.name, &binary(), &args, &env, &self.log_dir));
         wait_for_port(self.port, Duration::from_secs(20));
     }
 

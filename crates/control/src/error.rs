@@ -13,6 +13,9 @@ pub enum ControlError {
     Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Credentials given in the request (not the admin secret) are wrong.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// A dependency this operation needs is not configured or not reachable.
     #[error("{0}")]
     Unavailable(String),

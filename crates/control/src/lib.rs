@@ -5,21 +5,26 @@
 //! # Layout
 //! - [`registry`]: [`ControlPlane`], the admin operations; every mutation is validated, committed
 //!   to the [`StateStore`](gatehouse_store::StateStore) and only then applied in memory and
-//!   published.
+//!   published (`commit.rs`: compare-and-set on the revision, catching up with replicas).
+//! - [`policies`]: security policies; deleting one still in use is refused.
 //! - [`users`]: resource owners of the password grant (Argon2id passwords).
 //! - [`tokens`]: authorization codes for identity servers and admin revocation, over the token
 //!   store the gateways share.
 //! - [`watch`]: how a gateway at (store id, revision) is brought up to date: the deltas it
 //!   missed when the in-memory log still reaches back, a snapshot otherwise.
+//! - [`fleet`]: the gateways following this control plane, for the fleet view.
 //! - [`error`]: [`ControlError`], which the edge maps to gRPC statuses and HTTP codes.
 
+mod commit;
 pub mod error;
+pub mod fleet;
+pub mod policies;
 pub mod registry;
 pub mod tokens;
 pub mod users;
 pub mod watch;
 
 pub use error::ControlError;
-pub use registry::{ControlPlane, NewClient};
+pub use registry::{ClientUpdate, ControlPlane, NewClient};
 pub use users::NewUser;
 pub use watch::{WatchStart, Watcher};

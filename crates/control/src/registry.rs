@@ -9,26 +9,42 @@ use gatehouse_store::{AnyStateStore, AnyTokenStore, StateStore};
 use tokio::sync::{Mutex, RwLock, broadcast};
 
 use crate::ControlError;
+use crate::policies::check_policy_exists;
 use crate::watch::{LOG_CAPACITY, Published};
 
 /// The control plane's state: the durable store, an in-memory copy of its state, the tail of
 /// the revision log, and the channel that tells watchers about new revisions.
 pub struct ControlPlane {
-    store: AnyStateStore,
+    pub(crate) store: AnyStateStore,
     /// Token state shared with the gateways, for authorization codes and revocation; `None`
     /// when the control plane runs without Redis.
     pub(crate) tokens: Option<AnyTokenStore>,
-    /// Serialises mutations: validation reads the state it is about to change, so two writers
-    /// must not interleave between check and commit.
+    /// Serialises this process's mutations: validation reads the state it is about to change,
+    /// so two writers must not interleave between check and commit. (Replicas are kept apart
+    /// by the store's compare-and-set instead; see `commit.rs`.)
     pub(crate) write: Mutex<()>,
     pub(crate) current: RwLock<Current>,
     pub(crate) events: broadcast::Sender<Published>,
+    /// Gateways connected to this process.
+    pub fleet: crate::fleet::Fleet,
 }
 
 pub(crate) struct Current {
     pub(crate) state: ConfigState,
     /// The last [`LOG_CAPACITY`] changes, oldest first.
     pub(crate) log: VecDeque<Published>,
+}
+
+/// New values for a client's mutable fields (all replaced).
+#[derive(Debug, Default)]
+pub struct ClientUpdate {
+    pub api_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uri: String,
+    pub policy_id: String,
+    pub meta_data: BTreeMap<String, String>,
+    pub description: String,
 }
 
 /// A client app to register.
@@ -55,13 +71,16 @@ impl ControlPlane {
         let state = store.load().await?;
         tracing::info!(store_id = %state.store_id, revision = state.revision, "control-plane state loaded");
         let (events, _) = broadcast::channel(LOG_CAPACITY);
-        Ok(Arc::new(Self {
+        let control = Arc::new(Self {
             store,
             tokens,
             write: Mutex::new(()),
             current: RwLock::new(Current { state, log: VecDeque::with_capacity(LOG_CAPACITY) }),
             events,
-        }))
+            fleet: Default::default(),
+        });
+        control.follow_store();
+        Ok(control)
     }
 
     pub async fn revision(&self) -> u64 {
@@ -78,27 +97,25 @@ impl ControlPlane {
 
     /// Registers a new API. Its id is generated when empty.
     pub async fn create_api(&self, mut api: Api) -> Result<Api, ControlError> {
-        let _writer = self.write.lock().await;
         if api.api_id.is_empty() {
             api.api_id = random_id();
         }
         let api = api.validate()?;
-        {
-            let current = self.current.read().await;
-            if current.state.apis.contains_key(&api.api_id) {
+        self.mutate(|state| {
+            if state.apis.contains_key(&api.api_id) {
                 return Err(ControlError::Conflict(format!(
                     "an API with id {:?} already exists",
                     api.api_id
                 )));
             }
-            check_listen_path_free(&current.state, &api)?;
-        }
-        self.commit(Change::ApiPut(api.clone())).await?;
+            check_listen_path_free(state, &api)?;
+            Ok((Change::ApiPut(api.clone()), ()))
+        })
+        .await?;
         Ok(api)
     }
 
     pub async fn update_api(&self, api_id: &str, mut api: Api) -> Result<Api, ControlError> {
-        let _writer = self.write.lock().await;
         if !api.api_id.is_empty() && api.api_id != api_id {
             return Err(ValidationError::new(
                 "api.api_id",
@@ -108,24 +125,26 @@ impl ControlPlane {
         }
         api.api_id = api_id.to_owned();
         let api = api.validate()?;
-        {
-            let current = self.current.read().await;
-            if !current.state.apis.contains_key(api_id) {
+        self.mutate(|state| {
+            if !state.apis.contains_key(api_id) {
                 return Err(api_not_found(api_id));
             }
-            check_listen_path_free(&current.state, &api)?;
-        }
-        self.commit(Change::ApiPut(api.clone())).await?;
+            check_listen_path_free(state, &api)?;
+            Ok((Change::ApiPut(api.clone()), ()))
+        })
+        .await?;
         Ok(api)
     }
 
     /// Deletes an API and, with it, its client apps.
     pub async fn delete_api(&self, api_id: &str) -> Result<(), ControlError> {
-        let _writer = self.write.lock().await;
-        if !self.current.read().await.state.apis.contains_key(api_id) {
-            return Err(api_not_found(api_id));
-        }
-        self.commit(Change::ApiDeleted { api_id: api_id.to_owned() }).await
+        self.mutate(|state| {
+            if !state.apis.contains_key(api_id) {
+                return Err(api_not_found(api_id));
+            }
+            Ok((Change::ApiDeleted { api_id: api_id.to_owned() }, ()))
+        })
+        .await
     }
 
     pub async fn list_clients(&self, api_id: &str) -> Result<Vec<Client>, ControlError> {
@@ -147,23 +166,10 @@ impl ControlPlane {
     /// Registers a client app. Returns it with the secret in clear, which is never available
     /// again: only its hash is stored. Public clients have none.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<String>), ControlError> {
-        let _writer = self.write.lock().await;
         let client_id = if new.client_id.is_empty() { random_id() } else { new.client_id };
         check_id("client_id", &client_id)?;
         if !new.redirect_uri.is_empty() {
             check_redirect_uri(&new.redirect_uri)?;
-        }
-        {
-            let current = self.current.read().await;
-            if !current.state.apis.contains_key(&new.api_id) {
-                return Err(api_not_found(&new.api_id));
-            }
-            if current.state.client(&new.api_id, &client_id).is_some() {
-                return Err(ControlError::Conflict(format!(
-                    "client {client_id:?} already exists for API {:?}",
-                    new.api_id
-                )));
-            }
         }
         let (secret, secret_hash) = match (new.public, new.secret) {
             (true, Some(_)) => {
@@ -190,38 +196,81 @@ impl ControlPlane {
             description: new.description,
             secret_hash,
         };
-        self.commit(Change::ClientPut(client.clone())).await?;
+        self.mutate(|state| {
+            if !state.apis.contains_key(&client.api_id) {
+                return Err(api_not_found(&client.api_id));
+            }
+            if state.client(&client.api_id, &client.client_id).is_some() {
+                return Err(ControlError::Conflict(format!(
+                    "client {:?} already exists for API {:?}",
+                    client.client_id, client.api_id
+                )));
+            }
+            check_policy_exists(state, &client.policy_id)?;
+            Ok((Change::ClientPut(client.clone()), ()))
+        })
+        .await?;
+        Ok((client, secret))
+    }
+
+    /// Changes a client's redirect URI, policy, metadata, description or name. Returns the
+    /// client and whether its policy changed (then its tokens must be revoked, as Tyk does).
+    pub async fn update_client(&self, update: ClientUpdate) -> Result<(Client, bool), ControlError> {
+        if !update.redirect_uri.is_empty() {
+            check_redirect_uri(&update.redirect_uri)?;
+        }
+        self.mutate(|state| {
+            let old = state
+                .client(&update.api_id, &update.client_id)
+                .ok_or_else(|| client_not_found(&update.api_id, &update.client_id))?;
+            check_policy_exists(state, &update.policy_id)?;
+            let client = Client {
+                redirect_uri: update.redirect_uri.clone(),
+                policy_id: update.policy_id.clone(),
+                meta_data: update.meta_data.clone(),
+                description: update.description.clone(),
+                client_name: update.client_name.clone(),
+                ..old.clone()
+            };
+            let policy_changed = client.policy_id != old.policy_id;
+            Ok((Change::ClientPut(client.clone()), (client, policy_changed)))
+        })
+        .await
+    }
+
+    /// Replaces a confidential client's secret with a new generated one, returned once.
+    pub async fn rotate_client_secret(
+        &self,
+        api_id: &str,
+        client_id: &str,
+    ) -> Result<(Client, String), ControlError> {
+        let secret = secret::generate();
+        let hash = secret::hash_generated(&secret);
+        let client = self
+            .mutate(|state| {
+                let old =
+                    state.client(api_id, client_id).ok_or_else(|| client_not_found(api_id, client_id))?;
+                if old.is_public() {
+                    return Err(
+                        ValidationError::new("client_id", "a public client has no secret to rotate").into()
+                    );
+                }
+                let client = Client { secret_hash: Some(hash.clone()), ..old.clone() };
+                Ok((Change::ClientPut(client.clone()), client))
+            })
+            .await?;
         Ok((client, secret))
     }
 
     pub async fn delete_client(&self, api_id: &str, client_id: &str) -> Result<(), ControlError> {
-        let _writer = self.write.lock().await;
-        if self.current.read().await.state.client(api_id, client_id).is_none() {
-            return Err(client_not_found(api_id, client_id));
-        }
-        self.commit(Change::ClientDeleted(ClientKey {
-            api_id: api_id.to_owned(),
-            client_id: client_id.to_owned(),
-        }))
+        self.mutate(|state| {
+            if state.client(api_id, client_id).is_none() {
+                return Err(client_not_found(api_id, client_id));
+            }
+            let key = ClientKey { api_id: api_id.to_owned(), client_id: client_id.to_owned() };
+            Ok((Change::ClientDeleted(key), ()))
+        })
         .await
-    }
-
-    /// Makes `change` durable, then visible: in memory, in the log, to watchers. The caller
-    /// holds the write lock.
-    pub(crate) async fn commit(&self, change: Change) -> Result<(), ControlError> {
-        let revision = self.store.commit(&change).await?;
-        let published = Published { revision, change: Arc::new(change) };
-        let mut current = self.current.write().await;
-        current.state.apply(revision, &published.change);
-        if current.log.len() == LOG_CAPACITY {
-            current.log.pop_front();
-        }
-        current.log.push_back(published.clone());
-        // Sent while holding the state lock, so a watcher that reads the state and then
-        // subscribes cannot miss or double-see a revision (see `watch`).
-        let _ = self.events.send(published);
-        tracing::info!(revision, "config change committed");
-        Ok(())
     }
 }
 
@@ -279,7 +328,7 @@ fn client_not_found(api_id: &str, client_id: &str) -> ControlError {
 }
 
 /// 128-bit random identifier in hex, as Tyk's ids look.
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

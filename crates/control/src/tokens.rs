@@ -4,8 +4,9 @@
 use gatehouse_model::ValidationError;
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
 use gatehouse_oauth::introspect::{self, Revocation};
+use gatehouse_oauth::secret;
 use gatehouse_oauth::{OAuthError, TokenHasher, now_unix};
-use gatehouse_store::AnyTokenStore;
+use gatehouse_store::{AnyTokenStore, ClientRef, ClientTokenEntry, TokenStore};
 
 use crate::{ControlError, ControlPlane};
 
@@ -64,11 +65,93 @@ impl ControlPlane {
         if !known_client {
             return Err(ControlError::NotFound(format!("client {client_id:?} not found")));
         }
-        // Families are remembered as revoked for as long as the longest default token life.
-        let window = std::time::Duration::from_secs(gatehouse_model::api::DEFAULT_REFRESH_TOKEN_TTL_SECS);
-        introspect::revoke(tokens, &hasher, Some(client_id), token, hint, window)
+        let window = family_window();
+        let owner = introspect::Owner { api_id: None, client_id };
+        introspect::revoke(tokens, &hasher, owner, token, hint, window).await.map_err(oauth_to_invalid)
+    }
+}
+
+/// Page size of token listings.
+pub const TOKEN_PAGE_SIZE: usize = 100;
+
+/// How long a family revoked by an admin is remembered: as long as the longest default token
+/// life, so a refresh racing with the revocation cannot resurrect it.
+fn family_window() -> std::time::Duration {
+    std::time::Duration::from_secs(gatehouse_model::api::DEFAULT_REFRESH_TOKEN_TTL_SECS)
+}
+
+impl ControlPlane {
+    /// Revokes every token of a client (on policy change, deletion, or an admin's revoke-all).
+    /// Without token state configured there is nothing to revoke here.
+    pub async fn revoke_client_tokens(&self, api_id: &str, client_id: &str) -> Result<usize, ControlError> {
+        let Some(tokens) = &self.tokens else { return Ok(0) };
+        let count = tokens.revoke_client_tokens(&ClientRef { api_id, client_id }, family_window()).await?;
+        tracing::info!(%api_id, %client_id, count, "client tokens revoked");
+        Ok(count)
+    }
+
+    /// A page (from 1) of a client's live tokens, as (id, expiry) pairs, and the page count.
+    pub async fn list_client_tokens(
+        &self,
+        api_id: &str,
+        client_id: &str,
+        page: usize,
+    ) -> Result<(Vec<(String, u64)>, usize), ControlError> {
+        let tokens = self.token_store()?;
+        self.get_client(api_id, client_id).await?;
+        let offset = page.saturating_sub(1).saturating_mul(TOKEN_PAGE_SIZE);
+        let (entries, total) = tokens
+            .list_client_tokens(&ClientRef { api_id, client_id }, now_unix(), offset, TOKEN_PAGE_SIZE)
+            .await?;
+        let listed = entries
+            .into_iter()
+            .map(|(entry, expires)| {
+                let id = match entry {
+                    ClientTokenEntry::Access(key) => {
+                        format!("at:{}", gatehouse_oauth::token::key_to_hex(&key))
+                    }
+                    ClientTokenEntry::Family(id) => format!("fam:{id}"),
+                };
+                (id, expires)
+            })
+            .collect();
+        Ok((listed, total.div_ceil(TOKEN_PAGE_SIZE).max(1)))
+    }
+
+    /// Tyk's revoke-all: every token of `client_id`, on every API it is registered with, when
+    /// `client_secret` is the client's. One answer for unknown client and wrong secret.
+    pub async fn revoke_all_tokens(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<usize, ControlError> {
+        self.token_store()?;
+        let clients: Vec<gatehouse_model::Client> = self
+            .current
+            .read()
             .await
-            .map_err(oauth_to_invalid)
+            .state
+            .all_clients()
+            .filter(|c| c.client_id == client_id)
+            .cloned()
+            .collect();
+        let mut authenticated = Vec::new();
+        for client in &clients {
+            if let Some(hash) = &client.secret_hash
+                && secret::verify_async(client_secret, hash).await
+            {
+                authenticated.push(client);
+            }
+        }
+        if authenticated.is_empty() {
+            secret::verify_dummy(client_secret);
+            return Err(ControlError::Unauthenticated("unknown client or wrong client secret".into()));
+        }
+        let mut count = 0;
+        for client in authenticated {
+            count += self.revoke_client_tokens(&client.api_id, &client.client_id).await?;
+        }
+        Ok(count)
     }
 }
 

@@ -18,17 +18,12 @@ pub struct NewUser {
 
 impl ControlPlane {
     pub async fn create_user(&self, new: NewUser) -> Result<ResourceOwner, ControlError> {
-        let _writer = self.write.lock().await;
         if new.username.is_empty() {
             return Err(ValidationError::new("username", "is required").into());
         }
         check_id("username", &new.username)?;
-        if self.current.read().await.state.users.contains_key(&new.username) {
-            return Err(ControlError::Conflict(format!("user {:?} already exists", new.username)));
-        }
-        let password_hash = match hash_chosen_secret(new.password, "password").await? {
-            SecretHash::Argon2(phc) => phc,
-            SecretHash::Sha256(_) => unreachable!("chosen secrets are hashed with Argon2id"),
+        let SecretHash::Argon2(password_hash) = hash_chosen_secret(new.password, "password").await? else {
+            return Err(ValidationError::new("password", "could not be hashed with Argon2id").into());
         };
         let user = ResourceOwner {
             username: new.username,
@@ -36,7 +31,14 @@ impl ControlPlane {
             policy_id: new.policy_id,
             meta_data: new.meta_data,
         };
-        self.commit(Change::UserPut(user.clone())).await?;
+        self.mutate(|state| {
+            if state.users.contains_key(&user.username) {
+                return Err(ControlError::Conflict(format!("user {:?} already exists", user.username)));
+            }
+            crate::policies::check_policy_exists(state, &user.policy_id)?;
+            Ok((Change::UserPut(user.clone()), ()))
+        })
+        .await?;
         Ok(user)
     }
 
@@ -49,11 +51,13 @@ impl ControlPlane {
     }
 
     pub async fn delete_user(&self, username: &str) -> Result<(), ControlError> {
-        let _writer = self.write.lock().await;
-        if !self.current.read().await.state.users.contains_key(username) {
-            return Err(user_not_found(username));
-        }
-        self.commit(Change::UserDeleted { username: username.to_owned() }).await
+        self.mutate(|state| {
+            if !state.users.contains_key(username) {
+                return Err(user_not_found(username));
+            }
+            Ok((Change::UserDeleted { username: username.to_owned() }, ()))
+        })
+        .await
     }
 }
 

@@ -11,11 +11,12 @@ use crate::ControlPlane;
 /// gateway further behind than this gets a snapshot instead.
 pub const LOG_CAPACITY: usize = 1024;
 
-/// One committed change.
+/// One committed change, or (`change: None`) word that the state was replaced wholesale and
+/// watchers need a snapshot.
 #[derive(Debug, Clone)]
 pub struct Published {
     pub revision: u64,
-    pub change: Arc<Change>,
+    pub change: Option<Arc<Change>>,
 }
 
 /// What a watcher receives first.

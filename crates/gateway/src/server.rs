@@ -68,6 +68,14 @@ impl Gateway {
 
     /// The hot path, step by step as in DESIGN.md.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+        // Probes first: a gateway is live when it answers, ready once it has a config to serve.
+        // (They shadow these two paths of an API listening on `/`.)
+        match req.uri().path() {
+            "/healthz" => return probe(StatusCode::OK),
+            "/readyz" if self.live.load().is_some() => return probe(StatusCode::OK),
+            "/readyz" => return probe(StatusCode::SERVICE_UNAVAILABLE),
+            _ => {}
+        }
         let Some(config) = self.live.load() else {
             return json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway has no configuration yet");
         };
@@ -109,4 +117,13 @@ impl Gateway {
         };
         self.upstream.forward(req, &api.upstream, &path_and_query, peer).await
     }
+}
+
+fn probe(status: StatusCode) -> Response<ResponseBody> {
+    let body = if status.is_success() { "ok" } else { "not ready" };
+    let mut response = Response::new(ResponseBody::Right(http_body_util::Full::new(
+        bytes::Bytes::from_static(body.as_bytes()),
+    )));
+    *response.status_mut() = status;
+    response
 }

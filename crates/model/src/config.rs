@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Api, Client, ResourceOwner};
+use crate::{Api, Client, Policy, ResourceOwner};
 
 /// Identifies one client app: client ids are scoped to their API, as in Tyk.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -17,7 +17,7 @@ pub struct ClientKey {
 }
 
 /// One change to the state. Deleting an API deletes its clients with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Change {
     ApiPut(Api),
@@ -26,10 +26,12 @@ pub enum Change {
     ClientDeleted(ClientKey),
     UserPut(ResourceOwner),
     UserDeleted { username: String },
+    PolicyPut(Policy),
+    PolicyDeleted { id: String },
 }
 
 /// All configuration at one revision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigState {
     /// Random id of the store this state lives in. Revisions compare only within one store id:
     /// a gateway that followed another store (or a wiped one) must take a fresh snapshot.
@@ -44,6 +46,9 @@ pub struct ConfigState {
     /// Resource owners for the password grant, by username.
     #[serde(default)]
     pub users: BTreeMap<String, ResourceOwner>,
+    /// Security policies, by id.
+    #[serde(default)]
+    pub policies: BTreeMap<String, Policy>,
 }
 
 impl ConfigState {
@@ -55,6 +60,7 @@ impl ConfigState {
             apis: BTreeMap::new(),
             clients: BTreeMap::new(),
             users: BTreeMap::new(),
+            policies: BTreeMap::new(),
         }
     }
 
@@ -87,6 +93,12 @@ impl ConfigState {
             }
             Change::UserDeleted { username } => {
                 self.users.remove(username);
+            }
+            Change::PolicyPut(policy) => {
+                self.policies.insert(policy.id.clone(), policy.clone());
+            }
+            Change::PolicyDeleted { id } => {
+                self.policies.remove(id);
             }
         }
         self.revision = revision;

@@ -6,8 +6,10 @@
 //! - [`session`]: what an access token grants, as stored in the token store.
 //! - [`grant`]: single-use grants between requests (authorization codes, refresh tokens) and
 //!   token families.
+//! - [`policy`]: security policies (access rights, rate limit, quota) tokens inherit.
 //! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
 //!   forward; both the control plane and the gateways apply changes with the same code.
+//! - [`tyk`]: import of Tyk OAS and Classic API definitions (reporting what is lost); OAS export.
 //!
 //! Wire types (prost) are converted to these at the edge (`src/wire` in the binary crate), so the
 //! OAuth and gateway logic never sees a protobuf message.
@@ -16,12 +18,15 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod grant;
+pub mod policy;
 pub mod session;
+pub mod tyk;
 
 pub use api::{Api, GrantType, Notifications, OAuthSettings, Upstream};
 pub use client::{Client, ResourceOwner, SecretHash};
 pub use config::{Change, ClientKey, ConfigState};
 pub use grant::{AuthorizationCode, FamilyMembers, RefreshGrant, Taken};
+pub use policy::{AccessDefinition, AccessSpec, Policy};
 pub use session::Session;
 
 /// A domain rule broken by input: names the offending field so admins can fix it.

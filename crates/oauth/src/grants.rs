@@ -67,6 +67,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             family_id,
             policy_id: record.policy_id,
             meta_data: record.meta_data,
+            refresh_scope: record.scope.clone(),
             scope: record.scope,
             username: None,
         };
@@ -114,6 +115,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             policy_id,
             meta_data,
             scope: request.param("scope").map(str::to_owned),
+            refresh_scope: request.param("scope").map(str::to_owned),
             username: Some(user.username.clone()),
         };
         self.mint_family(api, settings, client, seed, now).await
@@ -132,6 +134,11 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         let refresh_token = request.require("refresh_token")?;
         let key = self.hasher.key(kind::REFRESH_TOKEN, refresh_token);
         let window = Self::replay_window(settings);
+        // Refusals that are the client's mistake come before spending the token: RFC 6749 §6
+        // lets the server drop a refresh token only once it has issued the next one.
+        if let Some(peek) = self.store.get_refresh(&key).await.map_err(store_unavailable)? {
+            narrowed_scope(request.param("scope"), &peek.scope)?;
+        }
         let grant = match self.store.use_refresh(&key, window).await.map_err(store_unavailable)? {
             Taken::Fresh(grant) => grant,
             Taken::Missing => return Err(invalid_grant("refresh token is invalid or expired")),
@@ -164,6 +171,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             policy_id: grant.policy_id,
             meta_data: grant.meta_data,
             scope,
+            refresh_scope: grant.scope,
             username: grant.username,
         };
         let response = self.mint_family(api, settings, client, seed, now).await?;
@@ -175,6 +183,15 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         let mut issued = Issued::plain(response, GrantType::RefreshToken, client);
         issued.old_refresh_token = Some(refresh_token.to_owned());
         Ok(issued)
+    }
+}
+
+/// The scope a refresh asks for: the original when absent, a subset of it otherwise.
+fn narrowed_scope(asked: Option<&str>, original: &Option<String>) -> Result<Option<String>, OAuthError> {
+    match (asked, original) {
+        (None, original) => Ok(original.clone()),
+        (Some(asked), Some(original)) if is_subset(asked, original) => Ok(Some(asked.to_owned())),
+        (Some(_), _) => Err(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant")),
     }
 }
 

@@ -94,29 +94,38 @@ pub enum Revocation {
     OtherClient,
 }
 
-/// Revokes `token` if it belongs to `client_id` (any client when `None`, for admins).
-/// `family_window` is how long a revoked family is remembered.
+/// Whose tokens a revocation may touch.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// Client ids are unique within an API only: a client endpoint passes its API.
+    pub api_id: Option<&'a str>,
+    pub client_id: &'a str,
+}
+
+/// Revokes `token` if it belongs to `owner` (RFC 7009 §2.1). `family_window` is how long a
+/// revoked family is remembered.
 pub async fn revoke<S: TokenStore>(
     store: &S,
     hasher: &TokenHasher,
-    client_id: Option<&str>,
+    owner: Owner<'_>,
     token: &str,
     hint: Option<&str>,
     family_window: Duration,
 ) -> Result<Revocation, OAuthError> {
-    let owned_by = |owner: &str| client_id.is_none_or(|c| c == owner);
+    let owned_by =
+        |api: &str, client: &str| client == owner.client_id && owner.api_id.is_none_or(|a| a == api);
     for kind in search_order(hint) {
         let key = hasher.key(kind, token);
         if kind == kind::ACCESS_TOKEN {
             if let Some(session) = store.get_session(&key).await.map_err(store_unavailable)? {
-                if !owned_by(&session.client_id) {
+                if !owned_by(&session.api_id, &session.client_id) {
                     return Ok(Revocation::OtherClient);
                 }
                 store.delete_session(&key).await.map_err(store_unavailable)?;
                 return Ok(Revocation::AccessToken);
             }
         } else if let Some(grant) = store.get_refresh(&key).await.map_err(store_unavailable)? {
-            if !owned_by(&grant.client_id) {
+            if !owned_by(&grant.api_id, &grant.client_id) {
                 return Ok(Revocation::OtherClient);
             }
             // RFC 7009 §2.1: revoking a refresh token should also invalidate the access tokens

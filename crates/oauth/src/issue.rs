@@ -8,7 +8,7 @@ use std::time::Duration;
 use gatehouse_model::{
     Api, Client, ConfigState, FamilyMembers, GrantType, OAuthSettings, RefreshGrant, Session,
 };
-use gatehouse_store::TokenStore;
+use gatehouse_store::{ClientRef, ClientTokenEntry, TokenStore};
 use serde::Serialize;
 
 use crate::error::store_unavailable;
@@ -69,7 +69,11 @@ pub(crate) struct FamilySeed {
     pub family_id: String,
     pub policy_id: String,
     pub meta_data: BTreeMap<String, String>,
+    /// Scope of the access token (and of the response).
     pub scope: Option<String>,
+    /// Scope of the refresh token: the original grant's, even when a refresh narrowed the
+    /// access token's (RFC 6749 §6).
+    pub refresh_scope: Option<String>,
     pub username: Option<String>,
 }
 
@@ -197,7 +201,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
                 origin: seed.origin,
                 policy_id: seed.policy_id,
                 meta_data: seed.meta_data,
-                scope: seed.scope.clone(),
+                scope: seed.refresh_scope,
                 username: seed.username,
                 access_key: key_to_hex(&access_key),
                 issued_at: now,
@@ -215,6 +219,13 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         };
         self.store
             .set_family(&seed.family_id, &members, Duration::from_secs(family_ttl))
+            .await
+            .map_err(store_unavailable)?;
+        // Indexed by family: a refresh moves the entry instead of adding one, and revoking the
+        // family revokes whichever pair is live then.
+        let owner = ClientRef { api_id: &api.api_id, client_id: &client.client_id };
+        self.store
+            .index_client_token(&owner, &ClientTokenEntry::Family(seed.family_id.clone()), now + family_ttl)
             .await
             .map_err(store_unavailable)?;
         tracing::info!(

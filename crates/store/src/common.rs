@@ -6,11 +6,15 @@ use gatehouse_model::{ConfigState, FamilyMembers};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 
-use crate::{StoreError, TokenKey};
+use crate::{ClientRef, ClientTokenEntry, StoreError, TokenKey};
 
 /// Longest TTL a store honours. Callers never ask for more than a token lifetime; the cap only
 /// keeps absurd values from overflowing `Instant` arithmetic or Redis' expiry range.
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Latest expiry a client's token index records, in unix seconds (9999-12-31T23:59:59Z); later
+/// ones are capped to it. Far beyond any token's life, and exact as a Redis score (a double).
+pub(crate) const MAX_EXPIRES_AT: u64 = 253_402_300_799;
 
 /// Lower-case hex, as used for the store id and in Redis keys.
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -61,6 +65,28 @@ pub(crate) fn member_keys(
     let access = parse("access_key", &members.access_key)?;
     let refresh = members.refresh_key.as_deref().map(|k| parse("refresh_key", k)).transpose()?;
     Ok((access, refresh))
+}
+
+/// Checks that a client's ids can name its token index. The control plane only accepts
+/// `[A-Za-z0-9-_.~]`; whatever reaches the store, an id holding a hash-tag brace or the `:` that
+/// separates the two ids never goes into a key, where it could name another client's index.
+pub(crate) fn check_client(client: &ClientRef<'_>) -> Result<(), StoreError> {
+    for (field, id) in [("api_id", client.api_id), ("client_id", client.client_id)] {
+        if id.contains(['{', '}', ':']) {
+            return Err(StoreError::Corrupt(format!("invalid id for {field}: {id:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that an index entry can be stored and read back: a family needs a non-empty id.
+pub(crate) fn check_entry(entry: &ClientTokenEntry) -> Result<(), StoreError> {
+    match entry {
+        ClientTokenEntry::Family(id) if id.is_empty() => {
+            Err(StoreError::Corrupt("invalid id for family: empty".into()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An empty state at revision 0 with a fresh store id and token key.
@@ -124,6 +150,27 @@ mod tests {
         assert_eq!(member_keys("f", &members(&good, Some(&good))).unwrap(), ([0xab; 32], Some([0xab; 32])));
         assert!(matches!(member_keys("f", &members("*", None)), Err(StoreError::Corrupt(_))));
         assert!(matches!(member_keys("f", &members(&good, Some("*"))), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn client_ids_that_could_break_a_key_are_rejected() {
+        let client = |api_id, client_id| ClientRef { api_id, client_id };
+        assert!(check_client(&client("orders", "app-1_x.y~z")).is_ok());
+        for bad in ["a{b", "a}b", "a:b", "{", "}", ":"] {
+            assert!(
+                matches!(check_client(&client(bad, "c")), Err(StoreError::Corrupt(m)) if m.contains("api_id"))
+            );
+            assert!(
+                matches!(check_client(&client("a", bad)), Err(StoreError::Corrupt(m)) if m.contains("client_id"))
+            );
+        }
+    }
+
+    #[test]
+    fn index_entries_must_be_readable_back() {
+        assert!(check_entry(&ClientTokenEntry::Access([0; 32])).is_ok());
+        assert!(check_entry(&ClientTokenEntry::Family("f".into())).is_ok());
+        assert!(matches!(check_entry(&ClientTokenEntry::Family(String::new())), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

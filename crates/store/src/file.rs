@@ -107,9 +107,12 @@ impl StateStore for FileStateStore {
         self.with_state(|_, state| Ok(state.clone())).await
     }
 
-    async fn commit(&self, change: &Change) -> Result<u64, StoreError> {
+    async fn commit(&self, expected: u64, change: &Change) -> Result<u64, StoreError> {
         let change = change.clone();
         self.with_state(move |dir, state| {
+            if state.revision != expected {
+                return Err(StoreError::Conflict { current: state.revision });
+            }
             // Work on a copy so that a failed write leaves the current revision untouched.
             let mut next = state.clone();
             let revision = next_revision(next.revision)?;

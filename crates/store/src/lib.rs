@@ -6,8 +6,9 @@
 //!   production, [`MemoryTokenStore`] for `gatehouse dev`. Both pass the same contract tests
 //!   (`tests/token_contract.rs`, `tests/grant_contract.rs`).
 //! - [`StateStore`]: the control plane's durable state (APIs, clients) and its revision.
-//!   [`FileStateStore`] (default: a data directory, atomic writes) and [`MemoryStateStore`]
-//!   (`dev`); a Redis implementation for replicas comes later. Same contract tests for all.
+//!   [`FileStateStore`] (default: a data directory, atomic writes), [`MemoryStateStore`]
+//!   (`dev`) and [`RedisStateStore`] (shared by control-plane replicas, which follow each
+//!   other through its change log). Same contract tests for all (`tests/state_contract.rs`).
 //! - [`AnyTokenStore`] / [`AnyStateStore`]: enums that pick an implementation at start-up. The
 //!   token path is hot, so it dispatches through a `match` rather than a boxed trait object
 //!   whose every call would allocate a boxed future.
@@ -23,10 +24,13 @@ mod common;
 mod file;
 mod memory;
 mod memory_tables;
+mod redis_conn;
+mod redis_state;
 mod redis_token;
 
 pub use file::FileStateStore;
 pub use memory::{MemoryStateStore, MemoryTokenStore};
+pub use redis_state::RedisStateStore;
 pub use redis_token::RedisTokenStore;
 
 /// HMAC-SHA-256 of a token under the cluster's token key: the only form in which a token is
@@ -41,6 +45,12 @@ pub enum StoreError {
     /// Data read back could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Another writer (a control-plane replica) committed first; the store is at `current`.
+    #[error("the state moved on to revision {current}")]
+    Conflict { current: u64 },
+    /// The change log no longer reaches back to the revision asked for: reload the state.
+    #[error("the change log no longer reaches back to revision {0}")]
+    Truncated(u64),
 }
 
 /// Token state shared by every gateway.
@@ -120,6 +130,49 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Whether the family was revoked. A refresh checks this after writing its new tokens, so a
     /// revocation racing with it cannot leave the new pair alive.
     fn family_revoked(&self, family_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Indexes a token of a client, for listing and revoke-all: `entry` lives until
+    /// `expires_at` (unix seconds). Indexing the same entry again moves its expiry.
+    fn index_client_token(
+        &self,
+        client: &ClientRef<'_>,
+        entry: &ClientTokenEntry,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A page of a client's entries that are still live at `now`, soonest expiry first, and the
+    /// number of live entries: O(log n + page), never a scan of all tokens.
+    fn list_client_tokens(
+        &self,
+        client: &ClientRef<'_>,
+        now: u64,
+        offset: usize,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError>> + Send;
+
+    /// Revokes every indexed token of a client: deletes access-token sessions, revokes families
+    /// (remembered for `family_window`), and drops the index. Returns how many entries it found.
+    fn revoke_client_tokens(
+        &self,
+        client: &ClientRef<'_>,
+        family_window: Duration,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// A client app, as the token index names it (client ids are unique within an API).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientRef<'a> {
+    pub api_id: &'a str,
+    pub client_id: &'a str,
+}
+
+/// One entry of a client's token index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientTokenEntry {
+    /// An access token without a family (client_credentials), by storage key.
+    Access(TokenKey),
+    /// A token family (code and password grants), whose live members change on refresh.
+    Family(String),
 }
 
 /// The control plane's durable state.
@@ -128,9 +181,29 @@ pub trait StateStore: Send + Sync + 'static {
     /// which is persisted before it is returned.
     fn load(&self) -> impl Future<Output = Result<ConfigState, StoreError>> + Send;
 
-    /// Durably applies `change` as the next revision and returns that revision. When this
-    /// returns `Ok`, the change survives a crash.
-    fn commit(&self, change: &Change) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Durably applies `change` as revision `expected + 1` if the store is still at revision
+    /// `expected`, and returns the new revision; when this returns `Ok`, the change survives a
+    /// crash. [`StoreError::Conflict`] when another writer committed first: the caller catches
+    /// up (see [`StateStore::changes_after`]), re-validates and retries.
+    fn commit(&self, expected: u64, change: &Change) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Whether other processes write to this store too (control-plane replicas), so that a
+    /// control plane must follow it with [`StateStore::changes_after`].
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// The changes committed after `revision`, oldest first, waiting up to `wait` while there
+    /// are none. [`StoreError::Truncated`] when the log no longer reaches back that far.
+    /// Single-writer stores keep no log: they answer with an error.
+    fn changes_after(
+        &self,
+        revision: u64,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<(u64, Change)>, StoreError>> + Send {
+        let _ = wait;
+        std::future::ready(Err(StoreError::Truncated(revision)))
+    }
 }
 
 /// The token store chosen at start-up.
@@ -241,12 +314,49 @@ impl TokenStore for AnyTokenStore {
             AnyTokenStore::Redis(s) => s.family_revoked(family_id).await,
         }
     }
+
+    async fn index_client_token(
+        &self,
+        client: &ClientRef<'_>,
+        entry: &ClientTokenEntry,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.index_client_token(client, entry, expires_at).await,
+            AnyTokenStore::Redis(s) => s.index_client_token(client, entry, expires_at).await,
+        }
+    }
+
+    async fn list_client_tokens(
+        &self,
+        client: &ClientRef<'_>,
+        now: u64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.list_client_tokens(client, now, offset, limit).await,
+            AnyTokenStore::Redis(s) => s.list_client_tokens(client, now, offset, limit).await,
+        }
+    }
+
+    async fn revoke_client_tokens(
+        &self,
+        client: &ClientRef<'_>,
+        family_window: Duration,
+    ) -> Result<usize, StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.revoke_client_tokens(client, family_window).await,
+            AnyTokenStore::Redis(s) => s.revoke_client_tokens(client, family_window).await,
+        }
+    }
 }
 
 /// The state store chosen at start-up.
 pub enum AnyStateStore {
     Memory(MemoryStateStore),
     File(FileStateStore),
+    Redis(RedisStateStore),
 }
 
 impl StateStore for AnyStateStore {
@@ -254,13 +364,31 @@ impl StateStore for AnyStateStore {
         match self {
             AnyStateStore::Memory(s) => s.load().await,
             AnyStateStore::File(s) => s.load().await,
+            AnyStateStore::Redis(s) => s.load().await,
         }
     }
 
-    async fn commit(&self, change: &Change) -> Result<u64, StoreError> {
+    async fn commit(&self, expected: u64, change: &Change) -> Result<u64, StoreError> {
         match self {
-            AnyStateStore::Memory(s) => s.commit(change).await,
-            AnyStateStore::File(s) => s.commit(change).await,
+            AnyStateStore::Memory(s) => s.commit(expected, change).await,
+            AnyStateStore::File(s) => s.commit(expected, change).await,
+            AnyStateStore::Redis(s) => s.commit(expected, change).await,
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        match self {
+            AnyStateStore::Memory(s) => s.is_shared(),
+            AnyStateStore::File(s) => s.is_shared(),
+            AnyStateStore::Redis(s) => s.is_shared(),
+        }
+    }
+
+    async fn changes_after(&self, revision: u64, wait: Duration) -> Result<Vec<(u64, Change)>, StoreError> {
+        match self {
+            AnyStateStore::Memory(s) => s.changes_after(revision, wait).await,
+            AnyStateStore::File(s) => s.changes_after(revision, wait).await,
+            AnyStateStore::Redis(s) => s.changes_after(revision, wait).await,
         }
     }
 }

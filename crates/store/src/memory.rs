@@ -8,7 +8,7 @@ use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, Ref
 
 use crate::common::{fresh_state, next_revision};
 use crate::memory_tables::Tables;
-use crate::{StateStore, StoreError, TokenKey, TokenStore};
+use crate::{ClientRef, ClientTokenEntry, StateStore, StoreError, TokenKey, TokenStore};
 
 /// Token state in hash maps behind one mutex. Clones share the same maps.
 #[derive(Clone, Default)]
@@ -21,8 +21,8 @@ impl MemoryTokenStore {
         Self::default()
     }
 
-    /// Number of entries held (sessions, grants, spent markers, families, revocations), expired
-    /// ones not yet swept included; lets tests watch the sweep.
+    /// Number of entries held (sessions, grants, spent markers, families, revocations, client
+    /// index entries), expired ones not yet swept included; lets tests watch the sweep.
     pub fn len_including_expired(&self) -> usize {
         self.lock().len_including_expired()
     }
@@ -125,6 +125,35 @@ impl TokenStore for MemoryTokenStore {
         let now = Instant::now();
         Ok(self.lock().family_revoked(family_id, now))
     }
+
+    async fn index_client_token(
+        &self,
+        client: &ClientRef<'_>,
+        entry: &ClientTokenEntry,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        self.lock().index_client_token(client, entry, expires_at, now)
+    }
+
+    async fn list_client_tokens(
+        &self,
+        client: &ClientRef<'_>,
+        now: u64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
+        self.lock().list_client_tokens(client, now, offset, limit)
+    }
+
+    async fn revoke_client_tokens(
+        &self,
+        client: &ClientRef<'_>,
+        family_window: Duration,
+    ) -> Result<usize, StoreError> {
+        let now = Instant::now();
+        self.lock().revoke_client_tokens(client, family_window, now)
+    }
 }
 
 /// Control-plane state held in memory. The store id and token key are drawn on first use, so
@@ -165,8 +194,11 @@ impl StateStore for MemoryStateStore {
         self.with_state(|state| Ok(state.clone()))
     }
 
-    async fn commit(&self, change: &Change) -> Result<u64, StoreError> {
+    async fn commit(&self, expected: u64, change: &Change) -> Result<u64, StoreError> {
         self.with_state(|state| {
+            if state.revision != expected {
+                return Err(StoreError::Conflict { current: state.revision });
+            }
             let revision = next_revision(state.revision)?;
             state.apply(revision, change);
             Ok(revision)

@@ -14,6 +14,10 @@ use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, T
 use crate::common::{MAX_TTL, member_keys};
 use crate::{StoreError, TokenKey};
 
+mod client_index;
+
+use client_index::{ClientIndexes, unix_now};
+
 /// Expired entries are swept after at least this many puts, or after as many puts as there were
 /// live entries at the last sweep if that is more, so the sweep's cost stays proportional to the
 /// number of puts however large the maps grow.
@@ -109,6 +113,7 @@ pub(crate) struct Tables {
     refresh: Expiring<TokenKey, Single<RefreshGrant>>,
     families: Expiring<String, FamilyMembers>,
     revoked: Expiring<String, ()>,
+    clients: ClientIndexes,
     puts_since_sweep: usize,
     live_after_sweep: usize,
 }
@@ -120,6 +125,7 @@ impl Tables {
             + self.refresh.entries.len()
             + self.families.entries.len()
             + self.revoked.entries.len()
+            + self.clients.len()
     }
 
     /// Counts a stored entry towards the next sweep, and sweeps when one is due.
@@ -136,6 +142,8 @@ impl Tables {
         self.refresh.sweep(now);
         self.families.sweep(now);
         self.revoked.sweep(now);
+        // Index entries expire by the wall clock, in unix seconds like their callers give them.
+        self.clients.sweep(unix_now());
         self.puts_since_sweep = 0;
         self.live_after_sweep = self.len_including_expired();
     }

@@ -6,6 +6,8 @@
 //! - `gh:rt:{<hex>}`: a refresh token's grant, then its spent marker.
 //! - `gh:fam:{<family id>}`: a token family's live members.
 //! - `gh:famrev:{<family id>}`: a revoked family's tombstone.
+//! - `gh:ct:{<api_id>:<client_id>}`: a client's token index, a sorted set of `at:<hex>` and
+//!   `fam:<family id>` by expiry (see `client_index.rs`).
 //!
 //! Every key expires. The braces are a Redis Cluster hash tag around the key's whole identity,
 //! so related keys (a family and its tokens) generally sit in different slots. That is why every
@@ -16,26 +18,18 @@
 use std::time::Duration;
 
 use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, Taken};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::common::{MAX_TTL, hex, member_keys};
-use crate::{StoreError, TokenKey, TokenStore};
+use crate::redis_conn::{self, unavailable};
+use crate::{ClientRef, ClientTokenEntry, StoreError, TokenKey, TokenStore};
 
+mod client_index;
 mod grants;
 
 use grants::MarkerFamily;
-
-/// Each connection attempt and each command give up after this long: a gateway answers 503
-/// quickly rather than piling up requests behind a Redis that stopped answering.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Retries within one (re)connection. Few, because the manager tries again on the next command
-/// anyway, and each retry against an unresponsive host costs a full connection timeout.
-const CONNECT_RETRIES: usize = 1;
-const RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
-const RETRY_MAX_DELAY: Duration = Duration::from_millis(500);
 
 /// [`TokenStore`] over one Redis server. Clones share the connection, which reconnects by itself
 /// after failures.
@@ -48,14 +42,7 @@ impl RedisTokenStore {
     /// Connects to `url` (`redis://[user:password@]host:port[/db]`). Fails with
     /// [`StoreError::Unavailable`] within a few seconds if the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(CONNECT_RETRIES)
-            .set_min_delay(RETRY_MIN_DELAY)
-            .set_max_delay(RETRY_MAX_DELAY);
-        let conn = ConnectionManager::new_with_config(client, config).await.map_err(unavailable)?;
+        let (_, conn) = redis_conn::connect(url).await?;
         Ok(Self { conn })
     }
 
@@ -211,6 +198,33 @@ impl TokenStore for RedisTokenStore {
             .map_err(unavailable)?;
         Ok(found > 0)
     }
+
+    async fn index_client_token(
+        &self,
+        client: &ClientRef<'_>,
+        entry: &ClientTokenEntry,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        self.index_client(client, entry, expires_at).await
+    }
+
+    async fn list_client_tokens(
+        &self,
+        client: &ClientRef<'_>,
+        now: u64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
+        self.list_client(client, now, offset, limit).await
+    }
+
+    async fn revoke_client_tokens(
+        &self,
+        client: &ClientRef<'_>,
+        family_window: Duration,
+    ) -> Result<usize, StoreError> {
+        self.revoke_client(client, family_window).await
+    }
 }
 
 fn decode<T: DeserializeOwned>(redis_key: &str, bytes: &[u8]) -> Result<T, StoreError> {
@@ -226,10 +240,6 @@ fn ttl_millis(ttl: Duration) -> Option<u64> {
     let millis = ttl.min(MAX_TTL).as_nanos().div_ceil(1_000_000);
     // MAX_TTL in milliseconds fits comfortably in a u64, so the fallback is never taken.
     Some(u64::try_from(millis).unwrap_or(u64::MAX))
-}
-
-fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub async fn revoke(
         introspect::revoke(
             &gateway.tokens,
             &config.hasher,
-            Some(&client.client_id),
+            introspect::Owner { api_id: Some(&api.api_id), client_id: &client.client_id },
             token,
             request.param("token_type_hint"),
             std::time::Duration::from_secs(window),

@@ -1,0 +1,306 @@
+//! Tyk Classic import: the flat `api_definition` of Tyk Gateway's files and the Dashboard API.
+//!
+//! Classic definitions written by the Dashboard carry every field at its default, so the
+//! "unmapped field" check relies on [`is_default`] to keep quiet about those; the fields below
+//! that are ignored even when set are bookkeeping, or configure an authentication method that is
+//! switched off (switched on, it stops the import).
+
+use serde_json::Value;
+
+use super::path::{Obj, Warnings, is_default, join, unsupported};
+use super::{FieldPaths, ImportError, Imported, authorize_types, canonical_grants, notifications, validated};
+use crate::{Api, GrantType, OAuthSettings, Upstream, ValidationError};
+
+/// Authentication switches other than OAuth and keyless, with the method's name. Dropping any of
+/// them would leave the API less protected than in Tyk, so each stops the import.
+const OTHER_METHODS: [(&str, &str); 9] = [
+    ("use_basic_auth", "basic"),
+    ("use_standard_auth", "auth token"),
+    ("enable_jwt", "JWT"),
+    ("use_openid", "OpenID Connect"),
+    ("enable_signature_checking", "HMAC request signing"),
+    ("use_mutual_tls_auth", "mutual TLS"),
+    ("use_go_plugin_auth", "Go plugin"),
+    ("enable_coprocess_auth", "custom plugin"),
+    ("custom_plugin_auth_enabled", "custom plugin"),
+];
+
+/// Top-level fields read by this import.
+const MAPPED: [&str; 11] = [
+    "api_id",
+    "name",
+    "proxy",
+    "active",
+    "use_keyless",
+    "use_oauth2",
+    "oauth_meta",
+    "notifications",
+    "auth",
+    "auth_configs",
+    "strip_auth_data",
+];
+
+/// Top-level fields ignored whatever their value:
+/// - bookkeeping: `id` (database id), `org_id` (Gatehouse has no organisations), `slug` (unused
+///   by Tyk since 5.3), `is_oas`, `definition` (how a version is picked: irrelevant with one
+///   version; `version_data` has its own check);
+/// - settings of the refused authentication methods, inert while those are off:
+///   `basic_auth`, `openid_options`, `external_oauth`, `hmac_allowed_*`, `client_certificates`
+///   (the mTLS auth allow-list), `base_identity_provided_by` (picks among several methods),
+///   `scopes` and `idp_client_id_mapping_disabled` (JWT/OIDC), and every `jwt_*` field;
+/// - switches that turn off features Gatehouse does not have (so it behaves as they ask):
+///   `disable_rate_limit`, `disable_quota`, `dont_set_quota_on_create`, `do_not_track`,
+///   `custom_middleware_bundle_disabled`, `config_data_disabled`, `tags_disabled`;
+/// - fields with their own check below: `version_data`, `cache_options`, `custom_middleware`.
+const IGNORED: [&str; 23] = [
+    "id",
+    "org_id",
+    "slug",
+    "is_oas",
+    "definition",
+    "basic_auth",
+    "openid_options",
+    "external_oauth",
+    "hmac_allowed_clock_skew",
+    "hmac_allowed_algorithms",
+    "client_certificates",
+    "base_identity_provided_by",
+    "scopes",
+    "idp_client_id_mapping_disabled",
+    "disable_rate_limit",
+    "disable_quota",
+    "dont_set_quota_on_create",
+    "do_not_track",
+    "custom_middleware_bundle_disabled",
+    "config_data_disabled",
+    "tags_disabled",
+    "version_data",
+    "cache_options",
+];
+
+/// Tyk Classic, bare or wrapped as the Dashboard takes it: `{"api_definition": {...}}`.
+pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
+    let outer = Obj::root(doc)?;
+    let mut w = Warnings::default();
+    let def = match outer.obj("api_definition")? {
+        Some(def) => {
+            // The rest of the Dashboard's wrapper is its own bookkeeping (ownership, sorting,
+            // the UI model), except webhooks, which it keeps as `hook_references`.
+            w.unmapped(
+                &outer,
+                &["api_definition", "api_model", "is_site", "sort_by", "user_owners", "user_group_owners"],
+            );
+            def
+        }
+        None => outer,
+    };
+    if def.get("x-tyk-api-gateway").is_some() || def.get("openapi").is_some() {
+        return Err(ImportError::new(def.path(), "this is a Tyk OAS definition: import it as Tyk OAS"));
+    }
+
+    let api_id = def.str("api_id")?.unwrap_or_default().to_owned();
+    let name = def.str("name")?.unwrap_or_default().to_owned();
+    if name.is_empty() {
+        return Err(ImportError::new(def.at("name"), "is required: expected a non-empty string"));
+    }
+    if def.bool("active")? == Some(false) {
+        w.add(
+            &def.at("active"),
+            "the API is inactive in Tyk; Gatehouse has no inactive state and imported it active \
+             (delete it if it must not serve)",
+        );
+    }
+
+    let proxy = def.require_obj("proxy")?;
+    let listen_path = proxy.require_str("listen_path")?.to_owned();
+    let strip_listen_path = proxy.flag("strip_listen_path")?;
+    let target = proxy.require_str("target_url")?;
+    let upstream: Upstream =
+        target.parse().map_err(|e: ValidationError| ImportError::new(proxy.at("target_url"), e.message))?;
+    w.unmapped(&proxy, &["listen_path", "strip_listen_path", "target_url"]);
+
+    for (key, method) in OTHER_METHODS {
+        if def.flag(key)? {
+            return Err(refused(def.at(key), method));
+        }
+    }
+    if let Some(external) = def.obj("external_oauth")?
+        && external.flag("enabled")?
+    {
+        return Err(refused(external.at("enabled"), "external OAuth"));
+    }
+    let oauth = match (def.flag("use_keyless")?, def.flag("use_oauth2")?) {
+        (true, false) => None,
+        (false, true) => Some(oauth_settings(&def, &mut w)?),
+        (true, true) => {
+            return Err(ImportError::new(
+                def.at("use_oauth2"),
+                "use_keyless and use_oauth2 are both true, and Tyk serves the API keyless: set the \
+                 one you do not mean to false",
+            ));
+        }
+        (false, false) => {
+            return Err(ImportError::new(
+                def.at("use_keyless"),
+                "no authentication method is enabled and use_keyless is not true, so Tyk falls back \
+                 to its auth tokens, which Gatehouse does not support: set use_oauth2 or use_keyless \
+                 to true",
+            ));
+        }
+    };
+
+    check_versions(&def, &mut w)?;
+    check_cache(&def, &mut w)?;
+    if let Some(custom) = def.obj("custom_middleware")? {
+        // `auth_check` and `id_extractor` belong to plugin authentication (refused above when
+        // on); `driver` only says which runtime the listed plugins would use.
+        w.unmapped(&custom, &["auth_check", "id_extractor", "driver"]);
+    }
+    for (key, value) in def.entries() {
+        let handled = MAPPED.contains(&key)
+            || IGNORED.contains(&key)
+            || OTHER_METHODS.iter().any(|(k, _)| *k == key)
+            || key.starts_with("jwt_")
+            || key == "custom_middleware";
+        if !handled && !is_default(value) {
+            w.add(&def.at(key), unsupported(key));
+        }
+    }
+
+    let paths = FieldPaths {
+        api_id: def.at("api_id"),
+        listen_path: proxy.at("listen_path"),
+        auth_login_redirect: join(&def.at("oauth_meta"), "auth_login_redirect"),
+        allowed_authorize_types: join(&def.at("oauth_meta"), "allowed_authorize_types"),
+        notifications_url: join(&def.at("notifications"), "oauth_on_keychange_url"),
+    };
+    let api = Api { api_id, name, listen_path, strip_listen_path, upstream, oauth };
+    Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
+}
+
+fn refused(path: String, method: &str) -> ImportError {
+    ImportError::new(
+        path,
+        format!(
+            "{method} authentication is not supported: Gatehouse authenticates with its own OAuth 2.0 \
+             tokens only (use_oauth2), and importing without it would serve the API with weaker or no \
+             authentication"
+        ),
+    )
+}
+
+fn oauth_settings(def: &Obj<'_>, w: &mut Warnings) -> Result<OAuthSettings, ImportError> {
+    let meta = def.obj("oauth_meta")?;
+    let mut grants = Vec::new();
+    let mut authorize = Vec::new();
+    let mut auth_login_redirect = String::new();
+    if let Some(meta) = &meta {
+        for (path, t) in meta.strings("allowed_access_types")? {
+            match t.parse::<GrantType>() {
+                Ok(grant) => grants.push(grant),
+                Err(()) => w.add(&path, format!("{t:?} is not a grant Gatehouse supports; ignored")),
+            }
+        }
+        authorize = authorize_types(meta.strings("allowed_authorize_types")?, w);
+        auth_login_redirect = meta.str("auth_login_redirect")?.unwrap_or_default().to_owned();
+        w.unmapped(meta, &["allowed_access_types", "allowed_authorize_types", "auth_login_redirect"]);
+    }
+    canonical_grants(&mut grants);
+
+    let notifications = match def.obj("notifications")? {
+        Some(n) => {
+            w.unmapped(&n, &["oauth_on_keychange_url", "shared_secret"]);
+            notifications(&n, "oauth_on_keychange_url", "shared_secret", w)?
+        }
+        None => None,
+    };
+
+    // Tyk's OAuth reads `auth_configs.oauth`, or the legacy `auth` without it; both are checked
+    // because either may be what the admin believes is in force.
+    let oauth_config = def.obj("auth_configs")?.map(|c| c.obj("oauth")).transpose()?.flatten();
+    for config in [def.obj("auth")?, oauth_config].into_iter().flatten() {
+        check_credential_sources(&config, w)?;
+    }
+    if def.flag("strip_auth_data")? {
+        w.add(
+            &def.at("strip_auth_data"),
+            "Gatehouse does not strip credentials yet: the upstream receives the Authorization header",
+        );
+    }
+
+    Ok(OAuthSettings {
+        allowed_grant_types: grants,
+        allowed_authorize_types: authorize,
+        auth_login_redirect,
+        // Tyk keeps lifetimes and the error status in gateway configuration: Gatehouse's
+        // defaults are Tyk's defaults.
+        access_token_ttl_secs: 0,
+        refresh_token_ttl_secs: 0,
+        code_ttl_secs: 0,
+        notifications,
+        error_status: None,
+    })
+}
+
+/// Gatehouse reads access tokens from the `Authorization` header only. The other keys of an
+/// auth config (signature validation, certificates) belong to auth tokens, refused above.
+fn check_credential_sources(config: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
+    let header = config.str("auth_header_name")?.unwrap_or_default();
+    if !header.is_empty() && !header.eq_ignore_ascii_case("Authorization") {
+        w.add(
+            &config.at("auth_header_name"),
+            format!(
+                "Gatehouse reads access tokens from the Authorization header only (other header names \
+                 come later): clients sending them in {header:?} will be refused"
+            ),
+        );
+    }
+    for (key, why) in [
+        ("disable_header", "Tyk reads no header for this API; Gatehouse reads the Authorization header"),
+        ("use_param", "Gatehouse does not read access tokens from a query parameter yet"),
+        ("use_cookie", "Gatehouse does not read access tokens from a cookie yet"),
+    ] {
+        if config.flag(key)? {
+            w.add(&config.at(key), why);
+        }
+    }
+    Ok(())
+}
+
+/// `version_data`: one unversioned API imports cleanly; anything a version adds is reported.
+fn check_versions(def: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
+    let Some(data) = def.obj("version_data")? else { return Ok(()) };
+    if !data.flag("not_versioned")? {
+        w.add(
+            &data.at("not_versioned"),
+            "API versioning is not supported; Gatehouse serves every request alike, unversioned",
+        );
+    }
+    if let Some(versions) = data.obj("versions")? {
+        for (name, _) in versions.entries() {
+            let Some(version) = versions.obj(name)? else { continue };
+            // Per-endpoint rules get one warning each: some (white_list, black_list) restrict
+            // access, and an admin must see exactly which.
+            if let Some(extended) = version.obj("extended_paths")? {
+                w.unmapped(&extended, &[]);
+            }
+            w.unmapped(&version, &["name", "use_extended_paths", "extended_paths"]);
+        }
+    }
+    // With versioning off, `default_version` only names the single version.
+    w.unmapped(&data, &["not_versioned", "versions", "default_version"]);
+    Ok(())
+}
+
+/// Tyk caches only what `cache_all_safe_requests`, upstream cache-control headers or per-path
+/// rules (reported with `version_data`) select; `enable_cache` with a timeout alone, which the
+/// Dashboard writes by default, caches nothing.
+fn check_cache(def: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
+    let Some(cache) = def.obj("cache_options")? else { return Ok(()) };
+    if cache.flag("enable_cache")?
+        && (cache.flag("cache_all_safe_requests")? || cache.flag("enable_upstream_cache_control")?)
+    {
+        w.add(cache.path(), "caching is not supported; every request reaches the upstream");
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Tyk Classic import: OAuth and keyless definitions, refusals and warnings by path.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::GrantType;
+
+/// A Classic OAuth definition with the defaults the Dashboard writes, which imports cleanly.
+fn classic() -> Value {
+    json!({
+        "id": "65f1c0ffee", "name": "Pets", "slug": "pets", "api_id": "pets", "org_id": "default",
+        "use_keyless": false, "use_oauth2": true, "use_basic_auth": false, "use_standard_auth": false,
+        "enable_jwt": false, "use_openid": false, "enable_signature_checking": false,
+        "use_mutual_tls_auth": false, "use_go_plugin_auth": false, "enable_coprocess_auth": false,
+        "external_oauth": { "enabled": false, "providers": [] },
+        "oauth_meta": {
+            "allowed_access_types": ["authorization_code", "refresh_token", "client_credentials", "password"],
+            "allowed_authorize_types": ["code"],
+            "auth_login_redirect": "http://idp/login"
+        },
+        "notifications": { "shared_secret": "s", "oauth_on_keychange_url": "http://hooks/tyk" },
+        "auth": { "auth_header_name": "Authorization", "use_param": false, "use_cookie": false },
+        "auth_configs": { "oauth": { "auth_header_name": "Authorization" }, "authToken": { "auth_header_name": "X-Key" } },
+        "strip_auth_data": false,
+        "hmac_allowed_clock_skew": -1,
+        "jwt_signing_method": "",
+        "definition": { "location": "header", "key": "x-api-version" },
+        "version_data": { "not_versioned": true, "default_version": "Default", "versions": { "Default": {
+            "name": "Default", "use_extended_paths": true, "expires": "",
+            "extended_paths": { "white_list": [], "transform": [] }, "global_headers": {}
+        } } },
+        "proxy": { "listen_path": "/pets/", "target_url": "http://pets:8080/", "strip_listen_path": true,
+                   "preserve_host_header": false, "target_list": [], "transport": { "ssl_min_version": 0 } },
+        "cache_options": { "enable_cache": true, "cache_timeout": 60, "cache_all_safe_requests": false },
+        "CORS": { "enable": false, "allowed_origins": ["*"], "max_age": 24 },
+        "custom_middleware": { "pre": [], "post": [], "driver": "otto", "auth_check": { "name": "" } },
+        "disable_rate_limit": true, "do_not_track": true,
+        "active": true
+    })
+}
+
+fn set(doc: &mut Value, pointer: &str, value: Value) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    doc.pointer_mut(parent)
+        .unwrap_or_else(|| panic!("{parent}"))
+        .as_object_mut()
+        .unwrap()
+        .insert(key.into(), value);
+}
+
+fn warning_paths(doc: &Value) -> Vec<String> {
+    let imported = import_classic(doc).unwrap_or_else(|e| panic!("{e}"));
+    imported.warnings.iter().map(|w| w.split_once(": ").unwrap().0.to_owned()).collect()
+}
+
+#[test]
+fn a_dashboard_style_definition_imports_cleanly() {
+    let Imported { api, warnings } = import_classic(&classic()).unwrap();
+    assert_eq!(warnings, Vec::<String>::new());
+    assert_eq!(
+        (api.api_id.as_str(), api.name.as_str(), api.listen_path.as_str()),
+        ("pets", "Pets", "/pets/")
+    );
+    assert!(api.strip_listen_path);
+    assert_eq!(api.upstream.to_string(), "http://pets:8080");
+    let oauth = api.oauth.unwrap();
+    assert_eq!(oauth.allowed_grant_types, GrantType::ALL, "in canonical order");
+    assert_eq!(oauth.allowed_authorize_types, ["code"]);
+    assert_eq!(oauth.auth_login_redirect, "http://idp/login");
+    assert_eq!(oauth.notifications.unwrap().url, "http://hooks/tyk");
+}
+
+#[test]
+fn wrapped_definitions_name_paths_inside_the_wrapper() {
+    let mut def = classic();
+    set(&mut def, "/proxy/target_url", json!(42));
+    let err = import_classic(&json!({ "api_definition": def, "hook_references": [] })).unwrap_err();
+    assert_eq!(err.to_string(), "api_definition.proxy.target_url: expected a string, found a number");
+    let err = import_classic(&json!({ "api_definition": [] })).unwrap_err();
+    assert_eq!(err.path, "api_definition");
+}
+
+#[test]
+fn other_authentication_methods_stop_the_import() {
+    for key in [
+        "use_basic_auth",
+        "use_standard_auth",
+        "enable_jwt",
+        "use_openid",
+        "enable_signature_checking",
+        "use_mutual_tls_auth",
+        "use_go_plugin_auth",
+        "enable_coprocess_auth",
+    ] {
+        let mut doc = classic();
+        set(&mut doc, &format!("/{key}"), json!(true));
+        let err = import_classic(&json!({ "api_definition": doc })).unwrap_err();
+        assert_eq!(err.path, format!("api_definition.{key}"));
+        assert!(err.message.contains("not supported"), "{err}");
+    }
+    let mut doc = classic();
+    set(&mut doc, "/external_oauth/enabled", json!(true));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "external_oauth.enabled");
+}
+
+#[test]
+fn keyless_and_missing_authentication() {
+    let mut doc = classic();
+    set(&mut doc, "/use_oauth2", json!(false));
+    set(&mut doc, "/use_keyless", json!(true));
+    let imported = import_classic(&doc).unwrap();
+    assert_eq!(imported.api.oauth, None);
+    assert_eq!(imported.warnings, Vec::<String>::new(), "OAuth settings are inert when keyless");
+
+    set(&mut doc, "/use_keyless", json!(false));
+    let err = import_classic(&doc).unwrap_err();
+    assert_eq!(err.path, "use_keyless");
+    assert!(err.message.contains("auth tokens"), "{err}");
+
+    set(&mut doc, "/use_keyless", json!(true));
+    set(&mut doc, "/use_oauth2", json!(true));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "use_oauth2");
+}
+
+#[test]
+fn unsupported_oauth_details_are_reported() {
+    let mut doc = classic();
+    set(&mut doc, "/oauth_meta/allowed_authorize_types", json!(["code", "token"]));
+    set(&mut doc, "/auth/auth_header_name", json!("X-Token"));
+    set(&mut doc, "/auth_configs/oauth/use_param", json!(true));
+    set(&mut doc, "/strip_auth_data", json!(true));
+    set(&mut doc, "/active", json!(false));
+    let mut paths = warning_paths(&doc);
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "active",
+            "auth.auth_header_name",
+            "auth_configs.oauth.use_param",
+            "oauth_meta.allowed_authorize_types[1]",
+            "strip_auth_data",
+        ]
+    );
+    let oauth = import_classic(&doc).unwrap().api.oauth.unwrap();
+    assert_eq!(oauth.allowed_authorize_types, ["code"]);
+}
+
+#[test]
+fn unmapped_features_are_reported_and_defaults_are_not() {
+    let mut doc = classic();
+    set(&mut doc, "/tags", json!(["edge"]));
+    set(&mut doc, "/enable_ip_whitelisting", json!(true));
+    set(&mut doc, "/allowed_ips", json!(["10.0.0.0/8"]));
+    set(&mut doc, "/global_rate_limit", json!({ "rate": 10, "per": 1 }));
+    set(&mut doc, "/proxy/enable_load_balancing", json!(true));
+    set(&mut doc, "/custom_middleware/pre", json!([{ "name": "addHeader" }]));
+    set(&mut doc, "/version_data/versions/Default/extended_paths/white_list", json!([{ "path": "/a" }]));
+    set(&mut doc, "/cache_options/cache_all_safe_requests", json!(true));
+    set(&mut doc, "/session_lifetime", json!(3600));
+    let mut paths = warning_paths(&doc);
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "allowed_ips",
+            "cache_options",
+            "custom_middleware.pre",
+            "enable_ip_whitelisting",
+            "global_rate_limit",
+            "proxy.enable_load_balancing",
+            "session_lifetime",
+            "tags",
+            "version_data.versions.Default.extended_paths.white_list",
+        ]
+    );
+    let w = import_classic(&doc).unwrap().warnings;
+    assert!(w.iter().any(|w| w.starts_with("allowed_ips: ") && w.contains("NOT ENFORCED")), "{w:#?}");
+}
+
+#[test]
+fn versioning_is_reported() {
+    let mut doc = classic();
+    set(&mut doc, "/version_data/not_versioned", json!(false));
+    assert_eq!(warning_paths(&doc), ["version_data.not_versioned"]);
+}
+
+#[test]
+fn required_fields_and_domain_rules_name_their_paths() {
+    let mut doc = classic();
+    doc["proxy"].as_object_mut().unwrap().remove("listen_path");
+    let err = import_classic(&doc).unwrap_err();
+    assert_eq!(err.to_string(), "proxy.listen_path: is required: expected a string");
+
+    let mut doc = classic();
+    set(&mut doc, "/proxy/target_url", json!("https://pets"));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "proxy.target_url");
+
+    let mut doc = classic();
+    set(&mut doc, "/oauth_meta/auth_login_redirect", json!(""));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "oauth_meta.auth_login_redirect");
+
+    let mut doc = classic();
+    set(&mut doc, "/api_id", json!("has space"));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "api_id");
+
+    let mut doc = classic();
+    set(&mut doc, "/name", json!(""));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "name");
+}
+
+#[test]
+fn an_oas_document_is_pointed_at_the_oas_import() {
+    let err = import_classic(&json!({ "openapi": "3.0.3", "x-tyk-api-gateway": {} })).unwrap_err();
+    assert!(err.message.contains("Tyk OAS"), "{err}");
+}

@@ -1,0 +1,297 @@
+//! `x-tyk-api-gateway.server.authentication` of a Tyk OAS definition: Tyk as the OAuth 2.0
+//! authorization server becomes [`OAuthSettings`]; any other authentication method is refused,
+//! because Gatehouse would otherwise serve the API without it.
+
+use super::path::{Obj, Warnings, join};
+use super::{ImportError, authorize_types, canonical_grants, notifications};
+use crate::{GrantType, Notifications, OAuthSettings};
+
+/// Where Tyk (and Gatehouse) serve the OAuth endpoints, relative to the listen path. Tyk writes
+/// these relative URLs into the OpenAPI flows; anything else there documents endpoints that do
+/// not exist.
+pub(super) const AUTHORIZE_URL: &str = "/oauth/authorize";
+pub(super) const TOKEN_URL: &str = "/oauth/token";
+
+/// The API's OAuth settings and the path of the Tyk scheme they came from, or `None` when the
+/// API is keyless.
+pub(super) fn import(
+    root: &Obj<'_>,
+    server: &Obj<'_>,
+    w: &mut Warnings,
+) -> Result<Option<(OAuthSettings, String)>, ImportError> {
+    let Some(auth) = server.obj("authentication")? else { return Ok(None) };
+    if !auth.flag("enabled")? {
+        // Tyk serves the API keyless and ignores the rest of `authentication`; so do we.
+        return Ok(None);
+    }
+    refuse_other_methods(&auth)?;
+    let (scheme, component) = oauth_scheme(root, &auth)?;
+
+    let mut grants = grants_from_flows(&component.require_obj("flows")?, w)?;
+    if scheme.flag("refreshToken")? {
+        grants.push(GrantType::RefreshToken);
+    }
+    canonical_grants(&mut grants);
+    let allowed_authorize_types = authorize_types(scheme.strings("allowedAuthorizeTypes")?, w);
+
+    let notifications = import_notifications(&scheme, w)?;
+    check_credential_sources(&scheme, w)?;
+    if auth.flag("stripAuthorizationData")? {
+        w.add(
+            &auth.at("stripAuthorizationData"),
+            "Gatehouse does not strip credentials yet: the upstream receives the Authorization header",
+        );
+    }
+    // A base identity provider only chooses between several methods; with OAuth alone it is moot.
+    let base = auth.str("baseIdentityProvider")?.unwrap_or_default();
+    if !base.is_empty() && base != "oauth_key" {
+        w.add(&auth.at("baseIdentityProvider"), "only OAuth tokens identify sessions in Gatehouse; ignored");
+    }
+    // "legacy" is Tyk's default mode; "compliant" only matters with several security requirements.
+    let mode = auth.str("securityProcessingMode")?.unwrap_or_default();
+    if !mode.is_empty() && mode != "legacy" {
+        w.add(&auth.at("securityProcessingMode"), "Gatehouse applies the single OAuth scheme; ignored");
+    }
+    w.unmapped(
+        &auth,
+        &[
+            "enabled",
+            "securitySchemes",
+            "stripAuthorizationData",
+            "baseIdentityProvider",
+            "securityProcessingMode",
+        ],
+    );
+    w.unmapped(
+        &scheme,
+        &[
+            "enabled",
+            "allowedAuthorizeTypes",
+            "authLoginRedirect",
+            "refreshToken",
+            "notifications",
+            "header",
+            "query",
+            "cookie",
+        ],
+    );
+
+    let settings = OAuthSettings {
+        allowed_grant_types: grants,
+        allowed_authorize_types,
+        auth_login_redirect: scheme.str("authLoginRedirect")?.unwrap_or_default().to_owned(),
+        // Tyk keeps lifetimes in gateway configuration; 0 means Gatehouse's defaults, which are
+        // Tyk's defaults.
+        access_token_ttl_secs: 0,
+        refresh_token_ttl_secs: 0,
+        code_ttl_secs: 0,
+        notifications,
+        error_status: None,
+    };
+    Ok(Some((settings, scheme.path().to_owned())))
+}
+
+/// Authentication methods configured beside the security schemes. Dropping any of them would
+/// weaken the API's protection, so they stop the import.
+fn refuse_other_methods(auth: &Obj<'_>) -> Result<(), ImportError> {
+    for (key, method) in [
+        ("hmac", "HMAC request signing"),
+        ("oidc", "OpenID Connect"),
+        ("custom", "custom plugin"),
+        ("certificateAuth", "client certificate"),
+    ] {
+        if let Some(config) = auth.obj(key)?
+            && config.flag("enabled")?
+        {
+            return Err(ImportError::new(
+                config.at("enabled"),
+                format!(
+                    "{method} authentication is not supported: Gatehouse authenticates with its own \
+                     OAuth 2.0 tokens only, and importing without it would weaken the API's protection"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The one enabled Tyk scheme, and its OpenAPI counterpart, which must be of type `oauth2`.
+fn oauth_scheme<'a>(root: &Obj<'a>, auth: &Obj<'a>) -> Result<(Obj<'a>, Obj<'a>), ImportError> {
+    let mut found: Option<(&str, Obj<'a>, Obj<'a>)> = None;
+    if let Some(schemes) = auth.obj("securitySchemes")? {
+        for (name, _) in schemes.entries() {
+            let Some(scheme) = schemes.obj(name)? else { continue };
+            if !scheme.flag("enabled")? {
+                continue;
+            }
+            let component = openapi_scheme(root, name)?.ok_or_else(|| {
+                ImportError::new(
+                    join("components.securitySchemes", name),
+                    format!(
+                        "is required: the enabled scheme {name:?} of {} needs an OpenAPI security \
+                         scheme saying what kind it is",
+                        schemes.path()
+                    ),
+                )
+            })?;
+            let kind = component.require_str("type")?;
+            if kind != "oauth2" {
+                return Err(ImportError::new(
+                    scheme.path(),
+                    format!(
+                        "{} authentication is not supported: Gatehouse is an OAuth 2.0 authorization \
+                         server only (OpenAPI type oauth2), and importing the API without it would serve \
+                         it without authentication",
+                        describe(kind, &component)?
+                    ),
+                ));
+            }
+            if scheme.get("providers").is_some_and(|p| !super::path::is_default(p)) {
+                return Err(ImportError::new(
+                    scheme.at("providers"),
+                    "external OAuth (validating another server's tokens) is not supported: Gatehouse \
+                     accepts only the tokens it issues",
+                ));
+            }
+            if let Some((first, ..)) = &found {
+                return Err(ImportError::new(
+                    scheme.path(),
+                    format!(
+                        "a second enabled oauth2 scheme (besides {first:?}): Gatehouse supports one \
+                         OAuth 2.0 configuration per API"
+                    ),
+                ));
+            }
+            found = Some((name, scheme, component));
+        }
+    }
+    let (_, scheme, component) = found.ok_or_else(|| {
+        ImportError::new(
+            auth.at("securitySchemes"),
+            "authentication is enabled but no security scheme is, so Tyk falls back to its auth \
+             tokens, which Gatehouse does not support: enable an oauth2 scheme, or set \
+             authentication.enabled to false for a keyless API",
+        )
+    })?;
+    Ok((scheme, component))
+}
+
+fn openapi_scheme<'a>(root: &Obj<'a>, name: &str) -> Result<Option<Obj<'a>>, ImportError> {
+    let Some(components) = root.obj("components")? else { return Ok(None) };
+    let Some(schemes) = components.obj("securitySchemes")? else { return Ok(None) };
+    schemes.obj(name)
+}
+
+/// Names an OpenAPI security scheme the way Tyk's documentation does.
+fn describe(kind: &str, component: &Obj<'_>) -> Result<String, ImportError> {
+    Ok(match kind {
+        "apiKey" => "auth token (OpenAPI apiKey)".to_owned(),
+        "http" => match component.str("scheme")?.unwrap_or_default().to_ascii_lowercase().as_str() {
+            "basic" => "basic (OpenAPI http basic)".to_owned(),
+            "bearer" => "JWT / bearer token (OpenAPI http bearer)".to_owned(),
+            other => format!("OpenAPI http {other:?}"),
+        },
+        "openIdConnect" => "OpenID Connect".to_owned(),
+        "mutualTLS" => "mutual TLS".to_owned(),
+        other => format!("OpenAPI type {other:?}"),
+    })
+}
+
+/// The grants named by the OpenAPI flows, warning about flows and URLs Gatehouse does not serve.
+fn grants_from_flows(flows: &Obj<'_>, w: &mut Warnings) -> Result<Vec<GrantType>, ImportError> {
+    let mut grants = Vec::new();
+    for (name, _) in flows.entries() {
+        let Some(flow) = flows.obj(name)? else { continue };
+        let grant = match name {
+            "authorizationCode" => {
+                check_url(&flow, "authorizationUrl", AUTHORIZE_URL, w)?;
+                GrantType::AuthorizationCode
+            }
+            "clientCredentials" => GrantType::ClientCredentials,
+            "password" => GrantType::Password,
+            "implicit" => {
+                w.add(
+                    flow.path(),
+                    "the implicit flow is not imported: it is unsafe (RFC 9700 §2.1.2); clients should \
+                     use authorizationCode with PKCE",
+                );
+                continue;
+            }
+            _ => {
+                w.add(flow.path(), "unknown OAuth flow; ignored");
+                continue;
+            }
+        };
+        grants.push(grant);
+        check_url(&flow, "tokenUrl", TOKEN_URL, w)?;
+        // Refreshing happens at the token endpoint too.
+        check_url(&flow, "refreshUrl", TOKEN_URL, w)?;
+    }
+    Ok(grants)
+}
+
+/// Absent URLs are fine (the documentation is just thinner); other URLs than Tyk's would
+/// document endpoints Gatehouse does not serve.
+fn check_url(flow: &Obj<'_>, key: &str, expected: &str, w: &mut Warnings) -> Result<(), ImportError> {
+    match flow.str(key)? {
+        Some(url) if !url.is_empty() && url != expected => {
+            w.add(
+                &flow.at(key),
+                format!(
+                    "{url:?} is not imported: Gatehouse serves this endpoint at {expected:?} under the \
+                     listen path, as Tyk does"
+                ),
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn import_notifications(scheme: &Obj<'_>, w: &mut Warnings) -> Result<Option<Notifications>, ImportError> {
+    let Some(n) = scheme.obj("notifications")? else { return Ok(None) };
+    w.unmapped(&n, &["onKeyChangeUrl", "sharedSecret"]);
+    notifications(&n, "onKeyChangeUrl", "sharedSecret", w)
+}
+
+/// Gatehouse reads access tokens from the `Authorization` header only.
+fn check_credential_sources(scheme: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
+    match scheme.obj("header")? {
+        Some(header) if header.flag("enabled")? => {
+            // An empty name means Tyk's default, which is Authorization.
+            let name = header.str("name")?.unwrap_or_default();
+            if !name.is_empty() && !name.eq_ignore_ascii_case("Authorization") {
+                w.add(
+                    &header.at("name"),
+                    format!(
+                        "Gatehouse reads access tokens from the Authorization header only (other \
+                         header names come later): clients sending them in {name:?} will be refused"
+                    ),
+                );
+            }
+        }
+        Some(header) => w.add(
+            &header.at("enabled"),
+            "Tyk reads no header for this API; Gatehouse reads access tokens from the Authorization header",
+        ),
+        None => w.add(
+            &scheme.at("header"),
+            "absent, so Tyk reads no header for this API; Gatehouse reads access tokens from the \
+             Authorization header",
+        ),
+    }
+    for (key, what) in [("query", "a query parameter"), ("cookie", "a cookie")] {
+        if let Some(source) = scheme.obj(key)?
+            && source.flag("enabled")?
+        {
+            w.add(
+                source.path(),
+                format!(
+                    "Gatehouse does not read access tokens from {what} yet: clients must send the \
+                     Authorization header"
+                ),
+            );
+        }
+    }
+    Ok(())
+}

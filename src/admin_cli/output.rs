@@ -1,0 +1,164 @@
+//! Rendering for people (aligned tables, `key: value` lines) and for scripts (proto3 JSON).
+
+use std::collections::HashMap;
+
+/// `message` as pretty proto3 JSON, the shape the REST API returns (pbjson's serde impls).
+pub fn json<T: serde::Serialize>(message: &T) -> Result<String, String> {
+    serde_json::to_string_pretty(message).map_err(|e| format!("cannot encode the response as JSON: {e}"))
+}
+
+/// A table whose column widths come from its content. The last column is not padded, so lines
+/// carry no trailing blanks.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&'static str]) -> Self {
+        Self { headers: headers.to_vec(), rows: Vec::new() }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells.iter().map(|c| cell(c)).collect());
+    }
+
+    pub fn render(&self) -> String {
+        let columns = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (width, value) in widths.iter_mut().zip(row) {
+                *width = (*width).max(value.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let header: Vec<String> = self.headers.iter().map(|h| (*h).to_owned()).collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, width) in widths.iter().enumerate().take(columns) {
+                let value = row.get(i).map(String::as_str).unwrap_or("");
+                if i + 1 == columns {
+                    line.push_str(value);
+                } else {
+                    line.push_str(value);
+                    line.extend(std::iter::repeat_n(' ', width - value.chars().count() + 2));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `key: value` lines for one object, keys aligned.
+#[derive(Default)]
+pub struct Fields {
+    lines: Vec<(String, String)>,
+}
+
+impl Fields {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, key: impl Into<String>, value: impl AsRef<str>) -> &mut Self {
+        self.lines.push((key.into(), cell(value.as_ref())));
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let width = self.lines.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (key, value) in &self.lines {
+            let pad = width - key.chars().count();
+            let line = format!("{key}:{} {value}", " ".repeat(pad));
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A value made safe for one line of a terminal: control characters (a newline in a
+/// description, or an escape sequence stored by someone) are shown escaped instead of breaking
+/// the layout or driving the terminal.
+fn cell(value: &str) -> String {
+    if !value.chars().any(char::is_control) {
+        return value.to_owned();
+    }
+    value
+        .chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
+/// `-` for an empty value, so a table column never looks shifted.
+pub fn or_dash(value: &str) -> String {
+    if value.is_empty() { "-".to_owned() } else { value.to_owned() }
+}
+
+/// Comma-separated values, `-` when there are none.
+pub fn list(values: &[String]) -> String {
+    or_dash(&values.join(","))
+}
+
+/// `k=v,k=v` in key order (maps come from protobuf in arbitrary order), `-` when empty.
+pub fn map(values: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<_> = values.iter().collect();
+    pairs.sort();
+    or_dash(&pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+}
+
+pub fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_owned()
+}
+
+/// A protobuf timestamp as RFC 3339, through pbjson's JSON form rather than date arithmetic
+/// of our own.
+pub fn timestamp(ts: Option<&pbjson_types::Timestamp>) -> String {
+    ts.and_then(|t| serde_json::to_value(t).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_on_the_widest_cell() {
+        let mut t = Table::new(&["ID", "NAME", "PATH"]);
+        t.row(vec!["a".into(), "long name".into(), "/a/".into()]);
+        t.row(vec!["bbbb".into(), String::new(), "/b/".into()]);
+        assert_eq!(t.render(), "ID    NAME       PATH\na     long name  /a/\nbbbb             /b/\n");
+    }
+
+    #[test]
+    fn empty_last_cells_leave_no_trailing_blanks() {
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec!["x".into(), String::new()]);
+        assert_eq!(t.render(), "A  B\nx\n");
+    }
+
+    #[test]
+    fn fields_align_and_control_characters_are_escaped() {
+        let mut f = Fields::new();
+        f.add("id", "x").add("description", "two\nlines\u{1b}[31m");
+        assert_eq!(f.render(), "id:          x\ndescription: two\\nlines\\u{1b}[31m\n");
+    }
+
+    #[test]
+    fn maps_are_sorted() {
+        let m: HashMap<String, String> = [("b".into(), "2".into()), ("a".into(), "1".into())].into();
+        assert_eq!(map(&m), "a=1,b=2");
+        assert_eq!(map(&HashMap::new()), "-");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = pbjson_types::Timestamp { seconds: 0, nanos: 0 };
+        assert!(timestamp(Some(&t)).starts_with("1970-01-01T00:00:00"), "{}", timestamp(Some(&t)));
+        assert_eq!(timestamp(None), "-");
+    }
+}

@@ -1,0 +1,183 @@
+//! Tyk users' API definitions, imported through the Dashboard-style REST API of `gatehouse dev`:
+//! the seed's "complete and valid" Tyk OAS example takes effect on the gateway; a Classic
+//! definition wrapped as the Dashboard takes it works; unsupported fields come back as warnings.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
+use serde_json::{Value, json};
+
+const SEED_OAS: &str = include_str!("../crates/model/tests/fixtures/tyk-oas-oauth-seed.json");
+
+struct Dev {
+    _process: ChildProcess,
+    admin: String,
+    gateway: String,
+}
+
+fn start_dev(dir: &std::path::Path) -> Dev {
+    let (gw_port, admin_port) = (free_port(), free_port());
+    let args = vec![
+        "dev".to_owned(),
+        "--listen".to_owned(),
+        format!("127.0.0.1:{gw_port}"),
+        "--admin-listen".to_owned(),
+        format!("127.0.0.1:{admin_port}"),
+        "--admin-secret".to_owned(),
+        ADMIN_SECRET.to_owned(),
+    ];
+    let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
+    wait_for_port(gw_port, Duration::from_secs(20));
+    wait_for_port(admin_port, Duration::from_secs(20));
+    Dev {
+        _process: process,
+        admin: format!("http://127.0.0.1:{admin_port}"),
+        gateway: format!("http://127.0.0.1:{gw_port}"),
+    }
+}
+
+async fn send(http: &reqwest::Client, method: &str, url: &str, body: Option<String>) -> (u16, Value) {
+    let mut request = http.request(method.parse().unwrap(), url).header("authorization", ADMIN_SECRET);
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tyk_definitions_import_and_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start_dev(dir.path());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let oas_url = format!("{}/api/apis/oas/", dev.admin);
+
+    // As printed, the seed has a trailing comma: refused with line and column.
+    let (status, body) = send(&http, "POST", &oas_url, Some(SEED_OAS.to_owned())).await;
+    assert_eq!(status, 400);
+    assert!(body["Message"].as_str().unwrap().contains("line 32 column 7"), "{body}");
+
+    // Without it, it imports verbatim, with nothing to warn about.
+    let fixed = SEED_OAS.replacen("\"active\": true,", "\"active\": true", 1);
+    let (status, api) = send(&http, "POST", &oas_url, Some(fixed.clone())).await;
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(api["warnings"], json!([]), "{api}");
+    assert_eq!(api["listen_path"], "/my-oauth-api/");
+    let api_id = api["api_id"].as_str().unwrap().to_owned();
+    assert_eq!(api["oauth"]["allowed_grant_types"], json!(["authorization_code", "refresh_token"]));
+
+    // Its OAuth settings take effect on the gateway: the authorize endpoint sends users to the
+    // configured login page, and a code exchange yields a refresh token (refreshToken: true).
+    let client = json!({"client_id": "seed-client", "secret": "seed-client-secret",
+                        "redirect_uri": "http://identityserver.com/client-redirect-uri"});
+    let (status, _) =
+        send(&http, "POST", &format!("{}/api/apis/oauth/{api_id}", dev.admin), Some(client.to_string()))
+            .await;
+    assert_eq!(status, 200);
+    let authorize = format!(
+        "{}/my-oauth-api/oauth/authorize?response_type=code&client_id=seed-client&redirect_uri=http%3A%2F%2Fidentityserver.com%2Fclient-redirect-uri",
+        dev.gateway
+    );
+    let r = eventually("the gateway serves the imported API", Duration::from_secs(10), || async {
+        let r = http.get(&authorize).send().await.ok()?;
+        (r.status() != 404 && r.status() != 503).then_some(r)
+    })
+    .await;
+    assert_eq!(r.status(), 307);
+    assert!(
+        r.headers()["location"].to_str().unwrap().starts_with("http://<identity-server>/client-redirect-uri")
+    );
+    let code_request = format!(
+        "response_type=code&client_id=seed-client&redirect_uri={}",
+        "http%3A%2F%2Fidentityserver.com%2Fclient-redirect-uri"
+    );
+    let code: Value = http
+        .post(format!("{}/api/apis/oauth/{api_id}/authorize-client/", dev.admin))
+        .header("authorization", ADMIN_SECRET)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(code_request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token: Value = http
+        .post(format!("{}/my-oauth-api/oauth/token", dev.gateway))
+        .basic_auth("seed-client", Some("seed-client-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=authorization_code&code={}", code["code"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(token["refresh_token"].is_string(), "{token}");
+    // client_credentials is not among the seed API's flows.
+    let r = http
+        .post(format!("{}/my-oauth-api/oauth/token", dev.gateway))
+        .basic_auth("seed-client", Some("seed-client-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized_client");
+
+    // Export gives a Tyk OAS document that imports back to the same API.
+    let (status, exported) = send(&http, "GET", &format!("{oas_url}{api_id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(exported["x-tyk-api-gateway"]["server"]["listenPath"]["value"], "/my-oauth-api/");
+    let (status, again) = send(&http, "PUT", &format!("{oas_url}{api_id}"), Some(exported.to_string())).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["warnings"], json!([]));
+
+    // Unsupported fields are reported, never silently dropped; invalid ones name their path.
+    let mut with_extras: Value = serde_json::from_str(&fixed).unwrap();
+    with_extras["x-tyk-api-gateway"]["server"]["listenPath"]["value"] = json!("/extras/");
+    with_extras["x-tyk-api-gateway"]["middleware"] = json!({"global": {"cors": {"enabled": true}}});
+    let (status, api) = send(&http, "POST", &oas_url, Some(with_extras.to_string())).await;
+    assert_eq!(status, 200, "{api}");
+    let warnings = api["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("middleware")), "{warnings:?}");
+    let mut broken: Value = serde_json::from_str(&fixed).unwrap();
+    broken["x-tyk-api-gateway"]["upstream"]["url"] = json!(42);
+    let (status, body) = send(&http, "POST", &oas_url, Some(broken.to_string())).await;
+    assert_eq!(status, 400);
+    assert!(body["Message"].as_str().unwrap().contains("x-tyk-api-gateway.upstream.url"), "{body}");
+
+    // Tyk Classic, wrapped as the Dashboard takes it.
+    let classic = json!({"api_definition": {
+        "api_id": "classic-api", "name": "Classic", "use_oauth2": true,
+        "oauth_meta": {"allowed_access_types": ["client_credentials"], "allowed_authorize_types": [],
+                       "auth_login_redirect": ""},
+        "proxy": {"listen_path": "/classic/", "strip_listen_path": true, "target_url": "http://127.0.0.1:9"}
+    }});
+    let (status, api) =
+        send(&http, "POST", &format!("{}/api/apis", dev.admin), Some(classic.to_string())).await;
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(
+        (api["api_id"].as_str(), api["listen_path"].as_str()),
+        (Some("classic-api"), Some("/classic/"))
+    );
+    let client = json!({"client_id": "classic-client", "secret": "classic-client-secret"});
+    send(&http, "POST", &format!("{}/api/apis/oauth/classic-api", dev.admin), Some(client.to_string())).await;
+    let token_url = format!("{}/classic/oauth/token", dev.gateway);
+    eventually("the classic API issues tokens", Duration::from_secs(10), || async {
+        let r = http
+            .post(&token_url)
+            .basic_auth("classic-client", Some("classic-client-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+}
