@@ -24,6 +24,13 @@ pub struct ClientFields {
     meta: Vec<(String, String)>,
 }
 
+impl ClientFields {
+    fn is_empty(&self) -> bool {
+        let Self { redirect_uri, policy_id, description, name, meta } = self;
+        [redirect_uri, policy_id, description, name].iter().all(|v| v.is_none()) && meta.is_empty()
+    }
+}
+
 #[derive(clap::Subcommand)]
 pub enum ClientsCommand {
     /// List the client apps of an API.
@@ -103,6 +110,11 @@ pub async fn run(cmd: ClientsCommand, conn: &Conn) -> Result<String, String> {
             conn.render(&client, fields)
         }
         ClientsCommand::Update { api_id, client_id, fields: f } => {
+            if f.is_empty() {
+                return Err("nothing to update: give --redirect-uri, --policy-id, --description, \
+                            --name or --meta"
+                    .into());
+            }
             // UpdateClient replaces every mutable field. Start from the current client so flags
             // not given keep their value (a concurrent edit in between would be overwritten).
             let get = pb::GetClientRequest { api_id: api_id.clone(), client_id: client_id.clone() };

@@ -162,3 +162,20 @@ fn table(tokens: &[pb::ClientToken]) -> String {
     }
     t.render()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_ids_say_what_they_stand_for_and_expiry_is_a_date() {
+        let tokens = [
+            pb::ClientToken { code: "at:abc".into(), expires: 0 },
+            pb::ClientToken { code: "fam:def".into(), expires: 86_400 },
+        ];
+        let text = table(&tokens);
+        assert!(text.contains("access token  1970-01-01T00:00:00+00:00  at:abc"), "{text}");
+        assert!(text.contains("token family  1970-01-02T00:00:00+00:00  fam:def"), "{text}");
+        assert_eq!(kind("other"), "-");
+    }
+}

@@ -141,12 +141,11 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             username: None,
         };
         let access_token = token::mint();
+        let key = self.hasher.key(kind::ACCESS_TOKEN, &access_token);
+        self.store.put_session(&key, &session, Duration::from_secs(ttl)).await.map_err(store_unavailable)?;
+        let owner = ClientRef { api_id: &api.api_id, client_id: &client.client_id };
         self.store
-            .put_session(
-                &self.hasher.key(kind::ACCESS_TOKEN, &access_token),
-                &session,
-                Duration::from_secs(ttl),
-            )
+            .index_client_token(&owner, &ClientTokenEntry::Access(key), session.expires_at)
             .await
             .map_err(store_unavailable)?;
         tracing::info!(api_id = %api.api_id, client_id = %client.client_id, grant = "client_credentials", "access token issued");
