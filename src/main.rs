@@ -6,6 +6,8 @@ use gatehouse::roles;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The admin CLI talks to people: its errors go to stderr once, without log decoration.
+    let is_server = !matches!(cli.role, Role::Admin(_));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -31,7 +33,9 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
-            tracing::error!("{message}");
+            if is_server {
+                tracing::error!("{message}");
+            }
             eprintln!("gatehouse: {message}");
             std::process::ExitCode::FAILURE
         }
