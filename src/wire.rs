@@ -55,6 +55,7 @@ pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
         strip_listen_path: api.strip_listen_path,
         upstream,
         oauth,
+        token_auth: api.token_auth,
     })
 }
 
@@ -101,6 +102,7 @@ pub fn api_to_wire(api: &Api) -> pb::Api {
         listen_path: api.listen_path.clone(),
         strip_listen_path: api.strip_listen_path,
         upstream_url: api.upstream.to_string(),
+        token_auth: api.token_auth,
         oauth: api.oauth.as_ref().map(|o| pb::OAuthSettings {
             allowed_grant_types: o.allowed_grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
             allowed_authorize_types: o.allowed_authorize_types.clone(),
@@ -176,7 +178,7 @@ pub fn policy_from_wire(p: Option<pb::Policy>) -> Result<Policy, ValidationError
         key_expires_in: p.key_expires_in.into(),
         tags: p.tags,
         meta_data: p.meta_data.into_iter().collect(),
-        active: p.active,
+        active: p.active.unwrap_or(true),
     })
 }
 
@@ -209,7 +211,7 @@ pub fn policy_to_wire(p: &Policy) -> pb::Policy {
         key_expires_in: clamp(p.key_expires_in),
         tags: p.tags.clone(),
         meta_data: p.meta_data.clone().into_iter().collect(),
-        active: p.active,
+        active: Some(p.active),
     }
 }
 

@@ -71,10 +71,14 @@ impl Cluster {
         self.admin_json("POST", "/api/apis/oauth/my-api", other).await;
         let user = json!({"username": "resource-owner-username", "password": "resource-owner-password"});
         self.admin_json("POST", "/api/users", user).await;
+        // Config reaches gateways in order: once the last object (the resource owner) works on a
+        // gateway, everything created before it is there too.
         for gw in [&self.gw1, &self.gw2] {
             let url = gw.url("/my-api/oauth/token");
-            eventually("gateway has the seed's API and client", SYNC, || async {
-                let r = self.form(&url, Some(BASIC), "grant_type=client_credentials").await;
+            eventually("gateway has the seed's APIs, clients and user", SYNC, || async {
+                let body =
+                    "grant_type=password&username=resource-owner-username&password=resource-owner-password";
+                let r = self.form(&url, Some(BASIC), body).await;
                 (r.0 == StatusCode::OK).then_some(())
             })
             .await;

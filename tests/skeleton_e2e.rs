@@ -118,9 +118,12 @@ async fn control_plane_streams_config_to_two_gateways_sharing_redis() {
     assert!(proxied["headers"]["x-forwarded-for"].as_str().is_some_and(|v| v.contains("127.0.0.1")));
 
     // The gRPC-created client works too, through gateway 2.
-    let r =
-        client_credentials_token(&http, &gw2.url("/my-api/oauth/token"), "grpc-client", &grpc_secret).await;
-    assert_eq!(r.status(), 200);
+    let url = gw2.url("/my-api/oauth/token");
+    eventually("gateway 2 has the gRPC-created client", SYNC, || async {
+        let r = client_credentials_token(&http, &url, "grpc-client", &grpc_secret).await;
+        (r.status() == 200).then_some(())
+    })
+    .await;
 
     // Refusals.
     let r = http.get(gw1.url("/my-api/items")).send().await.unwrap();

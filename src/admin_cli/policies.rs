@@ -87,7 +87,14 @@ fn api_ids(p: &pb::Policy) -> Vec<String> {
 fn table(policies: &[pb::Policy]) -> String {
     let mut t = Table::new(&["POLICY_ID", "NAME", "ACTIVE", "RATE", "QUOTA", "APIS"]);
     for p in policies {
-        t.row(vec![p.id.clone(), or_dash(&p.name), yes_no(p.active), rate(p), quota(p), list(&api_ids(p))]);
+        t.row(vec![
+            p.id.clone(),
+            or_dash(&p.name),
+            yes_no(p.active.unwrap_or(true)),
+            rate(p),
+            quota(p),
+            list(&api_ids(p)),
+        ]);
     }
     t.render()
 }
@@ -96,7 +103,7 @@ fn fields(p: &pb::Policy) -> String {
     let mut f = Fields::new();
     f.add("id", &p.id)
         .add("name", &p.name)
-        .add("active", yes_no(p.active))
+        .add("active", yes_no(p.active.unwrap_or(true)))
         .add("rate", rate(p))
         .add("quota", quota(p))
         .add(

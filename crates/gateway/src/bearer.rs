@@ -1,7 +1,7 @@
 //! The bearer check of a proxied request (RFC 6750), answering with Tyk's messages so tooling
 //! written for Tyk keeps recognising them.
 
-use gatehouse_model::{Api, Session};
+use gatehouse_model::Session;
 use gatehouse_oauth::issue::ACCESS_TOKEN_KIND;
 use gatehouse_store::{AnyTokenStore, TokenStore};
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -18,6 +18,8 @@ pub enum Refusal {
     Unknown,
     Expired,
     OtherApi,
+    Inactive,
+    PathDisallowed,
     StoreDown,
 }
 
@@ -44,6 +46,10 @@ impl Refusal {
                 "Key has expired, please renew",
             ),
             Refusal::OtherApi => (StatusCode::FORBIDDEN, None, "Access to this API has been disallowed"),
+            Refusal::Inactive => (StatusCode::FORBIDDEN, None, "Key is inactive, please renew"),
+            Refusal::PathDisallowed => {
+                (StatusCode::FORBIDDEN, None, "Access to this resource has been disallowed")
+            }
             Refusal::StoreDown => (StatusCode::SERVICE_UNAVAILABLE, None, "token store unavailable"),
         };
         let mut response = json_error(status, message);
@@ -66,11 +72,11 @@ pub fn extract(headers: &HeaderMap) -> Result<&str, Refusal> {
     Ok(token)
 }
 
-/// The live session of `token`, if it may call `api`.
+/// The live session of `token`. Whether it may call this API is the policy's decision
+/// ([`crate::policy::authorize`]).
 pub async fn check(
     config: &RuntimeConfig,
     tokens: &AnyTokenStore,
-    api: &Api,
     token: &str,
     now: u64,
 ) -> Result<Session, Refusal> {
@@ -85,9 +91,6 @@ pub async fn check(
     };
     if session.is_expired(now) {
         return Err(Refusal::Expired);
-    }
-    if session.api_id != api.api_id {
-        return Err(Refusal::OtherApi);
     }
     // A deleted client's tokens die with it (Tyk's "OAuth client access was revoked").
     if config.state.client(&session.api_id, &session.client_id).is_none() {

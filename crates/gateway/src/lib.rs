@@ -4,20 +4,24 @@
 //! - [`live`]: the configuration the node serves, swapped atomically as snapshots and deltas
 //!   arrive; requests read it without taking a lock.
 //! - [`server`]: the HTTP listener and the request pipeline, in the order of the design's hot
-//!   path: route by listen path → OAuth endpoints → bearer check → proxy.
+//!   path: route by listen path → OAuth endpoints → bearer check → policy → limits → proxy.
 //! - [`oauth`]: the authorization server's endpoints (`/oauth/authorize`, `/oauth/token`,
 //!   `/oauth/introspect`, `/oauth/revoke`, RFC 8414 metadata): HTTP around `gatehouse_oauth`.
 //! - [`notify`]: Tyk's token notification webhook, sent off the request path.
 //! - [`bearer`]: reading and checking the access token of a proxied request.
+//! - [`policy`]: the token's policy at request time: access rights, allowed URLs, limits.
+//! - [`limits`]: rate limit and quota, counted in the shared store in one round trip.
 //! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed.
 //!
 //! The node holds no state of its own beyond a cache of config: tokens live in the shared
 //! [`TokenStore`](gatehouse_store::TokenStore), so any node can serve any request.
 
 pub mod bearer;
+pub mod limits;
 pub mod live;
 pub mod notify;
 pub mod oauth;
+pub mod policy;
 pub mod proxy;
 pub mod server;
 

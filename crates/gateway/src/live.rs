@@ -6,10 +6,14 @@ use arc_swap::ArcSwapOption;
 use gatehouse_model::{Api, Change, ConfigState};
 use gatehouse_oauth::TokenHasher;
 
+use crate::policy::CompiledRules;
+
 /// One immutable version of the configuration, with what requests derive from it.
 pub struct RuntimeConfig {
     pub state: ConfigState,
     pub hasher: TokenHasher,
+    /// Policies' allowed-URL patterns, compiled once per version rather than per request.
+    pub rules: CompiledRules,
     /// `(listen path, api id)`, longest listen path first, so the first prefix match is the
     /// most specific one.
     routes: Vec<(String, String)>,
@@ -21,7 +25,8 @@ impl RuntimeConfig {
             state.apis.values().map(|api| (api.listen_path.clone(), api.api_id.clone())).collect();
         routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         let hasher = TokenHasher::new(&state.token_key);
-        Self { state, hasher, routes }
+        let rules = CompiledRules::compile(&state);
+        Self { state, hasher, rules, routes }
     }
 
     /// The API whose listen path prefixes `path`, and the rest of the path (starting with `/`).
@@ -102,6 +107,7 @@ mod tests {
             listen_path: listen_path.into(),
             strip_listen_path: true,
             upstream: "http://127.0.0.1:1".parse().unwrap(),
+            token_auth: false,
             oauth: None,
         }
     }

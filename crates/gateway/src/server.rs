@@ -15,11 +15,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::bearer;
 use crate::live::LiveConfig;
 use crate::notify::Notifier;
 use crate::oauth::{self, Endpoint};
 use crate::proxy::{ResponseBody, UpstreamClient, json_error};
+use crate::{bearer, limits, policy};
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
@@ -95,9 +95,12 @@ impl Gateway {
         let Some((api, rest)) = config.route(&path) else {
             return json_error(StatusCode::NOT_FOUND, "no API is listening on this path");
         };
-        if api.oauth.is_some() {
+        let mut limit_headers = None;
+        if api.requires_token() {
             // The authorization server's own endpoints under the listen path.
-            if let Some(endpoint) = Endpoint::from_path(rest) {
+            if api.oauth.is_some()
+                && let Some(endpoint) = Endpoint::from_path(rest)
+            {
                 return oauth::handle(self, api, endpoint, req).await;
             }
             // 2.–3. Credential and session.
@@ -105,8 +108,25 @@ impl Gateway {
                 Ok(token) => token,
                 Err(refusal) => return refusal.response(),
             };
-            if let Err(refusal) = bearer::check(&config, &self.tokens, api, token, now_unix()).await {
-                return refusal.response();
+            let session = match bearer::check(&config, &self.tokens, token, now_unix()).await {
+                Ok(session) => session,
+                Err(refusal) => return refusal.response(),
+            };
+            // 4. Policy: access rights, then rate limit and quota in one round trip.
+            let grant = match policy::authorize(
+                &config.state,
+                &config.rules,
+                api,
+                &session,
+                req.method().as_str(),
+                rest,
+            ) {
+                Ok(grant) => grant,
+                Err(refusal) => return refusal.response(),
+            };
+            match limits::check(&self.tokens, &grant).await {
+                Ok(headers) => limit_headers = headers,
+                Err(refused) => return refused,
             }
         }
         // 5. Proxy.
@@ -115,7 +135,11 @@ impl Gateway {
             Some(query) => format!("{forwarded}?{query}"),
             None => forwarded.to_owned(),
         };
-        self.upstream.forward(req, &api.upstream, &path_and_query, peer).await
+        let mut response = self.upstream.forward(req, &api.upstream, &path_and_query, peer).await;
+        if let Some(headers) = limit_headers {
+            headers.apply(response.headers_mut());
+        }
+        response
     }
 }
 

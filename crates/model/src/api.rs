@@ -17,8 +17,20 @@ pub struct Api {
     pub listen_path: String,
     pub strip_listen_path: bool,
     pub upstream: Upstream,
-    /// `None`: a keyless API.
+    /// `None`: no authorization server on this API.
     pub oauth: Option<OAuthSettings>,
+    /// Accept bearer tokens that another API's authorization server issued, when the token's
+    /// policy grants this API (Tyk's multi-API access through the Auth Token method). An API
+    /// with neither this nor `oauth` is keyless.
+    #[serde(default)]
+    pub token_auth: bool,
+}
+
+impl Api {
+    /// Whether requests must carry a bearer token.
+    pub fn requires_token(&self) -> bool {
+        self.oauth.is_some() || self.token_auth
+    }
 }
 
 impl Api {
@@ -283,6 +295,7 @@ mod tests {
             listen_path: listen_path.into(),
             strip_listen_path: true,
             upstream: "http://127.0.0.1:9000".parse().unwrap(),
+            token_auth: false,
             oauth: None,
         }
     }

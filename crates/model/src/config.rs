@@ -159,6 +159,7 @@ mod tests {
             listen_path: format!("/{id}/"),
             strip_listen_path: true,
             upstream: "http://127.0.0.1:1".parse().unwrap(),
+            token_auth: false,
             oauth: None,
         }
     }

@@ -79,6 +79,12 @@ impl Policy {
                         "is required",
                     ));
                 }
+                if let Err(e) = regex::Regex::new(&spec.url) {
+                    return Err(ValidationError::new(
+                        format!("access_rights.{api_id}.allowed_urls[{i}].url"),
+                        format!("is not a valid regular expression: {e}"),
+                    ));
+                }
                 if let Some(m) = spec.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
                     return Err(ValidationError::new(
                         format!("access_rights.{api_id}.allowed_urls[{i}].methods"),

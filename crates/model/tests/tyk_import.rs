@@ -56,6 +56,7 @@ fn keyless() -> Api {
         listen_path: "/orders/".into(),
         strip_listen_path: false,
         upstream: "http://10.0.0.7:8080/v2".parse().unwrap(),
+        token_auth: false,
         oauth: None,
     }
 }

@@ -8,6 +8,8 @@ use rand::rngs::OsRng;
 
 use crate::{ClientRef, ClientTokenEntry, StoreError, TokenKey};
 
+pub(crate) mod limits;
+
 /// Longest TTL a store honours. Callers never ask for more than a token lifetime; the cap only
 /// keeps absurd values from overflowing `Instant` arithmetic or Redis' expiry range.
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);

@@ -150,6 +150,16 @@ pub trait TokenStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError>> + Send;
 
+    /// Counts one request of `subject` against its rate limit and quota, atomically and in one
+    /// round trip, so any number of gateways enforce one limit exactly. A request refused by
+    /// either limit consumes neither.
+    fn check_limits(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<LimitOutcome, StoreError>> + Send;
+
     /// Revokes every indexed token of a client: deletes access-token sessions, revokes families
     /// (remembered for `family_window`), and drops the index. Returns how many entries it found.
     fn revoke_client_tokens(
@@ -157,6 +167,47 @@ pub trait TokenStore: Send + Sync + 'static {
         client: &ClientRef<'_>,
         family_window: Duration,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// The limits of one subject (a token family, or a client acting on its own behalf).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// `rate` requests per `per` seconds, smoothed (GCRA with a burst of `rate`).
+    pub rate: Option<RateLimit>,
+    /// `max` requests per fixed period of `period_secs`, counted from the first request.
+    pub quota: Option<Quota>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub rate: f64,
+    pub per_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub max: u64,
+    pub period_secs: u64,
+}
+
+/// What a limit check decided, with what the `X-RateLimit-*` headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitOutcome {
+    /// `None`: allowed (and counted).
+    pub refused_by: Option<LimitKind>,
+    /// Requests the rate limit still allows right now (its burst left), when there is one.
+    pub rate_remaining: Option<u64>,
+    /// Unix milliseconds when the rate limit allows a full burst again.
+    pub rate_reset_ms: Option<u64>,
+    pub quota_remaining: Option<u64>,
+    /// Unix milliseconds when the quota period ends.
+    pub quota_reset_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    Rate,
+    Quota,
 }
 
 /// A client app, as the token index names it (client ids are unique within an API).
@@ -337,6 +388,18 @@ impl TokenStore for AnyTokenStore {
         match self {
             AnyTokenStore::Memory(s) => s.list_client_tokens(client, now, offset, limit).await,
             AnyTokenStore::Redis(s) => s.list_client_tokens(client, now, offset, limit).await,
+        }
+    }
+
+    async fn check_limits(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<LimitOutcome, StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.check_limits(subject, limits, now_ms).await,
+            AnyTokenStore::Redis(s) => s.check_limits(subject, limits, now_ms).await,
         }
     }
 

@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, RefreshGrant, Session, Taken};
 
+use crate::common::limits::{Plan, UNLIMITED};
 use crate::common::{fresh_state, next_revision};
 use crate::memory_tables::Tables;
-use crate::{ClientRef, ClientTokenEntry, StateStore, StoreError, TokenKey, TokenStore};
+use crate::{
+    ClientRef, ClientTokenEntry, LimitOutcome, Limits, StateStore, StoreError, TokenKey, TokenStore,
+};
 
 /// Token state in hash maps behind one mutex. Clones share the same maps.
 #[derive(Clone, Default)]
@@ -22,7 +25,8 @@ impl MemoryTokenStore {
     }
 
     /// Number of entries held (sessions, grants, spent markers, families, revocations, client
-    /// index entries), expired ones not yet swept included; lets tests watch the sweep.
+    /// index entries, limit states), expired ones not yet swept included; lets tests watch the
+    /// sweep.
     pub fn len_including_expired(&self) -> usize {
         self.lock().len_including_expired()
     }
@@ -153,6 +157,19 @@ impl TokenStore for MemoryTokenStore {
     ) -> Result<usize, StoreError> {
         let now = Instant::now();
         self.lock().revoke_client_tokens(client, family_window, now)
+    }
+
+    async fn check_limits(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<LimitOutcome, StoreError> {
+        let Some(plan) = Plan::new(subject, limits, now_ms)? else {
+            return Ok(UNLIMITED);
+        };
+        let now = Instant::now();
+        Ok(self.lock().check_limits(subject, &plan, now))
     }
 }
 

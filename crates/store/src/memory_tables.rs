@@ -15,8 +15,10 @@ use crate::common::{MAX_TTL, member_keys};
 use crate::{StoreError, TokenKey};
 
 mod client_index;
+mod limits;
 
 use client_index::{ClientIndexes, unix_now};
+use limits::LimitStates;
 
 /// Expired entries are swept after at least this many puts, or after as many puts as there were
 /// live entries at the last sweep if that is more, so the sweep's cost stays proportional to the
@@ -114,6 +116,7 @@ pub(crate) struct Tables {
     families: Expiring<String, FamilyMembers>,
     revoked: Expiring<String, ()>,
     clients: ClientIndexes,
+    limits: LimitStates,
     puts_since_sweep: usize,
     live_after_sweep: usize,
 }
@@ -126,6 +129,7 @@ impl Tables {
             + self.families.entries.len()
             + self.revoked.entries.len()
             + self.clients.len()
+            + self.limits.len()
     }
 
     /// Counts a stored entry towards the next sweep, and sweeps when one is due.
@@ -142,6 +146,7 @@ impl Tables {
         self.refresh.sweep(now);
         self.families.sweep(now);
         self.revoked.sweep(now);
+        self.limits.sweep(now);
         // Index entries expire by the wall clock, in unix seconds like their callers give them.
         self.clients.sweep(unix_now());
         self.puts_since_sweep = 0;

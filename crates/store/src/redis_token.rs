@@ -8,12 +8,14 @@
 //! - `gh:famrev:{<family id>}`: a revoked family's tombstone.
 //! - `gh:ct:{<api_id>:<client_id>}`: a client's token index, a sorted set of `at:<hex>` and
 //!   `fam:<family id>` by expiry (see `client_index.rs`).
+//! - `gh:{lim:<subject>}:rate` and `gh:{lim:<subject>}:quota`: a subject's rate-limit state and
+//!   quota count (see `limits.rs`).
 //!
 //! Every key expires. The braces are a Redis Cluster hash tag around the key's whole identity,
 //! so related keys (a family and its tokens) generally sit in different slots. That is why every
-//! script touches exactly one key, and why revoking a family is a sequence of single-key
-//! commands whose order, not atomicity, keeps a revoked family's tokens from surviving (see
-//! `grants.rs`).
+//! script touches only keys of one tag (one key, but for a subject's two limit keys, which share
+//! theirs), and why revoking a family is a sequence of single-key commands whose order, not
+//! atomicity, keeps a revoked family's tokens from surviving (see `grants.rs`).
 
 use std::time::Duration;
 
@@ -24,10 +26,11 @@ use serde::de::DeserializeOwned;
 
 use crate::common::{MAX_TTL, hex, member_keys};
 use crate::redis_conn::{self, unavailable};
-use crate::{ClientRef, ClientTokenEntry, StoreError, TokenKey, TokenStore};
+use crate::{ClientRef, ClientTokenEntry, LimitOutcome, Limits, StoreError, TokenKey, TokenStore};
 
 mod client_index;
 mod grants;
+mod limits;
 
 use grants::MarkerFamily;
 
@@ -224,6 +227,15 @@ impl TokenStore for RedisTokenStore {
         family_window: Duration,
     ) -> Result<usize, StoreError> {
         self.revoke_client(client, family_window).await
+    }
+
+    async fn check_limits(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<LimitOutcome, StoreError> {
+        self.limits(subject, limits, now_ms).await
     }
 }
 

@@ -22,6 +22,7 @@ fn api(id: &str) -> Api {
         listen_path: format!("/{id}/"),
         strip_listen_path: true,
         upstream: "http://127.0.0.1:9000/base".parse().unwrap(),
+        token_auth: false,
         oauth: None,
     }
 }

@@ -80,6 +80,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         strip_listen_path,
         upstream,
         oauth: oauth.map(|(settings, _)| settings),
+        token_auth: false,
     };
     Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
 }

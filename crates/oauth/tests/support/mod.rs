@@ -130,6 +130,7 @@ impl Fixture {
                 listen_path: format!("/{api_id}/"),
                 strip_listen_path: true,
                 upstream: "http://127.0.0.1:9".parse().expect("valid upstream"),
+                token_auth: false,
                 oauth: Some(settings),
             };
             state.apis.insert(api_id.into(), api);

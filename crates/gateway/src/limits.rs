@@ -1,0 +1,85 @@
+//! Rate limits and quotas at the gateway: one store round trip, `X-RateLimit-*` headers, and a
+//! 429 that says which limit was hit.
+
+use gatehouse_store::{AnyTokenStore, LimitKind, LimitOutcome, TokenStore};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::policy::Grant;
+use crate::proxy::{ResponseBody, json_error};
+
+/// The `X-RateLimit-*` values of one request: the rate limit's when there is one, the quota's
+/// otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitHeaders {
+    limit: u64,
+    remaining: u64,
+    /// Unix seconds.
+    reset: u64,
+}
+
+impl LimitHeaders {
+    fn from_outcome(grant: &Grant, outcome: &LimitOutcome) -> Option<Self> {
+        if let (Some(rate), Some(remaining), Some(reset)) =
+            (grant.limits.rate, outcome.rate_remaining, outcome.rate_reset_ms)
+        {
+            return Some(Self { limit: rate.rate.ceil() as u64, remaining, reset: reset.div_ceil(1000) });
+        }
+        if let (Some(quota), Some(remaining), Some(reset)) =
+            (grant.limits.quota, outcome.quota_remaining, outcome.quota_reset_ms)
+        {
+            return Some(Self { limit: quota.max, remaining, reset: reset.div_ceil(1000) });
+        }
+        None
+    }
+
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(self.reset));
+    }
+}
+
+/// Counts the request; `Err` is the response to send instead of proxying.
+pub async fn check(
+    tokens: &AnyTokenStore,
+    grant: &Grant,
+) -> Result<Option<LimitHeaders>, Response<ResponseBody>> {
+    if grant.limits.rate.is_none() && grant.limits.quota.is_none() {
+        return Ok(None);
+    }
+    let outcome = tokens.check_limits(&grant.subject, &grant.limits, now_ms()).await.map_err(|e| {
+        // Fail closed, and fast: without the shared counters no gateway can tell whether the
+        // limit is spent.
+        tracing::warn!(error = %e, "rate limiter unavailable");
+        json_error(StatusCode::SERVICE_UNAVAILABLE, "rate limiter unavailable")
+    })?;
+    let headers = LimitHeaders::from_outcome(grant, &outcome);
+    match outcome.refused_by {
+        None => Ok(headers),
+        Some(kind) => {
+            let message = match kind {
+                LimitKind::Rate => "Rate Limit Exceeded",
+                LimitKind::Quota => "Quota exceeded",
+            };
+            tracing::debug!(
+                subject_kind = grant.subject.split(':').next().unwrap_or(""),
+                message,
+                "request refused"
+            );
+            let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, message);
+            if let Some(headers) = headers {
+                headers.apply(response.headers_mut());
+                let wait = headers.reset.saturating_sub(now_ms() / 1000).max(1);
+                response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
+            }
+            Err(response)
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
