@@ -39,9 +39,10 @@ async fn client_credentials_stores_a_session_under_the_keyed_token() {
     assert_eq!(session.meta_data, meta(&[("tier", "gold"), ("region", "eu")]));
     assert_eq!((session.issued_at, session.expires_at), (NOW, NOW + DEFAULT_ACCESS_TTL));
     assert_eq!((session.family_id, session.scope, session.username), (None, None, None));
-    // Domain-separated keys: the token is no refresh token, and only one entry was written.
+    // Domain-separated keys: the token is no refresh token, and only the session and its entry
+    // in the client's token index were written.
     assert!(fx.refresh_grant(&r.access_token).await.is_none());
-    assert_eq!(fx.store.len_including_expired(), 1);
+    assert_eq!(fx.store.len_including_expired(), 2);
 }
 
 #[tokio::test]
