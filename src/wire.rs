@@ -3,8 +3,8 @@
 
 use gatehouse_control::{ClientUpdate, NewClient, NewUser};
 use gatehouse_model::{
-    AccessDefinition, AccessSpec, Api, Change, Client, ClientKey, ConfigState, GrantType, Notifications,
-    OAuthSettings, Policy, ResourceOwner, SecretHash, ValidationError,
+    AccessDefinition, AccessSpec, Api, Change, Client, ClientKey, ConfigState, CredentialLocation, GrantType,
+    Notifications, OAuthSettings, Policy, ResourceOwner, SecretHash, ValidationError,
 };
 
 use crate::pb;
@@ -56,6 +56,12 @@ pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
         upstream,
         oauth,
         token_auth: api.token_auth,
+        credentials: CredentialLocation {
+            header_name: api.auth_header_name,
+            query_param: api.auth_query_param,
+            cookie_name: api.auth_cookie_name,
+            strip: api.strip_auth_data,
+        },
     })
 }
 
@@ -103,6 +109,10 @@ pub fn api_to_wire(api: &Api) -> pb::Api {
         strip_listen_path: api.strip_listen_path,
         upstream_url: api.upstream.to_string(),
         token_auth: api.token_auth,
+        auth_header_name: api.credentials.header_name.clone(),
+        auth_query_param: api.credentials.query_param.clone(),
+        auth_cookie_name: api.credentials.cookie_name.clone(),
+        strip_auth_data: api.credentials.strip,
         oauth: api.oauth.as_ref().map(|o| pb::OAuthSettings {
             allowed_grant_types: o.allowed_grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
             allowed_authorize_types: o.allowed_authorize_types.clone(),

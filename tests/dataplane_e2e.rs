@@ -196,6 +196,48 @@ async fn three_gateways_enforce_one_set_of_limits() {
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "Access to this resource has been disallowed");
     }
 
+    // --- Credentials where the API says they are, stripped before the upstream sees them.
+    let api = json!({"api_id": "query-api", "listen_path": "/query-api/", "strip_listen_path": true,
+                     "upstream_url": upstream.url(), "token_auth": true, "auth_query_param": "access_token",
+                     "auth_cookie_name": "session", "strip_auth_data": true});
+    c.admin("POST", "/api/apis", api).await;
+    let rights = json!({"query-api": {"api_id": "query-api"}});
+    c.admin("POST", "/api/portal/policies", json!({"id": "query", "name": "query", "access_rights": rights}))
+        .await;
+    let secret_q = new_client(&c, "query-client", "query").await;
+    let token_q = c.token("query-client", &secret_q).await;
+    // As in Tyk, a configured cookie that is present wins over the query parameter.
+    let r = c
+        .http
+        .get(c.gateways[1].url(&format!("/query-api/x?access_token={token_q}")))
+        .header("cookie", "theme=dark; session=not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let via_query: Value = c
+        .http
+        .get(c.gateways[1].url(&format!("/query-api/x?a=1&access_token={token_q}&b=2")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(via_query["path"], "/x?a=1&b=2", "{via_query}");
+    let via_cookie: Value = c
+        .http
+        .get(c.gateways[2].url("/query-api/y"))
+        .header("cookie", format!("theme=dark; session={token_q}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(via_cookie["headers"]["cookie"], "theme=dark", "{via_cookie}");
+    assert!(via_cookie["headers"].get("authorization").is_none());
+
     // --- A revoked token is refused by all three gateways.
     let r = c
         .http

@@ -4,8 +4,8 @@
 use gatehouse_model::Session;
 use gatehouse_oauth::issue::ACCESS_TOKEN_KIND;
 use gatehouse_store::{AnyTokenStore, TokenStore};
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderValue, Response, StatusCode};
 
 use crate::live::RuntimeConfig;
 use crate::proxy::{ResponseBody, json_error};
@@ -60,18 +60,6 @@ impl Refusal {
     }
 }
 
-/// The token in `Authorization: Bearer <token>` (scheme case-insensitive).
-pub fn extract(headers: &HeaderMap) -> Result<&str, Refusal> {
-    let value = headers.get(AUTHORIZATION).ok_or(Refusal::Missing)?;
-    let value = value.to_str().map_err(|_| Refusal::Malformed)?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or(Refusal::Malformed)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(Refusal::Malformed);
-    }
-    Ok(token)
-}
-
 /// The live session of `token`. Whether it may call this API is the policy's decision
 /// ([`crate::policy::authorize`]).
 pub async fn check(
@@ -102,21 +90,6 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(auth: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
-        h
-    }
-
-    #[test]
-    fn extracts_bearer_tokens() {
-        assert_eq!(extract(&headers("Bearer abc")), Ok("abc"));
-        assert_eq!(extract(&headers("bearer  abc ")), Ok("abc"));
-        assert_eq!(extract(&HeaderMap::new()), Err(Refusal::Missing));
-        assert_eq!(extract(&headers("Basic abc")), Err(Refusal::Malformed));
-        assert_eq!(extract(&headers("abc")), Err(Refusal::Malformed));
-    }
 
     #[test]
     fn refusals_carry_challenges() {

@@ -8,7 +8,8 @@
 //! - [`oauth`]: the authorization server's endpoints (`/oauth/authorize`, `/oauth/token`,
 //!   `/oauth/introspect`, `/oauth/revoke`, RFC 8414 metadata): HTTP around `gatehouse_oauth`.
 //! - [`notify`]: Tyk's token notification webhook, sent off the request path.
-//! - [`bearer`]: reading and checking the access token of a proxied request.
+//! - [`credential`]: where a request's token is (header, query, cookie), and stripping it.
+//! - [`bearer`]: checking the access token of a proxied request.
 //! - [`policy`]: the token's policy at request time: access rights, allowed URLs, limits.
 //! - [`limits`]: rate limit and quota, counted in the shared store in one round trip.
 //! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed.
@@ -17,6 +18,7 @@
 //! [`TokenStore`](gatehouse_store::TokenStore), so any node can serve any request.
 
 pub mod bearer;
+pub mod credential;
 pub mod limits;
 pub mod live;
 pub mod notify;

@@ -138,6 +138,7 @@ mod tests {
             upstream: "http://127.0.0.1:1".parse().unwrap(),
             oauth: None,
             token_auth: true,
+            credentials: Default::default(),
         }
     }
 

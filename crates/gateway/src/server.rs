@@ -19,7 +19,7 @@ use crate::live::LiveConfig;
 use crate::notify::Notifier;
 use crate::oauth::{self, Endpoint};
 use crate::proxy::{ResponseBody, UpstreamClient, json_error};
-use crate::{bearer, limits, policy};
+use crate::{bearer, credential, limits, policy};
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
@@ -104,11 +104,11 @@ impl Gateway {
                 return oauth::handle(self, api, endpoint, req).await;
             }
             // 2.–3. Credential and session.
-            let token = match bearer::extract(req.headers()) {
-                Ok(token) => token,
+            let token = match credential::find(&api.credentials, req.headers(), req.uri().query()) {
+                Ok((token, _)) => token,
                 Err(refusal) => return refusal.response(),
             };
-            let session = match bearer::check(&config, &self.tokens, token, now_unix()).await {
+            let session = match bearer::check(&config, &self.tokens, &token, now_unix()).await {
                 Ok(session) => session,
                 Err(refusal) => return refusal.response(),
             };
@@ -129,9 +129,16 @@ impl Gateway {
                 Err(refused) => return refused,
             }
         }
-        // 5. Proxy.
+        // 5. Proxy, without the credential when the API says so.
         let forwarded = if api.strip_listen_path { rest } else { path.as_str() };
-        let path_and_query = match req.uri().query() {
+        let mut req = req;
+        let query = match req.uri().query().map(str::to_owned) {
+            query if api.requires_token() && api.credentials.strip => {
+                credential::strip(&api.credentials, req.headers_mut(), query.as_deref())
+            }
+            query => query,
+        };
+        let path_and_query = match query {
             Some(query) => format!("{forwarded}?{query}"),
             None => forwarded.to_owned(),
         };

@@ -24,6 +24,50 @@ pub struct Api {
     /// with neither this nor `oauth` is keyless.
     #[serde(default)]
     pub token_auth: bool,
+    /// Where requests carry their token, and whether it is removed before proxying.
+    #[serde(default)]
+    pub credentials: CredentialLocation,
+}
+
+/// Where a protected API's requests carry their bearer token. As in Tyk, the header is read
+/// first, and a query parameter or cookie, when configured and present, takes precedence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialLocation {
+    /// Header holding `Bearer <token>`; empty means `Authorization`.
+    pub header_name: String,
+    /// Query parameter holding the token; empty: none.
+    pub query_param: String,
+    /// Cookie holding the token; empty: none.
+    pub cookie_name: String,
+    /// Remove the credential before forwarding to the upstream (Tyk's `strip_auth_data`).
+    pub strip: bool,
+}
+
+impl CredentialLocation {
+    pub fn header(&self) -> &str {
+        if self.header_name.is_empty() { "authorization" } else { &self.header_name }
+    }
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        let token_chars = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
+        if !token_chars(&self.header_name) || http::HeaderName::from_bytes(self.header().as_bytes()).is_err()
+        {
+            return Err(ValidationError::new("auth_header_name", "is not a valid header name"));
+        }
+        if !token_chars(&self.query_param) {
+            return Err(ValidationError::new(
+                "auth_query_param",
+                "may contain only letters, digits and - _ . ~",
+            ));
+        }
+        if !token_chars(&self.cookie_name) {
+            return Err(ValidationError::new(
+                "auth_cookie_name",
+                "may contain only letters, digits and - _ . ~",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Api {
@@ -41,6 +85,7 @@ impl Api {
         }
         check_id("api_id", &self.api_id)?;
         self.listen_path = normalise_listen_path(&self.listen_path)?;
+        self.credentials.validate()?;
         if let Some(oauth) = &self.oauth {
             oauth.validate()?;
         }
@@ -296,6 +341,7 @@ mod tests {
             strip_listen_path: true,
             upstream: "http://127.0.0.1:9000".parse().unwrap(),
             token_auth: false,
+            credentials: Default::default(),
             oauth: None,
         }
     }

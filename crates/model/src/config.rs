@@ -160,6 +160,7 @@ mod tests {
             strip_listen_path: true,
             upstream: "http://127.0.0.1:1".parse().unwrap(),
             token_auth: false,
+            credentials: Default::default(),
             oauth: None,
         }
     }

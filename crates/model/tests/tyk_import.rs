@@ -57,6 +57,7 @@ fn keyless() -> Api {
         strip_listen_path: false,
         upstream: "http://10.0.0.7:8080/v2".parse().unwrap(),
         token_auth: false,
+        credentials: Default::default(),
         oauth: None,
     }
 }

@@ -23,6 +23,7 @@ fn api(id: &str) -> Api {
         strip_listen_path: true,
         upstream: "http://127.0.0.1:9000/base".parse().unwrap(),
         token_auth: false,
+        credentials: Default::default(),
         oauth: None,
     }
 }

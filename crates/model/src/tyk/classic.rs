@@ -174,7 +174,16 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         allowed_authorize_types: join(&def.at("oauth_meta"), "allowed_authorize_types"),
         notifications_url: join(&def.at("notifications"), "oauth_on_keychange_url"),
     };
-    let api = Api { api_id, name, listen_path, strip_listen_path, upstream, oauth, token_auth: false };
+    let api = Api {
+        api_id,
+        name,
+        listen_path,
+        strip_listen_path,
+        upstream,
+        oauth,
+        token_auth: false,
+        credentials: Default::default(),
+    };
     Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
 }
 

@@ -81,6 +81,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         upstream,
         oauth: oauth.map(|(settings, _)| settings),
         token_auth: false,
+        credentials: Default::default(),
     };
     Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
 }

@@ -131,6 +131,7 @@ impl Fixture {
                 strip_listen_path: true,
                 upstream: "http://127.0.0.1:9".parse().expect("valid upstream"),
                 token_auth: false,
+                credentials: Default::default(),
                 oauth: Some(settings),
             };
             state.apis.insert(api_id.into(), api);
