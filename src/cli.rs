@@ -71,6 +71,14 @@ pub struct GatewayArgs {
     /// Name of this node in the control plane's logs (default: host name).
     #[arg(long, env = "GATEHOUSE_NODE_ID")]
     pub node_id: Option<String>,
+    /// On SIGTERM, seconds to keep serving while reporting not-ready, so load balancers stop
+    /// routing here before the listener closes.
+    #[arg(long, env = "GATEHOUSE_DRAIN_DELAY", default_value_t = 5.0)]
+    pub drain_delay: f64,
+    /// Then, seconds to let in-flight requests finish before exiting (match Kubernetes'
+    /// terminationGracePeriodSeconds minus the delay).
+    #[arg(long, env = "GATEHOUSE_DRAIN_TIMEOUT", default_value_t = 20.0)]
+    pub drain_timeout: f64,
 }
 
 #[derive(clap::Args)]

@@ -64,15 +64,27 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         node_id.clone(),
         Arc::clone(&live),
     ));
+    let drain_delay = seconds("--drain-delay", args.drain_delay)?;
+    let drain_timeout = seconds("--drain-timeout", args.drain_timeout)?;
     let notifier = Notifier::start(NotifierConfig::default());
     let gateway = Arc::new(Gateway {
         live,
         tokens: AnyTokenStore::Redis(tokens),
         upstream: UpstreamClient::new(ProxyTimeouts::default()),
         notifier: notifier.clone(),
+        draining: Default::default(),
     });
     tracing::info!(listen = %args.listen, %node_id, control_plane = %args.control_plane, "gateway ready");
-    gateway.serve(listener, shutdown_signal()).await;
+    let draining = Arc::clone(&gateway);
+    let stop = async move {
+        shutdown_signal().await;
+        // Not ready first, still serving: the load balancer moves traffic away before the
+        // listener closes, so no client meets a refused connection.
+        draining.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(?drain_delay, "draining: not ready, still serving");
+        tokio::time::sleep(drain_delay).await;
+    };
+    gateway.serve(listener, stop, drain_timeout).await;
     // Token notifications already promised to identity servers go out before we exit.
     if !notifier.flush(std::time::Duration::from_secs(10)).await {
         tracing::warn!("exiting with token notifications still undelivered");
@@ -105,6 +117,7 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         tokens,
         upstream: UpstreamClient::new(ProxyTimeouts::default()),
         notifier: Notifier::start(NotifierConfig::default()),
+        draining: Default::default(),
     });
 
     // Printed on stdout (logs go to stderr) so scripts can read it.
@@ -119,12 +132,17 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
             tracing::error!("control plane stopped: {e}");
         }
     });
-    gateway.serve(gateway_listener, shutdown_signal()).await;
+    gateway.serve(gateway_listener, shutdown_signal(), std::time::Duration::from_secs(5)).await;
     Ok(())
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+fn seconds(flag: &str, value: f64) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("{flag}: {value} is not a number of seconds"))
 }
 
 fn default_node_id() -> String {

@@ -112,6 +112,18 @@ impl GatewayProcess {
         log_dir: &Path,
         level: &str,
     ) -> Self {
+        Self::start_with(name, control_plane, redis, log_dir, level, &[])
+    }
+
+    /// A gateway with extra command-line flags.
+    pub fn start_with(
+        name: &str,
+        control_plane: &str,
+        redis: &str,
+        log_dir: &Path,
+        level: &str,
+        extra: &[&str],
+    ) -> Self {
         let port = free_port();
         let args = vec![
             "gateway".to_owned(),
@@ -124,6 +136,7 @@ impl GatewayProcess {
             "--node-id".to_owned(),
             name.to_owned(),
         ];
+        let args: Vec<String> = args.into_iter().chain(extra.iter().map(|a| (*a).to_owned())).collect();
         let env = [("GATEHOUSE_NODE_SECRET", NODE_SECRET), ("RUST_LOG", level)];
         let process = ChildProcess::spawn(name, &binary(), &args, &env, log_dir);
         wait_for_port(port, Duration::from_secs(20));

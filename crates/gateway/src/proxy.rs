@@ -3,19 +3,22 @@
 
 use std::error::Error as _;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::{Either, Full};
+use http_body::Body as _;
+use http_body_util::{Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use gatehouse_model::Upstream;
+
+mod upgrade;
 
 /// Body of every gateway response: the upstream's streamed body, or a small body the gateway made
 /// itself (errors, token responses). An enum rather than a boxed body: no allocation per request
@@ -44,11 +47,16 @@ impl Default for ProxyTimeouts {
 /// its connection closed before anything was written (`retry_canceled_requests`).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Default cap on a request body: generous for API payloads, small enough that one client
+/// cannot stream unbounded data into an upstream through the gateway.
+pub const DEFAULT_MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+
 /// A pooled HTTP/1.1 client shared by every request of a gateway; cheap to clone.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Limited<Incoming>>,
     timeouts: ProxyTimeouts,
+    max_request_body: usize,
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies still meet in the wild.
@@ -81,7 +89,22 @@ impl UpstreamClient {
             // Without a timer the pool never evicts idle connections in the background.
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Self { client, timeouts }
+        Self { client, timeouts, max_request_body: DEFAULT_MAX_REQUEST_BODY }
+    }
+
+    /// Sets the largest request body forwarded, in bytes (default [`DEFAULT_MAX_REQUEST_BODY`]).
+    ///
+    /// Enforced while streaming, never by buffering:
+    /// - a declared `Content-Length` above the limit is answered 413 before the upstream is
+    ///   contacted;
+    /// - a body without a length (chunked, HTTP/2) is cut off before the chunk that would cross
+    ///   the limit, so the upstream never receives more than `limit` bytes; the upstream
+    ///   connection is then closed mid-request. If the upstream had not answered yet, the client
+    ///   gets 413; if it had, its response is already on the way and cannot be taken back, so
+    ///   the response body is aborted and the client sees its connection close early.
+    pub fn max_request_body(mut self, limit: usize) -> Self {
+        self.max_request_body = limit;
+        self
     }
 
     /// Forwards `req` to `upstream`. `path_and_query` is the path (starting with '/') and optional
@@ -90,7 +113,7 @@ impl UpstreamClient {
     /// `client_addr` is the TCP peer of the incoming connection.
     pub async fn forward(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         upstream: &Upstream,
         path_and_query: &str,
         client_addr: SocketAddr,
@@ -109,6 +132,14 @@ impl UpstreamClient {
             return json_error(StatusCode::BAD_GATEWAY, "upstream unavailable");
         };
 
+        // hyper fills the size hint from Content-Length, so an announced oversize body is refused
+        // before a connection to the upstream is even taken from the pool.
+        if req.body().size_hint().lower() > u64::try_from(self.max_request_body).unwrap_or(u64::MAX) {
+            tracing::info!(upstream = %upstream.authority, "declared request body over the limit");
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        let client_upgrade = upgrade::take(&mut req);
+
         let (mut parts, body) = req.into_parts();
         // HTTP/2 clients carry the host in the URI's authority, not in a Host header.
         let original_host = parts
@@ -118,8 +149,12 @@ impl UpstreamClient {
             .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
         let headers = &mut parts.headers;
         strip_hop_by_hop(headers);
+        if let Some(client_upgrade) = &client_upgrade {
+            client_upgrade.restore_headers(headers);
+        }
         headers.insert(header::HOST, host);
         append_forwarded_for(headers, client_addr);
+        append_forwarded(headers, client_addr, original_host.as_ref());
         // Only plain-HTTP listeners exist for now; this must follow the listener once TLS lands.
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
         if let Some(original_host) = original_host {
@@ -131,14 +166,21 @@ impl UpstreamClient {
         // Extensions set by the inbound server (upgrade handles, header-case maps) are about the
         // client connection and must not steer the upstream one.
         parts.extensions = http::Extensions::new();
-        let req = Request::from_parts(parts, body);
+        let req = Request::from_parts(parts, Limited::new(body, self.max_request_body));
 
         let result = tokio::time::timeout(self.timeouts.response_header, self.client.request(req)).await;
         match result {
+            Ok(Ok(response)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                upgrade::switch(client_upgrade, response, &upstream.authority)
+            }
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 Response::from_parts(parts, Either::Left(body))
+            }
+            Ok(Err(err)) if is_body_limit(&err) => {
+                tracing::info!(upstream = %upstream.authority, "streamed request body over the limit");
+                json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
             }
             Ok(Err(err)) => {
                 let (status, kind) = classify(&err);
@@ -201,8 +243,51 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 fn append_forwarded_for(headers: &mut HeaderMap, client_addr: SocketAddr) {
     // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; upstreams expect a.b.c.d.
     let ip = client_addr.ip().to_canonical().to_string();
+    append_to_list(headers, X_FORWARDED_FOR, ip.as_bytes());
+}
+
+/// Appends this hop's element to `Forwarded` (RFC 7239): `for=<client>;proto=http;host=<host>`,
+/// with the same trust caveat as X-Forwarded-For for the elements already there.
+fn append_forwarded(headers: &mut HeaderMap, client_addr: SocketAddr, original_host: Option<&HeaderValue>) {
+    let mut element = Vec::with_capacity(64);
+    // An IPv6 literal holds ':', which a token cannot, so RFC 7239 §6 wants it bracketed and
+    // quoted; IPv4 is a plain token.
+    match client_addr.ip().to_canonical() {
+        IpAddr::V4(ip) => element.extend_from_slice(format!("for={ip}").as_bytes()),
+        IpAddr::V6(ip) => element.extend_from_slice(format!("for=\"[{ip}]\"").as_bytes()),
+    }
+    // Matches X-Forwarded-Proto: plain-HTTP listeners only, for now.
+    element.extend_from_slice(b";proto=http");
+    if let Some(host) = original_host {
+        element.extend_from_slice(b";host=");
+        push_token_or_quoted(&mut element, host.as_bytes());
+    }
+    append_to_list(headers, header::FORWARDED, &element);
+}
+
+/// RFC 7239 values are `token / quoted-string`: a host with a port (':') must be quoted.
+fn push_token_or_quoted(out: &mut Vec<u8>, value: &[u8]) {
+    let is_tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    if !value.is_empty() && value.iter().all(is_tchar) {
+        out.extend_from_slice(value);
+        return;
+    }
+    out.push(b'"');
+    for &b in value {
+        // quoted-pair: only these two need escaping inside a quoted-string.
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// Appends `element` to the comma-separated list header `name`, folding repeated fields into
+/// one so the upstream sees a single, ordered list.
+fn append_to_list(headers: &mut HeaderMap, name: HeaderName, element: &[u8]) {
     let mut value: Vec<u8> = Vec::new();
-    for existing in headers.get_all(&X_FORWARDED_FOR) {
+    for existing in headers.get_all(&name) {
         if !value.is_empty() {
             value.extend_from_slice(b", ");
         }
@@ -211,13 +296,18 @@ fn append_forwarded_for(headers: &mut HeaderMap, client_addr: SocketAddr) {
     if !value.is_empty() {
         value.extend_from_slice(b", ");
     }
-    value.extend_from_slice(ip.as_bytes());
-    // Every piece is already a valid header value, so this cannot fail; should it ever, the peer
-    // alone is still the most useful thing to send.
-    let value = HeaderValue::from_bytes(&value).or_else(|_| HeaderValue::from_str(&ip));
+    value.extend_from_slice(element);
+    // Every piece is already a valid header value, so this cannot fail; should it ever, this
+    // hop's element alone is still the most useful thing to send.
+    let value = HeaderValue::from_bytes(&value).or_else(|_| HeaderValue::from_bytes(element));
     if let Ok(value) = value {
-        headers.insert(X_FORWARDED_FOR, value);
+        headers.insert(name, value);
     }
+}
+
+/// Whether the request failed because `Limited` cut the client's body off.
+fn is_body_limit(err: &hyper_util::client::legacy::Error) -> bool {
+    std::iter::successors(err.source(), |e| (*e).source()).any(|e| e.is::<LengthLimitError>())
 }
 
 /// Maps a client error to the status the caller sees and a log label. Labels only: error chains

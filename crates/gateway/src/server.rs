@@ -27,12 +27,20 @@ pub struct Gateway {
     pub tokens: AnyTokenStore,
     pub upstream: UpstreamClient,
     pub notifier: Notifier,
+    /// Set on shutdown: readiness turns false so load balancers stop sending new requests
+    /// while the ones already sent are still served.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
     /// Serves connections from `listener` until `shutdown` resolves, then lets in-flight
-    /// requests finish.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    /// requests finish, for at most `drain_timeout`.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        drain_timeout: std::time::Duration,
+    ) {
         let graceful = GracefulShutdown::new();
         let builder = auto::Builder::new(TokioExecutor::new());
         tokio::pin!(shutdown);
@@ -63,7 +71,12 @@ impl Gateway {
                 }
             });
         }
-        graceful.shutdown().await;
+        // Stop accepting (the listener is dropped here); open connections finish their
+        // requests and close.
+        drop(listener);
+        if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
+            tracing::warn!(?drain_timeout, "drain timeout: exiting with requests still in flight");
+        }
     }
 
     /// The hot path, step by step as in DESIGN.md.
@@ -72,6 +85,9 @@ impl Gateway {
         // (They shadow these two paths of an API listening on `/`.)
         match req.uri().path() {
             "/healthz" => return probe(StatusCode::OK),
+            "/readyz" if self.draining.load(std::sync::atomic::Ordering::Relaxed) => {
+                return probe(StatusCode::SERVICE_UNAVAILABLE);
+            }
             "/readyz" if self.live.load().is_some() => return probe(StatusCode::OK),
             "/readyz" => return probe(StatusCode::SERVICE_UNAVAILABLE),
             _ => {}

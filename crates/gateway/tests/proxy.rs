@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -92,8 +93,12 @@ fn echo(req: Request<Incoming>, peer: SocketAddr) -> Response<Incoming> {
 /// A stand-in for the gateway's router: every request goes to `upstream`, path and query as is.
 async fn start_gateway(upstream: Upstream, timeouts: ProxyTimeouts) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_gateway(listener, UpstreamClient::new(timeouts), upstream)
+}
+
+/// Like the real server, connections may upgrade (`serve_connection_with_upgrades` there).
+fn serve_gateway(listener: TcpListener, client: UpstreamClient, upstream: Upstream) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
-    let client = UpstreamClient::new(timeouts);
     let upstream = Arc::new(upstream);
     tokio::spawn(async move {
         while let Ok((stream, peer)) = listener.accept().await {
@@ -105,7 +110,9 @@ async fn start_gateway(upstream: Upstream, timeouts: ProxyTimeouts) -> SocketAdd
                     Ok::<_, Infallible>(client.forward(req, &upstream, &pq, peer).await)
                 }
             });
-            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(
+                http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades(),
+            );
         }
     });
     addr
@@ -370,4 +377,264 @@ async fn unreachable_upstream_is_504_after_the_connect_timeout() {
     assert!(elapsed >= Duration::from_millis(200), "answered before the timeout: {elapsed:?}");
     assert!(elapsed < Duration::from_secs(3), "connect timeout not enforced: {elapsed:?}");
     drop((listener, queued));
+}
+
+/// Answers `101` with `Upgrade: echo-proto` (and what it saw in `x-echo`) to requests offering
+/// echo-proto, then echoes every byte on the upgraded connection; 400 to anything else.
+async fn start_echo_proto_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, peer)) = listener.accept().await {
+            let service = service_fn(move |mut req: Request<Incoming>| async move {
+                let info = echoed_info(&req, peer);
+                let offered = req.headers().get(header::UPGRADE).is_some_and(|v| v == "echo-proto");
+                if !offered {
+                    let response = Response::builder().status(StatusCode::BAD_REQUEST).body(full(""));
+                    return Ok::<_, Infallible>(response.unwrap());
+                }
+                let on_upgrade = hyper::upgrade::on(&mut req);
+                tokio::spawn(async move {
+                    let upgraded = TokioIo::new(on_upgrade.await.unwrap());
+                    let (mut reader, mut writer) = tokio::io::split(upgraded);
+                    tokio::io::copy(&mut reader, &mut writer).await.unwrap();
+                });
+                let response = Response::builder()
+                    .status(StatusCode::SWITCHING_PROTOCOLS)
+                    .header(header::CONNECTION, "upgrade")
+                    .header(header::UPGRADE, "echo-proto")
+                    .header("x-echo", info.to_string())
+                    .body(full(""));
+                Ok(response.unwrap())
+            });
+            tokio::spawn(
+                http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades(),
+            );
+        }
+    });
+    addr
+}
+
+fn echoed_info(req: &Request<Incoming>, peer: SocketAddr) -> Value {
+    let mut headers = serde_json::Map::new();
+    for name in req.headers().keys() {
+        let values = req.headers().get_all(name).iter();
+        let values = values.map(|v| Value::from(v.to_str().unwrap())).collect();
+        headers.insert(name.to_string(), Value::Array(values));
+    }
+    json!({ "uri": req.uri().to_string(), "peer_port": peer.port(), "headers": headers })
+}
+
+#[tokio::test]
+async fn upgrade_is_spliced_end_to_end() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let upstream = start_echo_proto_upstream().await;
+    let gateway = start_gateway(upstream_at(upstream, "/base"), ProxyTimeouts::default()).await;
+    let stream = TcpStream::connect(gateway).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake::<_, TestBody>(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection.with_upgrades());
+    let req = Request::get("/ws")
+        .header(header::HOST, "api.example.test")
+        .header(header::CONNECTION, "upgrade, x-private-hop")
+        .header("x-private-hop", "1")
+        .header(header::UPGRADE, "echo-proto")
+        .body(full(""))
+        .unwrap();
+    let response = timeout(Duration::from_secs(5), sender.send_request(req)).await.unwrap().unwrap();
+
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(response.headers()[header::UPGRADE], "echo-proto");
+    assert_eq!(response.headers()[header::CONNECTION], "upgrade");
+    let echo = echoed(response.headers());
+    assert_eq!(echo["uri"], "/base/ws");
+    assert_eq!(seen_header(&echo, "connection"), Some("upgrade"));
+    assert_eq!(seen_header(&echo, "upgrade"), Some("echo-proto"));
+    assert_eq!(seen_header(&echo, "x-private-hop"), None);
+
+    let upgraded = timeout(Duration::from_secs(5), hyper::upgrade::on(response)).await.unwrap().unwrap();
+    let mut io = TokioIo::new(upgraded);
+    for message in [&b"ping"[..], &[7u8; 100_000][..]] {
+        io.write_all(message).await.unwrap();
+        let mut back = vec![0u8; message.len()];
+        timeout(Duration::from_secs(5), io.read_exact(&mut back)).await.unwrap().unwrap();
+        assert!(back == message, "echo differs");
+    }
+    // Closing our side reaches the upstream, whose echo loop ends and closes back.
+    io.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    timeout(Duration::from_secs(5), io.read_to_end(&mut rest)).await.unwrap().unwrap();
+    assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn refused_upgrade_is_relayed_as_a_plain_response() {
+    let upstream = start_echo_proto_upstream().await;
+    let gateway = start_gateway(upstream_at(upstream, ""), ProxyTimeouts::default()).await;
+    let req = Request::get(format!("http://{gateway}/ws"))
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "other-proto")
+        .body(full(""))
+        .unwrap();
+    let (status, headers, _) = send(&test_client(), req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!headers.contains_key(header::UPGRADE));
+}
+
+/// What a body-limit upstream saw of one request: body bytes received, and whether the body
+/// ended cleanly.
+type BodyReport = (usize, bool);
+
+/// Counts requests, reads each body to its end before answering 200 (so a gateway that cuts the
+/// body off hears nothing back first), and reports every body on `reports`.
+async fn start_counting_upstream() -> (SocketAddr, Arc<AtomicUsize>, mpsc::UnboundedReceiver<BodyReport>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (counter, tx) = (counter.clone(), tx.clone());
+            let service = service_fn(move |req: Request<Incoming>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let tx = tx.clone();
+                async move {
+                    let mut body = req.into_body();
+                    let mut received = 0;
+                    let clean = loop {
+                        match body.frame().await {
+                            None => break true,
+                            Some(Err(_)) => break false,
+                            Some(Ok(frame)) => received += frame.data_ref().map_or(0, Bytes::len),
+                        }
+                    };
+                    tx.send((received, clean)).unwrap();
+                    Ok::<_, Infallible>(Response::new(full(received.to_string())))
+                }
+            });
+            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        }
+    });
+    (addr, requests, rx)
+}
+
+const LIMIT: usize = 64 * 1024;
+
+async fn start_limited_gateway(upstream: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = UpstreamClient::new(ProxyTimeouts::default()).max_request_body(LIMIT);
+    serve_gateway(listener, client, upstream_at(upstream, ""))
+}
+
+#[tokio::test]
+async fn body_at_the_limit_is_forwarded() {
+    let (upstream, requests, mut reports) = start_counting_upstream().await;
+    let gateway = start_limited_gateway(upstream).await;
+    let req = Request::post(format!("http://{gateway}/up")).body(full(vec![1u8; LIMIT])).unwrap();
+    let (status, _, body) = send(&test_client(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, LIMIT.to_string());
+    assert_eq!(reports.recv().await, Some((LIMIT, true)));
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn oversized_content_length_is_413_without_contacting_the_upstream() {
+    let (upstream, requests, _reports) = start_counting_upstream().await;
+    let gateway = start_limited_gateway(upstream).await;
+    // The declared length alone must be enough: not a byte of the body is ever sent.
+    let (_tx, body) = chunk_body(1);
+    let req = Request::post(format!("http://{gateway}/up"))
+        .header(header::CONTENT_LENGTH, (LIMIT + 1).to_string())
+        .body(body)
+        .unwrap();
+    let response = send(&test_client(), req).await;
+    assert_json_error(response, StatusCode::PAYLOAD_TOO_LARGE, "request body too large").await;
+    assert_eq!(requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn chunked_body_over_the_limit_is_cut_off() {
+    const CHUNK: usize = 16 * 1024;
+    let (upstream, requests, mut reports) = start_counting_upstream().await;
+    let gateway = start_limited_gateway(upstream).await;
+    let (tx, body) = chunk_body(1);
+    // Offers 1 MiB, far past the limit; stops as soon as the gateway stops taking it.
+    let sender = tokio::spawn(async move {
+        for index in 0..64 {
+            if tx.send(chunk(index, CHUNK)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let req = Request::post(format!("http://{gateway}/up")).body(body).unwrap();
+    let client = test_client();
+    let outcome = timeout(Duration::from_secs(10), client.request(req)).await.expect("client hung");
+    // 413 when the gateway could answer before the client's write failed; otherwise the
+    // client's own request errors (connection closed under it). Either way, no hang.
+    if let Ok(response) = outcome {
+        let (parts, body) = response.into_parts();
+        let body = timeout(Duration::from_secs(5), body.collect()).await.unwrap().unwrap().to_bytes();
+        assert_json_error(
+            (parts.status, parts.headers, body),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+        )
+        .await;
+    }
+    let (received, clean) = timeout(Duration::from_secs(5), reports.recv()).await.unwrap().unwrap();
+    assert!(received <= LIMIT, "upstream got {received} bytes");
+    assert!(!clean, "the upstream must see an incomplete body, not a short complete one");
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    timeout(Duration::from_secs(5), sender).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_is_appended_to_an_existing_value() {
+    let upstream = start_upstream().await;
+    let gateway = start_gateway(upstream_at(upstream, ""), ProxyTimeouts::default()).await;
+    let req = Request::get(format!("http://{gateway}/f"))
+        .header(header::HOST, "api.example.test:8443")
+        .header(header::FORWARDED, "for=192.0.2.60;proto=https")
+        .header(header::FORWARDED, "for=\"[2001:db8::1]\"")
+        .body(full(""))
+        .unwrap();
+    let (_, headers, _) = send(&test_client(), req).await;
+    let echo = echoed(&headers);
+    assert_eq!(
+        seen_header(&echo, "forwarded"),
+        Some(
+            r#"for=192.0.2.60;proto=https, for="[2001:db8::1]", for=127.0.0.1;proto=http;host="api.example.test:8443""#
+        )
+    );
+
+    let req = Request::get(format!("http://{gateway}/f"))
+        .header(header::HOST, "api.example.test")
+        .body(full(""))
+        .unwrap();
+    let (_, headers, _) = send(&test_client(), req).await;
+    let echo = echoed(&headers);
+    assert_eq!(seen_header(&echo, "forwarded"), Some("for=127.0.0.1;proto=http;host=api.example.test"));
+}
+
+#[tokio::test]
+async fn forwarded_quotes_an_ipv6_client() {
+    let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    };
+    let upstream = start_upstream().await;
+    let gateway =
+        serve_gateway(listener, UpstreamClient::new(ProxyTimeouts::default()), upstream_at(upstream, ""));
+    let req = Request::get(format!("http://{gateway}/f")).body(full("")).unwrap();
+    let (_, headers, _) = send(&test_client(), req).await;
+    let echo = echoed(&headers);
+    let host = format!("\"{gateway}\"");
+    assert_eq!(
+        seen_header(&echo, "forwarded"),
+        Some(format!("for=\"[::1]\";proto=http;host={host}").as_str())
+    );
+    assert_eq!(seen_header(&echo, "x-forwarded-for"), Some("::1"));
 }

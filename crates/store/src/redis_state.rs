@@ -110,7 +110,18 @@ impl RedisStateStore {
 
     /// Connects to `url` (`redis://[user:password@]host:port[/db]`). Fails with
     /// [`StoreError::Unavailable`] within a few seconds if the server cannot be reached.
+    ///
+    /// One server only: a Redis Cluster URL (`redis+cluster://…`) is rejected. Control-plane
+    /// replicas share state through one Redis (which may be a single-node deployment next to a
+    /// cluster holding the token state).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if redis_conn::is_cluster_url(url) {
+            return Err(StoreError::Unavailable(
+                "the control-plane state store needs a single Redis server (redis://…); \
+                 Redis Cluster (redis+cluster://…) is supported for token state only"
+                    .into(),
+            ));
+        }
         let (client, conn) = redis_conn::connect(url).await?;
         Ok(Self { client, conn })
     }

@@ -11,21 +11,29 @@
 //! - `gh:{lim:<subject>}:rate` and `gh:{lim:<subject>}:quota`: a subject's rate-limit state and
 //!   quota count (see `limits.rs`).
 //!
+//! # Redis Cluster
+//! [`RedisTokenStore::connect`] takes `redis://[user:password@]host:port[/db]` for one server,
+//! or `redis+cluster://[user:password@]host:port,host:port,…` for a Redis Cluster: the listed
+//! nodes are seeds (one reachable node is enough to discover the rest), the credentials apply
+//! to every node, and there is no database to select. On a cluster each command goes to the
+//! node owning its key's slot; every command the store sends touches one slot (see below).
+//!
 //! Every key expires. The braces are a Redis Cluster hash tag around the key's whole identity,
 //! so related keys (a family and its tokens) generally sit in different slots. That is why every
 //! script touches only keys of one tag (one key, but for a subject's two limit keys, which share
-//! theirs), and why revoking a family is a sequence of single-key commands whose order, not
-//! atomicity, keeps a revoked family's tokens from surviving (see `grants.rs`).
+//! theirs), why revoking a family is a sequence of single-key commands whose order, not
+//! atomicity, keeps a revoked family's tokens from surviving (see `grants.rs`), and why keys in
+//! different slots are deleted by single-key DELs, never one multi-key command, MULTI or a
+//! pipeline spanning slots (see `RedisConn::del_each`).
 
 use std::time::Duration;
 
 use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, Taken};
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::common::{MAX_TTL, hex, member_keys};
-use crate::redis_conn::{self, unavailable};
+use crate::redis_conn::{RedisConn, unavailable};
 use crate::{ClientRef, ClientTokenEntry, LimitOutcome, Limits, StoreError, TokenKey, TokenStore};
 
 mod client_index;
@@ -34,19 +42,20 @@ mod limits;
 
 use grants::MarkerFamily;
 
-/// [`TokenStore`] over one Redis server. Clones share the connection, which reconnects by itself
-/// after failures.
+/// [`TokenStore`] over one Redis server or a Redis Cluster. Clones share the connection, which
+/// reconnects by itself after failures.
 #[derive(Clone)]
 pub struct RedisTokenStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
 }
 
 impl RedisTokenStore {
-    /// Connects to `url` (`redis://[user:password@]host:port[/db]`). Fails with
-    /// [`StoreError::Unavailable`] within a few seconds if the server cannot be reached.
+    /// Connects to `url`: `redis://[user:password@]host:port[/db]` for one server, or
+    /// `redis+cluster://[user:password@]host:port,host:port,…` for a Redis Cluster (see the
+    /// module docs). Fails with [`StoreError::Unavailable`] within a few seconds if the server,
+    /// or every listed cluster node, cannot be reached, or if the URL is malformed.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let (_, conn) = redis_conn::connect(url).await?;
-        Ok(Self { conn })
+        Ok(Self { conn: RedisConn::connect(url).await? })
     }
 
     /// The Redis key of the session stored under `key`.

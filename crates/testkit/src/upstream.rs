@@ -21,6 +21,11 @@ pub struct EchoUpstream {
 impl EchoUpstream {
     /// Starts an upstream named `name` on a free loopback port. Needs a tokio runtime.
     pub async fn start(name: &'static str) -> Self {
+        Self::start_with_delay(name, std::time::Duration::ZERO).await
+    }
+
+    /// An upstream that waits `delay` before answering, so requests stay in flight a while.
+    pub async fn start_with_delay(name: &'static str, delay: std::time::Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
         let task = tokio::spawn(async move {
@@ -28,6 +33,7 @@ impl EchoUpstream {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<hyper::body::Incoming>| async move {
+                        tokio::time::sleep(delay).await;
                         let headers: serde_json::Map<String, serde_json::Value> = req
                             .headers()
                             .iter()

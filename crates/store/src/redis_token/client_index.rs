@@ -146,23 +146,19 @@ impl RedisTokenStore {
         family_window: Duration,
     ) -> Result<(), StoreError> {
         let mut families = JoinSet::new();
-        // Single-key DELs in a plain pipeline: the sessions live in different slots.
-        let mut sessions = redis::pipe();
-        let mut any_session = false;
+        // Single-key DELs: the sessions live in different slots.
+        let mut sessions = Vec::new();
         for entry in entries {
             match entry {
-                ClientTokenEntry::Access(key) => {
-                    sessions.cmd("DEL").arg(Self::session_key(key)).ignore();
-                    any_session = true;
-                }
+                ClientTokenEntry::Access(key) => sessions.push(Self::session_key(key)),
                 ClientTokenEntry::Family(family_id) => {
                     let (store, family_id) = (self.clone(), family_id.clone());
                     families.spawn(async move { store.revoke(&family_id, family_window).await });
                 }
             }
         }
-        if any_session {
-            sessions.query_async::<()>(&mut self.conn.clone()).await.map_err(unavailable)?;
+        if !sessions.is_empty() {
+            self.conn.del_each(sessions).await?;
         }
         while let Some(revoked) = families.join_next().await {
             revoked

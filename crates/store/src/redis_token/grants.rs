@@ -114,15 +114,12 @@ impl RedisTokenStore {
         };
         let members: FamilyMembers = decode(&family_key, &record)?;
         let (access, refresh) = member_keys(family_id, &members)?;
-        // A plain pipeline, not MULTI: one round trip, with each command free to go to its own
-        // slot. The family record goes last, so a failure part-way leaves it for a retry.
-        let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(Self::session_key(&access)).ignore();
-        if let Some(refresh) = refresh {
-            pipe.cmd("DEL").arg(Self::refresh_key(&refresh)).ignore();
-        }
-        pipe.cmd("DEL").arg(&family_key).ignore();
-        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        // Single-key DELs, not MULTI or one multi-key DEL: each key may be in its own slot.
+        // The family record goes last, so a failure part-way leaves it for a retry.
+        let mut tokens = vec![Self::session_key(&access)];
+        tokens.extend(refresh.map(|refresh| Self::refresh_key(&refresh)));
+        self.conn.del_each(tokens).await?;
+        self.delete(&family_key).await.map(drop)
     }
 }
 

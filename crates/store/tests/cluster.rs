@@ -1,0 +1,279 @@
+//! The token store on a real three-node Redis Cluster (`redis+cluster://…`): the core flows,
+//! with keys spread over the nodes. Needs `redis-server` and `redis-cli` with cluster support;
+//! without them these tests fail, they are never skipped.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use gatehouse_model::Taken;
+use gatehouse_store::{
+    ClientRef, ClientTokenEntry, Limits, RateLimit, RedisStateStore, RedisTokenStore, StoreError, TokenStore,
+};
+use support::free_port;
+use support::grants::{LONG_TTL, RACERS, WINDOW, code, key, live_pair, session};
+use tempfile::TempDir;
+
+const NODES: usize = 3;
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Three cluster nodes in a temporary directory, killed on drop.
+struct RedisCluster {
+    ports: Vec<u16>,
+    children: Vec<Child>,
+    _dir: TempDir,
+}
+
+impl RedisCluster {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory for the cluster");
+        let mut cluster = RedisCluster { ports: Vec::new(), children: Vec::new(), _dir: dir };
+        for _ in 0..NODES {
+            // The bus port is set explicitly: port + 10000 (the default) may be taken or too high.
+            let (port, bus_port) = (free_port(), free_port());
+            let child = spawn_node(cluster._dir.path(), port, bus_port);
+            cluster.ports.push(port);
+            cluster.children.push(child);
+        }
+        for &port in &cluster.ports {
+            wait_for(&format!("node {port} to answer PING"), || {
+                cli(&["-p", &port.to_string(), "ping"]) == "PONG"
+            });
+        }
+        let addrs: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let create = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster create (is redis-cli installed?)");
+        assert!(
+            create.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&create.stdout),
+            String::from_utf8_lossy(&create.stderr)
+        );
+        for &port in &cluster.ports {
+            wait_for(&format!("node {port} to report cluster_state:ok"), || {
+                cli(&["-p", &port.to_string(), "cluster", "info"]).contains("cluster_state:ok")
+            });
+        }
+        cluster
+    }
+
+    fn url(&self) -> String {
+        let nodes: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    /// How many keys each node holds.
+    fn key_counts(&self) -> Vec<u64> {
+        self.ports
+            .iter()
+            .map(|p| {
+                let out = cli(&["-p", &p.to_string(), "dbsize"]);
+                out.parse().unwrap_or_else(|_| panic!("dbsize of node {p}: {out:?}"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
+    let conf = dir.join(format!("nodes-{port}.conf"));
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--cluster-port", &bus_port.to_string()])
+        .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+        .arg("--cluster-config-file")
+        .arg(&conf)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--bind", "127.0.0.1", "--appendonly", "no", "--save", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server (is it installed, with cluster support?)")
+}
+
+/// `redis-cli` output, trimmed; empty when it cannot run or fails.
+fn cli(args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(args)
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(50));
+    }
+}
+
+async fn cluster_store() -> (RedisTokenStore, RedisCluster) {
+    let cluster = RedisCluster::start();
+    let store = RedisTokenStore::connect(&cluster.url()).await.expect("connect to the test cluster");
+    (store, cluster)
+}
+
+const C1: ClientRef<'static> = ClientRef { api_id: "orders", client_id: "c1" };
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_live_on_several_nodes() {
+    let (store, cluster) = cluster_store().await;
+    for n in 0..30 {
+        store.put_session(&key(n), &session(&format!("f{n}")), LONG_TTL).await.unwrap();
+    }
+    for n in 0..30 {
+        assert_eq!(store.get_session(&key(n)).await.unwrap(), Some(session(&format!("f{n}"))));
+    }
+    let counts = cluster.key_counts();
+    assert_eq!(counts.iter().sum::<u64>(), 30, "{counts:?}");
+    assert!(counts.iter().filter(|&&c| c > 0).count() >= 2, "keys all on one node: {counts:?}");
+    for n in 0..30 {
+        assert!(store.delete_session(&key(n)).await.unwrap());
+        assert_eq!(store.get_session(&key(n)).await.unwrap(), None);
+        assert!(!store.delete_session(&key(n)).await.unwrap());
+    }
+    assert_eq!(cluster.key_counts().iter().sum::<u64>(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn codes_are_single_use_and_families_revoke_across_slots() {
+    let (store, cluster) = cluster_store().await;
+    store.put_code(&key(1), &code("c1"), LONG_TTL).await.unwrap();
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.spawn(async move { store.redeem_code(&key(1), "fam-new", WINDOW).await.unwrap() });
+    }
+    let (mut fresh, mut replayed) = (0, 0);
+    while let Some(taken) = racers.join_next().await {
+        match taken.unwrap() {
+            Taken::Fresh(got) => {
+                assert_eq!(got, code("c1"));
+                fresh += 1;
+            }
+            Taken::Replayed { family_id } => {
+                assert_eq!(family_id, "fam-new");
+                replayed += 1;
+            }
+            Taken::Missing => panic!("the code vanished instead of being marked spent"),
+        }
+    }
+    assert_eq!((fresh, replayed), (1, RACERS - 1));
+
+    // A family whose access token, refresh token and record sit in different slots.
+    let (access, refresh) = (key(10), key(11));
+    live_pair(&store, "fam-1", &access, &refresh).await;
+    assert!(cluster.key_counts().iter().filter(|&&c| c > 0).count() >= 2);
+    match store.use_refresh(&refresh, WINDOW).await.unwrap() {
+        Taken::Fresh(grant) => assert_eq!(grant.family_id, "fam-1"),
+        other => panic!("expected a fresh grant, got {other:?}"),
+    }
+    let replay = store.use_refresh(&refresh, WINDOW).await.unwrap();
+    assert_eq!(replay, Taken::Replayed { family_id: "fam-1".into() });
+
+    let (access2, refresh2) = (key(12), key(13));
+    live_pair(&store, "fam-1", &access2, &refresh2).await;
+    assert!(!store.family_revoked("fam-1").await.unwrap());
+    store.revoke_family("fam-1", LONG_TTL).await.unwrap();
+    assert!(store.family_revoked("fam-1").await.unwrap());
+    assert_eq!(store.get_session(&access2).await.unwrap(), None);
+    assert_eq!(store.get_refresh(&refresh2).await.unwrap(), None);
+    assert_eq!(store.use_refresh(&refresh2, WINDOW).await.unwrap(), Taken::Missing);
+    assert!(!store.delete_session(&access2).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_index_lists_and_revokes_across_slots() {
+    let (store, cluster) = cluster_store().await;
+    let expires_at = 4_000_000_000;
+    for n in 0..10 {
+        store.put_session(&key(n), &session("none"), LONG_TTL).await.unwrap();
+        store
+            .index_client_token(&C1, &ClientTokenEntry::Access(key(n)), expires_at + u64::from(n))
+            .await
+            .unwrap();
+    }
+    for f in 0..5u8 {
+        let family_id = format!("fam-{f}");
+        live_pair(&store, &family_id, &key(100 + 2 * f), &key(101 + 2 * f)).await;
+        let entry = ClientTokenEntry::Family(family_id);
+        store.index_client_token(&C1, &entry, expires_at + 100 + u64::from(f)).await.unwrap();
+    }
+    assert!(cluster.key_counts().iter().filter(|&&c| c > 0).count() >= 2);
+
+    let (page, total) = store.list_client_tokens(&C1, 1_700_000_000, 8, 4).await.unwrap();
+    assert_eq!(total, 15);
+    let expected = vec![
+        (ClientTokenEntry::Access(key(8)), expires_at + 8),
+        (ClientTokenEntry::Access(key(9)), expires_at + 9),
+        (ClientTokenEntry::Family("fam-0".into()), expires_at + 100),
+        (ClientTokenEntry::Family("fam-1".into()), expires_at + 101),
+    ];
+    assert_eq!(page, expected);
+
+    assert_eq!(store.revoke_client_tokens(&C1, LONG_TTL).await.unwrap(), 15);
+    for n in 0..10 {
+        assert_eq!(store.get_session(&key(n)).await.unwrap(), None);
+    }
+    for f in 0..5u8 {
+        assert!(store.family_revoked(&format!("fam-{f}")).await.unwrap());
+        assert_eq!(store.get_session(&key(100 + 2 * f)).await.unwrap(), None);
+        assert_eq!(store.get_refresh(&key(101 + 2 * f)).await.unwrap(), None);
+    }
+    assert_eq!(store.list_client_tokens(&C1, 1_700_000_000, 0, 10).await.unwrap(), (vec![], 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_hold_exactly_under_concurrency() {
+    let (store, _cluster) = cluster_store().await;
+    let limits = Limits { rate: Some(RateLimit { rate: 10.0, per_secs: 60.0 }), quota: None };
+    let now_ms = 1_700_000_000_000;
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let store = store.clone();
+        requests.spawn(async move { store.check_limits("fam:f1", &limits, now_ms).await.unwrap() });
+    }
+    let mut allowed = 0;
+    while let Some(outcome) = requests.join_next().await {
+        allowed += usize::from(outcome.unwrap().refused_by.is_none());
+    }
+    assert_eq!(allowed, 10);
+}
+
+#[tokio::test]
+async fn bad_or_unreachable_cluster_urls_fail_fast() {
+    for bad in ["redis+cluster://", "redis+cluster://127.0.0.1:1,,127.0.0.1:2", "redis+cluster://h:1/3"] {
+        let err = RedisTokenStore::connect(bad).await.expect_err(bad);
+        assert!(matches!(err, StoreError::Unavailable(_)), "{bad}: {err:?}");
+    }
+    let url = format!("redis+cluster://127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+    let started = Instant::now();
+    let err = RedisTokenStore::connect(&url).await.expect_err("nothing listens there");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn the_state_store_rejects_a_cluster_url() {
+    let err =
+        RedisStateStore::connect("redis+cluster://127.0.0.1:7000,127.0.0.1:7001").await.expect_err("cluster");
+    assert!(matches!(&err, StoreError::Unavailable(m) if m.contains("single Redis")), "{err:?}");
+}
