@@ -7,47 +7,11 @@ use std::time::Duration;
 
 use common::*;
 use gatehouse::pb;
-use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
 use serde_json::Value;
-
-struct Dev {
-    _process: ChildProcess,
-    admin: String,
-    gateway: String,
-    secret: String,
-}
-
-/// `gatehouse dev` on free ports, with the admin secret it generated read from its output.
-fn start_dev(dir: &std::path::Path) -> Dev {
-    let (gw_port, admin_port) = (free_port(), free_port());
-    let args = vec![
-        "dev".to_owned(),
-        "--listen".to_owned(),
-        format!("127.0.0.1:{gw_port}"),
-        "--admin-listen".to_owned(),
-        format!("127.0.0.1:{admin_port}"),
-    ];
-    let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
-    wait_for_port(gw_port, Duration::from_secs(20));
-    wait_for_port(admin_port, Duration::from_secs(20));
-    let out = std::fs::read_to_string(&process.stdout_path).unwrap();
-    let secret = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("admin secret:"))
-        .expect("dev prints the admin secret it generated")
-        .trim()
-        .to_owned();
-    Dev {
-        _process: process,
-        admin: format!("http://127.0.0.1:{admin_port}"),
-        gateway: format!("http://127.0.0.1:{gw_port}"),
-        secret,
-    }
-}
 
 async fn call(
     http: &reqwest::Client,
-    dev: &Dev,
+    dev: &DevProcess,
     method: &str,
     path: &str,
     body: Option<&str>,
@@ -70,7 +34,7 @@ fn message(v: &Value) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_admin_errors_are_precise() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = start_dev(dir.path());
+    let dev = DevProcess::start(dir.path());
     let http = reqwest::Client::new();
     assert!(dev.secret.len() >= 32);
 
@@ -201,7 +165,7 @@ async fn rest_admin_errors_are_precise() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_admin_errors_are_precise_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = start_dev(dir.path());
+    let dev = DevProcess::start(dir.path());
     let mut apis = pb::api_service_client::ApiServiceClient::connect(dev.admin.clone()).await.unwrap();
     let bearer = format!("Bearer {}", dev.secret);
     fn with<T>(bearer: &str, m: T) -> tonic::Request<T> {

@@ -8,42 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{binary, client_credentials_token, eventually};
-use gatehouse_testkit::{ChildProcess, EchoUpstream, free_port, wait_for_port};
+use common::{DevProcess, binary, client_credentials_token, eventually};
+use gatehouse_testkit::{EchoUpstream, free_port};
 use serde_json::{Value, json};
-
-struct Dev {
-    _process: ChildProcess,
-    admin: String,
-    gateway: String,
-    secret: String,
-}
-
-/// `gatehouse dev` on free ports; the admin secret is the one it generated and printed.
-fn start_dev(dir: &Path) -> Dev {
-    let (gw_port, admin_port) = (free_port(), free_port());
-    let args: Vec<String> = ["dev", "--listen", &format!("127.0.0.1:{gw_port}")]
-        .into_iter()
-        .chain(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
-        .map(str::to_owned)
-        .collect();
-    let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
-    wait_for_port(gw_port, Duration::from_secs(20));
-    wait_for_port(admin_port, Duration::from_secs(20));
-    let out = std::fs::read_to_string(&process.stdout_path).expect("dev stdout");
-    let secret = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("admin secret:"))
-        .expect("dev prints the admin secret it generated")
-        .trim()
-        .to_owned();
-    Dev {
-        _process: process,
-        admin: format!("http://127.0.0.1:{admin_port}"),
-        gateway: format!("http://127.0.0.1:{gw_port}"),
-        secret,
-    }
-}
 
 #[derive(Debug)]
 struct Run {
@@ -94,11 +61,11 @@ fn admin_at(url: &str, secret: Option<&str>, args: &[&str], stdin: Option<&str>)
     run
 }
 
-fn admin(dev: &Dev, args: &[&str]) -> Run {
+fn admin(dev: &DevProcess, args: &[&str]) -> Run {
     admin_at(&dev.admin, Some(&dev.secret), args, None)
 }
 
-fn admin_stdin(dev: &Dev, args: &[&str], stdin: &str) -> Run {
+fn admin_stdin(dev: &DevProcess, args: &[&str], stdin: &str) -> Run {
     admin_at(&dev.admin, Some(&dev.secret), args, Some(stdin))
 }
 
@@ -121,7 +88,7 @@ fn row<'a>(stdout: &'a str, first: &str) -> Option<&'a str> {
 #[test]
 fn apis_from_a_file_list_as_table_and_json_and_fail_precisely() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = start_dev(dir.path());
+    let dev = DevProcess::start(dir.path());
     let api = json!({"api_id": "cli-api", "name": "CLI API", "listen_path": "/cli/",
         "upstream_url": "http://127.0.0.1:9", "oauth": {"allowed_grant_types": ["client_credentials"]}});
     let file = write_json(dir.path(), "api.json", &api);
@@ -198,7 +165,7 @@ fn apis_from_a_file_list_as_table_and_json_and_fail_precisely() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_policies_users_and_tokens_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = start_dev(dir.path());
+    let dev = DevProcess::start(dir.path());
     let upstream = EchoUpstream::start("echo").await;
     let api = json!({"api_id": "shop", "listen_path": "/shop/", "upstream_url": upstream.url(),
         "oauth": {"allowed_grant_types": ["client_credentials", "password"]}});
@@ -336,7 +303,7 @@ async fn clients_policies_users_and_tokens_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateways_list_shows_the_dev_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = start_dev(dir.path());
+    let dev = DevProcess::start(dir.path());
     let list = eventually("the dev gateway follows the control plane", Duration::from_secs(10), || async {
         let run = admin(&dev, &["gateways", "list"]).ok();
         row(&run.stdout, "dev").is_some().then_some(run)
@@ -350,7 +317,7 @@ async fn gateways_list_shows_the_dev_gateway() {
 #[test]
 fn wrong_missing_secret_and_unreachable_control_plane_fail_with_exit_code_1() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = start_dev(dir.path());
+    let dev = DevProcess::start(dir.path());
     let wrong = "w".repeat(40);
     let run = admin_at(&dev.admin, Some(&wrong), &["apis", "list"], None);
     assert_eq!(run.code, 1);

@@ -5,29 +5,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use gatehouse::pb;
 use gatehouse::rest::{BodySpec, ROUTES};
-use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
 use tonic::Code;
-
-fn start_dev(dir: &std::path::Path) -> (ChildProcess, String) {
-    let (gw_port, admin_port) = (free_port(), free_port());
-    let args = vec![
-        "dev".to_owned(),
-        "--listen".to_owned(),
-        format!("127.0.0.1:{gw_port}"),
-        "--admin-listen".to_owned(),
-        format!("127.0.0.1:{admin_port}"),
-        "--admin-secret".to_owned(),
-        ADMIN_SECRET.to_owned(),
-    ];
-    let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
-    wait_for_port(admin_port, Duration::from_secs(20));
-    (process, format!("http://127.0.0.1:{admin_port}"))
-}
 
 /// The route's path with every variable set to an id that exists nowhere.
 fn unknown_path(template: &str) -> String {
@@ -41,7 +22,8 @@ fn unknown_path(template: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rest_route_authenticates_validates_and_reports_unknown_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let (_dev, admin) = start_dev(dir.path());
+    let dev = DevProcess::start_with_secret(dir.path(), ADMIN_SECRET);
+    let admin = dev.admin.clone();
     let http = reqwest::Client::new();
     assert!(ROUTES.len() >= 25, "the route table covers the admin API ({} routes)", ROUTES.len());
     for route in ROUTES {
@@ -115,7 +97,8 @@ fn request<T>(message: T, secret: Option<&str>) -> tonic::Request<T> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_grpc_service_authenticates_and_reports_precise_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let (_dev, admin) = start_dev(dir.path());
+    let dev = DevProcess::start_with_secret(dir.path(), ADMIN_SECRET);
+    let admin = dev.admin.clone();
     let channel = tonic::transport::Channel::from_shared(admin).unwrap().connect().await.unwrap();
     for secret in [None, Some(NODE_SECRET), Some("wrong")] {
         let mut apis = pb::api_service_client::ApiServiceClient::new(channel.clone());

@@ -6,43 +6,23 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use gatehouse_testkit::{ChildProcess, EchoUpstream, free_port, wait_for_port};
+use gatehouse_testkit::EchoUpstream;
 use serde_json::{Value, json};
 
 struct Dev {
-    _process: ChildProcess,
-    admin: String,
-    gateway: String,
+    inner: DevProcess,
     http: reqwest::Client,
 }
 
 impl Dev {
     fn start(dir: &std::path::Path) -> Self {
-        let (gw_port, admin_port) = (free_port(), free_port());
-        let args = vec![
-            "dev".to_owned(),
-            "--listen".to_owned(),
-            format!("127.0.0.1:{gw_port}"),
-            "--admin-listen".to_owned(),
-            format!("127.0.0.1:{admin_port}"),
-            "--admin-secret".to_owned(),
-            ADMIN_SECRET.to_owned(),
-        ];
-        let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
-        wait_for_port(gw_port, Duration::from_secs(20));
-        wait_for_port(admin_port, Duration::from_secs(20));
-        Self {
-            _process: process,
-            admin: format!("http://127.0.0.1:{admin_port}"),
-            gateway: format!("http://127.0.0.1:{gw_port}"),
-            http: reqwest::Client::new(),
-        }
+        Self { inner: DevProcess::start_with_secret(dir, ADMIN_SECRET), http: reqwest::Client::new() }
     }
 
     async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = self
             .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.admin))
+            .request(method.parse().unwrap(), format!("{}{path}", self.inner.admin))
             .header("authorization", ADMIN_SECRET);
         if let Some(body) = body {
             request = request.json(&body);
@@ -55,7 +35,7 @@ impl Dev {
     async fn token(&self, client_id: &str, secret: &str) -> (u16, Value) {
         let r = self
             .http
-            .post(format!("{}/svc/oauth/token", self.gateway))
+            .post(format!("{}/svc/oauth/token", self.inner.gateway))
             .basic_auth(client_id, Some(secret))
             .header("content-type", "application/x-www-form-urlencoded")
             .body("grant_type=client_credentials")
@@ -68,7 +48,7 @@ impl Dev {
 
     async fn call(&self, token: &str) -> u16 {
         self.http
-            .get(format!("{}/svc/x", self.gateway))
+            .get(format!("{}/svc/x", self.inner.gateway))
             .bearer_auth(token)
             .send()
             .await

@@ -7,37 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
 use serde_json::{Value, json};
 
 const SEED_OAS: &str = include_str!("../crates/model/tests/fixtures/tyk-oas-oauth-seed.json");
-
-struct Dev {
-    _process: ChildProcess,
-    admin: String,
-    gateway: String,
-}
-
-fn start_dev(dir: &std::path::Path) -> Dev {
-    let (gw_port, admin_port) = (free_port(), free_port());
-    let args = vec![
-        "dev".to_owned(),
-        "--listen".to_owned(),
-        format!("127.0.0.1:{gw_port}"),
-        "--admin-listen".to_owned(),
-        format!("127.0.0.1:{admin_port}"),
-        "--admin-secret".to_owned(),
-        ADMIN_SECRET.to_owned(),
-    ];
-    let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
-    wait_for_port(gw_port, Duration::from_secs(20));
-    wait_for_port(admin_port, Duration::from_secs(20));
-    Dev {
-        _process: process,
-        admin: format!("http://127.0.0.1:{admin_port}"),
-        gateway: format!("http://127.0.0.1:{gw_port}"),
-    }
-}
 
 async fn send(http: &reqwest::Client, method: &str, url: &str, body: Option<String>) -> (u16, Value) {
     let mut request = http.request(method.parse().unwrap(), url).header("authorization", ADMIN_SECRET);
@@ -52,7 +24,7 @@ async fn send(http: &reqwest::Client, method: &str, url: &str, body: Option<Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tyk_definitions_import_and_take_effect() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = start_dev(dir.path());
+    let dev = DevProcess::start_with_secret(dir.path(), ADMIN_SECRET);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let oas_url = format!("{}/api/apis/oas/", dev.admin);
 

@@ -189,3 +189,56 @@ pub async fn client_credentials_token(
         .await
         .expect("token request")
 }
+
+/// `gatehouse dev` on free ports.
+pub struct DevProcess {
+    pub process: ChildProcess,
+    pub admin: String,
+    pub gateway: String,
+    /// The admin secret: the one given, or the one dev generated and printed.
+    pub secret: String,
+}
+
+impl DevProcess {
+    /// With the admin secret dev generates and prints, as a new user runs it.
+    pub fn start(dir: &Path) -> Self {
+        Self::launch(dir, None)
+    }
+
+    pub fn start_with_secret(dir: &Path, secret: &str) -> Self {
+        Self::launch(dir, Some(secret))
+    }
+
+    fn launch(dir: &Path, secret: Option<&str>) -> Self {
+        let (gw_port, admin_port) = (free_port(), free_port());
+        let mut args = vec![
+            "dev".to_owned(),
+            "--listen".to_owned(),
+            format!("127.0.0.1:{gw_port}"),
+            "--admin-listen".to_owned(),
+            format!("127.0.0.1:{admin_port}"),
+        ];
+        if let Some(secret) = secret {
+            args.extend(["--admin-secret".to_owned(), secret.to_owned()]);
+        }
+        let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
+        wait_for_port(gw_port, Duration::from_secs(20));
+        wait_for_port(admin_port, Duration::from_secs(20));
+        let secret = match secret {
+            Some(secret) => secret.to_owned(),
+            None => std::fs::read_to_string(&process.stdout_path)
+                .expect("dev stdout")
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("admin secret:"))
+                .expect("dev prints the admin secret it generated")
+                .trim()
+                .to_owned(),
+        };
+        Self {
+            process,
+            admin: format!("http://127.0.0.1:{admin_port}"),
+            gateway: format!("http://127.0.0.1:{gw_port}"),
+            secret,
+        }
+    }
+}
