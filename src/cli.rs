@@ -79,6 +79,9 @@ pub struct GatewayArgs {
     /// terminationGracePeriodSeconds minus the delay).
     #[arg(long, env = "GATEHOUSE_DRAIN_TIMEOUT", default_value_t = 20.0)]
     pub drain_timeout: f64,
+    /// Largest request body proxied to an upstream, in bytes (larger: 413).
+    #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY)]
+    pub max_request_body: usize,
 }
 
 #[derive(clap::Args)]

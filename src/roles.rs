@@ -70,7 +70,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let gateway = Arc::new(Gateway {
         live,
         tokens: AnyTokenStore::Redis(tokens),
-        upstream: UpstreamClient::new(ProxyTimeouts::default()),
+        upstream: UpstreamClient::new(ProxyTimeouts::default()).max_request_body(args.max_request_body),
         notifier: notifier.clone(),
         draining: Default::default(),
     });
