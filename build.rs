@@ -23,6 +23,7 @@ const PROTO_FILES: &[&str] = &[
     "gatehouse/v1/token.proto",
     "gatehouse/v1/policy.proto",
     "gatehouse/v1/gateway.proto",
+    "gatehouse/v1/analytics.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -67,6 +67,10 @@ pub async fn serve_control_plane(
         pb::gateway_service_server::GatewayServiceServer::new(services.gateway_service.clone()),
         secrets.admin.interceptor(),
     ))
+    .add_service(InterceptedService::new(
+        pb::analytics_service_server::AnalyticsServiceServer::new(services.analytics_service.clone()),
+        secrets.admin.interceptor(),
+    ))
     // The standard health service, unauthenticated like any liveness probe: it reveals nothing.
     .add_service(health)
     .add_service(InterceptedService::new(

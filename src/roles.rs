@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
+use gatehouse_gateway::analytics::AnalyticsRecorder;
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
+use gatehouse_gateway::session_cache::SessionCache;
 use gatehouse_gateway::{Gateway, LiveConfig};
 use gatehouse_store::{
     AnyStateStore, AnyTokenStore, FileStateStore, MemoryStateStore, MemoryTokenStore, RedisStateStore,
@@ -67,9 +69,14 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let drain_delay = seconds("--drain-delay", args.drain_delay)?;
     let drain_timeout = seconds("--drain-timeout", args.drain_timeout)?;
     let notifier = Notifier::start(NotifierConfig::default());
+    let tokens = AnyTokenStore::Redis(tokens);
+    let sessions = if args.session_cache { SessionCache::start(&tokens) } else { SessionCache::disabled() };
+    let analytics = AnalyticsRecorder::start(tokens.clone());
     let gateway = Arc::new(Gateway {
         live,
-        tokens: AnyTokenStore::Redis(tokens),
+        sessions,
+        analytics: analytics.clone(),
+        tokens,
         upstream: UpstreamClient::new(ProxyTimeouts::default()).max_request_body(args.max_request_body),
         notifier: notifier.clone(),
         draining: Default::default(),
@@ -85,6 +92,9 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         tokio::time::sleep(drain_delay).await;
     };
     gateway.serve(listener, stop, drain_timeout).await;
+    if let Err(error) = analytics.flush().await {
+        tracing::warn!(%error, "exiting with analytics unwritten");
+    }
     // Token notifications already promised to identity servers go out before we exit.
     if !notifier.flush(std::time::Duration::from_secs(10)).await {
         tracing::warn!("exiting with token notifications still undelivered");
@@ -114,6 +124,9 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
     tokio::spawn(sync::follow(format!("http://{admin_addr}"), node_secret, "dev".into(), Arc::clone(&live)));
     let gateway = Arc::new(Gateway {
         live,
+        // One process, one store: nothing to save by caching.
+        sessions: SessionCache::disabled(),
+        analytics: AnalyticsRecorder::start(tokens.clone()),
         tokens,
         upstream: UpstreamClient::new(ProxyTimeouts::default()),
         notifier: Notifier::start(NotifierConfig::default()),

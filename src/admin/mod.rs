@@ -4,8 +4,10 @@
 //! - [`auth`]: the admin-secret and node-secret checks, shared by gRPC and REST.
 //! - [`apis`], [`clients`], [`policies`], [`users`], [`tokens`]: the admin services over
 //!   [`gatehouse_control::ControlPlane`].
+//! - [`analytics`]: a client's usage, in the Dashboard's `AggregateAnalyticsData` shape.
 //! - [`config_stream`]: `ConfigService.Watch`, the gateways' config stream.
 
+pub mod analytics;
 pub mod apis;
 pub mod auth;
 pub mod clients;
@@ -31,6 +33,7 @@ pub struct AdminServices {
     pub token_service: tokens::TokenServiceImpl,
     pub policy_service: policies::PolicyServiceImpl,
     pub gateway_service: gateways::GatewayServiceImpl,
+    pub analytics_service: analytics::AnalyticsServiceImpl,
 }
 
 impl AdminServices {
@@ -41,6 +44,7 @@ impl AdminServices {
             user_service: users::UserServiceImpl { control: Arc::clone(&control) },
             token_service: tokens::TokenServiceImpl { control: Arc::clone(&control) },
             policy_service: policies::PolicyServiceImpl { control: Arc::clone(&control) },
+            analytics_service: analytics::AnalyticsServiceImpl { control: Arc::clone(&control) },
             gateway_service: gateways::GatewayServiceImpl { control },
         }
     }

@@ -6,6 +6,7 @@
 //! - [`registry`]: [`ControlPlane`], the admin operations; every mutation is validated, committed
 //!   to the [`StateStore`](gatehouse_store::StateStore) and only then applied in memory and
 //!   published (`commit.rs`: compare-and-set on the revision, catching up with replicas).
+//! - [`analytics`]: a client's usage per day and API, from what the gateways record.
 //! - [`policies`]: security policies; deleting one still in use is refused.
 //! - [`users`]: resource owners of the password grant (Argon2id passwords).
 //! - [`tokens`]: authorization codes for identity servers and admin revocation, over the token
@@ -15,6 +16,7 @@
 //! - [`fleet`]: the gateways following this control plane, for the fleet view.
 //! - [`error`]: [`ControlError`], which the edge maps to gRPC statuses and HTTP codes.
 
+pub mod analytics;
 mod commit;
 pub mod error;
 pub mod fleet;

@@ -9,6 +9,7 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::live::RuntimeConfig;
 use crate::proxy::{ResponseBody, json_error};
+use crate::session_cache::SessionCache;
 
 /// Why a request was refused, each with its status, challenge and message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,19 +63,35 @@ impl Refusal {
 
 /// The live session of `token`. Whether it may call this API is the policy's decision
 /// ([`crate::policy::authorize`]).
+///
+/// A session found in `cache` spares the store a round trip; one found in the store is cached.
+/// The expiry and client checks below run either way, so a deleted client's tokens die at once
+/// whether their session was cached or not.
 pub async fn check(
     config: &RuntimeConfig,
     tokens: &AnyTokenStore,
+    cache: &SessionCache,
     token: &str,
     now: u64,
 ) -> Result<Session, Refusal> {
     let key = config.hasher.key(ACCESS_TOKEN_KIND, token);
-    let session = match tokens.get_session(&key).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(Refusal::Unknown),
-        Err(e) => {
-            tracing::warn!(error = %e, "token store lookup failed");
-            return Err(Refusal::StoreDown);
+    let session = match cache.get(&key, now) {
+        Some(session) => session,
+        None => {
+            let ticket = cache.ticket();
+            match tokens.get_session(&key).await {
+                Ok(Some(session)) => {
+                    cache.insert(ticket, &key, &session);
+                    session
+                }
+                // Unknown tokens are not remembered: one issued a moment later, possibly on
+                // another gateway, must be accepted.
+                Ok(None) => return Err(Refusal::Unknown),
+                Err(e) => {
+                    tracing::warn!(error = %e, "token store lookup failed");
+                    return Err(Refusal::StoreDown);
+                }
+            }
         }
     };
     if session.is_expired(now) {

@@ -10,13 +10,17 @@
 //! - [`notify`]: Tyk's token notification webhook, sent off the request path.
 //! - [`credential`]: where a request's token is (header, query, cookie), and stripping it.
 //! - [`bearer`]: checking the access token of a proxied request.
+//! - [`session_cache`]: sessions cached on the node, evicted as revocations are announced.
 //! - [`policy`]: the token's policy at request time: access rights, allowed URLs, limits.
 //! - [`limits`]: rate limit and quota, counted in the shared store in one round trip.
+//! - [`analytics`]: usage per client, API and minute, aggregated in process and flushed in
+//!   batches by a background task.
 //! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed.
 //!
 //! The node holds no state of its own beyond a cache of config: tokens live in the shared
 //! [`TokenStore`](gatehouse_store::TokenStore), so any node can serve any request.
 
+pub mod analytics;
 pub mod bearer;
 pub mod credential;
 pub mod limits;
@@ -26,6 +30,7 @@ pub mod oauth;
 pub mod policy;
 pub mod proxy;
 pub mod server;
+pub mod session_cache;
 
 pub use live::LiveConfig;
 pub use server::Gateway;

@@ -25,6 +25,10 @@ use crate::{bearer, credential, limits, policy};
 pub struct Gateway {
     pub live: Arc<LiveConfig>,
     pub tokens: AnyTokenStore,
+    /// Usage per client, API and minute, flushed to the token store off the request path.
+    pub analytics: crate::analytics::AnalyticsRecorder,
+    /// Sessions cached on this node, evicted as revocations are announced.
+    pub sessions: Arc<crate::session_cache::SessionCache>,
     pub upstream: UpstreamClient,
     pub notifier: Notifier,
     /// Set on shutdown: readiness turns false so load balancers stop sending new requests
@@ -112,6 +116,7 @@ impl Gateway {
             return json_error(StatusCode::NOT_FOUND, "no API is listening on this path");
         };
         let mut limit_headers = None;
+        let mut client_id = None;
         if api.requires_token() {
             // The authorization server's own endpoints under the listen path.
             if api.oauth.is_some()
@@ -124,7 +129,8 @@ impl Gateway {
                 Ok((token, _)) => token,
                 Err(refusal) => return refusal.response(),
             };
-            let session = match bearer::check(&config, &self.tokens, &token, now_unix()).await {
+            let session = match bearer::check(&config, &self.tokens, &self.sessions, &token, now_unix()).await
+            {
                 Ok(session) => session,
                 Err(refusal) => return refusal.response(),
             };
@@ -144,6 +150,7 @@ impl Gateway {
                 Ok(headers) => limit_headers = headers,
                 Err(refused) => return refused,
             }
+            client_id = Some(session.client_id);
         }
         // 5. Proxy, without the credential when the API says so.
         let forwarded = if api.strip_listen_path { rest } else { path.as_str() };
@@ -158,7 +165,12 @@ impl Gateway {
             Some(query) => format!("{forwarded}?{query}"),
             None => forwarded.to_owned(),
         };
+        let started = std::time::Instant::now();
         let mut response = self.upstream.forward(req, &api.upstream, &path_and_query, peer).await;
+        if let Some(client_id) = &client_id {
+            // An in-memory counter; the store sees it on the next flush, off this path.
+            self.analytics.record(&api.api_id, client_id, response.status().as_u16(), started.elapsed());
+        }
         if let Some(headers) = limit_headers {
             headers.apply(response.headers_mut());
         }

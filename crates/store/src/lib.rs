@@ -9,6 +9,8 @@
 //!   [`FileStateStore`] (default: a data directory, atomic writes), [`MemoryStateStore`]
 //!   (`dev`) and [`RedisStateStore`] (shared by control-plane replicas, which follow each
 //!   other through its change log). Same contract tests for all (`tests/state_contract.rs`).
+//! - [`AnalyticsStore`]: usage counters per client, API and minute, written in batches by
+//!   gateways and read by the control plane (`analytics.rs`, `tests/analytics_contract.rs`).
 //! - [`AnyTokenStore`] / [`AnyStateStore`]: enums that pick an implementation at start-up. The
 //!   token path is hot, so it dispatches through a `match` rather than a boxed trait object
 //!   whose every call would allocate a boxed future.
@@ -20,7 +22,9 @@ use std::time::Duration;
 
 use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, RefreshGrant, Session, Taken};
 
+mod analytics;
 mod common;
+mod eviction;
 mod file;
 mod memory;
 mod memory_tables;
@@ -28,6 +32,8 @@ mod redis_conn;
 mod redis_state;
 mod redis_token;
 
+pub use analytics::{AnalyticsStore, MinuteAggregate};
+pub use eviction::{EVICTION_CHANNEL, EvictionEvent, Evictions};
 pub use file::FileStateStore;
 pub use memory::{MemoryStateStore, MemoryTokenStore};
 pub use redis_state::RedisStateStore;

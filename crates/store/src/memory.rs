@@ -31,7 +31,12 @@ impl MemoryTokenStore {
         self.lock().len_including_expired()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Tables> {
+    /// A receiver of the keys of sessions this store deletes (see `crate::eviction`).
+    pub(crate) fn subscribe_evictions(&self) -> tokio::sync::broadcast::Receiver<crate::TokenKey> {
+        self.lock().subscribe_evictions()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Tables> {
         // Every critical section leaves the maps consistent, so a panic elsewhere while the lock
         // was held does not make the data unusable.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)

@@ -12,11 +12,14 @@ use std::time::{Duration, Instant};
 use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, Taken};
 
 use crate::common::{MAX_TTL, member_keys};
+use crate::eviction::EvictionSender;
 use crate::{StoreError, TokenKey};
 
+mod analytics;
 mod client_index;
 mod limits;
 
+use analytics::AnalyticsTable;
 use client_index::{ClientIndexes, unix_now};
 use limits::LimitStates;
 
@@ -117,8 +120,11 @@ pub(crate) struct Tables {
     revoked: Expiring<String, ()>,
     clients: ClientIndexes,
     limits: LimitStates,
+    analytics: AnalyticsTable,
     puts_since_sweep: usize,
     live_after_sweep: usize,
+    /// Announces every session removed other than by expiry (see `crate::eviction`).
+    evictions: EvictionSender,
 }
 
 impl Tables {
@@ -130,6 +136,7 @@ impl Tables {
             + self.revoked.entries.len()
             + self.clients.len()
             + self.limits.len()
+            + self.analytics.len()
     }
 
     /// Counts a stored entry towards the next sweep, and sweeps when one is due.
@@ -163,8 +170,19 @@ impl Tables {
     }
 
     pub(crate) fn delete_session(&mut self, key: &TokenKey, now: Instant) -> bool {
+        self.evictions.send(key);
         // An expired entry is already gone as far as callers can tell.
         self.sessions.remove(key, now).is_some()
+    }
+
+    /// Removes a session as part of a revocation, announcing it like `delete_session`.
+    fn evict_session(&mut self, key: &TokenKey) {
+        self.sessions.entries.remove(key);
+        self.evictions.send(key);
+    }
+
+    pub(crate) fn subscribe_evictions(&self) -> tokio::sync::broadcast::Receiver<TokenKey> {
+        self.evictions.subscribe()
     }
 
     pub(crate) fn put_code(&mut self, key: &TokenKey, code: &AuthorizationCode, ttl: Duration, now: Instant) {
@@ -236,7 +254,7 @@ impl Tables {
             return Ok(());
         };
         let (access, refresh) = member_keys(family_id, members)?;
-        self.sessions.entries.remove(&access);
+        self.evict_session(&access);
         if let Some(refresh) = refresh {
             self.refresh.entries.remove(&refresh);
         }

@@ -26,6 +26,7 @@
 //! different slots are deleted by single-key DELs, never one multi-key command, MULTI or a
 //! pipeline spanning slots (see `RedisConn::del_each`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, Taken};
@@ -33,10 +34,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::common::{MAX_TTL, hex, member_keys};
-use crate::redis_conn::{RedisConn, unavailable};
+use crate::redis_conn::{RedisConn, cluster_nodes, is_cluster_url, unavailable};
 use crate::{ClientRef, ClientTokenEntry, LimitOutcome, Limits, StoreError, TokenKey, TokenStore};
 
 mod client_index;
+mod evict;
 mod grants;
 mod limits;
 
@@ -46,7 +48,10 @@ use grants::MarkerFamily;
 /// reconnects by itself after failures.
 #[derive(Clone)]
 pub struct RedisTokenStore {
-    conn: RedisConn,
+    pub(crate) conn: RedisConn,
+    /// Where to subscribe to evictions (the server, or each cluster seed in turn): pub/sub
+    /// needs a dedicated connection of its own (see `evict.rs`).
+    subscribe_urls: Arc<[String]>,
 }
 
 impl RedisTokenStore {
@@ -55,7 +60,9 @@ impl RedisTokenStore {
     /// module docs). Fails with [`StoreError::Unavailable`] within a few seconds if the server,
     /// or every listed cluster node, cannot be reached, or if the URL is malformed.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Ok(Self { conn: RedisConn::connect(url).await? })
+        let conn = RedisConn::connect(url).await?;
+        let subscribe_urls = if is_cluster_url(url) { cluster_nodes(url)? } else { vec![url.to_owned()] };
+        Ok(Self { conn, subscribe_urls: subscribe_urls.into() })
     }
 
     /// The Redis key of the session stored under `key`.
@@ -141,7 +148,8 @@ impl TokenStore for RedisTokenStore {
     }
 
     async fn delete_session(&self, key: &TokenKey) -> Result<bool, StoreError> {
-        self.delete(&Self::session_key(key)).await
+        // Announced even when nothing was there: a gateway may still hold a copy.
+        Ok(self.delete_and_evict(vec![Self::session_key(key)], &[*key]).await? > 0)
     }
 
     async fn put_code(

@@ -47,9 +47,7 @@ impl Tables {
         let entries = self.clients.entries(client)?;
         for entry in &entries {
             match entry {
-                ClientTokenEntry::Access(key) => {
-                    self.sessions.entries.remove(key);
-                }
+                ClientTokenEntry::Access(key) => self.evict_session(key),
                 ClientTokenEntry::Family(family_id) => self.revoke_family(family_id, family_window, now)?,
             }
         }

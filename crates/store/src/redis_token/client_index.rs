@@ -146,11 +146,15 @@ impl RedisTokenStore {
         family_window: Duration,
     ) -> Result<(), StoreError> {
         let mut families = JoinSet::new();
-        // Single-key DELs: the sessions live in different slots.
-        let mut sessions = Vec::new();
+        // Single-key DELs: the sessions live in different slots. Each is announced so gateways
+        // drop their cached copy.
+        let (mut sessions, mut evicted) = (Vec::new(), Vec::new());
         for entry in entries {
             match entry {
-                ClientTokenEntry::Access(key) => sessions.push(Self::session_key(key)),
+                ClientTokenEntry::Access(key) => {
+                    sessions.push(Self::session_key(key));
+                    evicted.push(*key);
+                }
                 ClientTokenEntry::Family(family_id) => {
                     let (store, family_id) = (self.clone(), family_id.clone());
                     families.spawn(async move { store.revoke(&family_id, family_window).await });
@@ -158,7 +162,7 @@ impl RedisTokenStore {
             }
         }
         if !sessions.is_empty() {
-            self.conn.del_each(sessions).await?;
+            self.delete_and_evict(sessions, &evicted).await?;
         }
         while let Some(revoked) = families.join_next().await {
             revoked

@@ -115,10 +115,11 @@ impl RedisTokenStore {
         let members: FamilyMembers = decode(&family_key, &record)?;
         let (access, refresh) = member_keys(family_id, &members)?;
         // Single-key DELs, not MULTI or one multi-key DEL: each key may be in its own slot.
-        // The family record goes last, so a failure part-way leaves it for a retry.
+        // The family record goes last, so a failure part-way leaves it for a retry. The access
+        // token is announced so gateways drop their cached copy.
         let mut tokens = vec![Self::session_key(&access)];
         tokens.extend(refresh.map(|refresh| Self::refresh_key(&refresh)));
-        self.conn.del_each(tokens).await?;
+        self.delete_and_evict(tokens, &[access]).await?;
         self.delete(&family_key).await.map(drop)
     }
 }

@@ -1,0 +1,263 @@
+//! Usage analytics: request counts and latency per client, per API, per minute.
+//!
+//! Gateways aggregate in process and flush batches (see `gatehouse-gateway`'s recorder), so the
+//! store sees one increment per (client, API, minute) per flush rather than one per request.
+//!
+//! # Redis keys
+//! `gh:an:{<client_id>}:<unix minute>`: a hash with the client's totals (`hits`, `success`,
+//! `error`, `latency_ms_total`) and the same four per API (`api:<api_id>:hits`, …), expiring
+//! [`ANALYTICS_TTL`] after its last write. The hash tag is the client id, so every key a read
+//! touches sits in one slot: reads and a client's writes are single-slot pipelines, which
+//! Redis Cluster accepts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::task::JoinSet;
+
+use crate::redis_conn::{RedisConn, unavailable};
+use crate::{AnyTokenStore, MemoryTokenStore, RedisTokenStore, StoreError};
+
+/// How long a minute's counters are kept: the Dashboard's longest usual report is a month.
+pub const ANALYTICS_TTL: Duration = Duration::from_secs(31 * 24 * 3600);
+/// The widest range one read covers, in minutes (31 days: 44 640 keys). Older minutes have
+/// expired anyway, so a wider range is cut to its last `MAX_READ_MINUTES`.
+pub const MAX_READ_MINUTES: u64 = ANALYTICS_TTL.as_secs() / 60;
+/// HGETALLs per pipeline on reads: bounds the size of one reply, and of one blocked round trip.
+const READ_CHUNK: usize = 1000;
+
+/// What one client did on one API during one minute.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MinuteAggregate {
+    pub client_id: String,
+    pub api_id: String,
+    /// Unix time in minutes (seconds / 60) when the requests were answered.
+    pub minute: u64,
+    pub hits: u64,
+    /// Responses below 400.
+    pub success: u64,
+    /// Responses of 400 and above (Tyk's split between `success` and `error`).
+    pub errors: u64,
+    /// Sum of the requests' latencies, so averages can be taken over any range.
+    pub latency_ms_total: u64,
+}
+
+/// Where gateways write analytics and the control plane reads them.
+pub trait AnalyticsStore: Send + Sync + 'static {
+    /// Adds every aggregate of `batch` to the stored counters (entries for the same client, API
+    /// and minute add up). Not atomic across clients: on an error, some may have been counted.
+    fn record(&self, batch: &[MinuteAggregate]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The client's aggregates for minutes `from_minute..=to_minute`, one per API and minute
+    /// with any hits, ordered by minute then API id. See [`MAX_READ_MINUTES`].
+    fn read(
+        &self,
+        client_id: &str,
+        from_minute: u64,
+        to_minute: u64,
+    ) -> impl Future<Output = Result<Vec<MinuteAggregate>, StoreError>> + Send;
+}
+
+/// The minutes a read covers, cut to [`MAX_READ_MINUTES`]; empty when `from > to`.
+fn read_range(from_minute: u64, to_minute: u64) -> std::ops::RangeInclusive<u64> {
+    from_minute.max(to_minute.saturating_sub(MAX_READ_MINUTES - 1))..=to_minute
+}
+
+pub(crate) fn unix_minute_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() / 60)
+}
+
+/// The Redis key of a client's counters for one minute.
+pub(crate) fn analytics_key(client_id: &str, minute: u64) -> String {
+    format!("gh:an:{{{client_id}}}:{minute}")
+}
+
+/// The four counters of one aggregate, by their field names in the hash.
+fn counters(a: &MinuteAggregate) -> [(&'static str, u64); 4] {
+    [("hits", a.hits), ("success", a.success), ("error", a.errors), ("latency_ms_total", a.latency_ms_total)]
+}
+
+impl RedisTokenStore {
+    /// Commands adding `aggregates` (all of one client) to `pipe`.
+    fn analytics_commands(pipe: &mut redis::Pipeline, aggregates: &[&MinuteAggregate]) {
+        let ttl = ANALYTICS_TTL.as_secs();
+        for a in aggregates {
+            let key = analytics_key(&a.client_id, a.minute);
+            for (field, by) in counters(a) {
+                pipe.cmd("HINCRBY").arg(&key).arg(field).arg(by).ignore();
+                pipe.cmd("HINCRBY").arg(&key).arg(format!("api:{}:{field}", a.api_id)).arg(by).ignore();
+            }
+            pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
+        }
+    }
+}
+
+impl AnalyticsStore for RedisTokenStore {
+    async fn record(&self, batch: &[MinuteAggregate]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut by_client: HashMap<&str, Vec<&MinuteAggregate>> = HashMap::new();
+        for a in batch {
+            by_client.entry(&a.client_id).or_default().push(a);
+        }
+        match &self.conn {
+            // One server: the whole batch in one round trip.
+            RedisConn::Single(conn) => {
+                let mut pipe = redis::pipe();
+                for aggregates in by_client.values() {
+                    Self::analytics_commands(&mut pipe, aggregates);
+                }
+                pipe.query_async::<()>(&mut conn.clone()).await.map_err(unavailable)
+            }
+            // A cluster rejects pipelines spanning slots: one pipeline per client, concurrently.
+            RedisConn::Cluster(conn) => {
+                let mut writes = JoinSet::new();
+                for aggregates in by_client.values() {
+                    let mut pipe = redis::pipe();
+                    Self::analytics_commands(&mut pipe, aggregates);
+                    let mut conn = conn.clone();
+                    writes.spawn(async move { pipe.query_async::<()>(&mut conn).await });
+                }
+                while let Some(done) = writes.join_next().await {
+                    done.map_err(|e| {
+                        StoreError::Unavailable(format!("an analytics write did not finish: {e}"))
+                    })?
+                    .map_err(unavailable)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        client_id: &str,
+        from_minute: u64,
+        to_minute: u64,
+    ) -> Result<Vec<MinuteAggregate>, StoreError> {
+        let minutes: Vec<u64> = read_range(from_minute, to_minute).collect();
+        let mut out = Vec::new();
+        for chunk in minutes.chunks(READ_CHUNK) {
+            let mut pipe = redis::pipe();
+            for minute in chunk {
+                pipe.cmd("HGETALL").arg(analytics_key(client_id, *minute));
+            }
+            let hashes: Vec<HashMap<String, String>> =
+                pipe.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+            for (minute, hash) in chunk.iter().zip(hashes) {
+                out.extend(decode_minute(client_id, *minute, &hash)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The per-API aggregates in one minute's hash, by API id.
+fn decode_minute(
+    client_id: &str,
+    minute: u64,
+    hash: &HashMap<String, String>,
+) -> Result<Vec<MinuteAggregate>, StoreError> {
+    let mut per_api: BTreeMap<&str, MinuteAggregate> = BTreeMap::new();
+    for (field, value) in hash {
+        // Client totals are for cheap whole-client reads; the per-API fields carry the same sums.
+        let Some((api_id, counter)) = field.strip_prefix("api:").and_then(|rest| rest.rsplit_once(':'))
+        else {
+            continue;
+        };
+        let n: u64 = value.parse().map_err(|_| {
+            StoreError::Corrupt(format!("{}: field {field} is not a count", analytics_key(client_id, minute)))
+        })?;
+        let entry = per_api.entry(api_id).or_insert_with(|| MinuteAggregate {
+            client_id: client_id.to_owned(),
+            api_id: api_id.to_owned(),
+            minute,
+            ..MinuteAggregate::default()
+        });
+        match counter {
+            "hits" => entry.hits = n,
+            "success" => entry.success = n,
+            "error" => entry.errors = n,
+            "latency_ms_total" => entry.latency_ms_total = n,
+            _ => {} // a counter a newer version added: not ours to interpret
+        }
+    }
+    Ok(per_api.into_values().filter(|a| a.hits > 0).collect())
+}
+
+impl AnalyticsStore for MemoryTokenStore {
+    async fn record(&self, batch: &[MinuteAggregate]) -> Result<(), StoreError> {
+        let now = unix_minute_now();
+        self.lock().record_analytics(batch, now);
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        client_id: &str,
+        from_minute: u64,
+        to_minute: u64,
+    ) -> Result<Vec<MinuteAggregate>, StoreError> {
+        let range = read_range(from_minute, to_minute);
+        Ok(self.lock().read_analytics(client_id, *range.start(), *range.end()))
+    }
+}
+
+impl AnalyticsStore for AnyTokenStore {
+    async fn record(&self, batch: &[MinuteAggregate]) -> Result<(), StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.record(batch).await,
+            AnyTokenStore::Redis(s) => s.record(batch).await,
+        }
+    }
+
+    async fn read(
+        &self,
+        client_id: &str,
+        from_minute: u64,
+        to_minute: u64,
+    ) -> Result<Vec<MinuteAggregate>, StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.read(client_id, from_minute, to_minute).await,
+            AnyTokenStore::Redis(s) => s.read(client_id, from_minute, to_minute).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_bounded_to_the_retention() {
+        assert_eq!(read_range(10, 20), 10..=20);
+        assert!(read_range(20, 10).is_empty());
+        let wide = read_range(0, 1_000_000);
+        assert_eq!(wide.end() - wide.start() + 1, MAX_READ_MINUTES);
+        assert_eq!(MAX_READ_MINUTES, 44_640);
+    }
+
+    #[test]
+    fn hashes_decode_per_api_and_reject_garbage() {
+        let hash: HashMap<String, String> = [
+            ("hits", "3"),
+            ("api:a:b:hits", "2"),
+            ("api:a:b:error", "1"),
+            ("api:a:b:latency_ms_total", "40"),
+            ("api:c:hits", "1"),
+            ("api:c:success", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let decoded = decode_minute("cl", 7, &hash).unwrap();
+        assert_eq!(decoded.len(), 2);
+        assert_eq!((decoded[0].api_id.as_str(), decoded[0].hits, decoded[0].errors), ("a:b", 2, 1));
+        assert_eq!(decoded[0].latency_ms_total, 40);
+        assert_eq!((decoded[1].api_id.as_str(), decoded[1].success), ("c", 1));
+        let bad: HashMap<String, String> = [("api:a:hits".to_owned(), "x".to_owned())].into();
+        assert!(matches!(decode_minute("cl", 7, &bad), Err(StoreError::Corrupt(_))));
+    }
+}

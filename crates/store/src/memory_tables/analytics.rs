@@ -1,0 +1,115 @@
+//! Usage analytics for [`MemoryTokenStore`](crate::MemoryTokenStore): what the Redis store keeps
+//! in `gh:an:…` hashes, kept in one ordered map so a client's minute range is one range scan.
+
+use std::collections::BTreeMap;
+
+use super::Tables;
+use crate::MinuteAggregate;
+use crate::analytics::MAX_READ_MINUTES;
+
+/// Counters of one (client, minute, API).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    hits: u64,
+    success: u64,
+    errors: u64,
+    latency_ms_total: u64,
+}
+
+#[derive(Default)]
+pub(super) struct AnalyticsTable {
+    /// (client id, unix minute, API id) → counters; ordered so reads are range scans.
+    minutes: BTreeMap<(String, u64, String), Counters>,
+    /// The minute of the last expiry pass: expiry runs once per minute at most, so recording
+    /// stays cheap however many entries are held.
+    pruned_at: u64,
+}
+
+impl AnalyticsTable {
+    /// Entries held, expired ones not yet dropped included.
+    pub(super) fn len(&self) -> usize {
+        self.minutes.len()
+    }
+}
+
+impl Tables {
+    /// Adds `batch` to the counters; minutes older than the retention (by `now_minute`) are
+    /// dropped, as their Redis keys would have expired.
+    pub(crate) fn record_analytics(&mut self, batch: &[MinuteAggregate], now_minute: u64) {
+        let table = &mut self.analytics;
+        if table.pruned_at != now_minute {
+            let oldest = now_minute.saturating_sub(MAX_READ_MINUTES - 1);
+            table.minutes.retain(|(_, minute, _), _| *minute >= oldest);
+            table.pruned_at = now_minute;
+        }
+        for a in batch {
+            let c = table.minutes.entry((a.client_id.clone(), a.minute, a.api_id.clone())).or_default();
+            c.hits += a.hits;
+            c.success += a.success;
+            c.errors += a.errors;
+            c.latency_ms_total += a.latency_ms_total;
+        }
+    }
+
+    /// The client's aggregates for `from_minute..=to_minute`, by minute then API id.
+    pub(crate) fn read_analytics(
+        &self,
+        client_id: &str,
+        from_minute: u64,
+        to_minute: u64,
+    ) -> Vec<MinuteAggregate> {
+        if from_minute > to_minute {
+            return Vec::new();
+        }
+        let start = (client_id.to_owned(), from_minute, String::new());
+        self.analytics
+            .minutes
+            .range(start..)
+            .take_while(|((client, minute, _), _)| client == client_id && *minute <= to_minute)
+            .filter(|(_, c)| c.hits > 0)
+            .map(|((client, minute, api), c)| MinuteAggregate {
+                client_id: client.clone(),
+                api_id: api.clone(),
+                minute: *minute,
+                hits: c.hits,
+                success: c.success,
+                errors: c.errors,
+                latency_ms_total: c.latency_ms_total,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agg(client: &str, api: &str, minute: u64, hits: u64) -> MinuteAggregate {
+        MinuteAggregate {
+            client_id: client.into(),
+            api_id: api.into(),
+            minute,
+            hits,
+            success: hits,
+            errors: 0,
+            latency_ms_total: hits * 10,
+        }
+    }
+
+    #[test]
+    fn minutes_past_the_retention_are_dropped() {
+        let mut tables = Tables::default();
+        tables.record_analytics(&[agg("c", "a", 5, 1), agg("c", "a", 100, 2)], 100);
+        assert_eq!(tables.analytics.len(), 2);
+        tables.record_analytics(&[], 5 + MAX_READ_MINUTES);
+        assert_eq!(tables.read_analytics("c", 0, u64::MAX), vec![agg("c", "a", 100, 2)]);
+    }
+
+    #[test]
+    fn reads_stop_at_the_client_and_range() {
+        let mut tables = Tables::default();
+        tables.record_analytics(&[agg("c", "a", 1, 1), agg("c", "a", 2, 1), agg("cc", "a", 1, 1)], 2);
+        assert_eq!(tables.read_analytics("c", 0, 1), vec![agg("c", "a", 1, 1)]);
+        assert!(tables.read_analytics("c", 3, 2).is_empty());
+    }
+}

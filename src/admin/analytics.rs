@@ -1,0 +1,92 @@
+//! `gatehouse.v1.AnalyticsService`: a client's activity in the Dashboard's
+//! `AggregateAnalyticsData` shape.
+
+use std::sync::Arc;
+
+use gatehouse_control::ControlPlane;
+use gatehouse_control::analytics::{Date, DayActivity};
+use tonic::{Request, Response, Status};
+
+use crate::admin::{page, required, status_from};
+use crate::pb;
+
+#[derive(Clone)]
+pub struct AnalyticsServiceImpl {
+    pub control: Arc<ControlPlane>,
+}
+
+fn date(field: &str, year: i32, month: i32, day: i32) -> Result<Date, Status> {
+    match (u32::try_from(month), u32::try_from(day)) {
+        (Ok(month), Ok(day)) => Ok(Date { year, month, day }),
+        _ => Err(Status::invalid_argument(format!("{field}: not a date"))),
+    }
+}
+
+/// Counts beyond `u32` saturate: the JSON stays numeric (see `analytics.proto`).
+fn count(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ`, as the Dashboard writes `last_hit`.
+fn rfc3339(unix: u64) -> String {
+    let day = Date::from_unix_day(i64::try_from(unix / 86_400).unwrap_or(i64::MAX));
+    let secs = unix % 86_400;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        day.year,
+        day.month,
+        day.day,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+fn result_unit(a: DayActivity) -> pb::ResultUnit {
+    // Averages over the bucket; f64 is exact for any realistic total.
+    let average = if a.hits == 0 { 0.0 } else { a.latency_ms_total as f64 / a.hits as f64 };
+    pb::ResultUnit {
+        id: Some(pb::ResultId {
+            api_id: a.api_id,
+            api_name: a.api_name,
+            day: i32::try_from(a.date.day).unwrap_or(0),
+            month: i32::try_from(a.date.month).unwrap_or(0),
+            year: a.date.year,
+            hour: 0,
+        }),
+        hits: count(a.hits),
+        success: count(a.success),
+        error: count(a.errors),
+        latency: average,
+        request_time: average,
+        last_hit: rfc3339(a.last_hit),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::analytics_service_server::AnalyticsService for AnalyticsServiceImpl {
+    async fn get_client_activity(
+        &self,
+        request: Request<pb::GetClientActivityRequest>,
+    ) -> Result<Response<pb::AggregateAnalyticsData>, Status> {
+        let r = request.into_inner();
+        let client_id = required("client_id", &r.client_id)?;
+        let start = date("start", r.start_year, r.start_month, r.start_day)?;
+        let end = date("end", r.end_year, r.end_month, r.end_day)?;
+        let activity = self.control.client_activity(client_id, start, end).await.map_err(status_from)?;
+        let (activity, pages) = page(activity, r.p);
+        let data = activity.into_iter().map(result_unit).collect();
+        Ok(Response::new(pb::AggregateAnalyticsData { data, pages }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_hit_is_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_718_781_099), "2024-06-19T07:11:39Z");
+    }
+}

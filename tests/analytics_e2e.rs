@@ -1,0 +1,118 @@
+//! Usage analytics end to end: a gateway proxies a client's requests, and the control plane
+//! reports them at the Dashboard's `GET /api/activity/oauthid/…`, read from the shared Redis.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use gatehouse_control::analytics::Date;
+use gatehouse_testkit::{EchoUpstream, RedisServer};
+use serde_json::{Value, json};
+
+const SYNC: Duration = Duration::from_secs(10);
+const PROXIED: u64 = 7;
+
+async fn admin(
+    http: &reqwest::Client,
+    cp: &ControlPlaneProcess,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Value {
+    let r = http
+        .request(method.parse().unwrap(), format!("{}{path}", cp.url()))
+        .header("authorization", ADMIN_SECRET)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{method} {path}: {body}");
+    body
+}
+
+/// `d/m/y` of the day `offset` days from today (UTC).
+fn day(offset: i64) -> String {
+    let today = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    let d = Date::from_unix_day(today as i64 + offset);
+    format!("{}/{}/{}", d.day, d.month, d.year)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn proxied_requests_show_up_in_the_clients_activity() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let upstream = EchoUpstream::start("upstream").await;
+    let cp = ControlPlaneProcess::start_with_redis(&dir.path().join("data"), dir.path(), &redis.url());
+    let gateway = GatewayProcess::start("gw", &cp.url(), &redis.url(), dir.path());
+    let http = reqwest::Client::new();
+
+    let api = json!({"api_id": "orders", "name": "Orders", "listen_path": "/orders/",
+                     "strip_listen_path": true, "upstream_url": upstream.url(),
+                     "oauth": {"allowed_grant_types": ["client_credentials"]}});
+    admin(&http, &cp, "POST", "/api/apis", api).await;
+    let rights = json!({"orders": {"api_id": "orders"}});
+    admin(
+        &http,
+        &cp,
+        "POST",
+        "/api/portal/policies",
+        json!({"id": "open", "name": "open", "active": true, "access_rights": rights}),
+    )
+    .await;
+    let client =
+        admin(&http, &cp, "POST", "/api/apis/oauth/orders", json!({"client_id": "app", "policy_id": "open"}))
+            .await;
+    let secret = client["secret"].as_str().unwrap().to_owned();
+
+    let token = eventually("a token is issued", SYNC, || async {
+        let r = client_credentials_token(&http, &gateway.url("/orders/oauth/token"), "app", &secret).await;
+        let body: Value = r.json().await.ok()?;
+        body["access_token"].as_str().map(str::to_owned)
+    })
+    .await;
+    for i in 0..PROXIED {
+        let r =
+            http.get(gateway.url(&format!("/orders/items/{i}"))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Refused before the proxy step: not a proxied request, so not counted.
+    let r = http.get(gateway.url("/orders/items")).bearer_auth("not-a-token").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Yesterday to tomorrow: the requests land today whatever the time zone of the test host.
+    let path = format!("/api/activity/oauthid/app/{}/{}", day(-1), day(1));
+    let report = eventually("the activity counts every proxied request", SYNC, || async {
+        let r = http.get(cp.url() + &path).header("authorization", ADMIN_SECRET).send().await.ok()?;
+        let body: Value = r.json().await.ok()?;
+        let hits: u64 = body["data"].as_array()?.iter().filter_map(|u| u["hits"].as_u64()).sum();
+        (hits == PROXIED).then_some(body)
+    })
+    .await;
+    let unit = &report["data"][0];
+    assert_eq!(report["pages"], 1);
+    assert_eq!(unit["id"]["api_id"], "orders");
+    assert_eq!(unit["id"]["api_name"], "Orders");
+    assert_eq!((unit["success"].as_u64(), unit["error"].as_u64()), (Some(PROXIED), Some(0)));
+    assert!(unit["latency"].is_number() && unit["request_time"].is_number(), "{unit}");
+    assert!(unit["last_hit"].as_str().unwrap().ends_with('Z'), "{unit}");
+
+    // Another client has nothing; a date that does not exist is refused.
+    let r = http
+        .get(cp.url() + &format!("/api/activity/oauthid/other/{}/{}", day(-1), day(1)))
+        .header("authorization", ADMIN_SECRET)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["data"], json!([]), "{body}");
+    let r = http
+        .get(cp.url() + "/api/activity/oauthid/app/31/2/2024/1/3/2024")
+        .header("authorization", ADMIN_SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
