@@ -125,6 +125,22 @@ async fn control_plane_streams_config_to_two_gateways_sharing_redis() {
     })
     .await;
 
+    // HTTP/2 from clients (h2c, prior knowledge) is served too.
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", gw2.port)).await.unwrap();
+    let (mut h2, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2c handshake");
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://127.0.0.1:{}/my-api/h2", gw2.port))
+        .header("authorization", format!("Bearer {access_token}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = h2.send_request(request).await.expect("h2 request");
+    assert_eq!((response.status(), response.version()), (http::StatusCode::OK, http::Version::HTTP_2));
+
     // Refusals.
     let r = http.get(gw1.url("/my-api/items")).send().await.unwrap();
     assert_eq!(r.status(), 401);
