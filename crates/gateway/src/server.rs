@@ -83,7 +83,7 @@ impl Gateway {
         }
     }
 
-    /// The hot path, step by step as in DESIGN.md.
+    /// The hot path, step by step as ARCHITECTURE.md numbers it.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
         // Probes first: a gateway is live when it answers, ready once it has a config to serve.
         // (They shadow these two paths of an API listening on `/`.)
@@ -118,13 +118,13 @@ impl Gateway {
         let mut limit_headers = None;
         let mut client_id = None;
         if api.requires_token() {
-            // The authorization server's own endpoints under the listen path.
+            // 2. The authorization server's own endpoints under the listen path.
             if api.oauth.is_some()
                 && let Some(endpoint) = Endpoint::from_path(rest)
             {
                 return oauth::handle(self, api, endpoint, req).await;
             }
-            // 2.–3. Credential and session.
+            // 3.–4. Credential and session (the local cache, or one Redis read).
             let token = match credential::find(&api.credentials, req.headers(), req.uri().query()) {
                 Ok((token, _)) => token,
                 Err(refusal) => return refusal.response(),
@@ -134,7 +134,7 @@ impl Gateway {
                 Ok(session) => session,
                 Err(refusal) => return refusal.response(),
             };
-            // 4. Policy: access rights, then rate limit and quota in one round trip.
+            // 5.–6. Policy: access rights, then rate limit and quota in one round trip.
             let grant = match policy::authorize(
                 &config.state,
                 &config.rules,
@@ -152,7 +152,7 @@ impl Gateway {
             }
             client_id = Some(session.client_id);
         }
-        // 5. Proxy, without the credential when the API says so.
+        // 7. Proxy, without the credential when the API says so; then count the request.
         let forwarded = if api.strip_listen_path { rest } else { path.as_str() };
         let mut req = req;
         let query = match req.uri().query().map(str::to_owned) {
