@@ -1,6 +1,7 @@
 //! Test fixtures: real parts over loopback, never mocks.
 //!
 //! # Layout
+//! - [`cluster`]: a real three-node Redis Cluster.
 //! - [`redis`]: a private `redis-server` process per test on a free port.
 //! - [`upstream`]: a small hyper server that answers with what it received, tagged with its
 //!   name, to stand for an API's upstream.
@@ -8,11 +9,13 @@
 //! - [`process`]: a `gatehouse` process (or any command) killed when the test ends, with its
 //!   logs captured in a file for diagnosis and for scanning.
 
+pub mod cluster;
 pub mod process;
 pub mod recorder;
 pub mod redis;
 pub mod upstream;
 
+pub use cluster::RedisCluster;
 pub use process::{ChildProcess, wait_for_port};
 pub use recorder::{Recorded, Recorder};
 pub use redis::{RedisServer, free_port};
