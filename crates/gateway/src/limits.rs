@@ -22,7 +22,9 @@ impl LimitHeaders {
         if let (Some(rate), Some(remaining), Some(reset)) =
             (grant.limits.rate, outcome.rate_remaining, outcome.rate_reset_ms)
         {
-            return Some(Self { limit: rate.rate.ceil() as u64, remaining, reset: reset.div_ceil(1000) });
+            // The store's burst is the rate rounded down (at least 1): report what it enforces.
+            let limit = rate.rate.floor().max(1.0) as u64;
+            return Some(Self { limit, remaining, reset: reset.div_ceil(1000) });
         }
         if let (Some(quota), Some(remaining), Some(reset)) =
             (grant.limits.quota, outcome.quota_remaining, outcome.quota_reset_ms)

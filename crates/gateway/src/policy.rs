@@ -18,7 +18,8 @@ use crate::bearer::Refusal;
 /// The allowed-URL rules of every (policy, API) pair, compiled once per config version.
 #[derive(Default)]
 pub struct CompiledRules {
-    rules: HashMap<(String, String), Vec<UrlRule>>,
+    /// By policy id, then API id: looked up with borrowed ids, no allocation per request.
+    rules: HashMap<String, HashMap<String, Vec<UrlRule>>>,
 }
 
 struct UrlRule {
@@ -46,7 +47,10 @@ impl CompiledRules {
                     })
                     .collect();
                 if !access.allowed_urls.is_empty() {
-                    rules.insert((policy.id.clone(), api_id.clone()), compiled);
+                    rules
+                        .entry(policy.id.clone())
+                        .or_insert_with(HashMap::new)
+                        .insert(api_id.clone(), compiled);
                 }
             }
         }
@@ -56,7 +60,7 @@ impl CompiledRules {
     /// Whether `policy` lets `method` reach `path` (the path under the listen path) of `api`.
     /// Patterns match anywhere in the path, as Tyk's do.
     fn allows(&self, policy_id: &str, api_id: &str, method: &str, path: &str) -> bool {
-        match self.rules.get(&(policy_id.to_owned(), api_id.to_owned())) {
+        match self.rules.get(policy_id).and_then(|by_api| by_api.get(api_id)) {
             None => true,
             Some(rules) => rules.iter().any(|rule| {
                 rule.pattern.is_match(path)

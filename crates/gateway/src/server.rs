@@ -122,7 +122,7 @@ impl Gateway {
             if api.oauth.is_some()
                 && let Some(endpoint) = Endpoint::from_path(rest)
             {
-                return oauth::handle(self, api, endpoint, req).await;
+                return oauth::handle(self, &config, api, endpoint, req).await;
             }
             // 3.–4. Credential and session (the local cache, or one Redis read).
             let token = match credential::find(&api.credentials, req.headers(), req.uri().query()) {

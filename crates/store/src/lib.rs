@@ -178,7 +178,8 @@ pub trait TokenStore: Send + Sync + 'static {
 /// The limits of one subject (a token family, or a client acting on its own behalf).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
-    /// `rate` requests per `per` seconds, smoothed (GCRA with a burst of `rate`).
+    /// `rate` requests per `per` seconds, smoothed (GCRA with a burst of `rate` rounded down,
+    /// at least 1).
     pub rate: Option<RateLimit>,
     /// `max` requests per fixed period of `period_secs`, counted from the first request.
     pub quota: Option<Quota>,

@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 
 pub use metadata::{METADATA_PREFIX, metadata_document};
 
+use crate::live::RuntimeConfig;
 use crate::proxy::ResponseBody;
 use crate::server::Gateway;
 
@@ -44,26 +45,19 @@ impl Endpoint {
 }
 
 /// Serves one request to an authorization-server endpoint of `api`.
+/// `api` must come from `config`: one request sees one version of the configuration.
 pub async fn handle(
     gateway: &Gateway,
+    config: &RuntimeConfig,
     api: &Api,
     endpoint: Endpoint,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let config = match gateway.live.load() {
-        Some(config) => config,
-        None => {
-            return crate::proxy::json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "gateway has no configuration yet",
-            );
-        }
-    };
     match endpoint {
-        Endpoint::Authorize => authorize::handle(&config, api, req).await,
-        Endpoint::Token => token::handle(gateway, &config, api, req).await,
-        Endpoint::Introspect => introspect::introspect(gateway, &config, api, req).await,
-        Endpoint::Revoke => introspect::revoke(gateway, &config, api, req).await,
+        Endpoint::Authorize => authorize::handle(config, api, req).await,
+        Endpoint::Token => token::handle(gateway, config, api, req).await,
+        Endpoint::Introspect => introspect::introspect(gateway, config, api, req).await,
+        Endpoint::Revoke => introspect::revoke(gateway, config, api, req).await,
     }
 }
 
