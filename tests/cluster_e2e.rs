@@ -92,11 +92,18 @@ async fn the_core_flows_work_on_redis_cluster() {
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::BAD_REQUEST]);
 
+    // Sessions are keyed by their token's hash, so a dozen of them land on several nodes
+    // (checked before revoke_all deletes them).
+    for _ in 0..12 {
+        let r = client_credentials_token(&http, &token_url, "app", &secret).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert!(cluster.key_counts().iter().filter(|n| **n > 0).count() >= 2, "keys spread over the nodes");
+
     // revoke_all reaches both gateways.
     let r = admin("/api/apis/oauth/app/revoke_all", json!({"client_secret": secret})).await.unwrap();
     assert_eq!(r.status(), 200);
     for gw in [&gw1, &gw2] {
         assert_eq!(http.get(gw.url("/svc/x")).bearer_auth(&token).send().await.unwrap().status(), 401);
     }
-    assert!(cluster.key_counts().iter().filter(|n| **n > 0).count() >= 2, "keys spread over the nodes");
 }
