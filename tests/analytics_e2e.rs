@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 const SYNC: Duration = Duration::from_secs(10);
 const PROXIED: u64 = 7;
+const POSTED: u64 = 2;
 
 async fn admin(
     http: &reqwest::Client,
@@ -73,9 +74,12 @@ async fn proxied_requests_show_up_in_the_clients_activity() {
         body["access_token"].as_str().map(str::to_owned)
     })
     .await;
-    for i in 0..PROXIED {
-        let r =
-            http.get(gateway.url(&format!("/orders/items/{i}"))).bearer_auth(&token).send().await.unwrap();
+    for _ in 0..PROXIED {
+        let r = http.get(gateway.url("/orders/items?page=2")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for _ in 0..POSTED {
+        let r = http.post(gateway.url("/orders/items")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
     // Refused before the proxy step: not a proxied request, so not counted.
@@ -88,16 +92,34 @@ async fn proxied_requests_show_up_in_the_clients_activity() {
         let r = http.get(cp.url() + &path).header("authorization", ADMIN_SECRET).send().await.ok()?;
         let body: Value = r.json().await.ok()?;
         let hits: u64 = body["data"].as_array()?.iter().filter_map(|u| u["hits"].as_u64()).sum();
-        (hits == PROXIED).then_some(body)
+        (hits == PROXIED + POSTED).then_some(body)
     })
     .await;
-    let unit = &report["data"][0];
+    // One row per endpoint, summed over the range (no day), in path then method order.
     assert_eq!(report["pages"], 1);
-    assert_eq!(unit["id"]["api_id"], "orders");
-    assert_eq!(unit["id"]["api_name"], "Orders");
+    assert_eq!(report["data"].as_array().unwrap().len(), 2, "{report}");
+    let unit = &report["data"][0];
+    assert_eq!(
+        unit["id"],
+        json!({"api_id": "orders", "api_name": "Orders", "path": "/items", "code": 200, "method": "GET",
+               "policy_id": "open", "day": 0, "month": 0, "year": 0, "hour": 0})
+    );
     assert_eq!((unit["success"].as_u64(), unit["error"].as_u64()), (Some(PROXIED), Some(0)));
+    let posted = &report["data"][1];
+    assert_eq!((posted["id"]["method"].as_str(), posted["hits"].as_u64()), (Some("POST"), Some(POSTED)));
     assert!(unit["latency"].is_number() && unit["request_time"].is_number(), "{unit}");
     assert!(unit["last_hit"].as_str().unwrap().ends_with('Z'), "{unit}");
+
+    // Per day: the same counts, each row dated.
+    let r =
+        http.get(cp.url() + &path + "?res=day").header("authorization", ADMIN_SECRET).send().await.unwrap();
+    let by_day: Value = r.json().await.unwrap();
+    let rows = by_day["data"].as_array().unwrap();
+    assert_eq!(rows.iter().filter_map(|u| u["hits"].as_u64()).sum::<u64>(), PROXIED + POSTED, "{by_day}");
+    assert!(rows.iter().all(|u| u["id"]["day"].as_i64() > Some(0) && u["id"]["year"].as_i64() > Some(2000)));
+    let r =
+        http.get(cp.url() + &path + "?res=week").header("authorization", ADMIN_SECRET).send().await.unwrap();
+    assert_eq!(r.status(), 400);
 
     // Another client has nothing; a date that does not exist is refused.
     let r = http

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
-use gatehouse_control::analytics::{Date, DayActivity};
+use gatehouse_control::analytics::{Date, EndpointActivity, Resolution};
 use tonic::{Request, Response, Status};
 
 use crate::admin::{page, required, status_from};
@@ -42,17 +42,32 @@ fn rfc3339(unix: u64) -> String {
     )
 }
 
-fn result_unit(a: DayActivity) -> pb::ResultUnit {
-    // Averages over the bucket; f64 is exact for any realistic total.
+fn resolution(res: &str) -> Result<Resolution, Status> {
+    match res {
+        "" => Ok(Resolution::Range),
+        "day" => Ok(Resolution::Day),
+        other => Err(Status::invalid_argument(format!("res: {other:?} is not \"day\" or empty"))),
+    }
+}
+
+fn result_unit(a: EndpointActivity) -> pb::ResultUnit {
+    // Averages over the row; f64 is exact for any realistic total.
     let average = if a.hits == 0 { 0.0 } else { a.latency_ms_total as f64 / a.hits as f64 };
+    let (day, month, year) = a.date.map_or((0, 0, 0), |d| {
+        (i32::try_from(d.day).unwrap_or(0), i32::try_from(d.month).unwrap_or(0), d.year)
+    });
     pb::ResultUnit {
         id: Some(pb::ResultId {
             api_id: a.api_id,
             api_name: a.api_name,
-            day: i32::try_from(a.date.day).unwrap_or(0),
-            month: i32::try_from(a.date.month).unwrap_or(0),
-            year: a.date.year,
+            day,
+            month,
+            year,
             hour: 0,
+            path: a.path,
+            code: i32::from(a.status),
+            method: a.method,
+            policy_id: a.policy_id,
         }),
         hits: count(a.hits),
         success: count(a.success),
@@ -73,7 +88,9 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsServiceImpl {
         let client_id = required("client_id", &r.client_id)?;
         let start = date("start", r.start_year, r.start_month, r.start_day)?;
         let end = date("end", r.end_year, r.end_month, r.end_day)?;
-        let activity = self.control.client_activity(client_id, start, end).await.map_err(status_from)?;
+        let resolution = resolution(&r.res)?;
+        let activity =
+            self.control.client_activity(client_id, start, end, resolution).await.map_err(status_from)?;
         let (activity, pages) = page(activity, r.p);
         let data = activity.into_iter().map(result_unit).collect();
         Ok(Response::new(pb::AggregateAnalyticsData { data, pages }))

@@ -1,5 +1,6 @@
 //! Usage analytics of a client, read from the token store the gateways write them to, and
-//! bucketed per day (UTC) and API as the Tyk Dashboard reports them.
+//! summed per endpoint (API, path, method, status, policy) as the Tyk Dashboard reports them:
+//! over the whole range, or per day (UTC) on request.
 
 use std::collections::BTreeMap;
 
@@ -16,13 +17,29 @@ pub struct Date {
     pub day: u32,
 }
 
-/// One day of one API's traffic from a client.
+/// How a report buckets time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resolution {
+    /// One row per endpoint over the whole range (the Dashboard's default).
+    #[default]
+    Range,
+    /// One row per endpoint and day.
+    Day,
+}
+
+/// One endpoint's traffic from a client, over the range or one day of it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DayActivity {
-    pub date: Date,
+pub struct EndpointActivity {
+    /// The day, with [`Resolution::Day`].
+    pub date: Option<Date>,
     pub api_id: String,
     /// Empty when the API no longer exists.
     pub api_name: String,
+    pub policy_id: String,
+    pub method: String,
+    /// Below the API's listen path.
+    pub path: String,
+    pub status: u16,
     pub hits: u64,
     pub success: u64,
     pub errors: u64,
@@ -83,14 +100,16 @@ fn invalid(message: String) -> ControlError {
 }
 
 impl ControlPlane {
-    /// The client's traffic from `start` to `end` (both inclusive), one entry per day and API
-    /// with hits, by day then API id. The store bounds the range to its retention (31 days).
+    /// The client's traffic from `start` to `end` (both inclusive), one entry per endpoint with
+    /// hits (and per day, by `resolution`), ordered by day, API id, path, method, status and
+    /// policy. The store bounds the range to its retention (31 days).
     pub async fn client_activity(
         &self,
         client_id: &str,
         start: Date,
         end: Date,
-    ) -> Result<Vec<DayActivity>, ControlError> {
+        resolution: Resolution,
+    ) -> Result<Vec<EndpointActivity>, ControlError> {
         let tokens = self.tokens.as_ref().ok_or_else(|| {
             ControlError::Unavailable(
                 "this control plane runs without --redis, so it has no analytics".into(),
@@ -110,18 +129,30 @@ impl ControlPlane {
             let current = self.current.read().await;
             current.state.apis.iter().map(|(id, api)| (id.clone(), api.name.clone())).collect()
         };
-        Ok(by_day(minutes, &names))
+        Ok(by_endpoint(minutes, &names, resolution))
     }
 }
 
-fn by_day(minutes: Vec<MinuteAggregate>, names: &BTreeMap<String, String>) -> Vec<DayActivity> {
-    let mut days: BTreeMap<(u64, String), DayActivity> = BTreeMap::new();
+/// Day (with [`Resolution::Day`]), API id, path, method, status, policy id.
+type EndpointKey = (Option<u64>, String, String, String, u16, String);
+
+fn by_endpoint(
+    minutes: Vec<MinuteAggregate>,
+    names: &BTreeMap<String, String>,
+    resolution: Resolution,
+) -> Vec<EndpointActivity> {
+    let mut rows: BTreeMap<EndpointKey, EndpointActivity> = BTreeMap::new();
     for m in minutes {
-        let unix_day = m.minute / 1440;
-        let entry = days.entry((unix_day, m.api_id.clone())).or_insert_with(|| DayActivity {
-            date: Date::from_unix_day(i64::try_from(unix_day).unwrap_or(i64::MAX)),
+        let day = (resolution == Resolution::Day).then_some(m.minute / 1440);
+        let key = (day, m.api_id.clone(), m.path.clone(), m.method.clone(), m.status, m.policy_id.clone());
+        let entry = rows.entry(key).or_insert_with(|| EndpointActivity {
+            date: day.map(|day| Date::from_unix_day(i64::try_from(day).unwrap_or(i64::MAX))),
             api_name: names.get(&m.api_id).cloned().unwrap_or_default(),
             api_id: m.api_id,
+            policy_id: m.policy_id,
+            method: m.method,
+            path: m.path,
+            status: m.status,
             hits: 0,
             success: 0,
             errors: 0,
@@ -134,7 +165,7 @@ fn by_day(minutes: Vec<MinuteAggregate>, names: &BTreeMap<String, String>) -> Ve
         entry.latency_ms_total += m.latency_ms_total;
         entry.last_hit = entry.last_hit.max(m.minute * 60);
     }
-    days.into_values().collect()
+    rows.into_values().collect()
 }
 
 #[cfg(test)]
@@ -158,22 +189,47 @@ mod tests {
         assert_eq!(date(2024, 4, 31).unix_day(), None);
     }
 
-    #[test]
-    fn minutes_sum_per_day_and_api() {
-        let m = |api: &str, minute: u64, hits: u64| MinuteAggregate {
+    fn m(api: &str, path: &str, minute: u64, hits: u64) -> MinuteAggregate {
+        MinuteAggregate {
             client_id: "c".into(),
             api_id: api.into(),
+            policy_id: "p".into(),
+            method: "GET".into(),
+            path: path.into(),
+            status: 200,
             minute,
             hits,
             success: hits,
             errors: 0,
             latency_ms_total: hits * 2,
-        };
+        }
+    }
+
+    #[test]
+    fn minutes_sum_per_endpoint_over_the_range() {
         let names = BTreeMap::from([("a".to_owned(), "Orders".to_owned())]);
-        let days = by_day(vec![m("a", 1440, 1), m("a", 2879, 2), m("b", 2880, 3)], &names);
-        assert_eq!(days.len(), 2);
-        assert_eq!((days[0].date, days[0].hits, days[0].latency_ms_total), (date(1970, 1, 2), 3, 6));
-        assert_eq!((days[0].api_name.as_str(), days[0].last_hit), ("Orders", 2879 * 60));
-        assert_eq!((days[1].date, days[1].api_name.as_str()), (date(1970, 1, 3), ""));
+        let minutes =
+            vec![m("a", "/x", 1440, 1), m("a", "/x", 2880, 2), m("a", "/y", 2880, 4), m("b", "/x", 2, 3)];
+        let rows = by_endpoint(minutes, &names, Resolution::Range);
+        let summary: Vec<_> =
+            rows.iter().map(|r| (r.date, r.api_id.as_str(), r.path.as_str(), r.hits)).collect();
+        assert_eq!(summary, [(None, "a", "/x", 3), (None, "a", "/y", 4), (None, "b", "/x", 3)]);
+        assert_eq!(
+            (rows[0].api_name.as_str(), rows[0].last_hit, rows[0].latency_ms_total),
+            ("Orders", 2880 * 60, 6)
+        );
+        assert_eq!(rows[2].api_name, "");
+    }
+
+    #[test]
+    fn minutes_sum_per_endpoint_and_day() {
+        let names = BTreeMap::new();
+        let rows = by_endpoint(
+            vec![m("a", "/x", 1440, 1), m("a", "/x", 2879, 2), m("a", "/x", 2880, 3)],
+            &names,
+            Resolution::Day,
+        );
+        let summary: Vec<_> = rows.iter().map(|r| (r.date, r.hits)).collect();
+        assert_eq!(summary, [(Some(date(1970, 1, 2)), 3), (Some(date(1970, 1, 3)), 3)]);
     }
 }

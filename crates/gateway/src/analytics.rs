@@ -1,14 +1,15 @@
 //! Usage analytics, recorded off the request path.
 //!
 //! [`AnalyticsRecorder::record`] only adds to an in-process map, keyed by minute, client and
-//! API, under a mutex held for a few map operations: no I/O, and no allocation once the entry
-//! exists. A background task hands the map to the [`AnalyticsStore`] every
-//! [`FLUSH_INTERVAL`], so Redis sees one batch per second per gateway however busy it is. When
-//! the store fails the aggregates are put back and retried on the next tick; past
-//! `max_entries` the oldest minutes are dropped (with a warning), so a long Redis outage costs
-//! analytics, never memory.
+//! endpoint (API, policy, method, status, path), under a mutex held for a few map operations:
+//! no I/O, and no allocation once the entry exists. A background task hands the map to the
+//! [`AnalyticsStore`] every [`FLUSH_INTERVAL`], so Redis sees one batch per second per gateway
+//! however busy it is. When the store fails the aggregates are put back and retried on the next
+//! tick; past `max_entries` the oldest minutes are dropped (with a warning), so a long Redis
+//! outage costs analytics, never memory.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,29 +17,41 @@ use gatehouse_store::{AnalyticsStore, AnyTokenStore, MinuteAggregate, StoreError
 
 /// How often the background task writes what was recorded.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-/// Default bound on pending (minute, client, API) entries: a few MB at most.
+/// Default bound on pending (minute, client, endpoint) entries: a few tens of MB at most.
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+/// Paths are cut to this many bytes: a client sending ever-new long paths costs bounded memory
+/// per entry, and a report stays readable.
+pub const MAX_PATH_BYTES: usize = 256;
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Counters {
-    hits: u64,
-    success: u64,
-    errors: u64,
-    latency_ms_total: u64,
+/// One proxied request, as analytics count it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxiedRequest<'a> {
+    pub api_id: &'a str,
+    pub client_id: &'a str,
+    pub policy_id: &'a str,
+    pub method: &'a str,
+    /// The path below the API's listen path, without the query.
+    pub path: &'a str,
+    pub status: u16,
+    pub latency: Duration,
 }
 
-impl Counters {
-    fn add(&mut self, other: Counters) {
-        self.hits += other.hits;
-        self.success += other.success;
-        self.errors += other.errors;
-        self.latency_ms_total += other.latency_ms_total;
+/// The longest prefix of `path` within [`MAX_PATH_BYTES`] that ends on a character boundary.
+fn bounded(path: &str) -> &str {
+    if path.len() <= MAX_PATH_BYTES {
+        return path;
     }
+    let mut end = MAX_PATH_BYTES;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
 }
 
-/// Minute → client → API → counters. Nested maps keyed by `String` can be looked up by `&str`,
-/// which a tuple key could not without building the tuple (allocating) on every request.
-type Minutes = BTreeMap<u64, HashMap<String, HashMap<String, Counters>>>;
+/// Minute → (client and endpoint, as one tab-joined key) → aggregate. One string key is
+/// formatted into a reused buffer for the lookup, so a hit allocates nothing; tabs cannot occur
+/// in ids, methods or paths, so keys cannot collide.
+type Minutes = BTreeMap<u64, HashMap<String, MinuteAggregate>>;
 
 #[derive(Default)]
 struct Pending {
@@ -46,29 +59,104 @@ struct Pending {
     entries: usize,
     /// Entries dropped to stay within the bound since the last warning.
     dropped: usize,
+    /// The lookup key of the last `add`, kept for its capacity.
+    key: String,
 }
 
 impl Pending {
-    /// Adds `counters` under (minute, client, API), making room first if the entry is new.
-    fn add(&mut self, minute: u64, client_id: &str, api_id: &str, counters: Counters, max_entries: usize) {
-        if let Some(c) = self.minutes.get_mut(&minute).and_then(|m| m.get_mut(client_id)?.get_mut(api_id)) {
-            c.add(counters);
+    /// Adds `aggregate` (its minute, client and endpoint, and its counters), making room first
+    /// if the entry is new.
+    fn add(&mut self, aggregate: AggregateRef<'_>, max_entries: usize) {
+        self.key.clear();
+        let a = &aggregate;
+        // Writing to a String cannot fail.
+        let _ = write!(
+            self.key,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            a.client_id, a.api_id, a.policy_id, a.method, a.status, a.path
+        );
+        if let Some(existing) = self.minutes.get_mut(&a.minute).and_then(|m| m.get_mut(self.key.as_str())) {
+            existing.hits += a.hits;
+            existing.success += a.success;
+            existing.errors += a.errors;
+            existing.latency_ms_total += a.latency_ms_total;
             return;
         }
         while self.entries >= max_entries {
             // The oldest minute goes first: it is the one least likely to still be read.
-            let Some((_, clients)) = self.minutes.pop_first() else { break };
-            let gone: usize = clients.values().map(HashMap::len).sum();
-            self.entries -= gone;
-            self.dropped += gone;
+            let Some((_, gone)) = self.minutes.pop_first() else { break };
+            self.entries -= gone.len();
+            self.dropped += gone.len();
         }
-        self.minutes
-            .entry(minute)
-            .or_default()
-            .entry(client_id.to_owned())
-            .or_default()
-            .insert(api_id.to_owned(), counters);
+        self.minutes.entry(a.minute).or_default().insert(self.key.clone(), aggregate.into_aggregate());
         self.entries += 1;
+    }
+}
+
+/// A [`MinuteAggregate`] borrowing its strings, so a request that adds to an existing entry
+/// copies none of them.
+#[derive(Debug, Clone, Copy)]
+struct AggregateRef<'a> {
+    client_id: &'a str,
+    api_id: &'a str,
+    policy_id: &'a str,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    minute: u64,
+    hits: u64,
+    success: u64,
+    errors: u64,
+    latency_ms_total: u64,
+}
+
+impl<'a> AggregateRef<'a> {
+    fn of_request(r: &ProxiedRequest<'a>, minute: u64) -> Self {
+        AggregateRef {
+            client_id: r.client_id,
+            api_id: r.api_id,
+            policy_id: r.policy_id,
+            method: r.method,
+            path: bounded(r.path),
+            status: r.status,
+            minute,
+            hits: 1,
+            success: u64::from(r.status < 400),
+            errors: u64::from(r.status >= 400),
+            latency_ms_total: u64::try_from(r.latency.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    fn of_aggregate(a: &'a MinuteAggregate) -> Self {
+        AggregateRef {
+            client_id: &a.client_id,
+            api_id: &a.api_id,
+            policy_id: &a.policy_id,
+            method: &a.method,
+            path: &a.path,
+            status: a.status,
+            minute: a.minute,
+            hits: a.hits,
+            success: a.success,
+            errors: a.errors,
+            latency_ms_total: a.latency_ms_total,
+        }
+    }
+
+    fn into_aggregate(self) -> MinuteAggregate {
+        MinuteAggregate {
+            client_id: self.client_id.to_owned(),
+            api_id: self.api_id.to_owned(),
+            policy_id: self.policy_id.to_owned(),
+            method: self.method.to_owned(),
+            path: self.path.to_owned(),
+            status: self.status,
+            minute: self.minute,
+            hits: self.hits,
+            success: self.success,
+            errors: self.errors,
+            latency_ms_total: self.latency_ms_total,
+        }
     }
 }
 
@@ -88,7 +176,7 @@ impl<S> Inner<S> {
     }
 }
 
-/// Aggregates requests per client, API and minute and writes them in batches. Clones share the
+/// Aggregates requests per client, endpoint and minute and writes them in batches. Clones share the
 /// same aggregates and background task.
 pub struct AnalyticsRecorder<S = AnyTokenStore> {
     inner: Arc<Inner<S>>,
@@ -121,15 +209,9 @@ impl<S: AnalyticsStore> AnalyticsRecorder<S> {
     }
 
     /// Counts one proxied request. Responses of 400 and above count as errors, as in Tyk.
-    pub fn record(&self, api_id: &str, client_id: &str, status: u16, latency: Duration) {
-        let counters = Counters {
-            hits: 1,
-            success: u64::from(status < 400),
-            errors: u64::from(status >= 400),
-            latency_ms_total: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-        };
-        let minute = unix_minute_now();
-        self.inner.lock().add(minute, client_id, api_id, counters, self.inner.max_entries);
+    pub fn record(&self, request: &ProxiedRequest<'_>) {
+        let aggregate = AggregateRef::of_request(request, unix_minute_now());
+        self.inner.lock().add(aggregate, self.inner.max_entries);
     }
 
     /// Writes everything recorded so far. On an error the aggregates stay pending for the next
@@ -138,7 +220,7 @@ impl<S: AnalyticsStore> AnalyticsRecorder<S> {
         flush_inner(&self.inner).await
     }
 
-    /// (Minute, client, API) entries waiting to be written.
+    /// (Minute, client, endpoint) entries waiting to be written.
     pub fn pending_entries(&self) -> usize {
         self.inner.lock().entries
     }
@@ -157,40 +239,16 @@ async fn flush_inner<S: AnalyticsStore>(inner: &Inner<S>) -> Result<(), StoreErr
     if taken.entries == 0 {
         return Ok(());
     }
-    let batch = to_batch(&taken.minutes);
+    let batch: Vec<MinuteAggregate> = taken.minutes.into_values().flat_map(HashMap::into_values).collect();
     let Err(error) = inner.store.record(&batch).await else { return Ok(()) };
     // Put the aggregates back (adding to anything recorded meanwhile) for the next tick. A
     // failed batch may have been partly counted (Redis Cluster writes per client), so a retry
     // can count some twice: analytics accept that rather than lose everything on an outage.
     let mut pending = inner.lock();
-    for (minute, clients) in taken.minutes {
-        for (client_id, apis) in clients {
-            for (api_id, counters) in apis {
-                pending.add(minute, &client_id, &api_id, counters, inner.max_entries);
-            }
-        }
+    for aggregate in &batch {
+        pending.add(AggregateRef::of_aggregate(aggregate), inner.max_entries);
     }
     Err(error)
-}
-
-fn to_batch(minutes: &Minutes) -> Vec<MinuteAggregate> {
-    let mut batch = Vec::new();
-    for (minute, clients) in minutes {
-        for (client_id, apis) in clients {
-            for (api_id, c) in apis {
-                batch.push(MinuteAggregate {
-                    client_id: client_id.clone(),
-                    api_id: api_id.clone(),
-                    minute: *minute,
-                    hits: c.hits,
-                    success: c.success,
-                    errors: c.errors,
-                    latency_ms_total: c.latency_ms_total,
-                });
-            }
-        }
-    }
-    batch
 }
 
 async fn flush_every<S: AnalyticsStore>(inner: Weak<Inner<S>>, every: Duration) {

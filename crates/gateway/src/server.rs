@@ -15,6 +15,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::analytics::ProxiedRequest;
 use crate::live::LiveConfig;
 use crate::notify::Notifier;
 use crate::oauth::{self, Endpoint};
@@ -116,7 +117,8 @@ impl Gateway {
             return json_error(StatusCode::NOT_FOUND, "no API is listening on this path");
         };
         let mut limit_headers = None;
-        let mut client_id = None;
+        // (client id, policy id) of the session, for analytics.
+        let mut caller = None;
         if api.requires_token() {
             // 2. The authorization server's own endpoints under the listen path.
             if api.oauth.is_some()
@@ -150,7 +152,7 @@ impl Gateway {
                 Ok(headers) => limit_headers = headers,
                 Err(refused) => return refused,
             }
-            client_id = Some(session.client_id);
+            caller = Some((session.client_id, session.policy_id));
         }
         // 7. Proxy, without the credential when the API says so; then count the request.
         let forwarded = if api.strip_listen_path { rest } else { path.as_str() };
@@ -166,10 +168,19 @@ impl Gateway {
             None => forwarded.to_owned(),
         };
         let started = std::time::Instant::now();
+        let method = req.method().clone();
         let mut response = self.upstream.forward(req, &api.upstream, &path_and_query, peer).await;
-        if let Some(client_id) = &client_id {
+        if let Some((client_id, policy_id)) = &caller {
             // An in-memory counter; the store sees it on the next flush, off this path.
-            self.analytics.record(&api.api_id, client_id, response.status().as_u16(), started.elapsed());
+            self.analytics.record(&ProxiedRequest {
+                api_id: &api.api_id,
+                client_id,
+                policy_id,
+                method: method.as_str(),
+                path: rest,
+                status: response.status().as_u16(),
+                latency: started.elapsed(),
+            });
         }
         if let Some(headers) = limit_headers {
             headers.apply(response.headers_mut());

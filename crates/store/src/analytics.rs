@@ -1,12 +1,16 @@
-//! Usage analytics: request counts and latency per client, per API, per minute.
+//! Usage analytics: request counts and latency per client, per endpoint, per minute.
 //!
-//! Gateways aggregate in process and flush batches (see `gatehouse-gateway`'s recorder), so the
-//! store sees one increment per (client, API, minute) per flush rather than one per request.
+//! An endpoint is what the Dashboard groups a client's activity by (API, path, status code)
+//! plus the method and the policy that let the request through. Gateways aggregate in process
+//! and flush batches (see `gatehouse-gateway`'s recorder), so the store sees one increment per
+//! (client, endpoint, minute) per flush rather than one per request.
 //!
 //! # Redis keys
 //! `gh:an:{<client_id>}:<unix minute>`: a hash with the client's totals (`hits`, `success`,
-//! `error`, `latency_ms_total`) and the same four per API (`api:<api_id>:hits`, …), expiring
-//! [`ANALYTICS_TTL`] after its last write. The hash tag is the client id, so every key a read
+//! `error`, `latency_ms_total`) and the same four per endpoint, in fields
+//! `ep\t<api_id>\t<policy_id>\t<method>\t<status>\t<path>\t<counter>`, expiring
+//! [`ANALYTICS_TTL`] after its last write. Tabs cannot occur in ids (see `check_id`), methods
+//! or paths (a URI has no raw whitespace), so the fields split unambiguously. The hash tag is the client id, so every key a read
 //! touches sits in one slot: reads and a client's writes are single-slot pipelines, which
 //! Redis Cluster accepts.
 
@@ -27,11 +31,18 @@ pub const MAX_READ_MINUTES: u64 = ANALYTICS_TTL.as_secs() / 60;
 /// HGETALLs per pipeline on reads: bounds the size of one reply, and of one blocked round trip.
 const READ_CHUNK: usize = 1000;
 
-/// What one client did on one API during one minute.
+/// What one client did on one endpoint during one minute.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MinuteAggregate {
     pub client_id: String,
     pub api_id: String,
+    /// The policy the client's session was authorised by.
+    pub policy_id: String,
+    pub method: String,
+    /// The path below the API's listen path, without the query.
+    pub path: String,
+    /// The response status the client got.
+    pub status: u16,
     /// Unix time in minutes (seconds / 60) when the requests were answered.
     pub minute: u64,
     pub hits: u64,
@@ -45,12 +56,13 @@ pub struct MinuteAggregate {
 
 /// Where gateways write analytics and the control plane reads them.
 pub trait AnalyticsStore: Send + Sync + 'static {
-    /// Adds every aggregate of `batch` to the stored counters (entries for the same client, API
-    /// and minute add up). Not atomic across clients: on an error, some may have been counted.
+    /// Adds every aggregate of `batch` to the stored counters (entries for the same client,
+    /// endpoint and minute add up). Not atomic across clients: on an error, some may have been counted.
     fn record(&self, batch: &[MinuteAggregate]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The client's aggregates for minutes `from_minute..=to_minute`, one per API and minute
-    /// with any hits, ordered by minute then API id. See [`MAX_READ_MINUTES`].
+    /// The client's aggregates for minutes `from_minute..=to_minute`, one per endpoint and
+    /// minute with any hits, ordered by minute then endpoint (API id, path, method, status,
+    /// policy). See [`MAX_READ_MINUTES`].
     fn read(
         &self,
         client_id: &str,
@@ -73,6 +85,32 @@ pub(crate) fn analytics_key(client_id: &str, minute: u64) -> String {
     format!("gh:an:{{{client_id}}}:{minute}")
 }
 
+/// The hash field prefix of one endpoint's counters (see the module doc).
+fn endpoint_field(a: &MinuteAggregate) -> String {
+    format!("ep\t{}\t{}\t{}\t{}\t{}\t", a.api_id, a.policy_id, a.method, a.status, a.path)
+}
+
+/// An endpoint's hash field split into the aggregate it belongs to and its counter name.
+fn parse_endpoint_field(field: &str) -> Option<(MinuteAggregate, &str)> {
+    let mut parts = field.strip_prefix("ep\t")?.splitn(5, '\t');
+    let (api_id, policy_id, method, status) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (path, counter) = parts.next()?.rsplit_once('\t')?;
+    let aggregate = MinuteAggregate {
+        api_id: api_id.to_owned(),
+        policy_id: policy_id.to_owned(),
+        method: method.to_owned(),
+        path: path.to_owned(),
+        status: status.parse().ok()?,
+        ..MinuteAggregate::default()
+    };
+    Some((aggregate, counter))
+}
+
+/// The sort key of reads: the order the Dashboard lists endpoints in.
+fn endpoint_order(a: &MinuteAggregate) -> (u64, &str, &str, &str, u16, &str) {
+    (a.minute, &a.api_id, &a.path, &a.method, a.status, &a.policy_id)
+}
+
 /// The four counters of one aggregate, by their field names in the hash.
 fn counters(a: &MinuteAggregate) -> [(&'static str, u64); 4] {
     [("hits", a.hits), ("success", a.success), ("error", a.errors), ("latency_ms_total", a.latency_ms_total)]
@@ -84,9 +122,10 @@ impl RedisTokenStore {
         let ttl = ANALYTICS_TTL.as_secs();
         for a in aggregates {
             let key = analytics_key(&a.client_id, a.minute);
+            let endpoint = endpoint_field(a);
             for (field, by) in counters(a) {
                 pipe.cmd("HINCRBY").arg(&key).arg(field).arg(by).ignore();
-                pipe.cmd("HINCRBY").arg(&key).arg(format!("api:{}:{field}", a.api_id)).arg(by).ignore();
+                pipe.cmd("HINCRBY").arg(&key).arg(format!("{endpoint}{field}")).arg(by).ignore();
             }
             pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
         }
@@ -154,27 +193,27 @@ impl AnalyticsStore for RedisTokenStore {
     }
 }
 
-/// The per-API aggregates in one minute's hash, by API id.
+/// The per-endpoint aggregates in one minute's hash, in read order.
 fn decode_minute(
     client_id: &str,
     minute: u64,
     hash: &HashMap<String, String>,
 ) -> Result<Vec<MinuteAggregate>, StoreError> {
-    let mut per_api: BTreeMap<&str, MinuteAggregate> = BTreeMap::new();
+    let mut per_endpoint: BTreeMap<&str, MinuteAggregate> = BTreeMap::new();
     for (field, value) in hash {
-        // Client totals are for cheap whole-client reads; the per-API fields carry the same sums.
-        let Some((api_id, counter)) = field.strip_prefix("api:").and_then(|rest| rest.rsplit_once(':'))
-        else {
-            continue;
-        };
+        // Client totals are for cheap whole-client reads; the endpoint fields carry the same sums.
+        let Some((parsed, counter)) = parse_endpoint_field(field) else { continue };
         let n: u64 = value.parse().map_err(|_| {
-            StoreError::Corrupt(format!("{}: field {field} is not a count", analytics_key(client_id, minute)))
+            StoreError::Corrupt(format!(
+                "{}: field {field:?} is not a count",
+                analytics_key(client_id, minute)
+            ))
         })?;
-        let entry = per_api.entry(api_id).or_insert_with(|| MinuteAggregate {
+        let endpoint = &field[..field.len() - counter.len()];
+        let entry = per_endpoint.entry(endpoint).or_insert_with(|| MinuteAggregate {
             client_id: client_id.to_owned(),
-            api_id: api_id.to_owned(),
             minute,
-            ..MinuteAggregate::default()
+            ..parsed
         });
         match counter {
             "hits" => entry.hits = n,
@@ -184,7 +223,9 @@ fn decode_minute(
             _ => {} // a counter a newer version added: not ours to interpret
         }
     }
-    Ok(per_api.into_values().filter(|a| a.hits > 0).collect())
+    let mut aggregates: Vec<MinuteAggregate> = per_endpoint.into_values().filter(|a| a.hits > 0).collect();
+    aggregates.sort_by(|a, b| endpoint_order(a).cmp(&endpoint_order(b)));
+    Ok(aggregates)
 }
 
 impl AnalyticsStore for MemoryTokenStore {
@@ -240,24 +281,44 @@ mod tests {
     }
 
     #[test]
-    fn hashes_decode_per_api_and_reject_garbage() {
+    fn hashes_decode_per_endpoint_and_reject_garbage() {
         let hash: HashMap<String, String> = [
             ("hits", "3"),
-            ("api:a:b:hits", "2"),
-            ("api:a:b:error", "1"),
-            ("api:a:b:latency_ms_total", "40"),
-            ("api:c:hits", "1"),
-            ("api:c:success", "1"),
+            ("ep\ta\tgold\tGET\t404\t/x:y\thits", "2"),
+            ("ep\ta\tgold\tGET\t404\t/x:y\terror", "2"),
+            ("ep\ta\tgold\tGET\t404\t/x:y\tlatency_ms_total", "40"),
+            ("ep\ta\tgold\tGET\t200\t/\thits", "1"),
+            ("ep\ta\tgold\tGET\t200\t/\tsuccess", "1"),
+            ("ep\tbroken", "9"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         let decoded = decode_minute("cl", 7, &hash).unwrap();
         assert_eq!(decoded.len(), 2);
-        assert_eq!((decoded[0].api_id.as_str(), decoded[0].hits, decoded[0].errors), ("a:b", 2, 1));
-        assert_eq!(decoded[0].latency_ms_total, 40);
-        assert_eq!((decoded[1].api_id.as_str(), decoded[1].success), ("c", 1));
-        let bad: HashMap<String, String> = [("api:a:hits".to_owned(), "x".to_owned())].into();
+        let root = &decoded[0];
+        assert_eq!((root.path.as_str(), root.status, root.hits, root.success), ("/", 200, 1, 1));
+        let missing = &decoded[1];
+        assert_eq!((missing.api_id.as_str(), missing.policy_id.as_str()), ("a", "gold"));
+        assert_eq!((missing.method.as_str(), missing.path.as_str(), missing.status), ("GET", "/x:y", 404));
+        assert_eq!((missing.hits, missing.errors, missing.latency_ms_total), (2, 2, 40));
+        let bad: HashMap<String, String> =
+            [("ep\ta\tp\tGET\t200\t/\thits".to_owned(), "x".to_owned())].into();
         assert!(matches!(decode_minute("cl", 7, &bad), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn endpoint_fields_round_trip() {
+        let a = MinuteAggregate {
+            api_id: "orders".into(),
+            policy_id: "gold".into(),
+            method: "POST".into(),
+            path: "/items/1".into(),
+            status: 201,
+            ..MinuteAggregate::default()
+        };
+        let field = endpoint_field(&a) + "hits";
+        let (parsed, counter) = parse_endpoint_field(&field).unwrap();
+        assert_eq!((parsed, counter), (a, "hits"));
     }
 }

@@ -26,6 +26,7 @@ fn agg(client: &str, api: &str, minute: u64, hits: u64, errors: u64, latency: u6
         success: hits - errors,
         errors,
         latency_ms_total: latency,
+        ..MinuteAggregate::default()
     }
 }
 
@@ -45,6 +46,30 @@ mod cases {
         s.record(&[agg("c1", "zeta", m0, 1, 0, 1), agg("c1", "alpha", m0, 2, 0, 2)]).await.unwrap();
         let read = s.read("c1", m0, m0).await.unwrap();
         assert_eq!(read, vec![agg("c1", "alpha", m0, 2, 0, 2), agg("c1", "zeta", m0, 1, 0, 1)]);
+    }
+
+    /// Method, path, status and policy each make a separate endpoint, read back in the
+    /// Dashboard's order (path, then method, then status, then policy).
+    pub async fn endpoints_are_kept_apart_in_order(s: &impl AnalyticsStore) {
+        let m0 = minute_a_day_ago();
+        let at = |path: &str, method: &str, status: u16, policy: &str| MinuteAggregate {
+            path: path.into(),
+            method: method.into(),
+            status,
+            policy_id: policy.into(),
+            ..agg("c1", "orders", m0, 1, u64::from(status >= 400), 3)
+        };
+        let written = vec![
+            at("/b", "GET", 200, "p"),
+            at("/a", "POST", 201, "p"),
+            at("/a", "GET", 404, "p"),
+            at("/a", "GET", 200, "q"),
+            at("/a", "GET", 200, "p"),
+        ];
+        s.record(&written).await.unwrap();
+        let mut expected = written;
+        expected.reverse();
+        assert_eq!(s.read("c1", m0, m0).await.unwrap(), expected);
     }
 
     pub async fn clients_and_ranges_are_respected(s: &impl AnalyticsStore) {
@@ -108,6 +133,7 @@ macro_rules! analytics_contract {
             use super::*;
 
             analytics_contract!(@cases $fixture; batches_add_up, apis_are_kept_apart_in_order,
+                endpoints_are_kept_apart_in_order,
                 clients_and_ranges_are_respected, an_empty_batch_is_fine, a_month_wide_read,
                 concurrent_batches_all_count);
         }
@@ -137,13 +163,24 @@ analytics_contract!(on_any_redis, async {
 async fn redis_keys_are_tagged_by_client_and_expire() {
     let m0 = minute_a_day_ago();
     let (store, server) = redis_fixture().await;
-    store.record(&[agg("c1", "orders", m0, 3, 1, 30)]).await.unwrap();
+    let aggregate = MinuteAggregate {
+        policy_id: "gold".into(),
+        method: "GET".into(),
+        path: "/items".into(),
+        status: 404,
+        ..agg("c1", "orders", m0, 3, 1, 30)
+    };
+    store.record(&[aggregate]).await.unwrap();
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let key = format!("gh:an:{{c1}}:{}", m0);
     let hits: u64 = redis::cmd("HGET").arg(&key).arg("hits").query_async(&mut conn).await.unwrap();
-    let api_errors: u64 =
-        redis::cmd("HGET").arg(&key).arg("api:orders:error").query_async(&mut conn).await.unwrap();
+    let api_errors: u64 = redis::cmd("HGET")
+        .arg(&key)
+        .arg("ep\torders\tgold\tGET\t404\t/items\terror")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut conn).await.unwrap();
     assert_eq!((hits, api_errors), (3, 1));
     assert!(ttl > 30 * 24 * 3600 && ttl <= 31 * 24 * 3600, "ttl {ttl}");

@@ -7,7 +7,7 @@ use super::Tables;
 use crate::MinuteAggregate;
 use crate::analytics::MAX_READ_MINUTES;
 
-/// Counters of one (client, minute, API).
+/// Counters of one (client, minute, endpoint).
 #[derive(Debug, Default, Clone, Copy)]
 struct Counters {
     hits: u64,
@@ -16,10 +16,19 @@ struct Counters {
     latency_ms_total: u64,
 }
 
+/// (API id, path, method, status, policy id): the fields of an aggregate naming its endpoint,
+/// in read order.
+type Endpoint = (String, String, String, u16, String);
+
+fn endpoint(a: &MinuteAggregate) -> Endpoint {
+    (a.api_id.clone(), a.path.clone(), a.method.clone(), a.status, a.policy_id.clone())
+}
+
 #[derive(Default)]
 pub(super) struct AnalyticsTable {
-    /// (client id, unix minute, API id) → counters; ordered so reads are range scans.
-    minutes: BTreeMap<(String, u64, String), Counters>,
+    /// (client id, unix minute, endpoint) → counters; ordered so reads are range scans, and
+    /// endpoints come out in the order the Redis store sorts them.
+    minutes: BTreeMap<(String, u64, Endpoint), Counters>,
     /// The minute of the last expiry pass: expiry runs once per minute at most, so recording
     /// stays cheap however many entries are held.
     pruned_at: u64,
@@ -43,7 +52,7 @@ impl Tables {
             table.pruned_at = now_minute;
         }
         for a in batch {
-            let c = table.minutes.entry((a.client_id.clone(), a.minute, a.api_id.clone())).or_default();
+            let c = table.minutes.entry((a.client_id.clone(), a.minute, endpoint(a))).or_default();
             c.hits += a.hits;
             c.success += a.success;
             c.errors += a.errors;
@@ -61,15 +70,19 @@ impl Tables {
         if from_minute > to_minute {
             return Vec::new();
         }
-        let start = (client_id.to_owned(), from_minute, String::new());
+        let start = (client_id.to_owned(), from_minute, Endpoint::default());
         self.analytics
             .minutes
             .range(start..)
             .take_while(|((client, minute, _), _)| client == client_id && *minute <= to_minute)
             .filter(|(_, c)| c.hits > 0)
-            .map(|((client, minute, api), c)| MinuteAggregate {
+            .map(|((client, minute, (api_id, path, method, status, policy_id)), c)| MinuteAggregate {
                 client_id: client.clone(),
-                api_id: api.clone(),
+                api_id: api_id.clone(),
+                policy_id: policy_id.clone(),
+                method: method.clone(),
+                path: path.clone(),
+                status: *status,
                 minute: *minute,
                 hits: c.hits,
                 success: c.success,
@@ -93,6 +106,7 @@ mod tests {
             success: hits,
             errors: 0,
             latency_ms_total: hits * 10,
+            ..MinuteAggregate::default()
         }
     }
 
