@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line; every flag also reads a `GATEHOUSE_*` variable.
+//! - [`config_file`]: the TOML config file, merged in as flags (flag > env > file > default).
 //! - [`roles`]: starting each role: `control-plane`, `gateway`, `dev` (both in one process).
 //! - [`listener`]: the control plane's single port, gRPC and REST side by side.
 //! - [`admin_cli`]: `gatehouse admin …`, the admin tasks from a shell, over gRPC.
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod admin_cli;
 pub mod cli;
+pub mod config_file;
 pub mod listener;
 pub mod pb;
 pub mod rest;

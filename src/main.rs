@@ -1,11 +1,37 @@
 //! `gatehouse`: see the library crate for the layout.
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use gatehouse::cli::{Cli, Role};
-use gatehouse::roles;
+use gatehouse::{config_file, roles};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let expanded =
+        match config_file::expand(&command, std::env::args_os().collect(), |name| std::env::var_os(name)) {
+            Ok(expanded) => expanded,
+            Err(message) => {
+                eprintln!("gatehouse: {message}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+    let parsed = command
+        .clone()
+        .try_get_matches_from(&expanded.args)
+        .and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => match expanded.explain(&error) {
+            Some(message) => {
+                eprintln!("gatehouse: {message}");
+                return std::process::ExitCode::from(2);
+            }
+            None => error.exit(),
+        },
+    };
+    if cli.print_config {
+        print!("{}", config_file::render(&command, &matches, &expanded));
+        return std::process::ExitCode::SUCCESS;
+    }
     // The admin CLI talks to people: its errors go to stderr once, without log decoration.
     let is_server = !matches!(cli.role, Role::Admin(_));
     tracing_subscriber::fmt()
