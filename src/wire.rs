@@ -4,7 +4,7 @@
 use gatehouse_control::{ClientUpdate, NewClient, NewUser};
 use gatehouse_model::{
     AccessDefinition, AccessSpec, Api, Change, Client, ClientKey, ConfigState, CredentialLocation, GrantType,
-    Notifications, OAuthSettings, Policy, ResourceOwner, SecretHash, ValidationError,
+    Notifications, OAuthSettings, Policy, ResourceOwner, SecretHash, ValidationError, Versioning,
 };
 
 use crate::pb;
@@ -62,6 +62,23 @@ pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
             cookie_name: api.auth_cookie_name,
             strip: api.strip_auth_data,
         },
+        versioning: api.versioning.map(versioning_from_wire).transpose()?.map(Box::new),
+    })
+}
+
+fn versioning_from_wire(v: pb::ApiVersioning) -> Result<Versioning, ValidationError> {
+    let location = v.location.parse().map_err(|()| {
+        ValidationError::new(
+            "versioning.location",
+            format!("{:?} is not a location (header, query_param, url_segment)", v.location),
+        )
+    })?;
+    Ok(Versioning {
+        location,
+        key: v.key,
+        default_version: v.default_version,
+        versions: v.versions,
+        strip: v.strip_versioning_data,
     })
 }
 
@@ -113,6 +130,13 @@ pub fn api_to_wire(api: &Api) -> pb::Api {
         auth_query_param: api.credentials.query_param.clone(),
         auth_cookie_name: api.credentials.cookie_name.clone(),
         strip_auth_data: api.credentials.strip,
+        versioning: api.versioning.as_ref().map(|v| pb::ApiVersioning {
+            location: v.location.as_str().to_owned(),
+            key: v.key.clone(),
+            default_version: v.default_version.clone(),
+            versions: v.versions.clone(),
+            strip_versioning_data: v.strip,
+        }),
         oauth: api.oauth.as_ref().map(|o| pb::OAuthSettings {
             allowed_grant_types: o.allowed_grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
             allowed_authorize_types: o.allowed_authorize_types.clone(),
@@ -399,6 +423,13 @@ mod tests {
             api_id: "a".into(),
             listen_path: "/a/".into(),
             upstream_url: "http://127.0.0.1:1/base".into(),
+            versioning: Some(pb::ApiVersioning {
+                location: "url".into(),
+                default_version: "v1".into(),
+                versions: vec!["v1".into(), "v2".into()],
+                strip_versioning_data: true,
+                ..Default::default()
+            }),
             oauth: Some(pb::OAuthSettings {
                 allowed_grant_types: vec!["client_credentials".into()],
                 ..Default::default()

@@ -14,26 +14,6 @@ const SYNC: Duration = Duration::from_secs(10);
 const PROXIED: u64 = 7;
 const POSTED: u64 = 2;
 
-async fn admin(
-    http: &reqwest::Client,
-    cp: &ControlPlaneProcess,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> Value {
-    let r = http
-        .request(method.parse().unwrap(), format!("{}{path}", cp.url()))
-        .header("authorization", ADMIN_SECRET)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 200, "{method} {path}: {body}");
-    body
-}
-
 /// `d/m/y` of the day `offset` days from today (UTC).
 fn day(offset: i64) -> String {
     let today = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400;
@@ -53,9 +33,9 @@ async fn proxied_requests_show_up_in_the_clients_activity() {
     let api = json!({"api_id": "orders", "name": "Orders", "listen_path": "/orders/",
                      "strip_listen_path": true, "upstream_url": upstream.url(),
                      "oauth": {"allowed_grant_types": ["client_credentials"]}});
-    admin(&http, &cp, "POST", "/api/apis", api).await;
+    admin_ok(&http, &cp, "POST", "/api/apis", api).await;
     let rights = json!({"orders": {"api_id": "orders"}});
-    admin(
+    admin_ok(
         &http,
         &cp,
         "POST",
@@ -63,9 +43,14 @@ async fn proxied_requests_show_up_in_the_clients_activity() {
         json!({"id": "open", "name": "open", "active": true, "access_rights": rights}),
     )
     .await;
-    let client =
-        admin(&http, &cp, "POST", "/api/apis/oauth/orders", json!({"client_id": "app", "policy_id": "open"}))
-            .await;
+    let client = admin_ok(
+        &http,
+        &cp,
+        "POST",
+        "/api/apis/oauth/orders",
+        json!({"client_id": "app", "policy_id": "open"}),
+    )
+    .await;
     let secret = client["secret"].as_str().unwrap().to_owned();
 
     let token = eventually("a token is issued", SYNC, || async {

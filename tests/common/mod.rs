@@ -174,6 +174,27 @@ pub async fn upstream_of(http: &reqwest::Client, url: &str, token: &str) -> Opti
     body["upstream"].as_str().map(str::to_owned)
 }
 
+/// An admin REST call that must succeed (200): its JSON body.
+pub async fn admin_ok(
+    http: &reqwest::Client,
+    cp: &ControlPlaneProcess,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = http
+        .request(method.parse().unwrap(), format!("{}{path}", cp.url()))
+        .header("authorization", ADMIN_SECRET)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{method} {path}: {body}");
+    body
+}
+
 /// A client_credentials token from a gateway, authenticating with HTTP Basic.
 pub async fn client_credentials_token(
     http: &reqwest::Client,

@@ -21,6 +21,7 @@ pub enum Refusal {
     OtherApi,
     Inactive,
     PathDisallowed,
+    VersionDisallowed,
     StoreDown,
 }
 
@@ -50,6 +51,9 @@ impl Refusal {
             Refusal::Inactive => (StatusCode::FORBIDDEN, None, "Key is inactive, please renew"),
             Refusal::PathDisallowed => {
                 (StatusCode::FORBIDDEN, None, "Access to this resource has been disallowed")
+            }
+            Refusal::VersionDisallowed => {
+                (StatusCode::FORBIDDEN, None, "Access to this API version has been disallowed")
             }
             Refusal::StoreDown => (StatusCode::SERVICE_UNAVAILABLE, None, "token store unavailable"),
         };

@@ -73,11 +73,14 @@ pub fn strip(location: &CredentialLocation, headers: &mut HeaderMap, query: Opti
     if location.query_param.is_empty() {
         return Some(query.to_owned());
     }
+    without_param(query, &location.query_param)
+}
+
+/// `query` without the parameter `name` (matched decoded); `None` when nothing is left.
+pub(crate) fn without_param(query: &str, name: &str) -> Option<String> {
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| {
-            !pair.is_empty() && decoded_name(pair).as_deref() != Some(location.query_param.as_str())
-        })
+        .filter(|pair| !pair.is_empty() && decoded_name(pair).as_deref() != Some(name))
         .collect();
     (!kept.is_empty()).then(|| kept.join("&"))
 }
@@ -87,7 +90,7 @@ fn decoded_name(pair: &str) -> Option<String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("{name}=")).ok()?.pop().map(|(n, _)| n)
 }
 
-fn query_value(query: &str, name: &str) -> Option<String> {
+pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(query)
         .ok()?
         .into_iter()

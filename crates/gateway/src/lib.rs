@@ -8,6 +8,7 @@
 //! - [`oauth`]: the authorization server's endpoints (`/oauth/authorize`, `/oauth/token`,
 //!   `/oauth/introspect`, `/oauth/revoke`, RFC 8414 metadata): HTTP around `gatehouse_oauth`.
 //! - [`notify`]: Tyk's token notification webhook, sent off the request path.
+//! - [`version`]: which version of a versioned API a request is for (header, query or path).
 //! - [`credential`]: where a request's token is (header, query, cookie), and stripping it.
 //! - [`bearer`]: checking the access token of a proxied request.
 //! - [`session_cache`]: sessions cached on the node, evicted as revocations are announced.
@@ -31,6 +32,7 @@ pub mod policy;
 pub mod proxy;
 pub mod server;
 pub mod session_cache;
+pub mod version;
 
 pub use live::LiveConfig;
 pub use server::Gateway;

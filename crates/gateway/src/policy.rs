@@ -77,15 +77,26 @@ pub struct Grant {
     pub limits: Limits,
 }
 
-/// Applies the session's policy to a request for `api`.
+/// What a policy decides on: the request as routed.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The path under the listen path.
+    pub path: &'a str,
+    /// The API version, when the API is versioned.
+    pub version: Option<&'a str>,
+}
+
+/// Applies the session's policy to a request for `api`. A policy granting `api` with a
+/// non-empty `versions` list grants those versions only.
 pub fn authorize(
     state: &ConfigState,
     rules: &CompiledRules,
     api: &Api,
     session: &Session,
-    method: &str,
-    path: &str,
+    request: Request<'_>,
 ) -> Result<Grant, Refusal> {
+    let Request { method, path, version } = request;
     let policy: Option<&Policy> = if session.policy_id.is_empty() {
         None
     } else {
@@ -101,6 +112,13 @@ pub fn authorize(
     };
     if !granted {
         return Err(Refusal::OtherApi);
+    }
+    if let (Some(p), Some(version)) = (policy, version)
+        && let Some(access) = p.access_rights.get(&api.api_id)
+        && !access.versions.is_empty()
+        && !access.versions.iter().any(|v| v == version)
+    {
+        return Err(Refusal::VersionDisallowed);
     }
     if let Some(p) = policy
         && !rules.allows(&p.id, &api.api_id, method, path)
@@ -143,7 +161,29 @@ mod tests {
             oauth: None,
             token_auth: true,
             credentials: Default::default(),
+            versioning: None,
         }
+    }
+
+    fn req<'a>(method: &'a str, path: &'a str) -> Request<'a> {
+        Request { method, path, version: None }
+    }
+
+    #[test]
+    fn a_versions_list_grants_those_versions_only() {
+        let mut p = policy(&[("a", vec![]), ("b", vec![])]);
+        p.access_rights.get_mut("a").unwrap().versions = vec!["v1".into()];
+        let state = state_with(p);
+        let rules = CompiledRules::compile(&state);
+        let s = session("a", "p", None);
+        let at = |api_id, version| {
+            authorize(&state, &rules, &api(api_id), &s, Request { method: "GET", path: "/", version }).err()
+        };
+        assert_eq!(at("a", Some("v1")), None);
+        assert_eq!(at("a", Some("v2")), Some(Refusal::VersionDisallowed));
+        // An unversioned API, or an empty list, grants every version.
+        assert_eq!(at("a", None), None);
+        assert_eq!(at("b", Some("v2")), None);
     }
 
     fn session(api: &str, policy: &str, family: Option<&str>) -> Session {
@@ -199,9 +239,9 @@ mod tests {
         let state = state_with(policy(&[("a", vec![]), ("b", vec![])]));
         let rules = CompiledRules::compile(&state);
         let s = session("a", "p", None);
-        assert!(authorize(&state, &rules, &api("b"), &s, "GET", "/").is_ok());
-        assert_eq!(authorize(&state, &rules, &api("c"), &s, "GET", "/").err(), Some(Refusal::OtherApi));
-        let grant = authorize(&state, &rules, &api("a"), &s, "GET", "/").unwrap();
+        assert!(authorize(&state, &rules, &api("b"), &s, req("GET", "/")).is_ok());
+        assert_eq!(authorize(&state, &rules, &api("c"), &s, req("GET", "/")).err(), Some(Refusal::OtherApi));
+        let grant = authorize(&state, &rules, &api("a"), &s, req("GET", "/")).unwrap();
         assert_eq!(grant.subject, "client:a:c");
         assert_eq!(grant.limits.rate, Some(RateLimit { rate: 10.0, per_secs: 60.0 }));
         assert_eq!(grant.limits.quota, None);
@@ -212,10 +252,10 @@ mod tests {
         let state = ConfigState::new("s".into(), [0; 32]);
         let rules = CompiledRules::compile(&state);
         let s = session("a", "", Some("f1"));
-        let grant = authorize(&state, &rules, &api("a"), &s, "GET", "/").unwrap();
+        let grant = authorize(&state, &rules, &api("a"), &s, req("GET", "/")).unwrap();
         assert_eq!(grant.subject, "fam:f1");
-        assert!(authorize(&state, &rules, &api("b"), &s, "GET", "/").is_err());
-        assert!(authorize(&state, &rules, &api("a"), &session("a", "gone", None), "GET", "/").is_err());
+        assert!(authorize(&state, &rules, &api("b"), &s, req("GET", "/")).is_err());
+        assert!(authorize(&state, &rules, &api("a"), &session("a", "gone", None), req("GET", "/")).is_err());
     }
 
     #[test]
@@ -224,8 +264,8 @@ mod tests {
         let state = state_with(policy(&[("a", vec![spec])]));
         let rules = CompiledRules::compile(&state);
         let s = session("a", "p", None);
-        assert!(authorize(&state, &rules, &api("a"), &s, "GET", "/orders/1").is_ok());
-        let refused = |m, p| authorize(&state, &rules, &api("a"), &s, m, p).err();
+        assert!(authorize(&state, &rules, &api("a"), &s, req("GET", "/orders/1")).is_ok());
+        let refused = |m, p| authorize(&state, &rules, &api("a"), &s, req(m, p)).err();
         assert_eq!(refused("POST", "/orders/1"), Some(Refusal::PathDisallowed));
         assert_eq!(refused("GET", "/users"), Some(Refusal::PathDisallowed));
     }
@@ -236,7 +276,7 @@ mod tests {
         p.active = false;
         let state = state_with(p);
         let rules = CompiledRules::compile(&state);
-        let refused = authorize(&state, &rules, &api("a"), &session("a", "p", None), "GET", "/").err();
+        let refused = authorize(&state, &rules, &api("a"), &session("a", "p", None), req("GET", "/")).err();
         assert_eq!(refused, Some(Refusal::Inactive));
     }
 }

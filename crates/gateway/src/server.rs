@@ -20,7 +20,7 @@ use crate::live::LiveConfig;
 use crate::notify::Notifier;
 use crate::oauth::{self, Endpoint};
 use crate::proxy::{ResponseBody, UpstreamClient, json_error};
-use crate::{bearer, credential, limits, policy};
+use crate::{bearer, credential, limits, policy, version};
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
@@ -119,13 +119,22 @@ impl Gateway {
         let mut limit_headers = None;
         // (client id, policy id) of the session, for analytics.
         let mut caller = None;
+        // 2. The authorization server's own endpoints under the listen path.
+        if api.oauth.is_some()
+            && let Some(endpoint) = Endpoint::from_path(rest)
+        {
+            return oauth::handle(self, &config, api, endpoint, req).await;
+        }
+        // The version a versioned API serves this request as, and its path for the upstream.
+        let version = match &api.versioning {
+            Some(versioning) => match version::resolve(versioning, req.headers(), req.uri().query(), rest) {
+                Ok(version) => Some(version),
+                Err(refusal) => return refusal.response(),
+            },
+            None => None,
+        };
+        let upstream_rest = version.map_or(rest, |v| v.upstream_rest);
         if api.requires_token() {
-            // 2. The authorization server's own endpoints under the listen path.
-            if api.oauth.is_some()
-                && let Some(endpoint) = Endpoint::from_path(rest)
-            {
-                return oauth::handle(self, &config, api, endpoint, req).await;
-            }
             // 3.–4. Credential and session (the local cache, or one Redis read).
             let token = match credential::find(&api.credentials, req.headers(), req.uri().query()) {
                 Ok((token, _)) => token,
@@ -137,14 +146,12 @@ impl Gateway {
                 Err(refusal) => return refusal.response(),
             };
             // 5.–6. Policy: access rights, then rate limit and quota in one round trip.
-            let grant = match policy::authorize(
-                &config.state,
-                &config.rules,
-                api,
-                &session,
-                req.method().as_str(),
-                rest,
-            ) {
+            let request = policy::Request {
+                method: req.method().as_str(),
+                path: rest,
+                version: version.map(|v| v.name),
+            };
+            let grant = match policy::authorize(&config.state, &config.rules, api, &session, request) {
                 Ok(grant) => grant,
                 Err(refusal) => return refusal.response(),
             };
@@ -154,18 +161,27 @@ impl Gateway {
             }
             caller = Some((session.client_id, session.policy_id));
         }
-        // 7. Proxy, without the credential when the API says so; then count the request.
-        let forwarded = if api.strip_listen_path { rest } else { path.as_str() };
+        // 7. Proxy, without the credential (and version) when the API says so; then count
+        // the request.
+        let forwarded: std::borrow::Cow<'_, str> = match (api.strip_listen_path, upstream_rest == rest) {
+            (true, _) => upstream_rest.into(),
+            (false, true) => path.as_str().into(),
+            // The version segment goes, the listen path stays.
+            (false, false) => format!("{}{upstream_rest}", api.listen_path.trim_end_matches('/')).into(),
+        };
         let mut req = req;
-        let query = match req.uri().query().map(str::to_owned) {
+        let mut query = match req.uri().query().map(str::to_owned) {
             query if api.requires_token() && api.credentials.strip => {
                 credential::strip(&api.credentials, req.headers_mut(), query.as_deref())
             }
             query => query,
         };
+        if let Some(versioning) = api.versioning.as_ref().filter(|v| v.strip) {
+            query = version::strip(versioning, req.headers_mut(), query);
+        }
         let path_and_query = match query {
             Some(query) => format!("{forwarded}?{query}"),
-            None => forwarded.to_owned(),
+            None => forwarded.into_owned(),
         };
         let started = std::time::Instant::now();
         let method = req.method().clone();

@@ -7,6 +7,7 @@ use http::Uri;
 use serde::{Deserialize, Serialize};
 
 use crate::ValidationError;
+use crate::versioning::Versioning;
 
 /// An API proxied by the gateways.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +28,10 @@ pub struct Api {
     /// Where requests carry their token, and whether it is removed before proxying.
     #[serde(default)]
     pub credentials: CredentialLocation,
+    /// `None`: unversioned, every request is served alike. Boxed: most APIs have none, and
+    /// config changes carry whole APIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Box<Versioning>>,
 }
 
 /// Where a protected API's requests carry their bearer token. As in Tyk, the header is read
@@ -86,6 +91,9 @@ impl Api {
         check_id("api_id", &self.api_id)?;
         self.listen_path = normalise_listen_path(&self.listen_path)?;
         self.credentials.validate()?;
+        if let Some(versioning) = &self.versioning {
+            versioning.validate()?;
+        }
         if let Some(oauth) = &self.oauth {
             oauth.validate()?;
         }
@@ -342,6 +350,7 @@ mod tests {
             upstream: "http://127.0.0.1:9000".parse().unwrap(),
             token_auth: false,
             credentials: Default::default(),
+            versioning: None,
             oauth: None,
         }
     }

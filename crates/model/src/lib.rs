@@ -9,6 +9,7 @@
 //! - [`policy`]: security policies (access rights, rate limit, quota) tokens inherit.
 //! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
 //!   forward; both the control plane and the gateways apply changes with the same code.
+//! - [`versioning`]: API versions, where a request names its version.
 //! - [`tyk`]: import of Tyk OAS and Classic API definitions (reporting what is lost); OAS export.
 //!
 //! Wire types (prost) are converted to these at the edge (`src/wire` in the binary crate), so the
@@ -21,6 +22,7 @@ pub mod grant;
 pub mod policy;
 pub mod session;
 pub mod tyk;
+pub mod versioning;
 
 pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream};
 pub use client::{Client, ResourceOwner, SecretHash};
@@ -28,6 +30,7 @@ pub use config::{Change, ClientKey, ConfigState};
 pub use grant::{AuthorizationCode, FamilyMembers, RefreshGrant, Taken};
 pub use policy::{AccessDefinition, AccessSpec, Policy};
 pub use session::Session;
+pub use versioning::{VersionLocation, Versioning};
 
 /// A domain rule broken by input: names the offending field so admins can fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::path::{Obj, Warnings, is_default, join, unsupported};
 use super::{FieldPaths, ImportError, Imported, authorize_types, canonical_grants, notifications, validated};
-use crate::{Api, GrantType, OAuthSettings, Upstream, ValidationError};
+use crate::{Api, GrantType, OAuthSettings, Upstream, ValidationError, Versioning};
 
 /// Authentication switches other than OAuth and keyless, with the method's name. Dropping any of
 /// them would leave the API less protected than in Tyk, so each stops the import.
@@ -42,8 +42,7 @@ const MAPPED: [&str; 11] = [
 
 /// Top-level fields ignored whatever their value:
 /// - bookkeeping: `id` (database id), `org_id` (Gatehouse has no organisations), `slug` (unused
-///   by Tyk since 5.3), `is_oas`, `definition` (how a version is picked: irrelevant with one
-///   version; `version_data` has its own check);
+///   by Tyk since 5.3), `is_oas`;
 /// - settings of the refused authentication methods, inert while those are off:
 ///   `basic_auth`, `openid_options`, `external_oauth`, `hmac_allowed_*`, `client_certificates`
 ///   (the mTLS auth allow-list), `base_identity_provided_by` (picks among several methods),
@@ -51,7 +50,8 @@ const MAPPED: [&str; 11] = [
 /// - switches that turn off features Gatehouse does not have (so it behaves as they ask):
 ///   `disable_rate_limit`, `disable_quota`, `dont_set_quota_on_create`, `do_not_track`,
 ///   `custom_middleware_bundle_disabled`, `config_data_disabled`, `tags_disabled`;
-/// - fields with their own check below: `version_data`, `cache_options`, `custom_middleware`.
+/// - fields with their own check below: `definition` and `version_data` (versioning),
+///   `cache_options`, `custom_middleware`.
 const IGNORED: [&str; 23] = [
     "id",
     "org_id",
@@ -149,7 +149,7 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         }
     };
 
-    check_versions(&def, &mut w)?;
+    let versioning = import_versions(&def, &mut w)?;
     check_cache(&def, &mut w)?;
     if let Some(custom) = def.obj("custom_middleware")? {
         // `auth_check` and `id_extractor` belong to plugin authentication (refused above when
@@ -183,6 +183,7 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         oauth,
         token_auth: false,
         credentials: Default::default(),
+        versioning: versioning.map(Box::new),
     };
     Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
 }
@@ -276,17 +277,15 @@ fn check_credential_sources(config: &Obj<'_>, w: &mut Warnings) -> Result<(), Im
     Ok(())
 }
 
-/// `version_data`: one unversioned API imports cleanly; anything a version adds is reported.
-fn check_versions(def: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
-    let Some(data) = def.obj("version_data")? else { return Ok(()) };
-    if !data.flag("not_versioned")? {
-        w.add(
-            &data.at("not_versioned"),
-            "API versioning is not supported; Gatehouse serves every request alike, unversioned",
-        );
-    }
+/// `version_data` and `definition`: an unversioned API imports as one; a versioned one keeps its
+/// version names, default and location. Anything a version adds (its own upstream, expiry,
+/// per-path rules) is reported.
+fn import_versions(def: &Obj<'_>, w: &mut Warnings) -> Result<Option<Versioning>, ImportError> {
+    let Some(data) = def.obj("version_data")? else { return Ok(None) };
+    let mut names = Vec::new();
     if let Some(versions) = data.obj("versions")? {
         for (name, _) in versions.entries() {
+            names.push(name.to_owned());
             let Some(version) = versions.obj(name)? else { continue };
             // Per-endpoint rules get one warning each: some (white_list, black_list) restrict
             // access, and an admin must see exactly which.
@@ -296,9 +295,25 @@ fn check_versions(def: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
             w.unmapped(&version, &["name", "use_extended_paths", "extended_paths"]);
         }
     }
-    // With versioning off, `default_version` only names the single version.
     w.unmapped(&data, &["not_versioned", "versions", "default_version"]);
-    Ok(())
+    if data.flag("not_versioned")? {
+        // `default_version` only names the single version, and `definition` is inert.
+        return Ok(None);
+    }
+    let definition = def.require_obj("definition")?;
+    let location = definition.str("location")?.unwrap_or("header");
+    let location = location.parse().map_err(|()| {
+        ImportError::new(definition.at("location"), format!("{location:?} is not header, url-param or url"))
+    })?;
+    let strip = definition.flag("strip_path")? || definition.flag("strip_versioning_data")?;
+    w.unmapped(&definition, &["location", "key", "strip_path", "strip_versioning_data"]);
+    Ok(Some(Versioning {
+        location,
+        key: definition.str("key")?.unwrap_or_default().to_owned(),
+        default_version: data.str("default_version")?.unwrap_or_default().to_owned(),
+        versions: names,
+        strip,
+    }))
 }
 
 /// Tyk caches only what `cache_all_safe_requests`, upstream cache-control headers or per-path

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::GrantType;
+use crate::{GrantType, VersionLocation};
 
 /// A Classic OAuth definition with the defaults the Dashboard writes, which imports cleanly.
 fn classic() -> Value {
@@ -179,10 +179,38 @@ fn unmapped_features_are_reported_and_defaults_are_not() {
 }
 
 #[test]
-fn versioning_is_reported() {
+fn versions_import_with_their_location_and_default() {
     let mut doc = classic();
     set(&mut doc, "/version_data/not_versioned", json!(false));
-    assert_eq!(warning_paths(&doc), ["version_data.not_versioned"]);
+    set(&mut doc, "/version_data/default_version", json!("v1"));
+    set(&mut doc, "/version_data/versions/v1", json!({ "name": "v1" }));
+    set(&mut doc, "/version_data/versions/v2", json!({ "name": "v2", "override_target": "http://v2" }));
+    doc["version_data"]["versions"].as_object_mut().unwrap().remove("Default");
+    set(&mut doc, "/definition", json!({ "location": "url-param", "key": "version", "strip_path": true }));
+    let imported = import_classic(&doc).unwrap();
+    let v = imported.api.versioning.unwrap();
+    assert_eq!(
+        (v.location, v.key.as_str(), v.default_version.as_str()),
+        (VersionLocation::QueryParam, "version", "v1")
+    );
+    assert_eq!((v.versions, v.strip), (vec!["v1".to_owned(), "v2".to_owned()], true));
+    assert_eq!(imported.warnings.len(), 1, "{:#?}", imported.warnings);
+    assert!(
+        imported.warnings[0].starts_with("version_data.versions.v2.override_target"),
+        "{:#?}",
+        imported.warnings
+    );
+
+    set(&mut doc, "/definition/location", json!("cookie"));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "definition.location");
+    set(&mut doc, "/definition/location", json!("url"));
+    set(&mut doc, "/version_data/default_version", json!("v9"));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "versioning.default_version");
+}
+
+#[test]
+fn an_unversioned_api_imports_unversioned() {
+    assert_eq!(import_classic(&classic()).unwrap().api.versioning, None);
 }
 
 #[test]
