@@ -55,20 +55,29 @@ names() {
   echo redis
 }
 
+# Stops the gateways together (each drains), then the control plane, then Redis.
 stop_all() {
-  local name pid deadline
-  for name in $(names); do
-    if pid="$(live_pid "$name")"; then
-      kill -TERM "$pid" 2>/dev/null || true
-      deadline=$((SECONDS + 30))
+  local stage name pid deadline pids entry
+  for stage in gateway control-plane redis; do
+    pids=()
+    for name in $(names); do
+      [[ "$name" == "$stage"* ]] || continue
+      if pid="$(live_pid "$name")"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        pids+=("$name:$pid")
+      fi
+      rm -f "$PIDS/$name.pid"
+    done
+    deadline=$((SECONDS + 30))
+    for entry in "${pids[@]}"; do
+      name="${entry%%:*}" pid="${entry##*:}"
       while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
       if kill -0 "$pid" 2>/dev/null; then
         say "$name did not stop within 30 s; killing it"
         kill -KILL "$pid" 2>/dev/null || true
       fi
       say "stopped $name"
-    fi
-    rm -f "$PIDS/$name.pid"
+    done
   done
 }
 
