@@ -57,14 +57,26 @@ impl Reachability {
         {
             return reachable;
         }
+        let was_reachable = last.is_none_or(|(_, reachable)| reachable);
+        // Logged when the answer changes, not on every probe: a Redis outage would otherwise
+        // log once a second from every process.
         let reachable = match tokio::time::timeout(self.timeout, ping()).await {
-            Ok(Ok(())) => true,
+            Ok(Ok(())) => {
+                if !was_reachable {
+                    tracing::info!("store reachable again: ready");
+                }
+                true
+            }
             Ok(Err(error)) => {
-                tracing::warn!(%error, "store unreachable: not ready");
+                if was_reachable {
+                    tracing::warn!(%error, "store unreachable: not ready");
+                }
                 false
             }
             Err(_) => {
-                tracing::warn!(timeout = ?self.timeout, "store did not answer PING: not ready");
+                if was_reachable {
+                    tracing::warn!(timeout = ?self.timeout, "store did not answer PING: not ready");
+                }
                 false
             }
         };
