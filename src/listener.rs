@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
+use gatehouse_store::health::Reachability;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -41,8 +42,10 @@ pub async fn serve_control_plane(
 ) -> Result<(), String> {
     let services = AdminServices::new(Arc::clone(&control));
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    // The state is loaded before we get here: every service is ready to serve.
+    // The state is loaded before we get here: every service is ready to serve. From now on
+    // `report_health` keeps this in step with `/readyz`.
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    let readiness = Arc::new(Readiness { control: Arc::clone(&control), store: Reachability::new() });
     let grpc = Routes::new(InterceptedService::new(
         pb::api_service_server::ApiServiceServer::new(services.api_service.clone()),
         secrets.admin.interceptor(),
@@ -80,7 +83,8 @@ pub async fn serve_control_plane(
     .add_service(InterceptedService::new(reflection_v1()?, secrets.admin.interceptor()))
     .add_service(InterceptedService::new(reflection_v1alpha()?, secrets.admin.interceptor()))
     .prepare();
-    let shared = Arc::new((services, secrets.admin, grpc));
+    let shared = Arc::new(Shared { services, admin: secrets.admin, grpc, readiness: Arc::clone(&readiness) });
+    let health_task = tokio::spawn(report_health(readiness, health_reporter));
 
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -110,9 +114,48 @@ pub async fn serve_control_plane(
             }
         });
     }
+    health_task.abort();
     // Open config streams never end by themselves: bound the drain.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
     Ok(())
+}
+
+/// What every connection shares.
+struct Shared {
+    services: AdminServices,
+    admin: SecretCheck,
+    grpc: Routes,
+    readiness: Arc<Readiness>,
+}
+
+/// The control plane is ready while its state store answers: without it no admin write can
+/// commit, and a replica cannot follow the others. (It has loaded its state before listening.)
+struct Readiness {
+    control: Arc<ControlPlane>,
+    store: Reachability,
+}
+
+impl Readiness {
+    async fn ready(&self) -> bool {
+        self.store.check(|| self.control.ping_store()).await
+    }
+}
+
+/// How often the gRPC health service's status is brought in line with readiness.
+const HEALTH_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps the standard gRPC health service (overall status, service "") saying what `/readyz`
+/// says, so gRPC-native probes and load balancers see the same readiness as HTTP ones.
+async fn report_health(readiness: Arc<Readiness>, reporter: tonic_health::server::HealthReporter) {
+    loop {
+        tokio::time::sleep(HEALTH_REPORT_EVERY).await;
+        let status = if readiness.ready().await {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        reporter.set_service_status("", status).await;
+    }
 }
 
 // gRPC server reflection, so grpcurl and other generic clients need no .proto files. Both
@@ -140,29 +183,39 @@ fn reflection_v1alpha() -> Result<
 }
 
 async fn route(
-    shared: &(AdminServices, SecretCheck, Routes),
+    shared: &Shared,
     mut req: Request<Incoming>,
     local: Option<SocketAddr>,
     peer: SocketAddr,
 ) -> Response<tonic::body::Body> {
-    let (services, admin, grpc) = shared;
-    // Probes for Kubernetes: the control plane is ready once it has loaded its state, which
-    // happened before it started listening.
-    if matches!(req.uri().path(), "/healthz" | "/readyz") {
-        return Response::new(tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from_static(
-            b"ok",
-        ))));
+    // Probes for Kubernetes: live while it answers, ready while its state store does.
+    match req.uri().path() {
+        "/healthz" => return probe(true),
+        "/readyz" => return probe(shared.readiness.ready().await),
+        _ => {}
     }
     if is_grpc(&req) {
         req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
-        let mut grpc = grpc.clone();
+        let mut grpc = shared.grpc.clone();
         match grpc.call(req).await {
             Ok(response) => response,
             Err(never) => match never {},
         }
     } else {
-        rest::handle(services, admin, req).await.map(tonic::body::Body::new)
+        rest::handle(&shared.services, &shared.admin, req).await.map(tonic::body::Body::new)
     }
+}
+
+fn probe(ready: bool) -> Response<tonic::body::Body> {
+    let (status, body): (_, &'static [u8]) = if ready {
+        (http::StatusCode::OK, b"ok")
+    } else {
+        (http::StatusCode::SERVICE_UNAVAILABLE, b"not ready")
+    };
+    let mut response =
+        Response::new(tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from_static(body))));
+    *response.status_mut() = status;
+    response
 }
 
 fn is_grpc(req: &Request<Incoming>) -> bool {

@@ -80,6 +80,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         upstream: UpstreamClient::new(ProxyTimeouts::default()).max_request_body(args.max_request_body),
         notifier: notifier.clone(),
         draining: Default::default(),
+        store_health: Default::default(),
     });
     tracing::info!(listen = %args.listen, %node_id, control_plane = %args.control_plane, "gateway ready");
     let draining = Arc::clone(&gateway);
@@ -131,6 +132,7 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         upstream: UpstreamClient::new(ProxyTimeouts::default()),
         notifier: Notifier::start(NotifierConfig::default()),
         draining: Default::default(),
+        store_health: Default::default(),
     });
 
     // Printed on stdout (logs go to stderr) so scripts can read it.

@@ -83,6 +83,12 @@ impl ControlPlane {
         Ok(control)
     }
 
+    /// Whether the state store answers (a PING when it is Redis): the control plane's
+    /// readiness, since no admin write can commit without it.
+    pub async fn ping_store(&self) -> Result<(), gatehouse_store::StoreError> {
+        self.store.ping().await
+    }
+
     pub async fn revision(&self) -> u64 {
         self.current.read().await.state.revision
     }

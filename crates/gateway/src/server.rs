@@ -35,6 +35,9 @@ pub struct Gateway {
     /// Set on shutdown: readiness turns false so load balancers stop sending new requests
     /// while the ones already sent are still served.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Whether the token store answers, from a cached PING: a gateway that cannot reach Redis
+    /// can serve no protected request, so it should not be sent any.
+    pub store_health: gatehouse_store::health::Reachability,
 }
 
 impl Gateway {
@@ -86,15 +89,11 @@ impl Gateway {
 
     /// The hot path, step by step as ARCHITECTURE.md numbers it.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
-        // Probes first: a gateway is live when it answers, ready once it has a config to serve.
-        // (They shadow these two paths of an API listening on `/`.)
+        // Probes first: a gateway is live when it answers, ready once it has a config to serve
+        // and reaches Redis. (They shadow these two paths of an API listening on `/`.)
         match req.uri().path() {
             "/healthz" => return probe(StatusCode::OK),
-            "/readyz" if self.draining.load(std::sync::atomic::Ordering::Relaxed) => {
-                return probe(StatusCode::SERVICE_UNAVAILABLE);
-            }
-            "/readyz" if self.live.load().is_some() => return probe(StatusCode::OK),
-            "/readyz" => return probe(StatusCode::SERVICE_UNAVAILABLE),
+            "/readyz" => return probe(self.readiness().await),
             _ => {}
         }
         let Some(config) = self.live.load() else {
@@ -202,6 +201,17 @@ impl Gateway {
             headers.apply(response.headers_mut());
         }
         response
+    }
+}
+
+impl Gateway {
+    /// Ready: not draining, a config snapshot applied, and the token store answering. Checked
+    /// in that order, so a draining or unconfigured gateway sends no PING.
+    async fn readiness(&self) -> StatusCode {
+        let ready = !self.draining.load(std::sync::atomic::Ordering::Relaxed)
+            && self.live.load().is_some()
+            && self.store_health.check(|| self.tokens.ping()).await;
+        if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
     }
 }
 

@@ -11,6 +11,7 @@
 //!   other through its change log). Same contract tests for all (`tests/state_contract.rs`).
 //! - [`AnalyticsStore`]: usage counters per client, API and minute, written in batches by
 //!   gateways and read by the control plane (`analytics.rs`, `tests/analytics_contract.rs`).
+//! - [`health`]: whether a store is reachable, for readiness probes, from one cached PING.
 //! - [`AnyTokenStore`] / [`AnyStateStore`]: enums that pick an implementation at start-up. The
 //!   token path is hot, so it dispatches through a `match` rather than a boxed trait object
 //!   whose every call would allocate a boxed future.
@@ -26,6 +27,7 @@ mod analytics;
 mod common;
 mod eviction;
 mod file;
+pub mod health;
 mod memory;
 mod memory_tables;
 mod redis_conn;
@@ -422,11 +424,32 @@ impl TokenStore for AnyTokenStore {
     }
 }
 
+impl AnyTokenStore {
+    /// Whether the store answers at all (one PING on Redis; the in-process store always does).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            AnyTokenStore::Memory(_) => Ok(()),
+            AnyTokenStore::Redis(s) => s.ping().await,
+        }
+    }
+}
+
 /// The state store chosen at start-up.
 pub enum AnyStateStore {
     Memory(MemoryStateStore),
     File(FileStateStore),
     Redis(RedisStateStore),
+}
+
+impl AnyStateStore {
+    /// Whether the store answers at all: one PING on Redis. The file store lives in this
+    /// process's data dir, and its writes report their own failures, so it is always reachable.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStateStore::Memory(_) | AnyStateStore::File(_) => Ok(()),
+            AnyStateStore::Redis(s) => s.ping().await,
+        }
+    }
 }
 
 impl StateStore for AnyStateStore {

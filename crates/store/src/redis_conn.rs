@@ -162,6 +162,12 @@ impl ConnectionLike for RedisConn {
     }
 }
 
+/// One PING over `conn`: whether the server answers at all, for readiness probes. Bounded by the
+/// connection's response timeout like any other command.
+pub(crate) async fn ping(conn: &mut impl ConnectionLike) -> Result<(), StoreError> {
+    redis::cmd("PING").query_async::<()>(conn).await.map_err(unavailable)
+}
+
 pub(crate) fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }

@@ -126,6 +126,11 @@ impl RedisStateStore {
         Ok(Self { client, conn })
     }
 
+    /// Whether the server answers a PING (the control plane's readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        redis_conn::ping(&mut self.conn.clone()).await
+    }
+
     /// The stored state, created first if there is none.
     async fn load_or_create(&self) -> Result<ConfigState, StoreError> {
         let stored: Option<Vec<u8>> = redis::cmd("GET")

@@ -65,6 +65,11 @@ impl RedisTokenStore {
         Ok(Self { conn, subscribe_urls: subscribe_urls.into() })
     }
 
+    /// Whether Redis answers a PING (a gateway's readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        crate::redis_conn::ping(&mut self.conn.clone()).await
+    }
+
     /// The Redis key of the session stored under `key`.
     pub fn session_key(key: &TokenKey) -> String {
         format!("gh:at:{{{}}}", hex(key))

@@ -1,0 +1,104 @@
+//! Health endpoints with real processes, as Kubernetes probes them: a gateway is ready only with
+//! a config snapshot applied and Redis answering; a control plane only while its state store
+//! answers, on `/readyz` and on the standard gRPC health service alike. Liveness stays up
+//! throughout: restarting a process would not bring Redis back.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gatehouse_testkit::RedisServer;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Generous: the readiness cache holds an answer for a second, a PING gives up after half a
+/// second, the gRPC health status is refreshed every two, and CI machines are slow.
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// The HTTP status of a GET, or 0 when nothing answered.
+async fn status(http: &reqwest::Client, url: &str) -> u16 {
+    http.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+/// The overall status (service "") of the control plane's gRPC health service.
+async fn grpc_health(control_plane: &str) -> Option<ServingStatus> {
+    let channel =
+        tonic::transport::Channel::from_shared(control_plane.to_owned()).ok()?.connect().await.ok()?;
+    let response =
+        HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.ok()?;
+    Some(response.into_inner().status())
+}
+
+async fn eventually_status(http: &reqwest::Client, url: &str, want: u16, what: &str) {
+    eventually(what, SETTLE, || async { (status(http, url).await == want).then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_is_ready_only_with_a_config_and_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let redis_port = redis.port();
+    let mut cp = ControlPlaneProcess::start_with_redis(&dir.path().join("cp"), dir.path(), &redis.url());
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+
+    // The control plane on the file store: live, ready, and SERVING over gRPC.
+    assert_eq!(status(&http, &format!("{}/healthz", cp.url())).await, 200);
+    assert_eq!(status(&http, &format!("{}/readyz", cp.url())).await, 200);
+    assert_eq!(grpc_health(&cp.url()).await, Some(ServingStatus::Serving));
+
+    // A gateway that has never received a config: live, but not ready, however long it waits.
+    cp.kill();
+    let gw = GatewayProcess::start("gw", &cp.url(), &redis.url(), dir.path());
+    assert_eq!(status(&http, &gw.url("/healthz")).await, 200);
+    for _ in 0..5 {
+        assert_eq!(status(&http, &gw.url("/readyz")).await, 503, "ready without a config");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Its first snapshot makes it ready.
+    cp.restart();
+    eventually_status(&http, &gw.url("/readyz"), 200, "gateway ready once it has a config").await;
+
+    // Redis gone: the gateway stops being ready (it could serve no protected request), yet stays
+    // live. The control plane keeps its state in its data dir, so it stays ready.
+    drop(redis);
+    eventually_status(&http, &gw.url("/readyz"), 503, "gateway not ready without Redis").await;
+    assert_eq!(status(&http, &gw.url("/healthz")).await, 200);
+    assert_eq!(status(&http, &format!("{}/readyz", cp.url())).await, 200);
+
+    // Redis back on the same address: ready again, without a restart.
+    let _redis = RedisServer::start_on(redis_port);
+    eventually_status(&http, &gw.url("/readyz"), 200, "gateway ready again with Redis back").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_on_redis_is_ready_while_redis_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let redis_port = redis.port();
+    let cp = ControlPlaneProcess::start_replica("replica", dir.path(), &redis.url());
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let (healthz, readyz) = (format!("{}/healthz", cp.url()), format!("{}/readyz", cp.url()));
+
+    assert_eq!(status(&http, &healthz).await, 200);
+    assert_eq!(status(&http, &readyz).await, 200);
+    assert_eq!(grpc_health(&cp.url()).await, Some(ServingStatus::Serving));
+
+    // Without its state store no admin write can commit: not ready, on HTTP and gRPC, but live.
+    drop(redis);
+    eventually_status(&http, &readyz, 503, "control plane not ready without its state store").await;
+    eventually("gRPC health NOT_SERVING without the state store", SETTLE, || async {
+        (grpc_health(&cp.url()).await == Some(ServingStatus::NotServing)).then_some(())
+    })
+    .await;
+    assert_eq!(status(&http, &healthz).await, 200);
+
+    let _redis = RedisServer::start_on(redis_port);
+    eventually_status(&http, &readyz, 200, "control plane ready again with Redis back").await;
+    eventually("gRPC health SERVING again", SETTLE, || async {
+        (grpc_health(&cp.url()).await == Some(ServingStatus::Serving)).then_some(())
+    })
+    .await;
+}
