@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub role: Role,
+    /// Log lines on stderr: `text` (human-readable) or `json` (one object per line).
+    #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
+    pub log_format: gatehouse_telemetry::LogFormat,
 }
 
 #[derive(Subcommand)]

@@ -6,6 +6,7 @@
 //! - [`cli`]: the command line; every flag also reads a `GATEHOUSE_*` variable.
 //! - [`roles`]: starting each role: `control-plane`, `gateway`, `dev` (both in one process).
 //! - [`listener`]: the control plane's single port, gRPC and REST side by side.
+//! - [`observe`]: spans and metrics of admin calls, and `/metrics` on that port.
 //! - [`admin_cli`]: `gatehouse admin …`, the admin tasks from a shell, over gRPC.
 //! - [`admin`]: the gRPC admin services and the shared-secret checks.
 //! - [`rest`]: REST/JSON transcoding generated from the `google.api.http` annotations.
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod admin_cli;
 pub mod cli;
 pub mod listener;
+pub mod observe;
 pub mod pb;
 pub mod rest;
 pub mod roles;
