@@ -185,7 +185,8 @@ fn check_histograms(exp: &Exposition) -> Result<(), String> {
             if buckets.windows(2).any(|w| w[0].1 > w[1].1) {
                 return Err(format!("{family}{labels:?}: bucket counts not cumulative"));
             }
-            let inf = buckets.last().filter(|b| b.0.is_infinite()).ok_or(format!("{family}{labels:?}: no +Inf"))?;
+            let inf =
+                buckets.last().filter(|b| b.0.is_infinite()).ok_or(format!("{family}{labels:?}: no +Inf"))?;
             let count = exp
                 .samples
                 .iter()
@@ -206,10 +207,10 @@ fn the_reader_is_strict() {
     let exp = parse(good).unwrap();
     assert_eq!(exp.value("x_total", &[("a", "1"), ("b", "q\"")]), Some(3.0));
     for bad in [
-        "x_total 1\n",                                          // undeclared
-        "# TYPE x counter\nx{a=1} 1\n",                         // unquoted
-        "# TYPE x counter\nx 1\nx 2\n",                         // repeated
-        "# TYPE x counter\nx one\n",                            // value
+        "x_total 1\n",                                              // undeclared
+        "# TYPE x counter\nx{a=1} 1\n",                             // unquoted
+        "# TYPE x counter\nx 1\nx 2\n",                             // repeated
+        "# TYPE x counter\nx one\n",                                // value
         "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 3\n", // inconsistent
     ] {
         assert!(parse(bad).is_err(), "accepted {bad:?}");

@@ -29,7 +29,6 @@ pub fn gateway_request(method: &Method, headers: &HeaderMap) -> Span {
     let span = tracing::info_span!(
         target: TARGET,
         "gateway.request",
-        otel.name = Empty,
         otel.kind = "server",
         otel.status_code = Empty,
         http.request.method = method.as_str(),
@@ -53,7 +52,7 @@ pub fn record_route(span: &Span, method: &Method, kind: &'static str, api_id: &s
     span.record("gatehouse.api_id", api_id);
     span.record("http.route", route);
     // HTTP semantic conventions: "{method} {route}", a low-cardinality name.
-    span.record("otel.name", format!("{} {route}", method.as_str()));
+    rename(span, format!("{} {route}", method.as_str()));
 }
 
 /// The authenticated client behind a request (from its session, never from what it claims).
@@ -127,7 +126,6 @@ pub fn admin_rpc(protocol: &'static str, method: &Method, headers: &HeaderMap) -
     let span = tracing::info_span!(
         target: TARGET,
         "admin.rpc",
-        otel.name = Empty,
         otel.kind = "server",
         otel.status_code = Empty,
         rpc.system = protocol,
@@ -147,7 +145,7 @@ pub fn record_grpc_method(span: &Span, rpc: &str) {
         return;
     }
     span.record("rpc.method", rpc);
-    span.record("otel.name", rpc);
+    rename(span, rpc.to_owned());
 }
 
 /// The REST route a call matched and the RPC it transcodes to; the span is named after the
@@ -158,7 +156,7 @@ pub fn record_rest_route(span: &Span, verb: &str, template: &str, rpc: &str) {
     }
     span.record("rpc.method", rpc.trim_start_matches('/'));
     span.record("http.route", template);
-    span.record("otel.name", format!("{verb} {template}"));
+    rename(span, format!("{verb} {template}"));
 }
 
 pub fn record_grpc_status(span: &Span, code: i32) {
@@ -167,6 +165,13 @@ pub fn record_grpc_status(span: &Span, code: i32) {
     if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
         span.record("otel.status_code", "ERROR");
     }
+}
+
+/// Names the exported span. Through the OpenTelemetry span itself: recording `otel.name` only
+/// works before the span starts, and a span starts as soon as a child or `traceparent` needs
+/// its context.
+fn rename(span: &Span, name: String) {
+    span.context().span().update_name(name);
 }
 
 /// Makes `span` a child of the remote span named by the request's `traceparent` (when valid).
