@@ -17,6 +17,9 @@ pub struct Cli {
     /// Print the effective configuration (secrets masked) and each value's origin, then exit.
     #[arg(long, global = true)]
     pub print_config: bool,
+    /// Log lines on stderr: `text` (human-readable) or `json` (one object per line).
+    #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
+    pub log_format: gatehouse_telemetry::LogFormat,
 }
 
 #[derive(Subcommand)]

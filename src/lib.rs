@@ -7,6 +7,7 @@
 //! - [`config_file`]: the TOML config file, merged in as flags (flag > env > file > default).
 //! - [`roles`]: starting each role: `control-plane`, `gateway`, `dev` (both in one process).
 //! - [`listener`]: the control plane's single port, gRPC and REST side by side.
+//! - [`observe`]: spans and metrics of admin calls, and `/metrics` on that port.
 //! - [`admin_cli`]: `gatehouse admin …`, the admin tasks from a shell, over gRPC.
 //! - [`admin`]: the gRPC admin services and the shared-secret checks.
 //! - [`rest`]: REST/JSON transcoding generated from the `google.api.http` annotations.
@@ -22,6 +23,7 @@ pub mod admin_cli;
 pub mod cli;
 pub mod config_file;
 pub mod listener;
+pub mod observe;
 pub mod pb;
 pub mod rest;
 pub mod roles;

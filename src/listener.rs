@@ -105,7 +105,10 @@ pub async fn serve_control_plane(
         let shared = Arc::clone(&shared);
         let service = service_fn(move |req| {
             let shared = Arc::clone(&shared);
-            async move { Ok::<_, Infallible>(route(&shared, req, local, peer).await) }
+            async move {
+                let response = crate::observe::admin_call(req, |req| route(&shared, req, local, peer)).await;
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
         tokio::spawn(async move {

@@ -32,19 +32,32 @@ fn main() -> std::process::ExitCode {
         print!("{}", config_file::render(&command, &matches, &expanded));
         return std::process::ExitCode::SUCCESS;
     }
-    // The admin CLI talks to people: its errors go to stderr once, without log decoration.
+    // The admin CLI talks to people: its errors go to stderr once, without log decoration,
+    // and it exports no traces and keeps no metrics.
     let is_server = !matches!(cli.role, Role::Admin(_));
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let service_name = match cli.role {
+        Role::ControlPlane(_) => "gatehouse-control-plane",
+        Role::Gateway(_) => "gatehouse-gateway",
+        Role::Dev(_) => "gatehouse-dev",
+        Role::Admin(_) => "gatehouse-admin",
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gatehouse: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // Before anything records a metric: handles taken earlier would stay no-ops.
+    let metrics = if is_server { gatehouse_telemetry::metrics::install() } else { Ok(()) };
+    let options =
+        gatehouse_telemetry::Options { service_name, log_format: cli.log_format, traces: is_server };
+    // The OTLP exporter's channel lives on the runtime.
+    let telemetry = metrics.and_then(|()| runtime.block_on(async { gatehouse_telemetry::init(options) }));
+    let telemetry = match telemetry {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -56,14 +69,16 @@ fn main() -> std::process::ExitCode {
             Role::Admin(args) => gatehouse::admin_cli::run(args).await,
         }
     });
+    if let Err(message) = &result {
+        if is_server {
+            tracing::error!("{message}");
+        }
+        eprintln!("gatehouse: {message}");
+    }
+    // Spans still buffered go out now, while the runtime their connection runs on is alive.
+    telemetry.shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(message) => {
-            if is_server {
-                tracing::error!("{message}");
-            }
-            eprintln!("gatehouse: {message}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(_) => std::process::ExitCode::FAILURE,
     }
 }

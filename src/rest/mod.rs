@@ -10,6 +10,7 @@ mod json;
 mod matcher;
 
 use bytes::Bytes;
+use gatehouse_telemetry::{metrics, trace};
 use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -63,16 +64,26 @@ pub async fn handle(
     admin: &SecretCheck,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    match transcode(services, admin, req).await {
+    let mut matched = None;
+    let response = match transcode(services, admin, req, &mut matched).await {
         Ok(json) => json_response(StatusCode::OK, json),
         Err(e) => e.into_response(),
-    }
+    };
+    // Unauthenticated or unrouted calls name no RPC: their path is the caller's text.
+    let rpc = matched.map_or("unknown", |route| route.rpc_name.trim_start_matches('/'));
+    metrics::control::admin_request(
+        "rest",
+        rpc,
+        metrics::control::http_code_name(response.status().as_u16()),
+    );
+    response
 }
 
 async fn transcode(
     services: &AdminServices,
     admin: &SecretCheck,
     req: Request<Incoming>,
+    matched: &mut Option<&'static RouteSpec>,
 ) -> Result<Bytes, RestError> {
     let (parts, body) = req.into_parts();
     let metadata = MetadataMap::from_headers(parts.headers.clone());
@@ -83,6 +94,8 @@ async fn transcode(
         Match::WrongMethod(allowed) => return Err(RestError::method_not_allowed(allowed)),
         Match::NotFound => return Err(RestError::new(StatusCode::NOT_FOUND, "no admin route for this path")),
     };
+    *matched = Some(route);
+    trace::record_rest_route(&tracing::Span::current(), route.verb, route.template, route.rpc_name);
     let body = match route.body {
         BodySpec::None => None,
         BodySpec::Whole | BodySpec::Field(_) => Some(read_body(&parts.headers, body).await?),

@@ -60,6 +60,7 @@ impl ControlPlane {
             return revision <= current.state.revision;
         }
         current.state.apply(revision, &change);
+        gatehouse_telemetry::metrics::control::config_revision(revision);
         let published = Published { revision, change: Some(change) };
         if current.log.len() == LOG_CAPACITY {
             current.log.pop_front();
@@ -96,6 +97,7 @@ impl ControlPlane {
         let revision = state.revision;
         current.state = state;
         current.log.clear();
+        gatehouse_telemetry::metrics::control::config_revision(revision);
         let _ = self.events.send(Published { revision, change: None });
         tracing::warn!(revision, "fell behind the shared store's change log; reloaded the state");
         Ok(())

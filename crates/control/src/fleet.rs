@@ -37,6 +37,9 @@ impl Fleet {
         if let Ok(mut nodes) = self.nodes.lock() {
             nodes.insert(id, node);
         }
+        // Counted with the membership's life rather than read from the map, so the gauge needs
+        // no lock when scraped and stays right even if the lock was poisoned.
+        gatehouse_telemetry::metrics::control::gateway_connected(1.0);
         FleetMembership { fleet: self, id }
     }
 
@@ -62,6 +65,7 @@ impl Drop for FleetMembership<'_> {
         if let Ok(mut nodes) = self.fleet.nodes.lock() {
             nodes.remove(&self.id);
         }
+        gatehouse_telemetry::metrics::control::gateway_connected(-1.0);
     }
 }
 

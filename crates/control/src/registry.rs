@@ -70,6 +70,7 @@ impl ControlPlane {
     ) -> Result<Arc<Self>, ControlError> {
         let state = store.load().await?;
         tracing::info!(store_id = %state.store_id, revision = state.revision, "control-plane state loaded");
+        gatehouse_telemetry::metrics::control::config_revision(state.revision);
         let (events, _) = broadcast::channel(LOG_CAPACITY);
         let control = Arc::new(Self {
             store,

@@ -17,6 +17,7 @@
 //! - [`analytics`]: usage per client, API and minute, aggregated in process and flushed in
 //!   batches by a background task.
 //! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed.
+//! - `observe`: each request's span and metrics (names and handles in `gatehouse_telemetry`).
 //!
 //! The node holds no state of its own beyond a cache of config: tokens live in the shared
 //! [`TokenStore`](gatehouse_store::TokenStore), so any node can serve any request.
@@ -28,6 +29,7 @@ pub mod limits;
 pub mod live;
 pub mod notify;
 pub mod oauth;
+mod observe;
 pub mod policy;
 pub mod proxy;
 pub mod server;

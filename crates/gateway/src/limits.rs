@@ -2,6 +2,7 @@
 //! 429 that says which limit was hit.
 
 use gatehouse_store::{AnyTokenStore, LimitKind, LimitOutcome, TokenStore};
+use gatehouse_telemetry::metrics::gateway::{ApiMetrics, Limit};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::policy::Grant;
@@ -42,9 +43,11 @@ impl LimitHeaders {
 }
 
 /// Counts the request; `Err` is the response to send instead of proxying.
+/// Refusals are counted in `metrics`, the API's handles.
 pub async fn check(
     tokens: &AnyTokenStore,
     grant: &Grant,
+    metrics: &ApiMetrics,
 ) -> Result<Option<LimitHeaders>, Response<ResponseBody>> {
     if grant.limits.rate.is_none() && grant.limits.quota.is_none() {
         return Ok(None);
@@ -59,10 +62,11 @@ pub async fn check(
     match outcome.refused_by {
         None => Ok(headers),
         Some(kind) => {
-            let message = match kind {
-                LimitKind::Rate => "Rate Limit Exceeded",
-                LimitKind::Quota => "Quota exceeded",
+            let (message, limit) = match kind {
+                LimitKind::Rate => ("Rate Limit Exceeded", Limit::Rate),
+                LimitKind::Quota => ("Quota exceeded", Limit::Quota),
             };
+            metrics.limit_rejected(limit);
             tracing::debug!(
                 subject_kind = grant.subject.split(':').next().unwrap_or(""),
                 message,

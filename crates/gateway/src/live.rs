@@ -1,10 +1,12 @@
 //! The configuration a gateway serves.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use gatehouse_model::{Api, Change, ConfigState};
 use gatehouse_oauth::TokenHasher;
+use gatehouse_telemetry::metrics::gateway::ApiMetrics;
 
 use crate::policy::CompiledRules;
 
@@ -17,6 +19,8 @@ pub struct RuntimeConfig {
     /// `(listen path, api id)`, longest listen path first, so the first prefix match is the
     /// most specific one.
     routes: Vec<(String, String)>,
+    /// Each API's metric handles, shared with earlier versions.
+    metrics: HashMap<String, Arc<ApiMetrics>>,
 }
 
 impl RuntimeConfig {
@@ -26,7 +30,14 @@ impl RuntimeConfig {
         routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         let hasher = TokenHasher::new(&state.token_key);
         let rules = CompiledRules::compile(&state);
-        Self { state, hasher, rules, routes }
+        let metrics = state.apis.keys().map(|id| (id.clone(), ApiMetrics::for_api(id))).collect();
+        gatehouse_telemetry::metrics::gateway::config_revision(state.revision);
+        Self { state, hasher, rules, routes, metrics }
+    }
+
+    /// The metric handles of an API of this version.
+    pub fn api_metrics(&self, api_id: &str) -> Option<&Arc<ApiMetrics>> {
+        self.metrics.get(api_id)
     }
 
     /// The API whose listen path prefixes `path`, and the rest of the path (starting with `/`).

@@ -16,9 +16,13 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::analytics::ProxiedRequest;
+use gatehouse_telemetry::metrics::gateway::RouteKind;
+use tracing::Instrument as _;
+
 use crate::live::LiveConfig;
 use crate::notify::Notifier;
 use crate::oauth::{self, Endpoint};
+use crate::observe::{self, Observed};
 use crate::proxy::{ResponseBody, UpstreamClient, json_error};
 use crate::{bearer, credential, limits, policy, version};
 
@@ -96,6 +100,24 @@ impl Gateway {
             "/readyz" => return probe(self.readiness().await),
             _ => {}
         }
+        // Like the probes, this shadows the path of an API listening on `/`.
+        if req.uri().path() == gatehouse_telemetry::metrics::PATH {
+            return observe::metrics_response();
+        }
+        let mut observed = Observed::start(&req);
+        let span = observed.span().clone();
+        let response = self.serve_request(req, peer, &mut observed).instrument(span).await;
+        observed.finish(&response);
+        response
+    }
+
+    /// Everything after the probes, observed by `handle`.
+    async fn serve_request(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        observed: &mut Observed,
+    ) -> Response<ResponseBody> {
         let Some(config) = self.live.load() else {
             return json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway has no configuration yet");
         };
@@ -103,6 +125,10 @@ impl Gateway {
         if let Some(listen_path) = path.strip_prefix(oauth::METADATA_PREFIX) {
             let listen_path = format!("{}/", listen_path.trim_end_matches('/'));
             let found = config.route(&listen_path);
+            match found {
+                Some((api, _)) => observed.routed(&config, api, RouteKind::Metadata),
+                None => observed.unrouted(RouteKind::Metadata),
+            }
             return match found
                 .filter(|(_, rest)| *rest == "/")
                 .and_then(|(api, _)| oauth::metadata_document(api, req.headers()))
@@ -113,6 +139,7 @@ impl Gateway {
         }
         // 1. Router: longest listen-path match.
         let Some((api, rest)) = config.route(&path) else {
+            observed.unrouted(RouteKind::NotFound);
             return json_error(StatusCode::NOT_FOUND, "no API is listening on this path");
         };
         let mut limit_headers = None;
@@ -122,8 +149,10 @@ impl Gateway {
         if api.oauth.is_some()
             && let Some(endpoint) = Endpoint::from_path(rest)
         {
+            observed.routed(&config, api, endpoint.route_kind());
             return oauth::handle(self, &config, api, endpoint, req).await;
         }
+        observed.routed(&config, api, RouteKind::Proxy);
         // The version a versioned API serves this request as, and its path for the upstream.
         let version = match &api.versioning {
             Some(versioning) => match version::resolve(versioning, req.headers(), req.uri().query(), rest) {
@@ -154,10 +183,11 @@ impl Gateway {
                 Ok(grant) => grant,
                 Err(refusal) => return refusal.response(),
             };
-            match limits::check(&self.tokens, &grant).await {
+            match limits::check(&self.tokens, &grant, observed.api_metrics()).await {
                 Ok(headers) => limit_headers = headers,
                 Err(refused) => return refused,
             }
+            observed.client(&session.client_id);
             caller = Some((session.client_id, session.policy_id));
         }
         // 7. Proxy, without the credential (and version) when the API says so; then count
@@ -182,9 +212,15 @@ impl Gateway {
             Some(query) => format!("{forwarded}?{query}"),
             None => forwarded.into_owned(),
         };
+        let upstream_span = observed.upstream_span(api, req.headers_mut());
         let started = std::time::Instant::now();
         let method = req.method().clone();
-        let mut response = self.upstream.forward(req, &api.upstream, &path_and_query, peer).await;
+        let mut response = self
+            .upstream
+            .forward(req, &api.upstream, &path_and_query, peer)
+            .instrument(upstream_span.clone())
+            .await;
+        observed.upstream_done(&upstream_span, response.status().as_u16(), started.elapsed());
         if let Some((client_id, policy_id)) = &caller {
             // An in-memory counter; the store sees it on the next flush, off this path.
             self.analytics.record(&ProxiedRequest {

@@ -22,6 +22,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, RefreshGrant, Session, Taken};
+use gatehouse_telemetry::metrics::RedisOp;
 
 mod analytics;
 mod common;
@@ -266,6 +267,39 @@ pub trait StateStore: Send + Sync + 'static {
     }
 }
 
+/// Times a call to Redis and counts its failure: only `Unavailable` means Redis could not
+/// answer; the other errors are about the data and are counted where they are handled.
+async fn timed<T>(
+    op: &'static RedisOp,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    op.record(started.elapsed(), matches!(result, Err(StoreError::Unavailable(_))));
+    result
+}
+
+/// One metric handle set per token-store operation, registered on first use.
+mod redis_ops {
+    use gatehouse_telemetry::metrics::RedisOp;
+
+    pub(crate) static PUT_SESSION: RedisOp = RedisOp::new("put_session");
+    pub(crate) static GET_SESSION: RedisOp = RedisOp::new("get_session");
+    pub(crate) static DELETE_SESSION: RedisOp = RedisOp::new("delete_session");
+    pub(crate) static PUT_CODE: RedisOp = RedisOp::new("put_code");
+    pub(crate) static REDEEM_CODE: RedisOp = RedisOp::new("redeem_code");
+    pub(crate) static PUT_REFRESH: RedisOp = RedisOp::new("put_refresh");
+    pub(crate) static USE_REFRESH: RedisOp = RedisOp::new("use_refresh");
+    pub(crate) static GET_REFRESH: RedisOp = RedisOp::new("get_refresh");
+    pub(crate) static SET_FAMILY: RedisOp = RedisOp::new("set_family");
+    pub(crate) static REVOKE_FAMILY: RedisOp = RedisOp::new("revoke_family");
+    pub(crate) static FAMILY_REVOKED: RedisOp = RedisOp::new("family_revoked");
+    pub(crate) static INDEX_CLIENT_TOKEN: RedisOp = RedisOp::new("index_client_token");
+    pub(crate) static LIST_CLIENT_TOKENS: RedisOp = RedisOp::new("list_client_tokens");
+    pub(crate) static CHECK_LIMITS: RedisOp = RedisOp::new("check_limits");
+    pub(crate) static REVOKE_CLIENT_TOKENS: RedisOp = RedisOp::new("revoke_client_tokens");
+}
+
 /// The token store chosen at start-up.
 #[derive(Clone)]
 pub enum AnyTokenStore {
@@ -277,21 +311,21 @@ impl TokenStore for AnyTokenStore {
     async fn put_session(&self, key: &TokenKey, session: &Session, ttl: Duration) -> Result<(), StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.put_session(key, session, ttl).await,
-            AnyTokenStore::Redis(s) => s.put_session(key, session, ttl).await,
+            AnyTokenStore::Redis(s) => timed(&redis_ops::PUT_SESSION, s.put_session(key, session, ttl)).await,
         }
     }
 
     async fn get_session(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.get_session(key).await,
-            AnyTokenStore::Redis(s) => s.get_session(key).await,
+            AnyTokenStore::Redis(s) => timed(&redis_ops::GET_SESSION, s.get_session(key)).await,
         }
     }
 
     async fn delete_session(&self, key: &TokenKey) -> Result<bool, StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.delete_session(key).await,
-            AnyTokenStore::Redis(s) => s.delete_session(key).await,
+            AnyTokenStore::Redis(s) => timed(&redis_ops::DELETE_SESSION, s.delete_session(key)).await,
         }
     }
 
@@ -303,7 +337,7 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<(), StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.put_code(key, code, ttl).await,
-            AnyTokenStore::Redis(s) => s.put_code(key, code, ttl).await,
+            AnyTokenStore::Redis(s) => timed(&redis_ops::PUT_CODE, s.put_code(key, code, ttl)).await,
         }
     }
 
@@ -315,7 +349,9 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<Taken<AuthorizationCode>, StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.redeem_code(key, family_id, replay_window).await,
-            AnyTokenStore::Redis(s) => s.redeem_code(key, family_id, replay_window).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::REDEEM_CODE, s.redeem_code(key, family_id, replay_window)).await
+            }
         }
     }
 
@@ -327,7 +363,7 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<(), StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.put_refresh(key, grant, ttl).await,
-            AnyTokenStore::Redis(s) => s.put_refresh(key, grant, ttl).await,
+            AnyTokenStore::Redis(s) => timed(&redis_ops::PUT_REFRESH, s.put_refresh(key, grant, ttl)).await,
         }
     }
 
@@ -338,14 +374,16 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<Taken<RefreshGrant>, StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.use_refresh(key, replay_window).await,
-            AnyTokenStore::Redis(s) => s.use_refresh(key, replay_window).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::USE_REFRESH, s.use_refresh(key, replay_window)).await
+            }
         }
     }
 
     async fn get_refresh(&self, key: &TokenKey) -> Result<Option<RefreshGrant>, StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.get_refresh(key).await,
-            AnyTokenStore::Redis(s) => s.get_refresh(key).await,
+            AnyTokenStore::Redis(s) => timed(&redis_ops::GET_REFRESH, s.get_refresh(key)).await,
         }
     }
 
@@ -357,21 +395,25 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<(), StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.set_family(family_id, members, ttl).await,
-            AnyTokenStore::Redis(s) => s.set_family(family_id, members, ttl).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::SET_FAMILY, s.set_family(family_id, members, ttl)).await
+            }
         }
     }
 
     async fn revoke_family(&self, family_id: &str, ttl: Duration) -> Result<(), StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.revoke_family(family_id, ttl).await,
-            AnyTokenStore::Redis(s) => s.revoke_family(family_id, ttl).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::REVOKE_FAMILY, s.revoke_family(family_id, ttl)).await
+            }
         }
     }
 
     async fn family_revoked(&self, family_id: &str) -> Result<bool, StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.family_revoked(family_id).await,
-            AnyTokenStore::Redis(s) => s.family_revoked(family_id).await,
+            AnyTokenStore::Redis(s) => timed(&redis_ops::FAMILY_REVOKED, s.family_revoked(family_id)).await,
         }
     }
 
@@ -383,7 +425,9 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<(), StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.index_client_token(client, entry, expires_at).await,
-            AnyTokenStore::Redis(s) => s.index_client_token(client, entry, expires_at).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::INDEX_CLIENT_TOKEN, s.index_client_token(client, entry, expires_at)).await
+            }
         }
     }
 
@@ -396,7 +440,9 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.list_client_tokens(client, now, offset, limit).await,
-            AnyTokenStore::Redis(s) => s.list_client_tokens(client, now, offset, limit).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::LIST_CLIENT_TOKENS, s.list_client_tokens(client, now, offset, limit)).await
+            }
         }
     }
 
@@ -408,7 +454,9 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<LimitOutcome, StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.check_limits(subject, limits, now_ms).await,
-            AnyTokenStore::Redis(s) => s.check_limits(subject, limits, now_ms).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::CHECK_LIMITS, s.check_limits(subject, limits, now_ms)).await
+            }
         }
     }
 
@@ -419,7 +467,9 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<usize, StoreError> {
         match self {
             AnyTokenStore::Memory(s) => s.revoke_client_tokens(client, family_window).await,
-            AnyTokenStore::Redis(s) => s.revoke_client_tokens(client, family_window).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::REVOKE_CLIENT_TOKENS, s.revoke_client_tokens(client, family_window)).await
+            }
         }
     }
 }

@@ -7,15 +7,30 @@ use gatehouse_model::Api;
 use gatehouse_oauth::authorize::{self, AuthorizationParams};
 use gatehouse_oauth::request::MAX_BODY_BYTES;
 use gatehouse_oauth::{OAuthError, TokenRequest};
+use gatehouse_telemetry::trace;
 use http::header::{CACHE_CONTROL, LOCATION};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use tracing::{Instrument as _, Span};
 
 use super::{error_response, is_form, read_limited};
 use crate::live::RuntimeConfig;
 use crate::proxy::ResponseBody;
 
 pub async fn handle(config: &RuntimeConfig, api: &Api, req: Request<Incoming>) -> Response<ResponseBody> {
+    let span = trace::authorize(&api.api_id);
+    let response = check(config, api, req, &span).instrument(span.clone()).await;
+    let outcome = if response.status() == StatusCode::TEMPORARY_REDIRECT { "redirected" } else { "refused" };
+    trace::record_outcome(&span, outcome);
+    response
+}
+
+async fn check(
+    config: &RuntimeConfig,
+    api: &Api,
+    req: Request<Incoming>,
+    span: &Span,
+) -> Response<ResponseBody> {
     let settings = api.oauth.as_ref();
     let raw = match read_params(req).await {
         Ok(raw) => raw,
@@ -30,8 +45,12 @@ pub async fn handle(config: &RuntimeConfig, api: &Api, req: Request<Incoming>) -
         code_challenge: raw.param("code_challenge"),
         code_challenge_method: raw.param("code_challenge_method"),
     };
-    let checked = authorize::validate(api, params, |id| config.state.client(&api.api_id, id))
-        .and_then(|request| authorize::login_redirect(api, &request, params));
+    let checked =
+        authorize::validate(api, params, |id| config.state.client(&api.api_id, id)).and_then(|request| {
+            // Validated: the id names a registered client.
+            trace::record_client(span, &request.client.client_id);
+            authorize::login_redirect(api, &request, params)
+        });
     match checked {
         Ok(location) => match HeaderValue::from_str(&location) {
             Ok(location) => {

@@ -42,6 +42,17 @@ impl Endpoint {
             _ => None,
         }
     }
+
+    /// The `route` label of its requests.
+    pub fn route_kind(self) -> gatehouse_telemetry::metrics::gateway::RouteKind {
+        use gatehouse_telemetry::metrics::gateway::RouteKind;
+        match self {
+            Endpoint::Authorize => RouteKind::Authorize,
+            Endpoint::Token => RouteKind::Token,
+            Endpoint::Introspect => RouteKind::Introspect,
+            Endpoint::Revoke => RouteKind::Revoke,
+        }
+    }
 }
 
 /// Serves one request to an authorization-server endpoint of `api`.

@@ -2,8 +2,10 @@
 
 use gatehouse_model::Api;
 use gatehouse_oauth::{Issued, TokenIssuer, now_unix};
+use gatehouse_telemetry::trace;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use tracing::{Instrument as _, Span};
 
 use super::{error_response, oauth_json, read_form_request};
 use crate::live::RuntimeConfig;
@@ -11,19 +13,59 @@ use crate::notify::{NotificationType, TokenNotification};
 use crate::proxy::ResponseBody;
 use crate::server::Gateway;
 
+const GRANT_TYPES: [&str; 4] = ["authorization_code", "client_credentials", "password", "refresh_token"];
+
 pub async fn handle(
     gateway: &Gateway,
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
+    let span = trace::token_grant(&api.api_id);
+    grant(gateway, config, api, req, &span).instrument(span.clone()).await
+}
+
+async fn grant(
+    gateway: &Gateway,
+    config: &RuntimeConfig,
+    api: &Api,
+    req: Request<Incoming>,
+    span: &Span,
+) -> Response<ResponseBody> {
     let settings = api.oauth.as_ref();
     let request = match read_form_request(req).await {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => {
+            trace::record_outcome(span, "invalid_request");
+            return response;
+        }
     };
+    // Only names from the fixed vocabulary reach the span: the parameter is the caller's text.
+    let grant_type =
+        request.param("grant_type").and_then(|g| GRANT_TYPES.into_iter().find(|known| *known == g));
+    trace::record_grant_type(span, grant_type.unwrap_or("unsupported"));
     let issuer = TokenIssuer { store: &gateway.tokens, hasher: &config.hasher, state: &config.state };
-    match issuer.token(api, &request, now_unix()).await {
+    let result = issuer.token(api, &request, now_unix()).await;
+    match &result {
+        Ok(issued) => {
+            trace::record_client(span, &issued.client_id);
+            trace::record_outcome(span, "issued");
+            if let Some(metrics) = config.api_metrics(&api.api_id) {
+                metrics.token_issued(issued.grant.as_str());
+            }
+        }
+        Err(error) => {
+            // A claimed client id is recorded only when it names a registered client, so
+            // whatever a caller typed there (a secret by mistake) never reaches a collector.
+            if let Some(credentials) = &request.credentials
+                && config.state.client(&api.api_id, &credentials.client_id).is_some()
+            {
+                trace::record_client(span, &credentials.client_id);
+            }
+            trace::record_outcome(span, error.error.as_str());
+        }
+    }
+    match result {
         Ok(issued) => {
             notify(gateway, api, &issued);
             match serde_json::to_string(&issued.response) {
