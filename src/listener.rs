@@ -1,5 +1,11 @@
 //! The control plane's one port: gRPC and REST side by side. Requests whose content-type is
 //! `application/grpc*` go to tonic; the rest to the REST transcoder.
+//!
+//! With TLS the port speaks only TLS. With `--tls-client-ca` every client must present a
+//! certificate that CA signed, admin callers included: one port, one rule, checked during the
+//! handshake before any request is read, so a leaked admin secret alone opens nothing. Admin
+//! calls still need the admin secret on top; gateways need nothing more than the certificate,
+//! whose identity is attached to each request as a [`PeerIdentity`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +19,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use gatehouse_tls::ServerTls;
+use hyper_util::server::graceful::Watcher;
+use tokio::net::{TcpListener, TcpStream};
 use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpConnectInfo;
@@ -23,18 +31,31 @@ use crate::admin::AdminServices;
 use crate::admin::auth::SecretCheck;
 use crate::admin::config_stream::ConfigStreamImpl;
 use crate::pb;
+use crate::peer::{NodeAuth, PeerIdentity};
 use crate::rest;
 
 /// Secrets guarding the control plane.
 #[derive(Clone)]
 pub struct ControlSecrets {
     pub admin: SecretCheck,
-    pub node: SecretCheck,
+    /// `None`: gateways are admitted by client certificate only.
+    pub node: Option<SecretCheck>,
 }
 
-/// Serves gRPC + REST on `listener` until `shutdown` resolves.
+type Shared = (AdminServices, SecretCheck, Routes);
+
+/// The TLS side of the control plane's port.
+#[derive(Clone)]
+pub struct ListenerTls {
+    pub config: Arc<ServerTls>,
+    /// `Strict-Transport-Security` on every response; `None`: not sent.
+    pub hsts: Option<http::HeaderValue>,
+}
+
+/// Serves gRPC + REST on `listener` (over TLS when `tls` is given) until `shutdown` resolves.
 pub async fn serve_control_plane(
     listener: TcpListener,
+    tls: Option<ListenerTls>,
     control: Arc<ControlPlane>,
     secrets: ControlSecrets,
     shutdown: impl Future<Output = ()>,
@@ -75,7 +96,7 @@ pub async fn serve_control_plane(
     .add_service(health)
     .add_service(InterceptedService::new(
         pb::config_service_server::ConfigServiceServer::new(ConfigStreamImpl { control }),
-        secrets.node.interceptor(),
+        NodeAuth { secret: secrets.node.clone() }.interceptor(),
     ))
     .add_service(InterceptedService::new(reflection_v1()?, secrets.admin.interceptor()))
     .add_service(InterceptedService::new(reflection_v1alpha()?, secrets.admin.interceptor()))
@@ -83,7 +104,6 @@ pub async fn serve_control_plane(
     let shared = Arc::new((services, secrets.admin, grpc));
 
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -97,22 +117,69 @@ pub async fn serve_control_plane(
             },
             () = &mut shutdown => break,
         };
-        let local = stream.local_addr().ok();
-        let shared = Arc::clone(&shared);
-        let service = service_fn(move |req| {
-            let shared = Arc::clone(&shared);
-            async move { Ok::<_, Infallible>(route(&shared, req, local, peer).await) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "admin connection ended with an error");
-            }
-        });
+        tokio::spawn(serve_connection(Arc::clone(&shared), stream, peer, tls.clone(), graceful.watcher()));
     }
     // Open config streams never end by themselves: bound the drain.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
     Ok(())
+}
+
+/// One connection: the handshake in its own task (a slow client delays no one else), then
+/// HTTP/1.1 or h2 as negotiated.
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<ListenerTls>,
+    watcher: Watcher,
+) {
+    let local = stream.local_addr().ok();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let hsts = tls.as_ref().and_then(|t| t.hsts.clone());
+    let service = move |identity: Option<PeerIdentity>| {
+        let hsts = hsts.clone();
+        service_fn(move |req| {
+            let shared = Arc::clone(&shared);
+            let identity = identity.clone();
+            let hsts = hsts.clone();
+            async move {
+                let mut response = route(&shared, req, local, peer, identity).await;
+                if let Some(hsts) = hsts {
+                    response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, hsts);
+                }
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let result = match tls.map(|t| t.config) {
+        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service(None)).into_owned()).await,
+        Some(tls) => {
+            let stream = match tls.accept(stream).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    // A gateway or admin without the right certificate lands here: worth a line.
+                    tracing::info!(%peer, %error, "TLS handshake refused");
+                    return;
+                }
+            };
+            let identity = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(gatehouse_tls::peer_identity)
+                .map(PeerIdentity);
+            if tls.requires_client_cert() && identity.is_none() {
+                // Verified by the CA but naming nothing: it cannot be told apart in the fleet view.
+                tracing::warn!(%peer, "client certificate has neither a DNS name nor a common name: refused");
+                return;
+            }
+            watcher.watch(builder.serve_connection(TokioIo::new(stream), service(identity)).into_owned()).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "admin connection ended with an error");
+    }
 }
 
 // gRPC server reflection, so grpcurl and other generic clients need no .proto files. Both
@@ -140,10 +207,11 @@ fn reflection_v1alpha() -> Result<
 }
 
 async fn route(
-    shared: &(AdminServices, SecretCheck, Routes),
+    shared: &Shared,
     mut req: Request<Incoming>,
     local: Option<SocketAddr>,
     peer: SocketAddr,
+    identity: Option<PeerIdentity>,
 ) -> Response<tonic::body::Body> {
     let (services, admin, grpc) = shared;
     // Probes for Kubernetes: the control plane is ready once it has loaded its state, which
@@ -155,6 +223,9 @@ async fn route(
     }
     if is_grpc(&req) {
         req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
+        if let Some(identity) = identity {
+            req.extensions_mut().insert(identity);
+        }
         let mut grpc = grpc.clone();
         match grpc.call(req).await {
             Ok(response) => response,

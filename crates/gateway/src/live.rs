@@ -109,6 +109,7 @@ mod tests {
             upstream: "http://127.0.0.1:1".parse().unwrap(),
             token_auth: false,
             credentials: Default::default(),
+            upstream_tls: Default::default(),
             oauth: None,
         }
     }

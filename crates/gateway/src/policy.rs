@@ -143,6 +143,7 @@ mod tests {
             oauth: None,
             token_auth: true,
             credentials: Default::default(),
+            upstream_tls: Default::default(),
         }
     }
 

@@ -22,7 +22,7 @@ pub mod policy;
 pub mod session;
 pub mod tyk;
 
-pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream};
+pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream, UpstreamTls};
 pub use client::{Client, ResourceOwner, SecretHash};
 pub use config::{Change, ClientKey, ConfigState};
 pub use grant::{AuthorizationCode, FamilyMembers, RefreshGrant, Taken};

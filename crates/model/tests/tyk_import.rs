@@ -58,6 +58,7 @@ fn keyless() -> Api {
         upstream: "http://10.0.0.7:8080/v2".parse().unwrap(),
         token_auth: false,
         credentials: Default::default(),
+        upstream_tls: Default::default(),
         oauth: None,
     }
 }

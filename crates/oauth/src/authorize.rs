@@ -200,6 +200,7 @@ mod tests {
             upstream: "http://127.0.0.1:1".parse().unwrap(),
             token_auth: false,
             credentials: Default::default(),
+            upstream_tls: Default::default(),
             oauth: Some(OAuthSettings {
                 allowed_grant_types: vec![GrantType::AuthorizationCode],
                 allowed_authorize_types: vec!["code".into()],

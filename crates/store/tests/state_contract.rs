@@ -24,6 +24,7 @@ fn api(id: &str) -> Api {
         upstream: "http://127.0.0.1:9000/base".parse().unwrap(),
         token_auth: false,
         credentials: Default::default(),
+        upstream_tls: Default::default(),
         oauth: None,
     }
 }

@@ -183,6 +183,7 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         oauth,
         token_auth: false,
         credentials: Default::default(),
+        upstream_tls: Default::default(),
     };
     Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
 }

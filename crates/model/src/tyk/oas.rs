@@ -82,6 +82,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         oauth: oauth.map(|(settings, _)| settings),
         token_auth: false,
         credentials: Default::default(),
+        upstream_tls: Default::default(),
     };
     Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
 }

@@ -132,6 +132,7 @@ impl Fixture {
                 upstream: "http://127.0.0.1:9".parse().expect("valid upstream"),
                 token_auth: false,
                 credentials: Default::default(),
+                upstream_tls: Default::default(),
                 oauth: Some(settings),
             };
             state.apis.insert(api_id.into(), api);
