@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
 
+pub mod tls;
+
 pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789abcdefghij";
 pub const NODE_SECRET: &str = "test-node-secret-0123456789abcdefghijk";
 
@@ -42,6 +44,11 @@ impl ControlPlaneProcess {
         let data_dir = log_dir.join(name);
         let args = vec!["--state-store".to_owned(), "redis".to_owned()];
         Self::launch(name, &data_dir, log_dir, Some(redis_url.to_owned()), args)
+    }
+
+    /// A control plane with extra flags (TLS, say), without token state.
+    pub fn start_with_args(name: &str, data_dir: &Path, log_dir: &Path, args: &[&str]) -> Self {
+        Self::launch(name, data_dir, log_dir, None, args.iter().map(|a| (*a).to_owned()).collect())
     }
 
     fn launch(

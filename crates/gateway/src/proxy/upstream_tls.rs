@@ -143,21 +143,18 @@ where
 
 /// The TLS failure behind a failed upstream request, if that is what it was.
 pub(super) fn tls_failure(err: &hyper_util::client::legacy::Error) -> Option<&rustls::Error> {
-    // tokio-rustls reports handshake failures as io::Error wrapping the rustls error; io::Error's
-    // own `source` skips the wrapped error, so look inside each one.
+    // The connector reports a handshake failure as an io::Error wrapping tokio-rustls' io::Error
+    // wrapping the rustls error. io::Error's own `source` skips the error it wraps, so step
+    // into each wrapped error instead.
     let mut next: Option<&(dyn std::error::Error + 'static)> = err.source();
     while let Some(e) = next {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(tls) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        next = e.source();
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
