@@ -35,7 +35,12 @@ pub struct ControlPlaneArgs {
     /// Secret gateways present on the config stream; grants no admin rights (at least 32
     /// characters). Optional with --tls-client-ca, where gateways prove who they are with
     /// their certificate; when given there too, gateways without one may use it.
-    #[arg(long, env = "GATEHOUSE_NODE_SECRET", hide_env_values = true, required_unless_present = "tls_client_ca")]
+    #[arg(
+        long,
+        env = "GATEHOUSE_NODE_SECRET",
+        hide_env_values = true,
+        required_unless_present = "tls_client_ca"
+    )]
     pub node_secret: Option<String>,
     /// Directory of the embedded state store.
     #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
@@ -72,7 +77,12 @@ pub struct GatewayArgs {
     pub control_plane: String,
     /// Secret shared with the control plane for the config stream. Optional with
     /// --control-plane-cert (mutual TLS), where the certificate identifies the node.
-    #[arg(long, env = "GATEHOUSE_NODE_SECRET", hide_env_values = true, required_unless_present = "control_plane_cert")]
+    #[arg(
+        long,
+        env = "GATEHOUSE_NODE_SECRET",
+        hide_env_values = true,
+        required_unless_present = "control_plane_cert"
+    )]
     pub node_secret: Option<String>,
     #[command(flatten)]
     pub control_plane_tls: crate::cli_tls::ControlPlaneClientArgs,

@@ -18,7 +18,13 @@ pub struct ListenerTlsArgs {
     pub tls_key: Option<PathBuf>,
     /// Another certificate, served to clients asking for HOST by SNI: HOST=CERT.pem,KEY.pem
     /// (HOST may be *.example.com). Repeatable; in the variable, separate them with ';'.
-    #[arg(long = "tls-sni-cert", env = "GATEHOUSE_TLS_SNI_CERTS", value_delimiter = ';', requires = "tls_cert", value_name = "HOST=CERT,KEY")]
+    #[arg(
+        long = "tls-sni-cert",
+        env = "GATEHOUSE_TLS_SNI_CERTS",
+        value_delimiter = ';',
+        requires = "tls_cert",
+        value_name = "HOST=CERT,KEY"
+    )]
     pub tls_sni_certs: Vec<String>,
     /// Strict-Transport-Security value sent on HTTPS responses; "off" sends none.
     #[arg(long, env = "GATEHOUSE_HSTS", default_value = "max-age=31536000")]
@@ -52,9 +58,13 @@ impl ListenerTlsArgs {
             return Ok(None);
         }
         if !value.to_ascii_lowercase().contains("max-age=") {
-            return Err(format!("--hsts {value:?}: expected e.g. \"max-age=31536000; includeSubDomains\" or \"off\""));
+            return Err(format!(
+                "--hsts {value:?}: expected e.g. \"max-age=31536000; includeSubDomains\" or \"off\""
+            ));
         }
-        http::HeaderValue::from_str(value).map(Some).map_err(|_| format!("--hsts {value:?}: not a header value"))
+        http::HeaderValue::from_str(value)
+            .map(Some)
+            .map_err(|_| format!("--hsts {value:?}: not a header value"))
     }
 }
 
@@ -90,13 +100,12 @@ impl ControlPlaneClientArgs {
             }
             return Ok(None);
         }
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-        };
+        let read =
+            |path: &PathBuf| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
         let roots = match &self.control_plane_ca {
-            Some(path) => Some(
-                gatehouse_tls::pem::roots_from_pem(&read(path)?, &path.display().to_string())?,
-            ),
+            Some(path) => {
+                Some(gatehouse_tls::pem::roots_from_pem(&read(path)?, &path.display().to_string())?)
+            }
             None => None,
         };
         let identity = match (&self.control_plane_cert, &self.control_plane_key) {

@@ -13,13 +13,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
+use gatehouse_tls::ServerTls;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use gatehouse_tls::ServerTls;
 use hyper_util::server::graceful::Watcher;
 use tokio::net::{TcpListener, TcpStream};
 use tonic::service::Routes;
@@ -152,7 +152,9 @@ async fn serve_connection(
         })
     };
     let result = match tls.map(|t| t.config) {
-        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service(None)).into_owned()).await,
+        None => {
+            watcher.watch(builder.serve_connection(TokioIo::new(stream), service(None)).into_owned()).await
+        }
         Some(tls) => {
             let stream = match tls.accept(stream).await {
                 Ok(stream) => stream,
@@ -174,7 +176,9 @@ async fn serve_connection(
                 tracing::warn!(%peer, "client certificate has neither a DNS name nor a common name: refused");
                 return;
             }
-            watcher.watch(builder.serve_connection(TokioIo::new(stream), service(identity)).into_owned()).await
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), service(identity)).into_owned())
+                .await
         }
     };
     if let Err(e) = result {

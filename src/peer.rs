@@ -26,7 +26,9 @@ impl NodeAuth {
         }
         match &self.secret {
             Some(secret) => secret.check(req.metadata()),
-            None => Err(Status::unauthenticated("this control plane admits gateways by client certificate only")),
+            None => {
+                Err(Status::unauthenticated("this control plane admits gateways by client certificate only"))
+            }
         }
     }
 

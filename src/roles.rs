@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
 use gatehouse_gateway::analytics::AnalyticsRecorder;
+use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::session_cache::SessionCache;
-use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::{Gateway, LiveConfig};
 use gatehouse_store::{
     AnyStateStore, AnyTokenStore, FileStateStore, MemoryStateStore, MemoryTokenStore, RedisStateStore,
@@ -175,7 +175,8 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         println!("  admin secret:  {admin_secret}");
     }
     tokio::spawn(async move {
-        if let Err(e) = serve_control_plane(admin_listener, None, control, secrets, std::future::pending()).await
+        if let Err(e) =
+            serve_control_plane(admin_listener, None, control, secrets, std::future::pending()).await
         {
             tracing::error!("control plane stopped: {e}");
         }

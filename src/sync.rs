@@ -101,4 +101,3 @@ async fn follow_once(
     }
     Ok(())
 }
-

@@ -68,11 +68,11 @@ pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
             cookie_name: api.auth_cookie_name,
             strip: api.strip_auth_data,
         },
-        upstream_tls: UpstreamTls {
+        upstream_tls: Box::new(UpstreamTls {
             ca_pem: api.upstream_ca_pem,
             client_cert_file: api.upstream_client_cert_file,
             client_key_file: api.upstream_client_key_file,
-        },
+        }),
     })
 }
 

@@ -93,7 +93,8 @@ async fn token_and_proxied_calls_over_https_with_http1_and_h2() {
             Some(access_token)
         })
         .await;
-        let response = http.get(https_url(gw.port, "/secure/hello")).bearer_auth(&access_token).send().await.unwrap();
+        let response =
+            http.get(https_url(gw.port, "/secure/hello")).bearer_auth(&access_token).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.version(), version);
         assert!(response.headers().contains_key("strict-transport-security"));
@@ -125,7 +126,8 @@ async fn token_and_proxied_calls_over_https_with_http1_and_h2() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
     assert!(body.get("access_token").is_none());
-    let refused = plain_http.get(format!("http://{plain}/secure/hello")).bearer_auth("anything").send().await.unwrap();
+    let refused =
+        plain_http.get(format!("http://{plain}/secure/hello")).bearer_auth("anything").send().await.unwrap();
     assert_eq!(refused.status(), 403);
     assert!(gw.process.logs().contains("credential endpoint reached over plain HTTP"));
     // A keyless API still works over the plain listener.
@@ -145,8 +147,11 @@ fn tls_connector(ca: &TestCa, tls12_only: bool) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(rustls::pki_types::CertificateDer::from(ca.der())).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions: &[&rustls::SupportedProtocolVersion] =
-        if tls12_only { &[&rustls::version::TLS12] } else { &[&rustls::version::TLS13, &rustls::version::TLS12] };
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .unwrap()
@@ -158,7 +163,11 @@ fn tls_connector(ca: &TestCa, tls12_only: bool) -> tokio_rustls::TlsConnector {
 
 type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
-async fn connect(connector: &tokio_rustls::TlsConnector, port: u16, name: &str) -> std::io::Result<TlsStream> {
+async fn connect(
+    connector: &tokio_rustls::TlsConnector,
+    port: u16,
+    name: &str,
+) -> std::io::Result<TlsStream> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     connector.connect(ServerName::try_from(name.to_owned()).unwrap(), tcp).await
 }
@@ -268,7 +277,12 @@ async fn mutual_tls_control_plane_admits_only_gateways_with_a_certificate_it_sig
     let rogue_ca = TestCa::new("someone else's CA");
     let client_ca_file = client_ca.write(dir.path(), "client-ca");
     let server_ca_file = server_ca.write(dir.path(), "server-ca");
-    let cp = tls_control_plane("cp", dir.path(), &server_ca, &["--tls-client-ca", client_ca_file.to_str().unwrap()]);
+    let cp = tls_control_plane(
+        "cp",
+        dir.path(),
+        &server_ca,
+        &["--tls-client-ca", client_ca_file.to_str().unwrap()],
+    );
     let cp_url = https_url(cp.port, "");
 
     // A gateway whose certificate another CA signed: refused at the handshake.

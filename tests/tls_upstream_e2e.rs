@@ -136,7 +136,10 @@ async fn forwarding_headers_are_believed_only_from_trusted_proxies() {
     assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(headers["x-forwarded-host"], format!("127.0.0.1:{}", untrusting.port));
-    assert_eq!(headers["forwarded"], format!("for=127.0.0.1;proto=http;host=\"127.0.0.1:{}\"", untrusting.port));
+    assert_eq!(
+        headers["forwarded"],
+        format!("for=127.0.0.1;proto=http;host=\"127.0.0.1:{}\"", untrusting.port)
+    );
 
     let (status, seen) = get_when_routed(&http, &trusting.url("/echo/"), &spoofed).await;
     assert_eq!(status, 200);
@@ -146,6 +149,9 @@ async fn forwarding_headers_are_believed_only_from_trusted_proxies() {
     assert_eq!(headers["x-forwarded-host"], "spoofed.example");
     assert_eq!(
         headers["forwarded"],
-        format!("for=203.0.113.50;proto=https, for=127.0.0.1;proto=http;host=\"127.0.0.1:{}\"", trusting.port)
+        format!(
+            "for=203.0.113.50;proto=https, for=127.0.0.1;proto=http;host=\"127.0.0.1:{}\"",
+            trusting.port
+        )
     );
 }

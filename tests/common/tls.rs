@@ -56,7 +56,14 @@ pub async fn keyless_api(http: &reqwest::Client, admin: &str, id: &str, upstream
 }
 
 /// An OAuth API allowing client_credentials, and a client `client`/`secret` for it.
-pub async fn oauth_api(http: &reqwest::Client, admin: &str, id: &str, upstream: &str, client: &str, secret: &str) {
+pub async fn oauth_api(
+    http: &reqwest::Client,
+    admin: &str,
+    id: &str,
+    upstream: &str,
+    client: &str,
+    secret: &str,
+) {
     keyless_api(http, admin, id, upstream, json!({"oauth": {"allowed_grant_types": ["client_credentials"]}}))
         .await;
     let body = json!({"client_id": client, "secret": secret, "redirect_uri": "https://app.example/cb"});

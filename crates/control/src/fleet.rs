@@ -60,8 +60,14 @@ impl Fleet {
         now: u64,
     ) -> FleetMembership<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let node =
-            GatewayNode { node_id, authenticated_by, address, revision, connected_since: now, last_seen: now };
+        let node = GatewayNode {
+            node_id,
+            authenticated_by,
+            address,
+            revision,
+            connected_since: now,
+            last_seen: now,
+        };
         if let Ok(mut nodes) = self.nodes.lock() {
             nodes.insert(id, node);
         }

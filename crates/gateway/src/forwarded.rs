@@ -26,7 +26,9 @@ impl FromStr for TrustedProxies {
                 Ok(net) => net,
                 Err(_) => match item.parse::<IpAddr>() {
                     Ok(ip) => IpNet::from(ip),
-                    Err(_) => return Err(format!("{item:?} is neither a CIDR (10.0.0.0/8) nor an IP address")),
+                    Err(_) => {
+                        return Err(format!("{item:?} is neither a CIDR (10.0.0.0/8) nor an IP address"));
+                    }
                 },
             };
             nets.push(net.trunc());

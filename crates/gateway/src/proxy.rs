@@ -7,12 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gatehouse_model::{Upstream, UpstreamTls};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::{Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use gatehouse_model::{Upstream, UpstreamTls};
 
 use crate::forwarded::{Hop, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 
@@ -135,7 +135,10 @@ impl UpstreamClient {
                 Ok(client) => client,
                 Err(error) => {
                     tracing::warn!(upstream = %upstream, %error, "cannot set up TLS to the upstream");
-                    return json_error(StatusCode::BAD_GATEWAY, "upstream TLS is misconfigured on this gateway");
+                    return json_error(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream TLS is misconfigured on this gateway",
+                    );
                 }
             }
         };
@@ -205,7 +208,8 @@ impl UpstreamClient {
             }
             Ok(Err(err)) if upstream_tls::tls_failure(&err).is_some() => {
                 let tls_error = upstream_tls::tls_failure(&err);
-                let message = tls_error.map_or("TLS handshake with the upstream failed", upstream_tls::describe);
+                let message =
+                    tls_error.map_or("TLS handshake with the upstream failed", upstream_tls::describe);
                 // Named upstream and rustls' reason: what an operator needs to fix it. Never
                 // retried without verification.
                 tracing::warn!(upstream = %upstream, error = ?tls_error, "upstream TLS handshake failed");

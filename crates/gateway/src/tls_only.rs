@@ -35,8 +35,11 @@ pub fn refuse(
             "error_description": "this endpoint is served over HTTPS only; credentials sent over plain HTTP must be considered exposed",
         });
         let mut response = json_error(StatusCode::BAD_REQUEST, "");
-        *response.body_mut() = http_body_util::Either::Right(http_body_util::Full::new(body.to_string().into()));
-        response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+        *response.body_mut() =
+            http_body_util::Either::Right(http_body_util::Full::new(body.to_string().into()));
+        response
+            .headers_mut()
+            .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
         return response;
     }
     json_error(StatusCode::FORBIDDEN, "this API is served over HTTPS only")

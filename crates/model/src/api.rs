@@ -27,9 +27,10 @@ pub struct Api {
     /// Where requests carry their token, and whether it is removed before proxying.
     #[serde(default)]
     pub credentials: CredentialLocation,
-    /// How the gateways verify and authenticate to an https upstream.
+    /// How the gateways verify and authenticate to an https upstream. Boxed: rarely set, and
+    /// it would otherwise grow every `Api` (and every config `Change`) by three strings.
     #[serde(default)]
-    pub upstream_tls: UpstreamTls,
+    pub upstream_tls: Box<UpstreamTls>,
 }
 
 /// TLS towards an https upstream. The upstream's certificate is always verified, and its name
@@ -71,15 +72,24 @@ impl UpstreamTls {
                     ("upstream_client_key_file", &self.client_key_file),
                 ] {
                     if !path.starts_with('/') {
-                        return Err(ValidationError::new(field, "must be an absolute path on the gateway nodes"));
+                        return Err(ValidationError::new(
+                            field,
+                            "must be an absolute path on the gateway nodes",
+                        ));
                     }
                 }
             }
             (true, false) => {
-                return Err(ValidationError::new("upstream_client_cert_file", "is required with upstream_client_key_file"));
+                return Err(ValidationError::new(
+                    "upstream_client_cert_file",
+                    "is required with upstream_client_key_file",
+                ));
             }
             (false, true) => {
-                return Err(ValidationError::new("upstream_client_key_file", "is required with upstream_client_cert_file"));
+                return Err(ValidationError::new(
+                    "upstream_client_key_file",
+                    "is required with upstream_client_cert_file",
+                ));
             }
         }
         Ok(())

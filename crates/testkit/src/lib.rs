@@ -11,15 +11,15 @@
 //!   logs captured in a file for diagnosis and for scanning.
 
 pub mod cluster;
-pub mod process;
 pub mod pki;
+pub mod process;
 pub mod recorder;
 pub mod redis;
 pub mod upstream;
 
 pub use cluster::RedisCluster;
-pub use process::{ChildProcess, wait_for_port};
 pub use pki::{Leaf, TestCa};
+pub use process::{ChildProcess, wait_for_port};
 pub use recorder::{Recorded, Recorder};
 pub use redis::{RedisServer, free_port};
 pub use upstream::EchoUpstream;

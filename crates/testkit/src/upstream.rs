@@ -59,7 +59,8 @@ impl EchoUpstream {
 
     /// An https upstream with `tls` (see [`crate::Leaf::server_config`]).
     pub async fn start_tls(name: &'static str, tls: rustls::ServerConfig) -> Self {
-        Self::launch(name, std::time::Duration::ZERO, Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))).await
+        Self::launch(name, std::time::Duration::ZERO, Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
+            .await
     }
 
     async fn launch(

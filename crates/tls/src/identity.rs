@@ -61,8 +61,8 @@ mod tests {
     use super::*;
 
     fn cert(dns: &[&str], cn: &str) -> CertificateDer<'static> {
-        let mut params = rcgen::CertificateParams::new(dns.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-            .unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(dns.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
         if !cn.is_empty() {
             params.distinguished_name.push(rcgen::DnType::CommonName, cn);

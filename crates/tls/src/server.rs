@@ -49,7 +49,8 @@ impl SniCert {
         let (host, files) = spec.trim().split_once('=').ok_or_else(|| format!("{spec:?}: {usage}"))?;
         let (cert, key) = files.split_once(',').ok_or_else(|| format!("{spec:?}: {usage}"))?;
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-        let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+        let valid =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
         let name_ok = match host.strip_prefix("*.") {
             Some(rest) => valid(rest),
             None => valid(&host),
@@ -180,7 +181,10 @@ fn watch(tls: Weak<ServerTls>) {
     }
 }
 
-fn read_all(options: &ServerTlsOptions) -> Result<(HashMap<PathBuf, Vec<u8>>, [u8; 32]), TlsError> {
+/// The contents of each file, by path.
+type Contents = HashMap<PathBuf, Vec<u8>>;
+
+fn read_all(options: &ServerTlsOptions) -> Result<(Contents, [u8; 32]), TlsError> {
     let mut hasher = Sha256::new();
     let mut contents = HashMap::new();
     for path in options.files() {
@@ -193,7 +197,7 @@ fn read_all(options: &ServerTlsOptions) -> Result<(HashMap<PathBuf, Vec<u8>>, [u
     Ok((contents, hasher.finalize().into()))
 }
 
-fn build(options: &ServerTlsOptions, contents: &HashMap<PathBuf, Vec<u8>>) -> Result<ServerConfig, TlsError> {
+fn build(options: &ServerTlsOptions, contents: &Contents) -> Result<ServerConfig, TlsError> {
     let file = |path: &Path| contents.get(path).map(Vec::as_slice).unwrap_or_default();
     let pair = |cert: &Path, key: &Path| {
         pem::certified_key(file(cert), file(key), &cert.display().to_string())
@@ -259,7 +263,10 @@ mod tests {
     #[test]
     fn sni_specs_parse() {
         let s = SniCert::parse(" API.example.com=/c/a.pem,/c/a.key ").unwrap();
-        assert_eq!((s.host.as_str(), s.cert.to_str(), s.key.to_str()), ("api.example.com", Some("/c/a.pem"), Some("/c/a.key")));
+        assert_eq!(
+            (s.host.as_str(), s.cert.to_str(), s.key.to_str()),
+            ("api.example.com", Some("/c/a.pem"), Some("/c/a.key"))
+        );
         assert_eq!(SniCert::parse("*.example.com=a,b").unwrap().host, "*.example.com");
         for bad in ["", "host", "host=a", "=a,b", "h st=a,b", "host=,b", "*.=a,b"] {
             assert!(SniCert::parse(bad).is_err(), "{bad:?}");

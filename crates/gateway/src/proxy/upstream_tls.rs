@@ -53,10 +53,11 @@ where
     /// The client for `settings` (never the default ones), or why none can be built.
     pub(super) async fn get(&self, settings: &UpstreamTls) -> Result<PooledClient<B>, String> {
         let cached = self.clients.read().ok().and_then(|c| c.get(settings).cloned());
-        if let Some(built) = &cached {
-            if built.checked.elapsed() < IDENTITY_RECHECK || settings.client_cert_file.is_empty() {
-                return built.client.clone();
-            }
+        // Only files can change under the same settings: a CA-only entry is final.
+        if let Some(built) = &cached
+            && (built.checked.elapsed() < IDENTITY_RECHECK || settings.client_cert_file.is_empty())
+        {
+            return built.client.clone();
         }
         let identity = read_identity(settings).await;
         let digest = match &identity {
@@ -65,7 +66,11 @@ where
         };
         if let Some(built) = cached.filter(|b| b.identity_digest == digest && b.client.is_ok()) {
             // Unchanged files: keep the pool (and its warm connections).
-            let refreshed = Arc::new(Built { client: built.client.clone(), identity_digest: digest, checked: Instant::now() });
+            let refreshed = Arc::new(Built {
+                client: built.client.clone(),
+                identity_digest: digest,
+                checked: Instant::now(),
+            });
             self.store(settings, refreshed);
             return built.client.clone();
         }
@@ -77,7 +82,8 @@ where
             };
             build_client(self.timeouts, roots, identity.as_ref())
         });
-        let built = Arc::new(Built { client: client.clone(), identity_digest: digest, checked: Instant::now() });
+        let built =
+            Arc::new(Built { client: client.clone(), identity_digest: digest, checked: Instant::now() });
         self.store(settings, built);
         client
     }
