@@ -59,6 +59,10 @@ pub struct ControlPlaneArgs {
     /// present a certificate it signed. Gateways are then identified by their certificate.
     #[arg(long, env = "GATEHOUSE_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// A plain-HTTP address answering only /healthz and /readyz, for probes that cannot present
+    /// a client certificate (Kubernetes' httpGet) when --tls-client-ca is set.
+    #[arg(long, env = "GATEHOUSE_PROBE_LISTEN")]
+    pub probe_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

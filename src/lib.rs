@@ -8,6 +8,8 @@
 //! - [`roles`]: starting each role: `control-plane`, `gateway`, `dev` (both in one process).
 //! - [`listener`]: the control plane's single port, gRPC and REST side by side, plain or TLS
 //!   (optionally mutual: [`peer`] carries the client certificate's identity to the services).
+//! - [`probes`]: a plain port for the control plane's probes when its main port needs client
+//!   certificates.
 //! - [`admin_cli`]: `gatehouse admin …`, the admin tasks from a shell, over gRPC.
 //! - [`admin`]: the gRPC admin services and the shared-secret checks.
 //! - [`rest`]: REST/JSON transcoding generated from the `google.api.http` annotations.
@@ -27,6 +29,7 @@ pub mod cli_tls;
 pub mod listener;
 pub mod pb;
 pub mod peer;
+pub mod probes;
 pub mod rest;
 pub mod roles;
 pub mod sync;

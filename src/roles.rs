@@ -59,8 +59,12 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
         None => None,
     };
     let listener = bind(args.listen).await?;
+    if let Some(probe) = args.probe_listen {
+        tokio::spawn(crate::probes::serve(bind(probe).await?));
+    }
     tracing::info!(
         listen = %args.listen,
+        probe_listen = ?args.probe_listen,
         data_dir = %args.data_dir.display(),
         tls = tls.is_some(),
         mutual_tls = args.tls_client_ca.is_some(),

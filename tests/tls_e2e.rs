@@ -277,11 +277,12 @@ async fn mutual_tls_control_plane_admits_only_gateways_with_a_certificate_it_sig
     let rogue_ca = TestCa::new("someone else's CA");
     let client_ca_file = client_ca.write(dir.path(), "client-ca");
     let server_ca_file = server_ca.write(dir.path(), "server-ca");
+    let probe = format!("127.0.0.1:{}", free_port());
     let cp = tls_control_plane(
         "cp",
         dir.path(),
         &server_ca,
-        &["--tls-client-ca", client_ca_file.to_str().unwrap()],
+        &["--tls-client-ca", client_ca_file.to_str().unwrap(), "--probe-listen", &probe],
     );
     let cp_url = https_url(cp.port, "");
 
@@ -354,4 +355,10 @@ async fn mutual_tls_control_plane_admits_only_gateways_with_a_certificate_it_sig
     assert_eq!(no_secret.status(), 401);
     let no_certificate = https_client(&server_ca, None, false);
     assert!(no_certificate.get(format!("{cp_url}/api/gateways")).send().await.is_err());
+
+    // Probes have their own plain port, which serves nothing else.
+    assert_eq!(plain.get(format!("http://{probe}/readyz")).send().await.unwrap().status(), 200);
+    let admin_on_probe_port =
+        plain.get(format!("http://{probe}/api/gateways")).header("authorization", ADMIN_SECRET);
+    assert_eq!(admin_on_probe_port.send().await.unwrap().status(), 404);
 }
