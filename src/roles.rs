@@ -151,6 +151,9 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
     let control = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), Some(tokens.clone()))
         .await
         .map_err(|e| e.to_string())?;
+    // Before binding: loading the system's CA certificates takes a moment, and scripts (and
+    // tests) take the open ports as the sign that the addresses below are printed.
+    let upstream = UpstreamClient::new(ProxyTimeouts::default());
     let admin_listener = bind(args.admin_listen).await?;
     let gateway_listener = bind(args.listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
@@ -165,7 +168,7 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         sessions: SessionCache::disabled(),
         analytics: AnalyticsRecorder::start(tokens.clone()),
         tokens,
-        upstream: UpstreamClient::new(ProxyTimeouts::default()),
+        upstream,
         notifier: Notifier::start(NotifierConfig::default()),
         draining: Default::default(),
         edge: Default::default(),

@@ -233,13 +233,20 @@ impl DevProcess {
         wait_for_port(admin_port, Duration::from_secs(20));
         let secret = match secret {
             Some(secret) => secret.to_owned(),
-            None => std::fs::read_to_string(&process.stdout_path)
-                .expect("dev stdout")
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("admin secret:"))
-                .expect("dev prints the admin secret it generated")
-                .trim()
-                .to_owned(),
+            // The ports open a moment before dev prints (it binds, then prints the addresses):
+            // on a loaded machine the line may not be there yet.
+            None => {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let stdout = std::fs::read_to_string(&process.stdout_path).expect("dev stdout");
+                    if let Some(secret) = stdout.lines().find_map(|l| l.trim().strip_prefix("admin secret:"))
+                    {
+                        break secret.trim().to_owned();
+                    }
+                    assert!(Instant::now() < deadline, "dev prints the admin secret it generated");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
         };
         Self {
             process,
