@@ -42,9 +42,16 @@ pub struct ControlPlaneArgs {
     /// Secret admin callers send in the Authorization header (at least 32 characters).
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: String,
-    /// Secret gateways present on the config stream; grants no admin rights (at least 32 characters).
-    #[arg(long, env = "GATEHOUSE_NODE_SECRET", hide_env_values = true)]
-    pub node_secret: String,
+    /// Secret gateways present on the config stream; grants no admin rights (at least 32
+    /// characters). Optional with --tls-client-ca, where gateways prove who they are with
+    /// their certificate; when given there too, gateways without one may use it.
+    #[arg(
+        long,
+        env = "GATEHOUSE_NODE_SECRET",
+        hide_env_values = true,
+        required_unless_present = "tls_client_ca"
+    )]
+    pub node_secret: Option<String>,
     /// Directory of the embedded state store.
     #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
     pub data_dir: PathBuf,
@@ -56,6 +63,16 @@ pub struct ControlPlaneArgs {
     /// --redis server; several control-plane replicas share it).
     #[arg(long, env = "GATEHOUSE_STATE_STORE", value_enum, default_value = "file")]
     pub state_store: StateStoreKind,
+    #[command(flatten)]
+    pub tls: crate::cli_tls::ListenerTlsArgs,
+    /// PEM CA bundle: every client of this port (gateways and admin callers alike) must
+    /// present a certificate it signed. Gateways are then identified by their certificate.
+    #[arg(long, env = "GATEHOUSE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// A plain-HTTP address answering only /healthz and /readyz, for probes that cannot present
+    /// a client certificate (Kubernetes' httpGet) when --tls-client-ca is set.
+    #[arg(long, env = "GATEHOUSE_PROBE_LISTEN")]
+    pub probe_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -69,12 +86,32 @@ pub struct GatewayArgs {
     /// Address for API traffic.
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    /// URL of the control plane, e.g. http://control-plane:7070.
+    /// URL of the control plane, e.g. http://control-plane:7070 or https://control-plane:7070.
     #[arg(long, env = "GATEHOUSE_CONTROL_PLANE")]
     pub control_plane: String,
-    /// Secret shared with the control plane for the config stream.
-    #[arg(long, env = "GATEHOUSE_NODE_SECRET", hide_env_values = true)]
-    pub node_secret: String,
+    /// Secret shared with the control plane for the config stream. Optional with
+    /// --control-plane-cert (mutual TLS), where the certificate identifies the node.
+    #[arg(
+        long,
+        env = "GATEHOUSE_NODE_SECRET",
+        hide_env_values = true,
+        required_unless_present = "control_plane_cert"
+    )]
+    pub node_secret: Option<String>,
+    #[command(flatten)]
+    pub control_plane_tls: crate::cli_tls::ControlPlaneClientArgs,
+    #[command(flatten)]
+    pub tls: crate::cli_tls::ListenerTlsArgs,
+    /// With TLS on --listen: a second, plain-HTTP listener (probes, keyless APIs, a load
+    /// balancer that terminated TLS). Credential endpoints refuse plain requests there unless
+    /// they come from a trusted proxy that reports https.
+    #[arg(long, env = "GATEHOUSE_PLAIN_LISTEN", requires = "tls_cert")]
+    pub plain_listen: Option<SocketAddr>,
+    /// Proxies whose X-Forwarded-For / -Proto / -Host and Forwarded headers are believed:
+    /// CIDRs or addresses, comma-separated (e.g. 10.0.0.0/8,fd00::/8). From any other peer
+    /// these headers are dropped and replaced.
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
     /// Redis holding token state shared by all gateways, e.g. redis://redis:6379.
     #[arg(long, env = "GATEHOUSE_REDIS")]
     pub redis: String,

@@ -3,15 +3,20 @@
 //! and tools can speak the wire types.
 //!
 //! # Layout
-//! - [`cli`]: the command line; every flag also reads a `GATEHOUSE_*` variable.
+//! - [`cli`]: the command line; every flag also reads a `GATEHOUSE_*` variable. [`cli_tls`]:
+//!   the TLS flags, shared by the roles.
 //! - [`config_file`]: the TOML config file, merged in as flags (flag > env > file > default).
 //! - [`roles`]: starting each role: `control-plane`, `gateway`, `dev` (both in one process).
-//! - [`listener`]: the control plane's single port, gRPC and REST side by side.
+//! - [`listener`]: the control plane's single port, gRPC and REST side by side, plain or TLS
+//!   (optionally mutual: [`peer`] carries the client certificate's identity to the services).
+//! - [`probes`]: a plain port for the control plane's probes when its main port needs client
+//!   certificates.
 //! - [`observe`]: spans and metrics of admin calls, and `/metrics` on that port.
 //! - [`admin_cli`]: `gatehouse admin …`, the admin tasks from a shell, over gRPC.
 //! - [`admin`]: the gRPC admin services and the shared-secret checks.
 //! - [`rest`]: REST/JSON transcoding generated from the `google.api.http` annotations.
-//! - [`sync`]: a gateway following the control plane's config stream.
+//! - [`sync`]: a gateway following the control plane's config stream; [`channel`]: gRPC
+//!   channels to the control plane, TLS for https URLs.
 //! - [`pb`] and [`wire`]: generated wire types, and their conversion to domain types.
 //!
 //! The domain lives in `crates/`: `model` (types), `oauth` (the authorization server),
@@ -20,11 +25,15 @@
 
 pub mod admin;
 pub mod admin_cli;
+pub mod channel;
 pub mod cli;
+pub mod cli_tls;
 pub mod config_file;
 pub mod listener;
 pub mod observe;
 pub mod pb;
+pub mod peer;
+pub mod probes;
 pub mod rest;
 pub mod roles;
 pub mod sync;

@@ -1,5 +1,11 @@
 //! The control plane's one port: gRPC and REST side by side. Requests whose content-type is
 //! `application/grpc*` go to tonic; the rest to the REST transcoder.
+//!
+//! With TLS the port speaks only TLS. With `--tls-client-ca` every client must present a
+//! certificate that CA signed, admin callers included: one port, one rule, checked during the
+//! handshake before any request is read, so a leaked admin secret alone opens nothing. Admin
+//! calls still need the admin secret on top; gateways need nothing more than the certificate,
+//! whose identity is attached to each request as a [`PeerIdentity`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,13 +14,15 @@ use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
 use gatehouse_store::health::Reachability;
+use gatehouse_tls::ServerTls;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::Watcher;
+use tokio::net::{TcpListener, TcpStream};
 use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpConnectInfo;
@@ -24,18 +32,29 @@ use crate::admin::AdminServices;
 use crate::admin::auth::SecretCheck;
 use crate::admin::config_stream::ConfigStreamImpl;
 use crate::pb;
+use crate::peer::{NodeAuth, PeerIdentity};
 use crate::rest;
 
 /// Secrets guarding the control plane.
 #[derive(Clone)]
 pub struct ControlSecrets {
     pub admin: SecretCheck,
-    pub node: SecretCheck,
+    /// `None`: gateways are admitted by client certificate only.
+    pub node: Option<SecretCheck>,
 }
 
-/// Serves gRPC + REST on `listener` until `shutdown` resolves.
+/// The TLS side of the control plane's port.
+#[derive(Clone)]
+pub struct ListenerTls {
+    pub config: Arc<ServerTls>,
+    /// `Strict-Transport-Security` on every response; `None`: not sent.
+    pub hsts: Option<http::HeaderValue>,
+}
+
+/// Serves gRPC + REST on `listener` (over TLS when `tls` is given) until `shutdown` resolves.
 pub async fn serve_control_plane(
     listener: TcpListener,
+    tls: Option<ListenerTls>,
     control: Arc<ControlPlane>,
     secrets: ControlSecrets,
     shutdown: impl Future<Output = ()>,
@@ -78,7 +97,7 @@ pub async fn serve_control_plane(
     .add_service(health)
     .add_service(InterceptedService::new(
         pb::config_service_server::ConfigServiceServer::new(ConfigStreamImpl { control }),
-        secrets.node.interceptor(),
+        NodeAuth { secret: secrets.node.clone() }.interceptor(),
     ))
     .add_service(InterceptedService::new(reflection_v1()?, secrets.admin.interceptor()))
     .add_service(InterceptedService::new(reflection_v1alpha()?, secrets.admin.interceptor()))
@@ -87,7 +106,6 @@ pub async fn serve_control_plane(
     let health_task = tokio::spawn(report_health(readiness, health_reporter));
 
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -101,21 +119,7 @@ pub async fn serve_control_plane(
             },
             () = &mut shutdown => break,
         };
-        let local = stream.local_addr().ok();
-        let shared = Arc::clone(&shared);
-        let service = service_fn(move |req| {
-            let shared = Arc::clone(&shared);
-            async move {
-                let response = crate::observe::admin_call(req, |req| route(&shared, req, local, peer)).await;
-                Ok::<_, Infallible>(response)
-            }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "admin connection ended with an error");
-            }
-        });
+        tokio::spawn(serve_connection(Arc::clone(&shared), stream, peer, tls.clone(), graceful.watcher()));
     }
     health_task.abort();
     // Open config streams never end by themselves: bound the drain.
@@ -161,6 +165,69 @@ async fn report_health(readiness: Arc<Readiness>, reporter: tonic_health::server
     }
 }
 
+/// One connection: the handshake in its own task (a slow client delays no one else), then
+/// HTTP/1.1 or h2 as negotiated.
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<ListenerTls>,
+    watcher: Watcher,
+) {
+    let local = stream.local_addr().ok();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let hsts = tls.as_ref().and_then(|t| t.hsts.clone());
+    let service = move |identity: Option<PeerIdentity>| {
+        let hsts = hsts.clone();
+        service_fn(move |req| {
+            let shared = Arc::clone(&shared);
+            let identity = identity.clone();
+            let hsts = hsts.clone();
+            async move {
+                let mut response =
+                    crate::observe::admin_call(req, |req| route(&shared, req, local, peer, identity)).await;
+                if let Some(hsts) = hsts {
+                    response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, hsts);
+                }
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let result = match tls.map(|t| t.config) {
+        None => {
+            watcher.watch(builder.serve_connection(TokioIo::new(stream), service(None)).into_owned()).await
+        }
+        Some(tls) => {
+            let stream = match tls.accept(stream).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    // A gateway or admin without the right certificate lands here: worth a line.
+                    tracing::info!(%peer, %error, "TLS handshake refused");
+                    return;
+                }
+            };
+            let identity = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(gatehouse_tls::peer_identity)
+                .map(PeerIdentity);
+            if tls.requires_client_cert() && identity.is_none() {
+                // Verified by the CA but naming nothing: it cannot be told apart in the fleet view.
+                tracing::warn!(%peer, "client certificate has neither a DNS name nor a common name: refused");
+                return;
+            }
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), service(identity)).into_owned())
+                .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "admin connection ended with an error");
+    }
+}
+
 // gRPC server reflection, so grpcurl and other generic clients need no .proto files. Both
 // versions: some clients still speak only v1alpha.
 fn reflection_v1() -> Result<
@@ -190,6 +257,7 @@ async fn route(
     mut req: Request<Incoming>,
     local: Option<SocketAddr>,
     peer: SocketAddr,
+    identity: Option<PeerIdentity>,
 ) -> Response<tonic::body::Body> {
     // Probes for Kubernetes: live while it answers, ready while its state store does.
     match req.uri().path() {
@@ -199,6 +267,9 @@ async fn route(
     }
     if is_grpc(&req) {
         req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
+        if let Some(identity) = identity {
+            req.extensions_mut().insert(identity);
+        }
         let mut grpc = shared.grpc.clone();
         match grpc.call(req).await {
             Ok(response) => response,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
 use gatehouse_gateway::analytics::AnalyticsRecorder;
+use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::session_cache::SessionCache;
@@ -16,15 +17,19 @@ use tokio::net::TcpListener;
 
 use crate::admin::auth::SecretCheck;
 use crate::cli::{ControlPlaneArgs, DevArgs, GatewayArgs, StateStoreKind};
-use crate::listener::{ControlSecrets, serve_control_plane};
-use crate::sync;
+use crate::listener::{ControlSecrets, ListenerTls, serve_control_plane};
+use crate::sync::{self, ControlPlaneAccess};
 
 pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
+    let node = match &args.node_secret {
+        Some(secret) => Some(SecretCheck::new(secret, "node").map_err(|e| format!("--node-secret: {e}"))?),
+        None => None,
+    };
     let secrets = ControlSecrets {
         admin: SecretCheck::new(&args.admin_secret, "admin").map_err(|e| format!("--admin-secret: {e}"))?,
-        node: SecretCheck::new(&args.node_secret, "node").map_err(|e| format!("--node-secret: {e}"))?,
+        node,
     };
-    if args.admin_secret == args.node_secret {
+    if args.node_secret.as_deref() == Some(args.admin_secret.as_str()) {
         return Err(
             "--node-secret must differ from --admin-secret: gateways must not hold admin rights".into()
         );
@@ -49,23 +54,46 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
         (StateStoreKind::Redis, None) => return Err("--state-store redis needs --redis URL".into()),
     };
     let control = ControlPlane::open(store, tokens).await.map_err(|e| e.to_string())?;
+    let tls = match args.tls.load(args.tls_client_ca.clone())? {
+        Some(config) => Some(ListenerTls { config, hsts: args.tls.hsts()? }),
+        None => None,
+    };
     let listener = bind(args.listen).await?;
-    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "control plane ready");
-    serve_control_plane(listener, control, secrets, shutdown_signal()).await
+    if let Some(probe) = args.probe_listen {
+        tokio::spawn(crate::probes::serve(bind(probe).await?));
+    }
+    tracing::info!(
+        listen = %args.listen,
+        probe_listen = ?args.probe_listen,
+        data_dir = %args.data_dir.display(),
+        tls = tls.is_some(),
+        mutual_tls = args.tls_client_ca.is_some(),
+        "control plane ready"
+    );
+    serve_control_plane(listener, tls, control, secrets, shutdown_signal()).await
 }
 
 pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let tokens =
         RedisTokenStore::connect(&args.redis).await.map_err(|e| format!("--redis {}: {e}", args.redis))?;
     let node_id = args.node_id.unwrap_or_else(default_node_id);
-    let listener = bind(args.listen).await?;
+    // Every TLS input is read before binding: a bad file stops the start with its name.
+    let tls = args.tls.load(None)?;
+    let edge = EdgePolicy {
+        trusted_proxies: args.trusted_proxies.parse().map_err(|e| format!("--trusted-proxies: {e}"))?,
+        hsts: args.tls.hsts()?,
+        tls_required: tls.is_some(),
+    };
+    let access = ControlPlaneAccess {
+        node_secret: args.node_secret,
+        tls: args.control_plane_tls.client_config(&args.control_plane)?,
+    };
+    let mut listeners = vec![Listener { tcp: bind(args.listen).await?, tls: tls.clone() }];
+    if let Some(plain) = args.plain_listen {
+        listeners.push(Listener::plain(bind(plain).await?));
+    }
     let live = Arc::new(LiveConfig::new());
-    tokio::spawn(sync::follow(
-        args.control_plane.clone(),
-        args.node_secret,
-        node_id.clone(),
-        Arc::clone(&live),
-    ));
+    tokio::spawn(sync::follow(args.control_plane.clone(), access, node_id.clone(), Arc::clone(&live)));
     let drain_delay = seconds("--drain-delay", args.drain_delay)?;
     let drain_timeout = seconds("--drain-timeout", args.drain_timeout)?;
     let notifier = Notifier::start(NotifierConfig::default());
@@ -81,8 +109,16 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         notifier: notifier.clone(),
         draining: Default::default(),
         store_health: Default::default(),
+        edge,
     });
-    tracing::info!(listen = %args.listen, %node_id, control_plane = %args.control_plane, "gateway ready");
+    tracing::info!(
+        listen = %args.listen,
+        tls = tls.is_some(),
+        plain_listen = ?args.plain_listen,
+        %node_id,
+        control_plane = %args.control_plane,
+        "gateway ready"
+    );
     let draining = Arc::clone(&gateway);
     let stop = async move {
         shutdown_signal().await;
@@ -92,7 +128,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         tracing::info!(?drain_delay, "draining: not ready, still serving");
         tokio::time::sleep(drain_delay).await;
     };
-    gateway.serve(listener, stop, drain_timeout).await;
+    gateway.serve_listeners(listeners, stop, drain_timeout).await;
     if let Err(error) = analytics.flush().await {
         tracing::warn!(%error, "exiting with analytics unwritten");
     }
@@ -109,30 +145,35 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
     let node_secret = gatehouse_oauth::token::mint();
     let secrets = ControlSecrets {
         admin: SecretCheck::new(&admin_secret, "admin").map_err(|e| format!("--admin-secret: {e}"))?,
-        node: SecretCheck::new(&node_secret, "node")?,
+        node: Some(SecretCheck::new(&node_secret, "node")?),
     };
     // One in-memory token store serves both roles, as Redis would serve both in production.
     let tokens = AnyTokenStore::Memory(MemoryTokenStore::new());
     let control = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), Some(tokens.clone()))
         .await
         .map_err(|e| e.to_string())?;
+    // Before binding: loading the system's CA certificates takes a moment, and scripts (and
+    // tests) take the open ports as the sign that the addresses below are printed.
+    let upstream = UpstreamClient::new(ProxyTimeouts::default());
     let admin_listener = bind(args.admin_listen).await?;
     let gateway_listener = bind(args.listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let gateway_addr = gateway_listener.local_addr().map_err(|e| e.to_string())?;
 
     let live = Arc::new(LiveConfig::new());
-    tokio::spawn(sync::follow(format!("http://{admin_addr}"), node_secret, "dev".into(), Arc::clone(&live)));
+    let access = ControlPlaneAccess { node_secret: Some(node_secret), tls: None };
+    tokio::spawn(sync::follow(format!("http://{admin_addr}"), access, "dev".into(), Arc::clone(&live)));
     let gateway = Arc::new(Gateway {
         live,
         // One process, one store: nothing to save by caching.
         sessions: SessionCache::disabled(),
         analytics: AnalyticsRecorder::start(tokens.clone()),
         tokens,
-        upstream: UpstreamClient::new(ProxyTimeouts::default()),
+        upstream,
         notifier: Notifier::start(NotifierConfig::default()),
         draining: Default::default(),
         store_health: Default::default(),
+        edge: Default::default(),
     });
 
     // Printed on stdout (logs go to stderr) so scripts can read it.
@@ -143,7 +184,9 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         println!("  admin secret:  {admin_secret}");
     }
     tokio::spawn(async move {
-        if let Err(e) = serve_control_plane(admin_listener, control, secrets, std::future::pending()).await {
+        if let Err(e) =
+            serve_control_plane(admin_listener, None, control, secrets, std::future::pending()).await
+        {
             tracing::error!("control plane stopped: {e}");
         }
     });

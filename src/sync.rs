@@ -14,13 +14,22 @@ use crate::wire::{change_from_wire, snapshot_from_wire};
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How a gateway reaches and proves itself to the control plane.
+#[derive(Clone, Default)]
+pub struct ControlPlaneAccess {
+    /// Sent in `authorization` when set; with mutual TLS the certificate is enough.
+    pub node_secret: Option<String>,
+    /// For an https URL: roots to verify the control plane, and the client certificate.
+    pub tls: Option<gatehouse_tls::rustls::ClientConfig>,
+}
+
 /// Follows the control plane at `url` forever. While it is unreachable the gateway keeps
 /// serving the config it last applied.
-pub async fn follow(url: String, node_secret: String, node_id: String, live: Arc<LiveConfig>) {
+pub async fn follow(url: String, access: ControlPlaneAccess, node_id: String, live: Arc<LiveConfig>) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let mut opened = false;
-        match follow_once(&url, &node_secret, &node_id, &live, &mut opened).await {
+        match follow_once(&url, &access, &node_id, &live, &mut opened).await {
             Ok(()) => tracing::warn!(control_plane = %url, "config stream ended; reconnecting"),
             Err(e) => tracing::warn!(error = %e, control_plane = %url, "config stream failed; reconnecting"),
         }
@@ -37,27 +46,32 @@ pub async fn follow(url: String, node_secret: String, node_id: String, live: Arc
 
 async fn follow_once(
     url: &str,
-    node_secret: &str,
+    access: &ControlPlaneAccess,
     node_id: &str,
     live: &LiveConfig,
     opened: &mut bool,
 ) -> Result<(), String> {
-    let channel = Endpoint::from_shared(url.to_owned())
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| format!("bad control-plane URL: {e}"))?
-        .connect_timeout(Duration::from_secs(2))
+        .connect_timeout(CONNECT_TIMEOUT)
         // Detects a control plane that vanished without closing the connection.
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
-        .keep_alive_while_idle(true)
-        .connect()
+        .keep_alive_while_idle(true);
+    let channel = crate::channel::connect(endpoint, access.tls.as_ref(), CONNECT_TIMEOUT)
         .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    let secret: MetadataValue<_> =
-        node_secret.parse().map_err(|_| "node secret is not a valid header value")?;
+        .map_err(|e| format!("cannot connect: {}", crate::admin_cli::error_chain(&e)))?;
+    let secret: Option<MetadataValue<_>> = match &access.node_secret {
+        Some(secret) => Some(secret.parse().map_err(|_| "node secret is not a valid header value")?),
+        None => None,
+    };
     let mut client = pb::config_service_client::ConfigServiceClient::with_interceptor(
         channel,
         move |mut req: tonic::Request<()>| {
-            req.metadata_mut().insert("authorization", secret.clone());
+            if let Some(secret) = &secret {
+                req.metadata_mut().insert("authorization", secret.clone());
+            }
             Ok(req)
         },
     );

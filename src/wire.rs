@@ -4,7 +4,8 @@
 use gatehouse_control::{ClientUpdate, NewClient, NewUser};
 use gatehouse_model::{
     AccessDefinition, AccessSpec, Api, Change, Client, ClientKey, ConfigState, CredentialLocation, GrantType,
-    Notifications, OAuthSettings, Policy, ResourceOwner, SecretHash, ValidationError, Versioning,
+    Notifications, OAuthSettings, Policy, ResourceOwner, SecretHash, UpstreamTls, ValidationError,
+    Versioning,
 };
 
 use crate::pb;
@@ -47,6 +48,12 @@ pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
         return Err(ValidationError::new("api_definition", "is only accepted when creating an API"));
     }
     let upstream = api.upstream_url.parse()?;
+    if !api.upstream_ca_pem.is_empty() {
+        // Parsed here, at the edge, so a broken bundle is a 400 naming the field rather than a
+        // 502 on every gateway.
+        gatehouse_tls::pem::roots_from_pem(api.upstream_ca_pem.as_bytes(), "upstream_ca_pem")
+            .map_err(|e| ValidationError::new("upstream_ca_pem", e))?;
+    }
     let oauth = api.oauth.map(oauth_from_wire).transpose()?;
     Ok(Api {
         api_id: api.api_id,
@@ -62,6 +69,11 @@ pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
             cookie_name: api.auth_cookie_name,
             strip: api.strip_auth_data,
         },
+        upstream_tls: Box::new(UpstreamTls {
+            ca_pem: api.upstream_ca_pem,
+            client_cert_file: api.upstream_client_cert_file,
+            client_key_file: api.upstream_client_key_file,
+        }),
         versioning: api.versioning.map(versioning_from_wire).transpose()?.map(Box::new),
     })
 }
@@ -137,6 +149,9 @@ pub fn api_to_wire(api: &Api) -> pb::Api {
             versions: v.versions.clone(),
             strip_versioning_data: v.strip,
         }),
+        upstream_ca_pem: api.upstream_tls.ca_pem.clone(),
+        upstream_client_cert_file: api.upstream_tls.client_cert_file.clone(),
+        upstream_client_key_file: api.upstream_tls.client_key_file.clone(),
         oauth: api.oauth.as_ref().map(|o| pb::OAuthSettings {
             allowed_grant_types: o.allowed_grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
             allowed_authorize_types: o.allowed_authorize_types.clone(),

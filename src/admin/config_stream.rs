@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::Stream;
+use gatehouse_control::fleet::NodeAuth;
 use gatehouse_control::watch::Published;
 use gatehouse_control::{ControlPlane, WatchStart};
 use gatehouse_oauth::now_unix;
@@ -34,7 +35,19 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
 
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<EventStream>, Status> {
         let peer = request.remote_addr();
-        let r = request.into_inner();
+        let certified = request.extensions().get::<crate::peer::PeerIdentity>().map(|p| p.0.clone());
+        let mut r = request.into_inner();
+        // A verified certificate names the node; the id it sends is only its own claim.
+        let auth = match certified {
+            Some(identity) => {
+                if !r.node_id.is_empty() && r.node_id != identity {
+                    tracing::info!(claimed = %r.node_id, %identity, "gateway named by its certificate");
+                }
+                r.node_id = identity;
+                NodeAuth::Certificate
+            }
+            None => NodeAuth::NodeSecret,
+        };
         let held = (!r.store_id.is_empty()).then_some((r.store_id.as_str(), r.revision));
         let mut watcher = self.control.watch(held).await;
         tracing::info!(node_id = %r.node_id, ?peer, held_revision = r.revision, revision = watcher.revision, "gateway connected");
@@ -52,7 +65,7 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
         let node_id = r.node_id;
         let address = peer.map(|p| p.to_string()).unwrap_or_default();
         tokio::spawn(async move {
-            let membership = control.fleet.join(node_id.clone(), address, watcher.revision, now_unix());
+            let membership = control.fleet.join(node_id.clone(), auth, address, watcher.revision, now_unix());
             let mut sent = watcher.revision;
             for event in first {
                 if tx.send(Ok(event)).await.is_err() {

@@ -29,6 +29,7 @@ impl pb::gateway_service_server::GatewayService for GatewayServiceImpl {
             .into_iter()
             .map(|n| pb::GatewayNode {
                 node_id: n.node_id,
+                authenticated_by: n.authenticated_by.as_str().to_owned(),
                 address: n.address,
                 revision: n.revision,
                 connected_since: Some(timestamp(n.connected_since)),

@@ -64,6 +64,9 @@ pub struct AdminArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     json: bool,
+    /// CA, and client certificate for mutual TLS, of an https:// control plane.
+    #[command(flatten)]
+    tls: crate::cli_tls::ControlPlaneClientArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,7 +98,8 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         .admin_secret
         .as_deref()
         .ok_or("the admin secret is required: set GATEHOUSE_ADMIN_SECRET (or pass --admin-secret)")?;
-    let conn = Conn::connect(&args.control_plane, secret, args.json).await?;
+    let tls = args.tls.client_config(&args.control_plane)?;
+    let conn = Conn::connect(&args.control_plane, secret, tls.as_ref(), args.json).await?;
     let text = match args.command {
         Command::Apis(cmd) => apis::run(cmd, &conn).await?,
         Command::Clients(cmd) => clients::run(cmd, &conn).await?,
@@ -155,7 +159,12 @@ struct Conn {
 }
 
 impl Conn {
-    async fn connect(url: &str, secret: &str, json: bool) -> Result<Self, String> {
+    async fn connect(
+        url: &str,
+        secret: &str,
+        tls: Option<&gatehouse_tls::rustls::ClientConfig>,
+        json: bool,
+    ) -> Result<Self, String> {
         let auth = AdminAuth(authorization_value(secret)?);
         check_scheme(url)?;
         let endpoint = Endpoint::from_shared(url.to_owned())
@@ -166,8 +175,7 @@ impl Conn {
             .timeout(REQUEST_TIMEOUT);
         // Connect now rather than lazily, so an unreachable control plane is reported as such
         // (with its URL) instead of as an opaque `Unavailable` from the first call.
-        let channel = endpoint
-            .connect()
+        let channel = crate::channel::connect(endpoint, tls, CONNECT_TIMEOUT)
             .await
             .map_err(|e| format!("cannot reach the control plane at {url}: {}", error_chain(&e)))?;
         Ok(Self { channel, auth, json })
@@ -223,12 +231,12 @@ impl Conn {
 /// could not speak up front, with the reason, rather than fail at connect time obscurely.
 fn check_scheme(url: &str) -> Result<(), String> {
     match url.split_once("://") {
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") => Ok(()),
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => Err(format!(
-            "--control-plane {url}: this client speaks plain HTTP/2 only (no TLS); use http://, \
-             e.g. through a TLS tunnel to the control plane"
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            Ok(())
+        }
+        _ => Err(format!(
+            "--control-plane {url:?} is not an http:// or https:// URL, e.g. http://control-plane:7070"
         )),
-        _ => Err(format!("--control-plane {url:?} is not an http:// URL, e.g. http://control-plane:7070")),
     }
 }
 
@@ -264,7 +272,7 @@ fn rpc_error(status: tonic::Status) -> String {
 
 /// An error and its sources on one line: transport errors say little at the top ("transport
 /// error") and the useful part ("Connection refused") underneath.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
@@ -304,8 +312,8 @@ mod tests {
     fn only_plain_http_urls_are_taken() {
         assert!(check_scheme("http://127.0.0.1:7070").is_ok());
         assert!(check_scheme("HTTP://cp:7070").is_ok());
-        assert!(check_scheme("https://cp:7070").unwrap_err().contains("no TLS"));
-        assert!(check_scheme("127.0.0.1:7070").unwrap_err().contains("not an http:// URL"));
+        assert!(check_scheme("https://cp:7070").is_ok());
+        assert!(check_scheme("127.0.0.1:7070").unwrap_err().contains("not an http:// or https:// URL"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
 
+pub mod tls;
+
 pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789abcdefghij";
 pub const NODE_SECRET: &str = "test-node-secret-0123456789abcdefghijk";
 
@@ -42,6 +44,11 @@ impl ControlPlaneProcess {
         let data_dir = log_dir.join(name);
         let args = vec!["--state-store".to_owned(), "redis".to_owned()];
         Self::launch(name, &data_dir, log_dir, Some(redis_url.to_owned()), args)
+    }
+
+    /// A control plane with extra flags (TLS, say), without token state.
+    pub fn start_with_args(name: &str, data_dir: &Path, log_dir: &Path, args: &[&str]) -> Self {
+        Self::launch(name, data_dir, log_dir, None, args.iter().map(|a| (*a).to_owned()).collect())
     }
 
     fn launch(
@@ -247,13 +254,20 @@ impl DevProcess {
         wait_for_port(admin_port, Duration::from_secs(20));
         let secret = match secret {
             Some(secret) => secret.to_owned(),
-            None => std::fs::read_to_string(&process.stdout_path)
-                .expect("dev stdout")
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("admin secret:"))
-                .expect("dev prints the admin secret it generated")
-                .trim()
-                .to_owned(),
+            // The ports open a moment before dev prints (it binds, then prints the addresses):
+            // on a loaded machine the line may not be there yet.
+            None => {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let stdout = std::fs::read_to_string(&process.stdout_path).expect("dev stdout");
+                    if let Some(secret) = stdout.lines().find_map(|l| l.trim().strip_prefix("admin secret:"))
+                    {
+                        break secret.trim().to_owned();
+                    }
+                    assert!(Instant::now() < deadline, "dev prints the admin secret it generated");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
         };
         Self {
             process,

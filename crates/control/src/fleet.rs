@@ -4,10 +4,30 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// How a gateway proved it may follow the config stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeAuth {
+    /// The shared node secret: its node id is what it says it is.
+    NodeSecret,
+    /// A client certificate signed by the control plane's client CA: its node id is the
+    /// certificate's identity.
+    Certificate,
+}
+
+impl NodeAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeAuth::NodeSecret => "node-secret",
+            NodeAuth::Certificate => "client-certificate",
+        }
+    }
+}
+
 /// One gateway connection to this control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayNode {
     pub node_id: String,
+    pub authenticated_by: NodeAuth,
     /// Peer address of the config stream, as seen here.
     pub address: String,
     /// Last revision sent to it on an open stream (applied unless the stream broke since).
@@ -31,9 +51,23 @@ pub struct FleetMembership<'a> {
 }
 
 impl Fleet {
-    pub fn join(&self, node_id: String, address: String, revision: u64, now: u64) -> FleetMembership<'_> {
+    pub fn join(
+        &self,
+        node_id: String,
+        authenticated_by: NodeAuth,
+        address: String,
+        revision: u64,
+        now: u64,
+    ) -> FleetMembership<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let node = GatewayNode { node_id, address, revision, connected_since: now, last_seen: now };
+        let node = GatewayNode {
+            node_id,
+            authenticated_by,
+            address,
+            revision,
+            connected_since: now,
+            last_seen: now,
+        };
         if let Ok(mut nodes) = self.nodes.lock() {
             nodes.insert(id, node);
         }
@@ -76,9 +110,9 @@ mod tests {
     #[test]
     fn members_are_listed_while_connected() {
         let fleet = Fleet::default();
-        let a = fleet.join("gw-a".into(), "127.0.0.1:1".into(), 3, 100);
+        let a = fleet.join("gw-a".into(), NodeAuth::Certificate, "127.0.0.1:1".into(), 3, 100);
         {
-            let _b = fleet.join("gw-b".into(), "127.0.0.1:2".into(), 3, 100);
+            let _b = fleet.join("gw-b".into(), NodeAuth::NodeSecret, "127.0.0.1:2".into(), 3, 100);
             assert_eq!(fleet.list().len(), 2);
         }
         a.sent(4, 105);

@@ -3,8 +3,12 @@
 //! # Layout
 //! - [`live`]: the configuration the node serves, swapped atomically as snapshots and deltas
 //!   arrive; requests read it without taking a lock.
-//! - [`server`]: the HTTP listener and the request pipeline, in the order of the design's hot
-//!   path: route by listen path → OAuth endpoints → bearer check → policy → limits → proxy.
+//! - [`listener`]: accepting connections, plain or TLS (`gatehouse_tls`), HSTS on HTTPS
+//!   responses, graceful drain.
+//! - [`server`]: the request pipeline, in the order of the design's hot path: route by listen
+//!   path → OAuth endpoints → bearer check → policy → limits → proxy.
+//! - [`forwarded`]: trusted proxies: whose `X-Forwarded-*` headers are believed.
+//! - [`tls_only`]: the refusal of credential-carrying requests that arrive without TLS.
 //! - [`oauth`]: the authorization server's endpoints (`/oauth/authorize`, `/oauth/token`,
 //!   `/oauth/introspect`, `/oauth/revoke`, RFC 8414 metadata): HTTP around `gatehouse_oauth`.
 //! - [`notify`]: Tyk's token notification webhook, sent off the request path.
@@ -16,7 +20,8 @@
 //! - [`limits`]: rate limit and quota, counted in the shared store in one round trip.
 //! - [`analytics`]: usage per client, API and minute, aggregated in process and flushed in
 //!   batches by a background task.
-//! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed.
+//! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed; https
+//!   upstreams verified (`proxy::upstream_tls`).
 //! - `observe`: each request's span and metrics (names and handles in `gatehouse_telemetry`).
 //!
 //! The node holds no state of its own beyond a cache of config: tokens live in the shared
@@ -25,7 +30,9 @@
 pub mod analytics;
 pub mod bearer;
 pub mod credential;
+pub mod forwarded;
 pub mod limits;
+pub mod listener;
 pub mod live;
 pub mod notify;
 pub mod oauth;
@@ -34,6 +41,7 @@ pub mod policy;
 pub mod proxy;
 pub mod server;
 pub mod session_cache;
+pub mod tls_only;
 pub mod version;
 
 pub use live::LiveConfig;

@@ -162,6 +162,7 @@ mod tests {
             token_auth: true,
             credentials: Default::default(),
             versioning: None,
+            upstream_tls: Default::default(),
         }
     }
 

@@ -7,18 +7,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gatehouse_model::{Upstream, UpstreamTls};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::{Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use gatehouse_model::Upstream;
+use crate::forwarded::{Hop, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 
 mod upgrade;
+pub mod upstream_tls;
 
 /// Body of every gateway response: the upstream's streamed body, or a small body the gateway made
 /// itself (errors, token responses). An enum rather than a boxed body: no allocation per request
@@ -51,10 +50,13 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// cannot stream unbounded data into an upstream through the gateway.
 pub const DEFAULT_MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
 
-/// A pooled HTTP/1.1 client shared by every request of a gateway; cheap to clone.
+/// A pooled HTTP/1.1 client shared by every request of a gateway; cheap to clone. Speaks
+/// https to upstreams too, verifying them against the system's trust store, or against an
+/// API's own CA bundle (and with its client certificate) through a pool of its own.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: Client<HttpConnector, Limited<Incoming>>,
+    client: upstream_tls::PooledClient<Limited<Incoming>>,
+    tls: std::sync::Arc<upstream_tls::TlsClients<Limited<Incoming>>>,
     timeouts: ProxyTimeouts,
     max_request_body: usize,
 }
@@ -74,22 +76,13 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::PROXY_AUTHORIZATION,
 ];
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
 impl UpstreamClient {
     pub fn new(timeouts: ProxyTimeouts) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeouts.connect));
-        // Small request/response heads would otherwise wait on Nagle + delayed ACK (~40 ms).
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            // Without a timer the pool never evicts idle connections in the background.
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Self { client, timeouts, max_request_body: DEFAULT_MAX_REQUEST_BODY }
+        // Only a client identity or a CA bundle can make this fail, and neither is given.
+        let client = upstream_tls::build_client(timeouts, None, None)
+            .expect("a TLS client config without identity or custom roots always builds");
+        let tls = std::sync::Arc::new(upstream_tls::TlsClients::new(timeouts));
+        Self { client, tls, timeouts, max_request_body: DEFAULT_MAX_REQUEST_BODY }
     }
 
     /// Sets the largest request body forwarded, in bytes (default [`DEFAULT_MAX_REQUEST_BODY`]).
@@ -110,19 +103,45 @@ impl UpstreamClient {
     /// Forwards `req` to `upstream`. `path_and_query` is the path (starting with '/') and optional
     /// query to request, relative to the upstream base path (the caller has already stripped the
     /// listen path when configured); it is appended to `upstream.base_path`.
-    /// `client_addr` is the TCP peer of the incoming connection.
+    /// `hop` is the incoming connection: forwarding headers are kept only from trusted proxies.
+    /// https upstreams are verified against the system's trust store.
     pub async fn forward(
+        &self,
+        req: Request<Incoming>,
+        upstream: &Upstream,
+        path_and_query: &str,
+        hop: &Hop,
+    ) -> Response<ResponseBody> {
+        self.forward_tls(req, upstream, &UpstreamTls::default(), path_and_query, hop).await
+    }
+
+    /// [`UpstreamClient::forward`] with an API's TLS settings for an https upstream.
+    pub async fn forward_tls(
         &self,
         mut req: Request<Incoming>,
         upstream: &Upstream,
+        tls: &UpstreamTls,
         path_and_query: &str,
-        client_addr: SocketAddr,
+        hop: &Hop,
     ) -> Response<ResponseBody> {
-        // The connector speaks plain TCP only; failing here beats a confusing connect error.
-        if upstream.scheme != "http" {
+        if upstream.scheme != "http" && upstream.scheme != "https" {
             tracing::warn!(upstream = %upstream.authority, scheme = %upstream.scheme, "unsupported upstream scheme");
             return json_error(StatusCode::BAD_GATEWAY, "upstream unavailable");
         }
+        let client = if tls.is_default() {
+            self.client.clone()
+        } else {
+            match self.tls.get(tls).await {
+                Ok(client) => client,
+                Err(error) => {
+                    tracing::warn!(upstream = %upstream, %error, "cannot set up TLS to the upstream");
+                    return json_error(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream TLS is misconfigured on this gateway",
+                    );
+                }
+            }
+        };
         let Some(uri) = upstream_uri(upstream, path_and_query) else {
             tracing::warn!(upstream = %upstream.authority, "cannot build the upstream URI");
             return json_error(StatusCode::BAD_GATEWAY, "upstream unavailable");
@@ -153,10 +172,15 @@ impl UpstreamClient {
             client_upgrade.restore_headers(headers);
         }
         headers.insert(header::HOST, host);
-        append_forwarded_for(headers, client_addr);
-        append_forwarded(headers, client_addr, original_host.as_ref());
-        // Only plain-HTTP listeners exist for now; this must follow the listener once TLS lands.
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        // From anyone but a trusted proxy, forwarding headers are the client's word: dropped,
+        // so the upstream sees this hop's view alone.
+        hop.sanitise(headers);
+        append_forwarded_for(headers, hop.peer);
+        append_forwarded(headers, hop, original_host.as_ref());
+        // A trusted proxy's scheme (it terminated TLS) is kept; otherwise this listener's.
+        if !headers.contains_key(X_FORWARDED_PROTO) {
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(hop.proto()));
+        }
         if let Some(original_host) = original_host {
             headers.entry(X_FORWARDED_HOST).or_insert(original_host);
         }
@@ -168,7 +192,7 @@ impl UpstreamClient {
         parts.extensions = http::Extensions::new();
         let req = Request::from_parts(parts, Limited::new(body, self.max_request_body));
 
-        let result = tokio::time::timeout(self.timeouts.response_header, self.client.request(req)).await;
+        let result = tokio::time::timeout(self.timeouts.response_header, client.request(req)).await;
         match result {
             Ok(Ok(response)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
                 upgrade::switch(client_upgrade, response, &upstream.authority)
@@ -181,6 +205,15 @@ impl UpstreamClient {
             Ok(Err(err)) if is_body_limit(&err) => {
                 tracing::info!(upstream = %upstream.authority, "streamed request body over the limit");
                 json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            }
+            Ok(Err(err)) if upstream_tls::tls_failure(&err).is_some() => {
+                let tls_error = upstream_tls::tls_failure(&err);
+                let message =
+                    tls_error.map_or("TLS handshake with the upstream failed", upstream_tls::describe);
+                // Named upstream and rustls' reason: what an operator needs to fix it. Never
+                // retried without verification.
+                tracing::warn!(upstream = %upstream, error = ?tls_error, "upstream TLS handshake failed");
+                json_error(StatusCode::BAD_GATEWAY, message)
             }
             Ok(Err(err)) => {
                 let (status, kind) = classify(&err);
@@ -200,12 +233,13 @@ impl UpstreamClient {
     }
 }
 
-/// `http://authority` + base path + the requested path. `None` only when the caller passed
+/// `scheme://authority` + base path + the requested path. `None` only when the caller passed
 /// characters a URI cannot hold.
 fn upstream_uri(upstream: &Upstream, path_and_query: &str) -> Option<Uri> {
     let base = upstream.base_path.as_str();
-    let mut uri = String::with_capacity(7 + upstream.authority.len() + base.len() + path_and_query.len() + 1);
-    uri.push_str("http://");
+    let mut uri = String::with_capacity(8 + upstream.authority.len() + base.len() + path_and_query.len() + 1);
+    uri.push_str(&upstream.scheme);
+    uri.push_str("://");
     uri.push_str(&upstream.authority);
     uri.push_str(base);
     // Tolerate callers that hand over "" or "?q" (a request to the listen path itself) or a path
@@ -235,29 +269,26 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the peer's IP to X-Forwarded-For, folding repeated fields into one list.
-///
-/// The incoming value is kept as sent: any client can forge it, so whatever reads it upstream
-/// must trust only the entries added by known proxies. Deciding which peers may set it (and
-/// dropping it from the rest) belongs to a later trusted-proxies setting.
+/// Appends the peer's IP to X-Forwarded-For, folding repeated fields into one list. Whatever
+/// is already there came from a trusted proxy ([`Hop::sanitise`] removed it otherwise).
 fn append_forwarded_for(headers: &mut HeaderMap, client_addr: SocketAddr) {
     // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; upstreams expect a.b.c.d.
     let ip = client_addr.ip().to_canonical().to_string();
     append_to_list(headers, X_FORWARDED_FOR, ip.as_bytes());
 }
 
-/// Appends this hop's element to `Forwarded` (RFC 7239): `for=<client>;proto=http;host=<host>`,
-/// with the same trust caveat as X-Forwarded-For for the elements already there.
-fn append_forwarded(headers: &mut HeaderMap, client_addr: SocketAddr, original_host: Option<&HeaderValue>) {
+/// Appends this hop's element to `Forwarded` (RFC 7239): `for=<peer>;proto=<scheme>;host=<host>`,
+/// after the elements trusted proxies added.
+fn append_forwarded(headers: &mut HeaderMap, hop: &Hop, original_host: Option<&HeaderValue>) {
     let mut element = Vec::with_capacity(64);
     // An IPv6 literal holds ':', which a token cannot, so RFC 7239 §6 wants it bracketed and
     // quoted; IPv4 is a plain token.
-    match client_addr.ip().to_canonical() {
+    match hop.peer.ip().to_canonical() {
         IpAddr::V4(ip) => element.extend_from_slice(format!("for={ip}").as_bytes()),
         IpAddr::V6(ip) => element.extend_from_slice(format!("for=\"[{ip}]\"").as_bytes()),
     }
-    // Matches X-Forwarded-Proto: plain-HTTP listeners only, for now.
-    element.extend_from_slice(b";proto=http");
+    element.extend_from_slice(b";proto=");
+    element.extend_from_slice(hop.proto().as_bytes());
     if let Some(host) = original_host {
         element.extend_from_slice(b";host=");
         push_token_or_quoted(&mut element, host.as_bytes());

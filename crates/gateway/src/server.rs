@@ -1,24 +1,20 @@
 //! The gateway's HTTP listener and request pipeline.
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatehouse_oauth::now_unix;
 use gatehouse_store::AnyTokenStore;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::analytics::ProxiedRequest;
 use gatehouse_telemetry::metrics::gateway::RouteKind;
 use tracing::Instrument as _;
 
+use crate::forwarded::Hop;
+use crate::listener::{EdgePolicy, Listener};
 use crate::live::LiveConfig;
 use crate::notify::Notifier;
 use crate::oauth::{self, Endpoint};
@@ -42,57 +38,26 @@ pub struct Gateway {
     /// Whether the token store answers, from a cached PING: a gateway that cannot reach Redis
     /// can serve no protected request, so it should not be sent any.
     pub store_health: gatehouse_store::health::Reachability,
+    /// Trusted proxies, HSTS, and whether credentials need TLS.
+    pub edge: EdgePolicy,
 }
 
 impl Gateway {
-    /// Serves connections from `listener` until `shutdown` resolves, then lets in-flight
-    /// requests finish, for at most `drain_timeout`.
+    /// Serves connections from `listener` (plain HTTP) until `shutdown` resolves, then lets
+    /// in-flight requests finish, for at most `drain_timeout`. TLS listeners and a second
+    /// listener: [`Gateway::serve_listeners`].
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
         drain_timeout: std::time::Duration,
     ) {
-        let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let gateway = Arc::clone(&self);
-            let service = service_fn(move |req| {
-                let gateway = Arc::clone(&gateway);
-                async move { Ok::<_, Infallible>(gateway.handle(req, peer).await) }
-            });
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection.into_owned());
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-            });
-        }
-        // Stop accepting (the listener is dropped here); open connections finish their
-        // requests and close.
-        drop(listener);
-        if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
-            tracing::warn!(?drain_timeout, "drain timeout: exiting with requests still in flight");
-        }
+        self.serve_listeners(vec![Listener::plain(listener)], shutdown, drain_timeout).await;
     }
 
     /// The hot path, step by step as ARCHITECTURE.md numbers it.
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+    /// `hop` is the connection the request came on (peer, TLS, trusted proxy or not).
+    pub async fn handle(&self, req: Request<Incoming>, hop: Hop) -> Response<ResponseBody> {
         // Probes first: a gateway is live when it answers, ready once it has a config to serve
         // and reaches Redis. (They shadow these two paths of an API listening on `/`.)
         match req.uri().path() {
@@ -106,7 +71,7 @@ impl Gateway {
         }
         let mut observed = Observed::start(&req);
         let span = observed.span().clone();
-        let response = self.serve_request(req, peer, &mut observed).instrument(span).await;
+        let response = self.serve_request(req, hop, &mut observed).instrument(span).await;
         observed.finish(&response);
         response
     }
@@ -115,13 +80,14 @@ impl Gateway {
     async fn serve_request(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        hop: Hop,
         observed: &mut Observed,
     ) -> Response<ResponseBody> {
         let Some(config) = self.live.load() else {
             return json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway has no configuration yet");
         };
         let path = req.uri().path().to_owned();
+        let secure = hop.secure(req.headers());
         if let Some(listen_path) = path.strip_prefix(oauth::METADATA_PREFIX) {
             let listen_path = format!("{}/", listen_path.trim_end_matches('/'));
             let found = config.route(&listen_path);
@@ -131,7 +97,7 @@ impl Gateway {
             }
             return match found
                 .filter(|(_, rest)| *rest == "/")
-                .and_then(|(api, _)| oauth::metadata_document(api, req.headers()))
+                .and_then(|(api, _)| oauth::metadata_document(api, req.headers(), secure))
             {
                 Some(response) => response,
                 None => json_error(StatusCode::NOT_FOUND, "no OAuth API is listening on this path"),
@@ -142,6 +108,9 @@ impl Gateway {
             observed.unrouted(RouteKind::NotFound);
             return json_error(StatusCode::NOT_FOUND, "no API is listening on this path");
         };
+        if api.requires_token() && self.edge.tls_required && !secure {
+            return crate::tls_only::refuse(&self.edge, &hop, &req, api, rest);
+        }
         let mut limit_headers = None;
         // (client id, policy id) of the session, for analytics.
         let mut caller = None;
@@ -217,7 +186,7 @@ impl Gateway {
         let method = req.method().clone();
         let mut response = self
             .upstream
-            .forward(req, &api.upstream, &path_and_query, peer)
+            .forward_tls(req, &api.upstream, &api.upstream_tls, &path_and_query, &hop)
             .instrument(upstream_span.clone())
             .await;
         observed.upstream_done(&upstream_span, response.status().as_u16(), started.elapsed());

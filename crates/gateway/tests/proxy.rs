@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gatehouse_gateway::forwarded::Hop;
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient, json_error};
 use gatehouse_model::Upstream;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
@@ -107,7 +108,9 @@ fn serve_gateway(listener: TcpListener, client: UpstreamClient, upstream: Upstre
                 let (client, upstream) = (client.clone(), upstream.clone());
                 async move {
                     let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
-                    Ok::<_, Infallible>(client.forward(req, &upstream, &pq, peer).await)
+                    // The test client stands for a trusted proxy: headers it sends are kept.
+                    let hop = Hop { peer, tls: false, trusted: true };
+                    Ok::<_, Infallible>(client.forward(req, &upstream, &pq, &hop).await)
                 }
             });
             tokio::spawn(

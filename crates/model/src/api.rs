@@ -32,6 +32,73 @@ pub struct Api {
     /// config changes carry whole APIs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub versioning: Option<Box<Versioning>>,
+    /// How the gateways verify and authenticate to an https upstream. Boxed: rarely set, and
+    /// it would otherwise grow every `Api` (and every config `Change`) by three strings.
+    #[serde(default)]
+    pub upstream_tls: Box<UpstreamTls>,
+}
+
+/// TLS towards an https upstream. The upstream's certificate is always verified, and its name
+/// checked against the upstream URL's host (also sent as SNI); there is no switch to skip that.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UpstreamTls {
+    /// PEM CA certificates the upstream's chain must lead to, instead of the system's trust
+    /// store. Public data: carried in the config like any other field.
+    pub ca_pem: String,
+    /// Paths, on every gateway node, of a PEM client certificate chain and its key, for
+    /// upstreams that require mutual TLS. Paths rather than contents: the private key stays on
+    /// the nodes (mounted from a Secret) and never enters the control plane's state, its admin
+    /// API or the config stream.
+    pub client_cert_file: String,
+    pub client_key_file: String,
+}
+
+impl UpstreamTls {
+    pub fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+
+    fn validate(&self, upstream: &Upstream) -> Result<(), ValidationError> {
+        if self.is_default() {
+            return Ok(());
+        }
+        if upstream.scheme != "https" {
+            let field = if self.ca_pem.is_empty() { "upstream_client_cert_file" } else { "upstream_ca_pem" };
+            return Err(ValidationError::new(field, "applies to https upstreams only"));
+        }
+        if !self.ca_pem.is_empty() && !self.ca_pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ValidationError::new("upstream_ca_pem", "must hold PEM CA certificates"));
+        }
+        match (self.client_cert_file.is_empty(), self.client_key_file.is_empty()) {
+            (true, true) => {}
+            (false, false) => {
+                for (field, path) in [
+                    ("upstream_client_cert_file", &self.client_cert_file),
+                    ("upstream_client_key_file", &self.client_key_file),
+                ] {
+                    if !path.starts_with('/') {
+                        return Err(ValidationError::new(
+                            field,
+                            "must be an absolute path on the gateway nodes",
+                        ));
+                    }
+                }
+            }
+            (true, false) => {
+                return Err(ValidationError::new(
+                    "upstream_client_cert_file",
+                    "is required with upstream_client_key_file",
+                ));
+            }
+            (false, true) => {
+                return Err(ValidationError::new(
+                    "upstream_client_key_file",
+                    "is required with upstream_client_cert_file",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where a protected API's requests carry their bearer token. As in Tyk, the header is read
@@ -94,6 +161,7 @@ impl Api {
         if let Some(versioning) = &self.versioning {
             versioning.validate()?;
         }
+        self.upstream_tls.validate(&self.upstream)?;
         if let Some(oauth) = &self.oauth {
             oauth.validate()?;
         }
@@ -155,12 +223,7 @@ impl FromStr for Upstream {
             s.parse().map_err(|e| ValidationError::new(field, format!("is not a valid URL: {e}")))?;
         let scheme = match uri.scheme_str() {
             Some("http") => "http",
-            Some("https") => {
-                return Err(ValidationError::new(
-                    field,
-                    "https upstreams are not supported yet: TLS to upstreams arrives with the TLS work; use http",
-                ));
-            }
+            Some("https") => "https",
             Some(other) => {
                 return Err(ValidationError::new(
                     field,
@@ -351,6 +414,7 @@ mod tests {
             token_auth: false,
             credentials: Default::default(),
             versioning: None,
+            upstream_tls: Default::default(),
             oauth: None,
         }
     }
@@ -375,8 +439,23 @@ mod tests {
         assert_eq!((u.scheme.as_str(), u.authority.as_str(), u.base_path.as_str()), ("http", "h:1", "/base"));
         assert_eq!(u.to_string(), "http://h:1/base");
         assert!("ftp://h".parse::<Upstream>().is_err());
-        assert!("https://h".parse::<Upstream>().is_err());
+        assert_eq!("https://h:8443".parse::<Upstream>().unwrap().scheme, "https");
         assert!("/relative".parse::<Upstream>().is_err());
+    }
+
+    #[test]
+    fn upstream_tls_needs_https_and_pairs() {
+        let mut a = api("/a/");
+        a.upstream_tls.ca_pem = "-----BEGIN CERTIFICATE-----\n".into();
+        assert_eq!(a.clone().validate().unwrap_err().field, "upstream_ca_pem");
+        a.upstream = "https://h:8443".parse().unwrap();
+        assert!(a.clone().validate().is_ok());
+        a.upstream_tls.client_cert_file = "/etc/c.pem".into();
+        assert_eq!(a.clone().validate().unwrap_err().field, "upstream_client_key_file");
+        a.upstream_tls.client_key_file = "relative.key".into();
+        assert_eq!(a.clone().validate().unwrap_err().field, "upstream_client_key_file");
+        a.upstream_tls.client_key_file = "/etc/c.key".into();
+        assert!(a.validate().is_ok());
     }
 
     #[test]

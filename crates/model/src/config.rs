@@ -162,6 +162,7 @@ mod tests {
             token_auth: false,
             credentials: Default::default(),
             versioning: None,
+            upstream_tls: Default::default(),
             oauth: None,
         }
     }

@@ -24,7 +24,7 @@ pub mod session;
 pub mod tyk;
 pub mod versioning;
 
-pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream};
+pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream, UpstreamTls};
 pub use client::{Client, ResourceOwner, SecretHash};
 pub use config::{Change, ClientKey, ConfigState};
 pub use grant::{AuthorizationCode, FamilyMembers, RefreshGrant, Taken};

@@ -59,6 +59,7 @@ fn keyless() -> Api {
         token_auth: false,
         credentials: Default::default(),
         versioning: None,
+        upstream_tls: Default::default(),
         oauth: None,
     }
 }

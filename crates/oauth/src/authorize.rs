@@ -201,6 +201,7 @@ mod tests {
             token_auth: false,
             credentials: Default::default(),
             versioning: None,
+            upstream_tls: Default::default(),
             oauth: Some(OAuthSettings {
                 allowed_grant_types: vec![GrantType::AuthorizationCode],
                 allowed_authorize_types: vec!["code".into()],

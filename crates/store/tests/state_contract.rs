@@ -25,6 +25,7 @@ fn api(id: &str) -> Api {
         token_auth: false,
         credentials: Default::default(),
         versioning: None,
+        upstream_tls: Default::default(),
         oauth: None,
     }
 }

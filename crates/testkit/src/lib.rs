@@ -5,17 +5,20 @@
 //! - [`redis`]: a private `redis-server` process per test on a free port.
 //! - [`upstream`]: a small hyper server that answers with what it received, tagged with its
 //!   name, to stand for an API's upstream.
+//! - [`pki`]: certificate authorities and certificates made on the spot (rcgen), for TLS tests.
 //! - [`recorder`]: a webhook receiver that records what it gets.
 //! - [`process`]: a `gatehouse` process (or any command) killed when the test ends, with its
 //!   logs captured in a file for diagnosis and for scanning.
 
 pub mod cluster;
+pub mod pki;
 pub mod process;
 pub mod recorder;
 pub mod redis;
 pub mod upstream;
 
 pub use cluster::RedisCluster;
+pub use pki::{Leaf, TestCa};
 pub use process::{ChildProcess, wait_for_port};
 pub use recorder::{Recorded, Recorder};
 pub use redis::{RedisServer, free_port};

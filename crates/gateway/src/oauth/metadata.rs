@@ -12,12 +12,13 @@ use crate::proxy::ResponseBody;
 
 pub const METADATA_PREFIX: &str = "/.well-known/oauth-authorization-server";
 
-/// The metadata of `api`, with URLs built from the request's `Host`.
-pub fn metadata_document(api: &Api, headers: &HeaderMap) -> Option<Response<ResponseBody>> {
+/// The metadata of `api`, with URLs built from the request's `Host` and, `secure` when the
+/// request came over TLS (to us or to a trusted proxy), the https scheme.
+pub fn metadata_document(api: &Api, headers: &HeaderMap, secure: bool) -> Option<Response<ResponseBody>> {
     let settings = api.oauth.as_ref()?;
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    // TLS termination in the gateway arrives later; until then the gateway itself speaks http.
-    let issuer = format!("http://{host}{}", api.listen_path.trim_end_matches('/'));
+    let scheme = if secure { "https" } else { "http" };
+    let issuer = format!("{scheme}://{host}{}", api.listen_path.trim_end_matches('/'));
     let mut grants: Vec<&str> = settings.allowed_grant_types.iter().map(|g| g.as_str()).collect();
     grants.sort_unstable();
     let mut document = serde_json::json!({

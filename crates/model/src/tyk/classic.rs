@@ -184,6 +184,7 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         token_auth: false,
         credentials: Default::default(),
         versioning: versioning.map(Box::new),
+        upstream_tls: Default::default(),
     };
     Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
 }

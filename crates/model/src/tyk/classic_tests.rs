@@ -221,7 +221,7 @@ fn required_fields_and_domain_rules_name_their_paths() {
     assert_eq!(err.to_string(), "proxy.listen_path: is required: expected a string");
 
     let mut doc = classic();
-    set(&mut doc, "/proxy/target_url", json!("https://pets"));
+    set(&mut doc, "/proxy/target_url", json!("ftp://pets"));
     assert_eq!(import_classic(&doc).unwrap_err().path, "proxy.target_url");
 
     let mut doc = classic();

@@ -83,6 +83,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         token_auth: false,
         credentials: Default::default(),
         versioning: None,
+        upstream_tls: Default::default(),
     };
     Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
 }

@@ -249,13 +249,24 @@ pub(super) fn unsupported(key: &str) -> &'static str {
         "uptimeTests" | "uptime_tests" | "check_host_against_uptime_tests" => {
             "uptime tests are not supported"
         }
-        "mutualTLS"
-        | "certificatePinning"
-        | "tlsTransport"
-        | "transport"
-        | "pinned_public_keys"
-        | "upstream_certificates"
-        | "certificates" => "TLS settings are not supported yet (TLS arrives with the TLS work)",
+        // Tyk names certificates by id in its own certificate store, which has no counterpart
+        // here: the operator points the API at files on the gateway nodes instead.
+        "mutualTLS" | "upstream_certificates" => {
+            "upstream client certificates from Tyk's certificate store do not carry over: set \
+             upstream_client_cert_file and upstream_client_key_file on the API"
+        }
+        "tlsTransport" | "transport" => {
+            "upstream TLS transport settings do not carry over: Gatehouse always verifies https \
+             upstreams (system roots, or upstream_ca_pem), with TLS 1.2 or 1.3"
+        }
+        "certificatePinning" | "pinned_public_keys" => {
+            "certificate pinning is not supported; upstream certificates are verified against the \
+             trusted CAs (set upstream_ca_pem to trust only your own CA)"
+        }
+        "certificates" => {
+            "per-API server certificates do not carry over: gateways serve --tls-cert and \
+             --tls-sni-cert certificates"
+        }
         "authentication" | "upstream_auth" => {
             "upstream authentication is not supported; requests reach the upstream without added credentials"
         }

@@ -133,6 +133,7 @@ impl Fixture {
                 token_auth: false,
                 credentials: Default::default(),
                 versioning: None,
+                upstream_tls: Default::default(),
                 oauth: Some(settings),
             };
             state.apis.insert(api_id.into(), api);
