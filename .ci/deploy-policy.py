@@ -62,12 +62,20 @@ def check_workload(path, doc, config_maps):
 
 
 def check_gatehouse(at, doc, pod, container, env):
-    # A TLS listener answers probes only over HTTPS; a plain one only over HTTP.
-    scheme = "HTTPS" if "GATEHOUSE_TLS_CERT" in env else "HTTP"
+    # A TLS listener answers probes only over HTTPS; a plain one only over HTTP. A port that
+    # requires client certificates cannot be probed at all (the kubelet presents none): probes
+    # then go to the plain probe port (--probe-listen).
+    mutual = "GATEHOUSE_TLS_CLIENT_CA" in env
+    if mutual and "GATEHOUSE_PROBE_LISTEN" not in env:
+        report(f"{at}: with GATEHOUSE_TLS_CLIENT_CA, probes need GATEHOUSE_PROBE_LISTEN")
+    scheme = "HTTPS" if "GATEHOUSE_TLS_CERT" in env and not mutual else "HTTP"
+    port_names = {p.get("name") for p in container.get("ports", [])}
     for probe in ("readinessProbe", "livenessProbe"):
         http_get = container.get(probe, {}).get("httpGet")
         if http_get is None or http_get.get("scheme", "HTTP") != scheme:
             report(f"{at}: {probe} must be an httpGet with scheme {scheme}")
+        elif mutual and (http_get.get("port") != "probes" or "probes" not in port_names):
+            report(f"{at}: {probe} must use the container port named probes")
     if container.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
         report(f"{at}: readinessProbe must ask /readyz")
     if container.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":

@@ -56,6 +56,7 @@ pub async fn serve_control_plane(
     listener: TcpListener,
     tls: Option<ListenerTls>,
     control: Arc<ControlPlane>,
+    readiness: Arc<Readiness>,
     secrets: ControlSecrets,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
@@ -64,7 +65,6 @@ pub async fn serve_control_plane(
     // The state is loaded before we get here: every service is ready to serve. From now on
     // `report_health` keeps this in step with `/readyz`.
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    let readiness = Arc::new(Readiness { control: Arc::clone(&control), store: Reachability::new() });
     let grpc = Routes::new(InterceptedService::new(
         pb::api_service_server::ApiServiceServer::new(services.api_service.clone()),
         secrets.admin.interceptor(),
@@ -137,13 +137,19 @@ struct Shared {
 
 /// The control plane is ready while its state store answers: without it no admin write can
 /// commit, and a replica cannot follow the others. (It has loaded its state before listening.)
-struct Readiness {
+pub struct Readiness {
     control: Arc<ControlPlane>,
     store: Reachability,
 }
 
 impl Readiness {
-    async fn ready(&self) -> bool {
+    /// Shared by the main port, the probe port and the gRPC health service, so all three
+    /// agree and the store sees one PING per second at most.
+    pub fn new(control: Arc<ControlPlane>) -> Arc<Self> {
+        Arc::new(Readiness { control, store: Reachability::new() })
+    }
+
+    pub async fn ready(&self) -> bool {
         self.store.check(|| self.control.ping_store()).await
     }
 }

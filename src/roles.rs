@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::auth::SecretCheck;
 use crate::cli::{ControlPlaneArgs, DevArgs, GatewayArgs, StateStoreKind};
-use crate::listener::{ControlSecrets, ListenerTls, serve_control_plane};
+use crate::listener::{ControlSecrets, ListenerTls, Readiness, serve_control_plane};
 use crate::sync::{self, ControlPlaneAccess};
 
 pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
@@ -59,8 +59,9 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
         None => None,
     };
     let listener = bind(args.listen).await?;
+    let readiness = Readiness::new(Arc::clone(&control));
     if let Some(probe) = args.probe_listen {
-        tokio::spawn(crate::probes::serve(bind(probe).await?));
+        tokio::spawn(crate::probes::serve(bind(probe).await?, Arc::clone(&readiness)));
     }
     tracing::info!(
         listen = %args.listen,
@@ -70,7 +71,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
         mutual_tls = args.tls_client_ca.is_some(),
         "control plane ready"
     );
-    serve_control_plane(listener, tls, control, secrets, shutdown_signal()).await
+    serve_control_plane(listener, tls, control, readiness, secrets, shutdown_signal()).await
 }
 
 pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
@@ -184,8 +185,10 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         println!("  admin secret:  {admin_secret}");
     }
     tokio::spawn(async move {
+        let readiness = Readiness::new(Arc::clone(&control));
         if let Err(e) =
-            serve_control_plane(admin_listener, None, control, secrets, std::future::pending()).await
+            serve_control_plane(admin_listener, None, control, readiness, secrets, std::future::pending())
+                .await
         {
             tracing::error!("control plane stopped: {e}");
         }
