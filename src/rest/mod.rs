@@ -95,10 +95,10 @@ async fn transcode(
     Ok(Bytes::from(output.to_string()))
 }
 
-fn route_of(
-    method: &str,
-    path: &str,
-) -> Result<(&'static RouteSpec, Vec<(&'static str, String)>), RestError> {
+/// A matched route and its path variables.
+type Routed = (&'static RouteSpec, Vec<(&'static str, String)>);
+
+fn route_of(method: &str, path: &str) -> Result<Routed, RestError> {
     match matcher::find(method, path) {
         Match::Found(route, params) => Ok((route, params)),
         Match::WrongMethod(allowed) => Err(RestError::method_not_allowed(allowed)),
