@@ -131,6 +131,14 @@ pub struct GatewayArgs {
     /// token dies everywhere within milliseconds instead of at once.
     #[arg(long, env = "GATEHOUSE_SESSION_CACHE")]
     pub session_cache: bool,
+    /// Seconds to wait for a TCP connection to an upstream before answering 504.
+    #[arg(long, env = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT", default_value_t = 5.0)]
+    pub upstream_connect_timeout: f64,
+    /// Seconds from sending a request to an upstream (connect included) until its response
+    /// head arrives, before answering 504 (Tyk's proxy_default_timeout). Response bodies are
+    /// not bounded: downloads and streams may take as long as they need.
+    #[arg(long, env = "GATEHOUSE_UPSTREAM_TIMEOUT", default_value_t = 30.0)]
+    pub upstream_timeout: f64,
     /// Largest request body proxied to an upstream, in bytes (larger: 413).
     #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY)]
     pub max_request_body: usize,

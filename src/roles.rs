@@ -97,6 +97,10 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     tokio::spawn(sync::follow(args.control_plane.clone(), access, node_id.clone(), Arc::clone(&live)));
     let drain_delay = seconds("--drain-delay", args.drain_delay)?;
     let drain_timeout = seconds("--drain-timeout", args.drain_timeout)?;
+    let timeouts = ProxyTimeouts {
+        connect: positive_seconds("--upstream-connect-timeout", args.upstream_connect_timeout)?,
+        response_header: positive_seconds("--upstream-timeout", args.upstream_timeout)?,
+    };
     let notifier = Notifier::start(NotifierConfig::default());
     let tokens = AnyTokenStore::Redis(tokens);
     let sessions = if args.session_cache { SessionCache::start(&tokens) } else { SessionCache::disabled() };
@@ -106,7 +110,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         sessions,
         analytics: analytics.clone(),
         tokens,
-        upstream: UpstreamClient::new(ProxyTimeouts::default()).max_request_body(args.max_request_body),
+        upstream: UpstreamClient::new(timeouts).max_request_body(args.max_request_body),
         notifier: notifier.clone(),
         draining: Default::default(),
         store_health: Default::default(),
@@ -204,6 +208,15 @@ async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, String> {
 fn seconds(flag: &str, value: f64) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(value)
         .map_err(|_| format!("{flag}: {value} is not a number of seconds"))
+}
+
+/// A timeout of zero would refuse every request with 504: surely a mistake, so say so at start.
+fn positive_seconds(flag: &str, value: f64) -> Result<std::time::Duration, String> {
+    let duration = seconds(flag, value)?;
+    if duration.is_zero() {
+        return Err(format!("{flag}: must be more than 0 seconds"));
+    }
+    Ok(duration)
 }
 
 fn default_node_id() -> String {

@@ -12,7 +12,11 @@ use crate::pb;
 use crate::wire::{change_from_wire, snapshot_from_wire};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Short, so a gateway resyncs within a second of the control plane's return (at most this
+/// plus half of it in jitter, then one connect): with a longer cap, a control plane down for a
+/// few seconds left its gateways on stale config for seconds more after it came back. A refused
+/// connect costs the control plane's host almost nothing, even from a large fleet.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// How a gateway reaches and proves itself to the control plane.
 #[derive(Clone, Default)]

@@ -89,18 +89,17 @@ async fn transcode(
     let metadata = MetadataMap::from_headers(parts.headers.clone());
     // Authenticate before routing, so unauthenticated callers learn nothing about the routes.
     admin.check(&metadata)?;
-    let (route, path_params) = match matcher::find(parts.method.as_str(), parts.uri.path()) {
-        Match::Found(route, params) => (route, params),
-        Match::WrongMethod(allowed) => return Err(RestError::method_not_allowed(allowed)),
-        Match::NotFound => return Err(RestError::new(StatusCode::NOT_FOUND, "no admin route for this path")),
-    };
+    // Routing first, so a request for an unknown route is refused without reading its body.
+    let route = route_of(parts.method.as_str(), parts.uri.path())?.0;
     *matched = Some(route);
     trace::record_rest_route(&tracing::Span::current(), route.verb, route.template, route.rpc_name);
-    let body = match route.body {
-        BodySpec::None => None,
-        BodySpec::Whole | BodySpec::Field(_) => Some(read_body(&parts.headers, body).await?),
+    let bytes = match route.body {
+        BodySpec::None => Bytes::new(),
+        BodySpec::Whole | BodySpec::Field(_) => read_body(body).await?,
     };
-    let input = json::merge_input(route.body, body, path_params, parts.uri.query())?;
+    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let (route, input) =
+        decode_request(parts.method.as_str(), parts.uri.path(), parts.uri.query(), content_type, &bytes)?;
     tracing::debug!(rpc = route.rpc_name, "admin REST call");
     let mut output = call(services, route.rpc, input, metadata).await?;
     if let Some(field) = route.response_body {
@@ -109,10 +108,39 @@ async fn transcode(
     Ok(Bytes::from(output.to_string()))
 }
 
-/// The body as JSON; form-encoded bodies (the seed's identity-server calls) become an object
-/// of strings.
-async fn read_body(headers: &http::HeaderMap, body: Incoming) -> Result<serde_json::Value, RestError> {
-    let bytes = Limited::new(body, MAX_BODY_BYTES)
+/// A matched route and its path variables.
+type Routed = (&'static RouteSpec, Vec<(&'static str, String)>);
+
+fn route_of(method: &str, path: &str) -> Result<Routed, RestError> {
+    match matcher::find(method, path) {
+        Match::Found(route, params) => Ok((route, params)),
+        Match::WrongMethod(allowed) => Err(RestError::method_not_allowed(allowed)),
+        Match::NotFound => Err(RestError::new(StatusCode::NOT_FOUND, "no admin route for this path")),
+    }
+}
+
+/// The transcoder's decoding half, without I/O: the route of `method` and `path`, and the
+/// request message as JSON merged from the body (`content_type`, `body`), the `query` string
+/// and the path variables. [`call`] decodes that JSON into the typed message. Public so the
+/// fuzz target can reach every decoding step an admin request goes through.
+pub fn decode_request(
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(&'static RouteSpec, serde_json::Value), RestError> {
+    let (route, path_params) = route_of(method, path)?;
+    let body = match route.body {
+        BodySpec::None => None,
+        BodySpec::Whole | BodySpec::Field(_) => Some(parse_body(content_type, body)?),
+    };
+    let input = json::merge_input(route.body, body, path_params, query)?;
+    Ok((route, input))
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, RestError> {
+    Ok(Limited::new(body, MAX_BODY_BYTES)
         .collect()
         .await
         .map_err(|_| {
@@ -121,21 +149,22 @@ async fn read_body(headers: &http::HeaderMap, body: Incoming) -> Result<serde_js
                 format!("request body over {MAX_BODY_BYTES} bytes or unreadable"),
             )
         })?
-        .to_bytes();
-    let mime = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
+        .to_bytes())
+}
+
+/// The body as JSON; form-encoded bodies (the seed's identity-server calls) become an object
+/// of strings.
+fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Result<serde_json::Value, RestError> {
+    let mime = content_type.and_then(|v| v.split(';').next()).map(|v| v.trim().to_ascii_lowercase());
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     match (first, mime.as_deref()) {
         (None, _) => Ok(serde_json::Value::Object(Default::default())),
         // `curl -d '{…}'` labels JSON as a form; no form field name starts with `{` or `[`,
         // so the body itself says which it is.
-        (Some(b'{' | b'['), _) => serde_json::from_slice(&bytes)
+        (Some(b'{' | b'['), _) => serde_json::from_slice(bytes)
             .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))),
-        (_, Some("application/x-www-form-urlencoded")) => json::form_to_json(&bytes),
-        _ => serde_json::from_slice(&bytes)
+        (_, Some("application/x-www-form-urlencoded")) => json::form_to_json(bytes),
+        _ => serde_json::from_slice(bytes)
             .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))),
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
 
+pub mod load;
 pub mod tls;
 
 pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789abcdefghij";
@@ -189,17 +190,7 @@ pub async fn admin_ok(
     path: &str,
     body: serde_json::Value,
 ) -> serde_json::Value {
-    let r = http
-        .request(method.parse().unwrap(), format!("{}{path}", cp.url()))
-        .header("authorization", ADMIN_SECRET)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(status, 200, "{method} {path}: {body}");
-    body
+    admin(http, &cp.url(), method, path, body).await
 }
 
 /// A client_credentials token from a gateway, authenticating with HTTP Basic.
@@ -276,4 +267,43 @@ impl DevProcess {
             secret,
         }
     }
+}
+
+/// An admin REST call that must succeed; returns the response body.
+pub async fn admin(
+    http: &reqwest::Client,
+    control_plane: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = http
+        .request(method.parse().expect("an HTTP method"), format!("{control_plane}{path}"))
+        .header("authorization", ADMIN_SECRET)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin request");
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.expect("admin JSON answer");
+    assert_eq!(status, 200, "{method} {path}: {body}");
+    body
+}
+
+/// Waits until the gateway at `introspect_url` (an OAuth API's `/oauth/introspect`) knows the
+/// client: introspection authenticates the client and spends no limit, and config arrives in
+/// order, so whatever was created before the client is there too.
+pub async fn wait_for_client(http: &reqwest::Client, introspect_url: &str, client_id: &str, secret: &str) {
+    eventually("the gateway knows the client", Duration::from_secs(10), || async {
+        let r = http
+            .post(introspect_url)
+            .basic_auth(client_id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=none")
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
 }

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,9 +35,43 @@ impl RedisServer {
         Self::try_start(port).unwrap_or_else(|e| panic!("could not start redis-server: {e}"))
     }
 
+    /// Starts a server on a free port that keeps its data in `dir` with an append-only file
+    /// fsynced on every write (`appendfsync always`): whatever it acknowledged survives a
+    /// SIGKILL, so a test can restart it on the same port and dir and find the data again.
+    pub fn start_persistent(dir: &Path) -> Self {
+        let mut last_error = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::try_start_with(free_port(), Some(dir)) {
+                Ok(server) => return server,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("could not start redis-server: {last_error}");
+    }
+
+    /// A persistent server on `port` over `dir`, e.g. the one [`Self::start_persistent`] started,
+    /// back after a crash: it replays its append-only file before answering PING.
+    pub fn start_persistent_on(port: u16, dir: &Path) -> Self {
+        Self::try_start_with(port, Some(dir)).unwrap_or_else(|e| panic!("could not start redis-server: {e}"))
+    }
+
     fn try_start(port: u16) -> Result<Self, String> {
+        Self::try_start_with(port, None)
+    }
+
+    fn try_start_with(port: u16, persist_in: Option<&Path>) -> Result<Self, String> {
+        let port_arg = port.to_string();
+        let mut args = vec!["--port", &port_arg, "--bind", "127.0.0.1", "--save", ""];
+        let dir_arg;
+        match persist_in {
+            Some(dir) => {
+                dir_arg = dir.display().to_string();
+                args.extend(["--dir", &dir_arg, "--appendonly", "yes", "--appendfsync", "always"]);
+            }
+            None => args.extend(["--appendonly", "no"]),
+        }
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -68,6 +103,10 @@ impl RedisServer {
         stream.write_all(b"PING\r\n").is_ok()
             && stream.read_exact(&mut reply).is_ok()
             && &reply == b"+PONG\r\n"
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn port(&self) -> u16 {

@@ -1,0 +1,69 @@
+//! The token endpoint's request parser (`crates/oauth/src/request.rs`): a form body and an
+//! `Authorization` header value, as the gateway hands them over.
+//!
+//! Input: the header value on the first line (an empty line for none), the body after it.
+//! Besides "no panic", it checks the redaction invariant of ARCHITECTURE.md: `Debug` of a parsed
+//! request never shows the client secret.
+
+#![no_main]
+
+use gatehouse_oauth::TokenRequest;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let (header, body) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (&data[..0], data),
+    };
+    // The gateway only passes headers that are visible ASCII (`HeaderValue::to_str`).
+    let header = std::str::from_utf8(header).ok().filter(|h| !h.is_empty());
+    let Ok(request) = TokenRequest::parse(body, header) else { return };
+
+    for name in ["grant_type", "client_id", "client_secret", "code", "redirect_uri", "scope", "refresh_token"]
+    {
+        if let Some(value) = request.param(name) {
+            assert!(!value.is_empty(), "empty values are treated as absent");
+            assert!(request.require(name).is_ok());
+        }
+    }
+    let Some(credentials) = &request.credentials else { return };
+    assert!(!credentials.client_id.is_empty() || !credentials.via_basic);
+    // Debug may show parameter names, the client id and "<redacted>": every string literal in
+    // it must be one of those. (Looking for the secret as a substring instead gives false
+    // alarms: a secret like ", cl" is part of Debug's own punctuation.)
+    // A name with characters Debug escapes cannot be looked up as written; those are let
+    // through rather than unescaped here.
+    let debug = format!("{request:?}");
+    let allowed = |literal: &str| {
+        literal == "<redacted>"
+            || format!("{:?}", credentials.client_id) == format!("\"{literal}\"")
+            || request.param(literal).is_some()
+            || literal.contains('\\')
+    };
+    for literal in string_literals(&debug) {
+        assert!(
+            allowed(literal),
+            "Debug of a token request shows {literal:?}, not a name or the id: {debug}"
+        );
+    }
+});
+
+/// The string literals of Debug output, as written (escapes kept), without their quotes.
+fn string_literals(debug: &str) -> Vec<&str> {
+    let mut literals = Vec::new();
+    let mut start = None;
+    let mut escaped = false;
+    for (i, c) in debug.char_indices() {
+        match (start, c) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(from), '"') => {
+                literals.push(&debug[from..i]);
+                start = None;
+            }
+            (None, '"') => start = Some(i + 1),
+            _ => {}
+        }
+    }
+    literals
+}
