@@ -29,7 +29,7 @@ const FIXTURES: [(&str, &str, &str); 2] = [
         "/api/apis",
         r#"{"api_id": "my-api", "name": "My API", "listen_path": "/my-api/", "upstream_url": "http://127.0.0.1:9000",
             "oauth": {"allowed_grant_types": ["authorization_code", "client_credentials", "password", "refresh_token"],
-                      "allowed_authorize_types": ["code"]}}"#,
+                      "allowed_authorize_types": ["code"], "auth_login_redirect": "http://127.0.0.1:9001/login"}}"#,
     ),
     ("POST", "/api/portal/policies", r#"{"id": "gold", "name": "gold", "rate": 10, "per": 1}"#),
 ];
