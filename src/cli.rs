@@ -139,6 +139,10 @@ pub struct GatewayArgs {
     /// not bounded: downloads and streams may take as long as they need.
     #[arg(long, env = "GATEHOUSE_UPSTREAM_TIMEOUT", default_value_t = 30.0)]
     pub upstream_timeout: f64,
+    /// Seconds an upgraded connection (WebSocket) may carry no byte either way before the
+    /// gateway closes it; 0: never. Pings count as traffic.
+    #[arg(long, env = "GATEHOUSE_TUNNEL_IDLE_TIMEOUT", default_value_t = 3600.0)]
+    pub tunnel_idle_timeout: f64,
     /// Largest request body proxied to an upstream, in bytes (larger: 413).
     #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY)]
     pub max_request_body: usize,

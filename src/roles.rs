@@ -6,6 +6,7 @@ use gatehouse_control::ControlPlane;
 use gatehouse_gateway::analytics::AnalyticsRecorder;
 use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
+use gatehouse_gateway::proxy::tunnel::Tunnels;
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::session_cache::SessionCache;
 use gatehouse_gateway::{Gateway, LiveConfig};
@@ -97,6 +98,10 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     tokio::spawn(sync::follow(args.control_plane.clone(), access, node_id.clone(), Arc::clone(&live)));
     let drain_delay = seconds("--drain-delay", args.drain_delay)?;
     let drain_timeout = seconds("--drain-timeout", args.drain_timeout)?;
+    let tunnel_idle_timeout = match seconds("--tunnel-idle-timeout", args.tunnel_idle_timeout)? {
+        never if never.is_zero() => None,
+        timeout => Some(timeout),
+    };
     let timeouts = ProxyTimeouts {
         connect: positive_seconds("--upstream-connect-timeout", args.upstream_connect_timeout)?,
         response_header: positive_seconds("--upstream-timeout", args.upstream_timeout)?,
@@ -110,7 +115,9 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         sessions,
         analytics: analytics.clone(),
         tokens,
-        upstream: UpstreamClient::new(timeouts).max_request_body(args.max_request_body),
+        upstream: UpstreamClient::new(timeouts)
+            .max_request_body(args.max_request_body)
+            .tunnels(Tunnels::new(tunnel_idle_timeout)),
         notifier: notifier.clone(),
         draining: Default::default(),
         store_health: Default::default(),

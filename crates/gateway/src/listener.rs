@@ -79,9 +79,14 @@ impl Gateway {
         for acceptor in acceptors {
             acceptor.abort();
         }
+        let deadline = tokio::time::Instant::now() + drain_timeout;
         if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
             tracing::warn!(?drain_timeout, "drain timeout: exiting with requests still in flight");
         }
+        // Upgraded connections left hyper's tracking when they switched: they get what is left
+        // of the drain, then are closed rather than cut by the exit.
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.upstream.open_tunnels().drain(remaining).await;
     }
 }
 

@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 
 use crate::forwarded::{Hop, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 
+pub mod tunnel;
 mod upgrade;
 pub mod upstream_tls;
 
@@ -59,6 +60,7 @@ pub struct UpstreamClient {
     tls: std::sync::Arc<upstream_tls::TlsClients<Limited<Incoming>>>,
     timeouts: ProxyTimeouts,
     max_request_body: usize,
+    tunnels: tunnel::Tunnels,
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies still meet in the wild.
@@ -82,7 +84,25 @@ impl UpstreamClient {
         let client = upstream_tls::build_client(timeouts, None, None)
             .expect("a TLS client config without identity or custom roots always builds");
         let tls = std::sync::Arc::new(upstream_tls::TlsClients::new(timeouts));
-        Self { client, tls, timeouts, max_request_body: DEFAULT_MAX_REQUEST_BODY }
+        Self {
+            client,
+            tls,
+            timeouts,
+            max_request_body: DEFAULT_MAX_REQUEST_BODY,
+            tunnels: Default::default(),
+        }
+    }
+
+    /// Tracks upgraded connections in `tunnels` (default: idle timeout
+    /// [`tunnel::DEFAULT_IDLE_TIMEOUT`]).
+    pub fn tunnels(mut self, tunnels: tunnel::Tunnels) -> Self {
+        self.tunnels = tunnels;
+        self
+    }
+
+    /// The upgraded connections open through this client, for the drain.
+    pub fn open_tunnels(&self) -> &tunnel::Tunnels {
+        &self.tunnels
     }
 
     /// Sets the largest request body forwarded, in bytes (default [`DEFAULT_MAX_REQUEST_BODY`]).
@@ -195,7 +215,7 @@ impl UpstreamClient {
         let result = tokio::time::timeout(self.timeouts.response_header, client.request(req)).await;
         match result {
             Ok(Ok(response)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
-                upgrade::switch(client_upgrade, response, &upstream.authority)
+                upgrade::switch(client_upgrade, response, &upstream.authority, &self.tunnels)
             }
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();

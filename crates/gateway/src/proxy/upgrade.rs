@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use super::tunnel::{TunnelEnd, Tunnels};
 use super::{ResponseBody, json_error, strip_hop_by_hop};
 
 /// The client's side of a pending upgrade: what it offered, and the handle that yields its
@@ -68,6 +69,7 @@ pub(super) fn switch(
     client: Option<ClientUpgrade>,
     mut response: Response<Incoming>,
     authority: &str,
+    tunnels: &Tunnels,
 ) -> Response<ResponseBody> {
     let Some(client) = client else {
         tracing::warn!(upstream = %authority, "upstream switched protocols unasked");
@@ -88,8 +90,9 @@ pub(super) fn switch(
     headers.insert(header::UPGRADE, chosen);
 
     // The client's connection only switches after this 101 has been written, i.e. after we
-    // return, hence the task. No idle timeout: WebSockets legitimately sit silent for long.
+    // return, hence the task.
     let authority = authority.to_owned();
+    let tunnels = tunnels.clone();
     tokio::spawn(async move {
         let (client_io, upstream_io) = match tokio::try_join!(client.on_upgrade, upstream_upgrade) {
             Ok(pair) => pair,
@@ -98,11 +101,18 @@ pub(super) fn switch(
                 return;
             }
         };
-        let (mut client_io, mut upstream_io) = (TokioIo::new(client_io), TokioIo::new(upstream_io));
-        match tokio::io::copy_bidirectional(&mut client_io, &mut upstream_io).await {
-            Ok((up, down)) => tracing::debug!(upstream = %authority, up, down, "upgraded connection closed"),
+        match tunnels.relay(TokioIo::new(client_io), TokioIo::new(upstream_io)).await {
+            TunnelEnd::Closed { up, down } => {
+                tracing::debug!(upstream = %authority, up, down, "upgraded connection closed")
+            }
             // Resets are how many tunnels end; nothing for an operator to act on.
-            Err(e) => tracing::debug!(upstream = %authority, error = %e, "upgraded connection failed"),
+            TunnelEnd::Failed(e) => {
+                tracing::debug!(upstream = %authority, error = %e, "upgraded connection failed")
+            }
+            TunnelEnd::Idle => tracing::debug!(upstream = %authority, "upgraded connection closed: idle"),
+            TunnelEnd::Drained => {
+                tracing::debug!(upstream = %authority, "upgraded connection closed: shutdown")
+            }
         }
     });
 
