@@ -95,6 +95,10 @@ pub struct RunArgs {
     /// Distinct tokens used through one gateway for the memory measurement.
     #[arg(long, default_value_t = 100_000)]
     pub memory_tokens: usize,
+    /// Another gatehouse binary (say, the build before a change): its gateway runs beside the
+    /// current one and is measured in the same rounds, for before/after ratios.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
     /// Keep the working directory (logs, configs) instead of deleting it.
     #[arg(long)]
     pub keep: bool,
@@ -151,7 +155,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
             return Err(format!("{tool} not found: apt-get install -y wrk nginx-light redis-server"));
         }
     }
-    let mut stack = stack::Stack::start(gatehouse, args.keep).await?;
+    let mut stack = stack::Stack::start(gatehouse, args.baseline.clone(), args.keep).await?;
     let mut report = stats::Report::new(&args);
     report.machine().await;
     let wants = |part| args.only.contains(&part);

@@ -62,12 +62,14 @@ pub struct Stack {
     pub gateway: Gateway,
     /// Session cache off (the default): every request reads its session from Redis.
     pub gateway_nocache: Gateway,
+    /// A gateway of the `--baseline` binary, session cache on, when one was given.
+    pub baseline: Option<Gateway>,
     pub client_secret: String,
     admin: Mutex<Conn>,
 }
 
 impl Stack {
-    pub async fn start(gatehouse: PathBuf, keep: bool) -> Result<Self, String> {
+    pub async fn start(gatehouse: PathBuf, baseline: Option<PathBuf>, keep: bool) -> Result<Self, String> {
         let mut dir = tempfile::Builder::new()
             .prefix("gatehouse-bench-")
             .tempdir()
@@ -93,6 +95,12 @@ impl Stack {
         let gateway = spawn_gateway(&gatehouse, dir.path(), "gw-cache", cp_addr, &redis.url(), true).await?;
         let gateway_nocache =
             spawn_gateway(&gatehouse, dir.path(), "gw-nocache", cp_addr, &redis.url(), false).await?;
+        let baseline = match baseline {
+            Some(binary) => {
+                Some(spawn_gateway(&binary, dir.path(), "gw-baseline", cp_addr, &redis.url(), true).await?)
+            }
+            None => None,
+        };
         let mut stack = Self {
             dir,
             gatehouse,
@@ -105,11 +113,15 @@ impl Stack {
             nginx_addr,
             gateway,
             gateway_nocache,
+            baseline,
             client_secret: String::new(),
             admin: Mutex::new(Conn::new(cp_addr)),
         };
         stack.configure().await?;
-        for gateway in [&stack.gateway, &stack.gateway_nocache] {
+        for gateway in [Some(&stack.gateway), Some(&stack.gateway_nocache), stack.baseline.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             stack.wait_configured(gateway.addr).await?;
         }
         Ok(stack)
@@ -126,6 +138,9 @@ impl Stack {
             &mut self.gateway_nocache.proc,
         ] {
             proc.check_alive()?;
+        }
+        if let Some(baseline) = &mut self.baseline {
+            baseline.proc.check_alive()?;
         }
         Ok(())
     }

@@ -24,12 +24,14 @@ const NGINX: &str = "nginx";
 const KEYLESS: &str = "gatehouse keyless";
 const FULL: &str = "gatehouse full auth";
 const FULL_NOCACHE: &str = "gatehouse full auth, no session cache";
+const BASE_KEYLESS: &str = "baseline keyless";
+const BASE_FULL: &str = "baseline full auth";
 
 async fn targets(stack: &Stack) -> Result<Vec<Target>, String> {
     let mut conn = crate::client::Conn::new(stack.gateway.addr);
     let token = stack.token(&mut conn).await?;
     let bearer = vec![("Authorization", format!("Bearer {token}"))];
-    Ok(vec![
+    let mut targets = vec![
         Target { name: DIRECT, addr: stack.upstream("a")?, path: "/hello".into(), headers: vec![] },
         Target { name: NGINX, addr: stack.nginx_addr, path: "/hello".into(), headers: vec![] },
         Target {
@@ -48,9 +50,29 @@ async fn targets(stack: &Stack) -> Result<Vec<Target>, String> {
             name: FULL_NOCACHE,
             addr: stack.gateway_nocache.addr,
             path: format!("{SECURE_PATH}hello"),
-            headers: bearer,
+            headers: bearer.clone(),
         },
-    ])
+    ];
+    if let Some(baseline) = &stack.baseline {
+        targets.push(Target {
+            name: BASE_KEYLESS,
+            addr: baseline.addr,
+            path: format!("{OPEN_PATH}hello"),
+            headers: vec![],
+        });
+        targets.push(Target {
+            name: BASE_FULL,
+            addr: baseline.addr,
+            path: format!("{SECURE_PATH}hello"),
+            headers: bearer,
+        });
+    }
+    Ok(targets)
+}
+
+/// Whether a target runs (the baseline ones only with `--baseline`).
+fn has(targets: &[Target], name: &str) -> bool {
+    targets.iter().any(|t| t.name == name)
 }
 
 /// Each round runs every target once, starting one further along the list than the round
@@ -131,7 +153,13 @@ pub async fn closed_loop(stack: &Stack, args: &RunArgs, report: &mut Report) -> 
         (FULL_NOCACHE, NGINX, None),
         (FULL_NOCACHE, DIRECT, None),
         (NGINX, DIRECT, None),
+        (KEYLESS, BASE_KEYLESS, None),
+        (FULL, BASE_FULL, None),
+        (BASE_FULL, NGINX, None),
     ] {
+        if !has(&targets, a) || !has(&targets, b) {
+            continue;
+        }
         let r = ratio(a, b);
         let verdict = match target {
             Some(t) => {
@@ -183,8 +211,17 @@ pub async fn fixed_rate(stack: &Stack, args: &RunArgs, report: &mut Report) -> R
         let per_round: Vec<f64> = results[a].iter().zip(&results[b]).map(|(x, y)| f(x) - f(y)).collect();
         median(&per_round)
     };
-    for (a, b) in [(FULL, DIRECT), (FULL, NGINX), (KEYLESS, DIRECT), (FULL_NOCACHE, DIRECT), (NGINX, DIRECT)]
-    {
+    for (a, b) in [
+        (FULL, DIRECT),
+        (FULL, NGINX),
+        (KEYLESS, DIRECT),
+        (FULL_NOCACHE, DIRECT),
+        (NGINX, DIRECT),
+        (BASE_FULL, DIRECT),
+    ] {
+        if !has(&targets, a) || !has(&targets, b) {
+            continue;
+        }
         let p99 = added(a, b, |o| o.p99);
         let p50 = added(a, b, |o| o.p50);
         let verdict = if (a, b) == (FULL, DIRECT) {
