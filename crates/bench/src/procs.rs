@@ -109,6 +109,22 @@ pub fn memory_kb(pid: u32) -> Result<(u64, u64), String> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU time (user + system) used so far by `pid` and, for a master such as nginx's, by its
+/// child processes that are still running, in clock ticks (100 per second on Linux).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let own = |pid: &str| -> u64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+        // The command name (field 2) may hold spaces; fields count from after its ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else { return 0 };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line: indices 11 and 12 after ')'.
+        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        field(11) + field(12)
+    };
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    own(&pid.to_string()) + children.split_whitespace().map(own).sum::<u64>()
+}
+
 /// Output of a short command, for the machine description.
 pub fn command_output(program: &str, args: &[&str]) -> String {
     Command::new(program)

@@ -145,6 +145,11 @@ impl Stack {
         Ok(())
     }
 
+    /// The upstream process (both listeners).
+    pub fn upstream_pid(&self) -> u32 {
+        self.upstream.pid()
+    }
+
     pub fn upstream(&self, name: &str) -> Result<SocketAddr, String> {
         self.upstreams
             .iter()

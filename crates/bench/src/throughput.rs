@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::stack::{OPEN_PATH, SECURE_PATH, Stack};
 use crate::stats::{Report, median, ms};
-use crate::{RunArgs, openloop, wrk};
+use crate::{RunArgs, openloop, procs, wrk};
 
 /// Connections of the fixed-rate generator: enough that one slow answer does not hold up the
 /// requests due after it on other connections.
@@ -14,6 +14,9 @@ const OPEN_LOOP_CONNECTIONS: usize = 16;
 
 struct Target {
     name: &'static str,
+    /// The process that serves this target (nginx: its master, whose workers count too), for
+    /// CPU time per request: unlike requests/s, it hardly moves when other work shares the cores.
+    pid: u32,
     addr: SocketAddr,
     path: String,
     headers: Vec<(&'static str, String)>,
@@ -32,22 +35,37 @@ async fn targets(stack: &Stack) -> Result<Vec<Target>, String> {
     let token = stack.token(&mut conn).await?;
     let bearer = vec![("Authorization", format!("Bearer {token}"))];
     let mut targets = vec![
-        Target { name: DIRECT, addr: stack.upstream("a")?, path: "/hello".into(), headers: vec![] },
-        Target { name: NGINX, addr: stack.nginx_addr, path: "/hello".into(), headers: vec![] },
+        Target {
+            name: DIRECT,
+            pid: stack.upstream_pid(),
+            addr: stack.upstream("a")?,
+            path: "/hello".into(),
+            headers: vec![],
+        },
+        Target {
+            name: NGINX,
+            pid: stack.nginx.pid(),
+            addr: stack.nginx_addr,
+            path: "/hello".into(),
+            headers: vec![],
+        },
         Target {
             name: KEYLESS,
+            pid: stack.gateway.proc.pid(),
             addr: stack.gateway.addr,
             path: format!("{OPEN_PATH}hello"),
             headers: vec![],
         },
         Target {
             name: FULL,
+            pid: stack.gateway.proc.pid(),
             addr: stack.gateway.addr,
             path: format!("{SECURE_PATH}hello"),
             headers: bearer.clone(),
         },
         Target {
             name: FULL_NOCACHE,
+            pid: stack.gateway_nocache.proc.pid(),
             addr: stack.gateway_nocache.addr,
             path: format!("{SECURE_PATH}hello"),
             headers: bearer.clone(),
@@ -56,12 +74,14 @@ async fn targets(stack: &Stack) -> Result<Vec<Target>, String> {
     if let Some(baseline) = &stack.baseline {
         targets.push(Target {
             name: BASE_KEYLESS,
+            pid: baseline.proc.pid(),
             addr: baseline.addr,
             path: format!("{OPEN_PATH}hello"),
             headers: vec![],
         });
         targets.push(Target {
             name: BASE_FULL,
+            pid: baseline.proc.pid(),
             addr: baseline.addr,
             path: format!("{SECURE_PATH}hello"),
             headers: bearer,
@@ -102,8 +122,11 @@ pub async fn closed_loop(stack: &Stack, args: &RunArgs, report: &mut Report) -> 
         wrk::run(&load(t), args.threads, args.connections, 1, stack.dir.path())?;
     }
     let mut results: Vec<Vec<wrk::Outcome>> = vec![Vec::new(); targets.len()];
+    // CPU µs per request of the serving process (gateway, nginx master + workers, upstream).
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     for round in 0..args.rounds {
         for i in rotated(targets.len(), round) {
+            let ticks_before = procs::cpu_ticks(targets[i].pid);
             let outcome = wrk::run(
                 &load(&targets[i]),
                 args.threads,
@@ -117,22 +140,29 @@ pub async fn closed_loop(stack: &Stack, args: &RunArgs, report: &mut Report) -> 
                 outcome.rps,
                 ms(outcome.p99)
             );
+            let ticks = procs::cpu_ticks(targets[i].pid).saturating_sub(ticks_before);
+            // Clock ticks are 10 ms: a 5 s run of thousands of requests per second keeps the
+            // rounding error under a few per cent.
+            cpu[i].push(ticks as f64 * 10_000.0 / outcome.requests.max(1) as f64);
             results[i].push(outcome);
         }
     }
-    report.line("| target | requests/s | p50 ms | p99 ms | p99.9 ms | errors | requests/s per round |");
-    report.line("|---|---:|---:|---:|---:|---:|---|");
-    for (t, outcomes) in targets.iter().zip(&results) {
+    report.line(
+        "| target | requests/s | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/request (serving process) | requests/s per round |",
+    );
+    report.line("|---|---:|---:|---:|---:|---:|---:|---|");
+    for ((t, outcomes), cpu) in targets.iter().zip(&results).zip(&cpu) {
         let pick = |f: fn(&wrk::Outcome) -> f64| median(&outcomes.iter().map(f).collect::<Vec<_>>());
         let per_round: Vec<String> = outcomes.iter().map(|o| format!("{:.0}", o.rps)).collect();
         report.line(&format!(
-            "| {} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {:.1} | {} |",
             t.name,
             pick(|o| o.rps),
             ms(pick(|o| o.p50)),
             ms(pick(|o| o.p99)),
             ms(pick(|o| o.p999)),
             outcomes.iter().map(|o| o.errors).sum::<u64>(),
+            median(cpu),
             per_round.join(", ")
         ));
     }
@@ -168,7 +198,10 @@ pub async fn closed_loop(stack: &Stack, args: &RunArgs, report: &mut Report) -> 
             }
             None => String::new(),
         };
-        report.line(&format!("- {a} / {b}: **{r:.2}**{verdict}"));
+        let (ia, ib) = (index(&targets, a), index(&targets, b));
+        let cpu_ratio =
+            median(&cpu[ia].iter().zip(&cpu[ib]).map(|(x, y)| x / y.max(1e-9)).collect::<Vec<_>>());
+        report.line(&format!("- {a} / {b}: **{r:.2}**{verdict}; CPU per request {cpu_ratio:.2}×"));
     }
     report.line("");
     Ok(())

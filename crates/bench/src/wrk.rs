@@ -21,6 +21,7 @@ pub struct Load<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Outcome {
     pub rps: f64,
+    pub requests: u64,
     /// Socket errors and timeouts plus non-2xx/3xx answers.
     pub errors: u64,
     pub p50: f64,
@@ -90,6 +91,7 @@ pub fn run(
     let errors = ["connect", "read", "write", "status", "timeout"].iter().map(|k| num(k)).sum::<f64>();
     Ok(Outcome {
         rps: if duration_s > 0.0 { requests / duration_s } else { 0.0 },
+        requests: requests as u64,
         errors: errors as u64,
         p50: num("p50"),
         p99: num("p99"),
