@@ -1,0 +1,100 @@
+//! wrk (Debian's package) as the closed-loop load generator. A generated Lua script sets the
+//! request and prints wrk's own summary as one JSON line, so nothing is scraped from its
+//! human-readable output.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// One request shape for wrk.
+pub struct Load<'a> {
+    pub addr: SocketAddr,
+    pub path: &'a str,
+    pub method: &'a str,
+    pub headers: Vec<(&'a str, String)>,
+    pub body: Option<&'a str>,
+}
+
+/// What one wrk run measured. Latencies in microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub rps: f64,
+    pub requests: u64,
+    /// Socket errors and timeouts plus non-2xx/3xx answers.
+    pub errors: u64,
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+const DONE_LUA: &str = r#"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p99":%d,"p999":%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+"#;
+
+/// Lua string literal: wrk's scripts are Lua, and values (tokens, bodies) are plain ASCII, but
+/// quote them properly anyway.
+fn lua_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub fn run(
+    load: &Load<'_>,
+    threads: u32,
+    connections: u32,
+    seconds: u64,
+    dir: &Path,
+) -> Result<Outcome, String> {
+    let mut script = format!("wrk.method = {}\n", lua_string(load.method));
+    if let Some(body) = load.body {
+        script.push_str(&format!("wrk.body = {}\n", lua_string(body)));
+    }
+    for (name, value) in &load.headers {
+        script.push_str(&format!("wrk.headers[{}] = {}\n", lua_string(name), lua_string(value)));
+    }
+    script.push_str(DONE_LUA);
+    let script_path = dir.join("wrk-script.lua");
+    std::fs::write(&script_path, script).map_err(|e| format!("wrk script: {e}"))?;
+    let output = Command::new("wrk")
+        .args(["-t", &threads.to_string(), "-c", &connections.to_string()])
+        .args(["-d", &format!("{seconds}s"), "--timeout", "5s", "-s"])
+        .arg(&script_path)
+        .arg(format!("http://{}{}", load.addr, load.path))
+        .output()
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = stdout.lines().find_map(|line| line.strip_prefix("WRK_JSON ")).ok_or_else(|| {
+        format!("wrk printed no summary: {stdout} {}", String::from_utf8_lossy(&output.stderr))
+    })?;
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("wrk summary {json}: {e}"))?;
+    let num = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    let requests = num("requests");
+    let duration_s = num("duration_us") / 1e6;
+    let errors = ["connect", "read", "write", "status", "timeout"].iter().map(|k| num(k)).sum::<f64>();
+    Ok(Outcome {
+        rps: if duration_s > 0.0 { requests / duration_s } else { 0.0 },
+        requests: requests as u64,
+        errors: errors as u64,
+        p50: num("p50"),
+        p99: num("p99"),
+        p999: num("p999"),
+    })
+}
