@@ -71,7 +71,7 @@ pub fn expand(
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Expanded, String> {
     let unchanged = |args| Ok(Expanded { args, ..Expanded::default() });
-    let Some(role_at) = role_position(&args) else { return unchanged(args) };
+    let Some(role_at) = role_position(command, &args) else { return unchanged(args) };
     let role = args[role_at].to_string_lossy().into_owned();
     if !SERVER_ROLES.contains(&role.as_str()) {
         return unchanged(args);
@@ -269,17 +269,23 @@ fn names_flag(arg: &OsStr, flag: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
 }
 
-/// The index of the role (the first positional argument), skipping global flags before it.
-fn role_position(args: &[OsString]) -> Option<usize> {
+/// The index of the role (the first positional argument), skipping global flags before it
+/// (and the value of those that take one, as `--log-format json`).
+fn role_position(command: &Command, args: &[OsString]) -> Option<usize> {
+    let takes_value = |long: &str| {
+        command.get_arguments().any(|a| {
+            a.get_long() == Some(long)
+                && a.get_num_args().is_none_or(|n| n.takes_values())
+                && !matches!(a.get_action(), clap::ArgAction::SetTrue | clap::ArgAction::SetFalse)
+        })
+    };
     let mut i = 1;
     while i < args.len() {
         let arg = args[i].to_string_lossy();
-        if arg == format!("--{CONFIG_FLAG}") {
-            i += 2;
-        } else if arg.starts_with('-') {
-            i += 1;
-        } else {
-            return Some(i);
+        match arg.strip_prefix("--") {
+            Some(long) if !long.contains('=') && takes_value(long) => i += 2,
+            _ if arg.starts_with('-') => i += 1,
+            _ => return Some(i),
         }
     }
     None

@@ -149,3 +149,11 @@ fn passwords_in_urls_are_masked() {
     assert_eq!(mask_url_password("redis://redis:6379"), "redis://redis:6379");
     assert_eq!(mask_url_password("0.0.0.0:8080"), "0.0.0.0:8080");
 }
+
+#[test]
+fn global_flags_with_values_before_the_role_are_skipped() {
+    let f = file(SHARED);
+    let path = f.path().to_str().unwrap();
+    let (cli, _, _) = parse(&["--log-format", "json", "--config", path, "gateway"], &[]).unwrap();
+    assert_eq!(gateway(cli).drain_delay, 2.0);
+}
