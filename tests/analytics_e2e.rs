@@ -53,12 +53,7 @@ async fn proxied_requests_show_up_in_the_clients_activity() {
     .await;
     let secret = client["secret"].as_str().unwrap().to_owned();
 
-    let token = eventually("a token is issued", SYNC, || async {
-        let r = client_credentials_token(&http, &gateway.url("/orders/oauth/token"), "app", &secret).await;
-        let body: Value = r.json().await.ok()?;
-        body["access_token"].as_str().map(str::to_owned)
-    })
-    .await;
+    let token = access_token(&http, &gateway.url("/orders/oauth/token"), "app", &secret).await;
     for _ in 0..PROXIED {
         let r = http.get(gateway.url("/orders/items?page=2")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(r.status(), 200);

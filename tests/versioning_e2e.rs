@@ -4,14 +4,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use gatehouse_testkit::{EchoUpstream, RedisServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const SYNC: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn versions_are_resolved_stripped_and_granted_per_policy() {
@@ -52,12 +48,7 @@ async fn versions_are_resolved_stripped_and_granted_per_policy() {
     )
     .await;
     let secret = client["secret"].as_str().unwrap().to_owned();
-    let token = eventually("a token is issued", SYNC, || async {
-        let r = client_credentials_token(&http, &gateway.url("/orders/oauth/token"), "app", &secret).await;
-        let body: Value = r.json().await.ok()?;
-        body["access_token"].as_str().map(str::to_owned)
-    })
-    .await;
+    let token = access_token(&http, &gateway.url("/orders/oauth/token"), "app", &secret).await;
 
     let get = |path: &str, version: Option<&str>| {
         let mut request = http.get(gateway.url(path)).bearer_auth(&token);

@@ -193,6 +193,17 @@ pub async fn admin_ok(
     admin(http, &cp.url(), method, path, body).await
 }
 
+/// A client_credentials access token, retried until the gateway behind `token_url` has synced
+/// the client (config arrives asynchronously).
+pub async fn access_token(http: &reqwest::Client, token_url: &str, client_id: &str, secret: &str) -> String {
+    eventually("a token is issued", Duration::from_secs(10), || async {
+        let r = client_credentials_token(http, token_url, client_id, secret).await;
+        let body: serde_json::Value = r.json().await.ok()?;
+        body["access_token"].as_str().map(str::to_owned)
+    })
+    .await
+}
+
 /// A client_credentials token from a gateway, authenticating with HTTP Basic.
 pub async fn client_credentials_token(
     http: &reqwest::Client,
