@@ -59,29 +59,12 @@ impl Pair {
     }
 
     async fn admin(&self, method: &str, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.cp_url))
-            .header("authorization", ADMIN_SECRET)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, 200, "{method} {path}: {body}");
-        body
+        admin(&self.http, &self.cp_url, method, path, body).await
     }
 
     /// A client_credentials token, once the gateway has the client.
     async fn token(&self, api_path: &str, client_id: &str, secret: &str) -> String {
-        let url = format!("{}{api_path}oauth/token", self.gw_url);
-        eventually("a token is issued", SYNC, || async {
-            let r = client_credentials_token(&self.http, &url, client_id, secret).await;
-            let body: Value = r.json().await.ok()?;
-            body["access_token"].as_str().map(str::to_owned)
-        })
-        .await
+        access_token(&self.http, &format!("{}{api_path}oauth/token", self.gw_url), client_id, secret).await
     }
 
     async fn scrape(&self, base: &str) -> exposition::Exposition {

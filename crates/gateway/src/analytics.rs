@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use gatehouse_store::{AnalyticsStore, AnyTokenStore, MinuteAggregate, StoreError};
+use gatehouse_store::{AnalyticsStore, AnyTokenStore, MinuteAggregate, StoreError, unix_minute_now};
 
 /// How often the background task writes what was recorded.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -261,10 +261,6 @@ async fn flush_every<S: AnalyticsStore>(inner: Weak<Inner<S>>, every: Duration) 
             tracing::warn!(%error, "analytics flush failed; retrying on the next tick");
         }
     }
-}
-
-fn unix_minute_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() / 60)
 }
 
 #[cfg(test)]

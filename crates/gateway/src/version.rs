@@ -6,6 +6,8 @@
 //! version when it names one; otherwise the request is for the default version, since a path
 //! cannot tell a mistyped version from an ordinary segment.
 
+use std::borrow::Cow;
+
 use gatehouse_model::{VersionLocation, Versioning};
 use http::HeaderMap;
 
@@ -67,11 +69,12 @@ pub fn resolve<'a>(
                 None => default(),
             };
         }
+        // Borrowed from the header; only a query parameter is decoded into a new string.
         VersionLocation::Header => match headers.get(versioning.key.as_str()) {
-            Some(value) => Some(value.to_str().map_err(|_| VersionRefusal::Unknown)?.trim().to_owned()),
+            Some(value) => Some(Cow::Borrowed(value.to_str().map_err(|_| VersionRefusal::Unknown)?.trim())),
             None => None,
         },
-        VersionLocation::QueryParam => query.and_then(|q| query_value(q, &versioning.key)),
+        VersionLocation::QueryParam => query.and_then(|q| query_value(q, &versioning.key)).map(Cow::Owned),
     };
     match named {
         Some(named) => {

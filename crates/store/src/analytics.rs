@@ -76,7 +76,8 @@ fn read_range(from_minute: u64, to_minute: u64) -> std::ops::RangeInclusive<u64>
     from_minute.max(to_minute.saturating_sub(MAX_READ_MINUTES - 1))..=to_minute
 }
 
-pub(crate) fn unix_minute_now() -> u64 {
+/// The current Unix minute: the bucket analytics count a request in.
+pub fn unix_minute_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() / 60)
 }
 

@@ -35,7 +35,7 @@ mod redis_conn;
 mod redis_state;
 mod redis_token;
 
-pub use analytics::{AnalyticsStore, MinuteAggregate};
+pub use analytics::{AnalyticsStore, MinuteAggregate, unix_minute_now};
 pub use eviction::{EVICTION_CHANNEL, EvictionEvent, Evictions};
 pub use file::FileStateStore;
 pub use memory::{MemoryStateStore, MemoryTokenStore};
