@@ -12,6 +12,9 @@ use crate::free_port;
 
 const NODES: usize = 3;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one node may take to answer PING before it is retried on other ports.
+const NODE_START_TIMEOUT: Duration = Duration::from_secs(10);
+const START_ATTEMPTS: usize = 3;
 
 /// Three cluster nodes in a temporary directory, killed on drop.
 pub struct RedisCluster {
@@ -25,16 +28,9 @@ impl RedisCluster {
         let dir = tempfile::tempdir().expect("temporary directory for the cluster");
         let mut cluster = RedisCluster { ports: Vec::new(), children: Vec::new(), _dir: dir };
         for _ in 0..NODES {
-            // The bus port is set explicitly: port + 10000 (the default) may be taken or too high.
-            let (port, bus_port) = (free_port(), free_port());
-            let child = spawn_node(cluster._dir.path(), port, bus_port);
+            let (port, child) = start_node(cluster._dir.path());
             cluster.ports.push(port);
             cluster.children.push(child);
-        }
-        for &port in &cluster.ports {
-            wait_for(&format!("node {port} to answer PING"), || {
-                cli(&["-p", &port.to_string(), "ping"]) == "PONG"
-            });
         }
         let addrs: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let create = Command::new("redis-cli")
@@ -81,6 +77,40 @@ impl Drop for RedisCluster {
             let _ = child.wait();
         }
     }
+}
+
+/// Starts one node on fresh ports and waits for it to answer PING. A port probed as free can
+/// be taken by another test before the node binds it; the node then exits, and it is retried
+/// on new ports instead of failing the test.
+fn start_node(dir: &Path) -> (u16, Child) {
+    let mut failures = Vec::new();
+    for _ in 0..START_ATTEMPTS {
+        // The bus port is set explicitly: port + 10000 (the default) may be taken or too high.
+        let port = free_port();
+        let bus_port = loop {
+            let candidate = free_port();
+            if candidate != port {
+                break candidate;
+            }
+        };
+        let mut child = spawn_node(dir, port, bus_port);
+        let deadline = Instant::now() + NODE_START_TIMEOUT;
+        loop {
+            if cli(&["-p", &port.to_string(), "ping"]) == "PONG" {
+                return (port, child);
+            }
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            if exited || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                failures
+                    .push(format!("ports {port}/{bus_port}: {}", if exited { "exited" } else { "no PONG" }));
+                break;
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("could not start a cluster node: {}", failures.join("; "));
 }
 
 fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
