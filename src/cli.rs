@@ -146,6 +146,10 @@ pub struct GatewayArgs {
     /// Largest request body proxied to an upstream, in bytes (larger: 413).
     #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY)]
     pub max_request_body: usize,
+    /// Threads serving API traffic, each with its own Redis connection and upstream pool;
+    /// 0: one per CPU this process may use (its cgroup quota included).
+    #[arg(long, env = "GATEHOUSE_SERVING_THREADS", default_value_t = 0)]
+    pub serving_threads: usize,
 }
 
 #[derive(clap::Args)]

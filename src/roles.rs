@@ -9,7 +9,7 @@ use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::proxy::tunnel::Tunnels;
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::session_cache::SessionCache;
-use gatehouse_gateway::{Gateway, LiveConfig};
+use gatehouse_gateway::{Gateway, LiveConfig, shards};
 use gatehouse_store::{
     AnyStateStore, AnyTokenStore, FileStateStore, MemoryStateStore, MemoryTokenStore, RedisStateStore,
     RedisTokenStore,
@@ -75,6 +75,44 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
     serve_control_plane(listener, tls, control, readiness, secrets, shutdown_signal()).await
 }
 
+/// What a gateway's serving threads share, and how each makes its own [`Gateway`]: the parts
+/// here are built once; the Redis connection and the upstream pool are made by each thread on
+/// its own runtime, so their tasks stay on that thread (see `gatehouse_gateway::shards`).
+#[derive(Clone)]
+struct ShardParts {
+    live: Arc<LiveConfig>,
+    sessions: Arc<SessionCache>,
+    analytics: AnalyticsRecorder,
+    notifier: Notifier,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    edge: EdgePolicy,
+    tunnels: Tunnels,
+    timeouts: ProxyTimeouts,
+    max_request_body: usize,
+    redis: String,
+}
+
+impl ShardParts {
+    async fn build(self) -> Result<Gateway, String> {
+        let tokens = RedisTokenStore::connect(&self.redis)
+            .await
+            .map_err(|e| format!("--redis {}: {e}", self.redis))?;
+        Ok(Gateway {
+            live: self.live,
+            sessions: self.sessions,
+            analytics: self.analytics,
+            tokens: AnyTokenStore::Redis(tokens),
+            upstream: UpstreamClient::new(self.timeouts)
+                .max_request_body(self.max_request_body)
+                .tunnels(self.tunnels),
+            notifier: self.notifier,
+            draining: self.draining,
+            store_health: Default::default(),
+            edge: self.edge,
+        })
+    }
+}
+
 pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let tokens =
         RedisTokenStore::connect(&args.redis).await.map_err(|e| format!("--redis {}: {e}", args.redis))?;
@@ -110,37 +148,41 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let tokens = AnyTokenStore::Redis(tokens);
     let sessions = if args.session_cache { SessionCache::start(&tokens) } else { SessionCache::disabled() };
     let analytics = AnalyticsRecorder::start(tokens.clone());
-    let gateway = Arc::new(Gateway {
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let serving_threads = match args.serving_threads {
+        0 => shards::default_count(),
+        n => n,
+    };
+    let shard = ShardParts {
         live,
         sessions,
         analytics: analytics.clone(),
-        tokens,
-        upstream: UpstreamClient::new(timeouts)
-            .max_request_body(args.max_request_body)
-            .tunnels(Tunnels::new(tunnel_idle_timeout)),
         notifier: notifier.clone(),
-        draining: Default::default(),
-        store_health: Default::default(),
+        draining: Arc::clone(&draining),
         edge,
-    });
+        tunnels: Tunnels::new(tunnel_idle_timeout),
+        timeouts,
+        max_request_body: args.max_request_body,
+        redis: args.redis.clone(),
+    };
     tracing::info!(
         listen = %args.listen,
         tls = tls.is_some(),
         plain_listen = ?args.plain_listen,
         %node_id,
         control_plane = %args.control_plane,
+        serving_threads,
         "gateway ready"
     );
-    let draining = Arc::clone(&gateway);
     let stop = async move {
         shutdown_signal().await;
         // Not ready first, still serving: the load balancer moves traffic away before the
         // listener closes, so no client meets a refused connection.
-        draining.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(?drain_delay, "draining: not ready, still serving");
         tokio::time::sleep(drain_delay).await;
     };
-    gateway.serve_listeners(listeners, stop, drain_timeout).await;
+    shards::serve(serving_threads, listeners, move |_| shard.clone().build(), stop, drain_timeout).await?;
     if let Err(error) = analytics.flush().await {
         tracing::warn!(%error, "exiting with analytics unwritten");
     }

@@ -23,6 +23,8 @@
 //! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed; https
 //!   upstreams verified (`proxy::upstream_tls`).
 //! - `observe`: each request's span and metrics (names and handles in `gatehouse_telemetry`).
+//! - [`shards`]: thread-per-core serving: one single-threaded runtime and one [`Gateway`] per
+//!   serving thread, all accepting from the same sockets.
 //!
 //! The node holds no state of its own beyond a cache of config: tokens live in the shared
 //! [`TokenStore`](gatehouse_store::TokenStore), so any node can serve any request.
@@ -41,6 +43,7 @@ pub mod policy;
 pub mod proxy;
 pub mod server;
 pub mod session_cache;
+pub mod shards;
 pub mod tls_only;
 pub mod version;
 

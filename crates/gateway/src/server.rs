@@ -33,8 +33,8 @@ pub struct Gateway {
     pub upstream: UpstreamClient,
     pub notifier: Notifier,
     /// Set on shutdown: readiness turns false so load balancers stop sending new requests
-    /// while the ones already sent are still served.
-    pub draining: std::sync::atomic::AtomicBool,
+    /// while the ones already sent are still served. Shared by every serving thread.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Whether the token store answers, from a cached PING: a gateway that cannot reach Redis
     /// can serve no protected request, so it should not be sent any.
     pub store_health: gatehouse_store::health::Reachability,
