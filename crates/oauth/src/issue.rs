@@ -142,12 +142,15 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         };
         let access_token = token::mint();
         let key = self.hasher.key(kind::ACCESS_TOKEN, &access_token);
-        self.store.put_session(&key, &session, Duration::from_secs(ttl)).await.map_err(store_unavailable)?;
         let owner = ClientRef { api_id: &api.api_id, client_id: &client.client_id };
-        self.store
-            .index_client_token(&owner, &ClientTokenEntry::Access(key), session.expires_at)
-            .await
-            .map_err(store_unavailable)?;
+        // Both writes at once (one round trip on a pipelining store): the token is handed out
+        // only when both succeeded, so neither order protects anything the other would not.
+        let entry = ClientTokenEntry::Access(key);
+        tokio::try_join!(
+            self.store.put_session(&key, &session, Duration::from_secs(ttl)),
+            self.store.index_client_token(&owner, &entry, session.expires_at),
+        )
+        .map_err(store_unavailable)?;
         tracing::info!(api_id = %api.api_id, client_id = %client.client_id, grant = "client_credentials", "access token issued");
         Ok(TokenResponse {
             access_token,
@@ -183,12 +186,9 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             scope: seed.scope.clone(),
             username: seed.username.clone(),
         };
-        self.store
-            .put_session(&access_key, &session, Duration::from_secs(access_ttl))
-            .await
-            .map_err(store_unavailable)?;
         let mut members = FamilyMembers { access_key: key_to_hex(&access_key), refresh_key: None };
         let mut family_ttl = access_ttl;
+        let mut refresh = None;
         let refresh_token = if settings.issues_refresh_tokens() {
             let refresh_ttl = settings.refresh_token_ttl();
             let refresh_token = token::mint();
@@ -206,27 +206,32 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
                 issued_at: now,
                 expires_at: now + refresh_ttl,
             };
-            self.store
-                .put_refresh(&refresh_key, &grant, Duration::from_secs(refresh_ttl))
-                .await
-                .map_err(store_unavailable)?;
+            refresh = Some((refresh_key, grant, Duration::from_secs(refresh_ttl)));
             members.refresh_key = Some(key_to_hex(&refresh_key));
             family_ttl = family_ttl.max(refresh_ttl);
             Some(refresh_token)
         } else {
             None
         };
-        self.store
-            .set_family(&seed.family_id, &members, Duration::from_secs(family_ttl))
-            .await
-            .map_err(store_unavailable)?;
         // Indexed by family: a refresh moves the entry instead of adding one, and revoking the
         // family revokes whichever pair is live then.
         let owner = ClientRef { api_id: &api.api_id, client_id: &client.client_id };
-        self.store
-            .index_client_token(&owner, &ClientTokenEntry::Family(seed.family_id.clone()), now + family_ttl)
-            .await
-            .map_err(store_unavailable)?;
+        let family_entry = ClientTokenEntry::Family(seed.family_id.clone());
+        let put_refresh = async {
+            match &refresh {
+                Some((key, grant, ttl)) => self.store.put_refresh(key, grant, *ttl).await,
+                None => Ok(()),
+            }
+        };
+        // All four writes at once (one round trip on a pipelining store): the tokens are handed
+        // out only when every write succeeded, so no order among them protects anything.
+        tokio::try_join!(
+            self.store.put_session(&access_key, &session, Duration::from_secs(access_ttl)),
+            put_refresh,
+            self.store.set_family(&seed.family_id, &members, Duration::from_secs(family_ttl)),
+            self.store.index_client_token(&owner, &family_entry, now + family_ttl),
+        )
+        .map_err(store_unavailable)?;
         tracing::info!(
             api_id = %api.api_id,
             client_id = %client.client_id,
