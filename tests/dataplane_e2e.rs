@@ -160,7 +160,11 @@ async fn three_gateways_enforce_one_set_of_limits() {
             .map(|r| r.status().as_u16())
             .collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
-    let body: Value = c.get(0, "/issuer/q", &token).await.json().await.unwrap();
+    // Tyk's answer to a spent quota: 403, and no rate-limit headers.
+    let spent = c.get(0, "/issuer/q", &token).await;
+    assert_eq!(spent.status(), StatusCode::FORBIDDEN);
+    assert!(spent.headers().get("x-ratelimit-remaining").is_none());
+    let body: Value = spent.json().await.unwrap();
     assert_eq!(body["error"], "Quota exceeded");
     eventually("the quota renews", Duration::from_secs(5), || async {
         (c.get(1, "/issuer/q", &token).await.status() == StatusCode::OK).then_some(())

@@ -62,9 +62,11 @@ pub async fn check(
     match outcome.refused_by {
         None => Ok(headers),
         Some(kind) => {
-            let (message, limit) = match kind {
-                LimitKind::Rate => ("Rate Limit Exceeded", Limit::Rate),
-                LimitKind::Quota => ("Quota exceeded", Limit::Quota),
+            // Tyk's statuses: a rate limit says "later" (429, with when); a spent quota is a
+            // refusal until the period renews (403, and like Tyk no X-RateLimit-* headers).
+            let (status, message, limit) = match kind {
+                LimitKind::Rate => (StatusCode::TOO_MANY_REQUESTS, "Rate Limit Exceeded", Limit::Rate),
+                LimitKind::Quota => (StatusCode::FORBIDDEN, "Quota exceeded", Limit::Quota),
             };
             metrics.limit_rejected(limit);
             tracing::debug!(
@@ -72,8 +74,8 @@ pub async fn check(
                 message,
                 "request refused"
             );
-            let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, message);
-            if let Some(headers) = headers {
+            let mut response = json_error(status, message);
+            if let Some(headers) = headers.filter(|_| kind == LimitKind::Rate) {
                 headers.apply(response.headers_mut());
                 let wait = headers.reset.saturating_sub(now_ms() / 1000).max(1);
                 response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
