@@ -65,7 +65,7 @@ where
         let shard = Shard { index, sockets: shard_sockets, stop: stop_rx.clone(), drain_timeout };
         let (build, done_tx) = (Arc::clone(&build), done_tx.clone());
         std::thread::Builder::new()
-            .name(format!("gatehouse-serve-{index}"))
+            .name(format!("gh-serve-{index}"))
             .spawn(move || {
                 let result = shard.run(|i| build(i));
                 // The receiver is gone only when an earlier shard failed; nothing left to tell.
