@@ -146,7 +146,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     };
     if !gatehouse.is_file() {
         return Err(format!(
-            "{} not found: build it first (cargo build --release --bins) or pass --gatehouse",
+            "{} not found: build it first (cargo build --release --workspace --bins) or pass --gatehouse",
             gatehouse.display()
         ));
     }
