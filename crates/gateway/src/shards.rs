@@ -67,7 +67,11 @@ where
         std::thread::Builder::new()
             .name(format!("gh-serve-{index}"))
             .spawn(move || {
-                let result = shard.run(|i| build(i));
+                // A panic out of a shard must not leave the gateway serving on fewer threads
+                // than it reports: it stops the others like an error does.
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shard.run(|i| build(i))))
+                        .unwrap_or_else(|_| Err(format!("serving thread {index} panicked")));
                 // The receiver is gone only when an earlier shard failed; nothing left to tell.
                 let _ = done_tx.blocking_send(result);
             })
@@ -134,5 +138,113 @@ impl Shard {
             gateway.serve_listeners(listeners, stopped, drain_timeout).await;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use gatehouse_store::{AnyTokenStore, MemoryTokenStore};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::analytics::AnalyticsRecorder;
+    use crate::live::LiveConfig;
+    use crate::notify::{Notifier, NotifierConfig};
+    use crate::proxy::{ProxyTimeouts, UpstreamClient};
+    use crate::session_cache::SessionCache;
+
+    const BOUND: Duration = Duration::from_secs(10);
+
+    fn gateway() -> Gateway {
+        let tokens = AnyTokenStore::Memory(MemoryTokenStore::new());
+        Gateway {
+            live: Arc::new(LiveConfig::new()),
+            sessions: SessionCache::disabled(),
+            analytics: AnalyticsRecorder::new(tokens.clone(), 16),
+            tokens,
+            upstream: UpstreamClient::new(ProxyTimeouts::default()),
+            notifier: Notifier::start(NotifierConfig::default()),
+            draining: Default::default(),
+            store_health: Default::default(),
+            edge: Default::default(),
+        }
+    }
+
+    async fn listener() -> (Vec<Listener>, std::net::SocketAddr) {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        (vec![Listener::plain(tcp)], addr)
+    }
+
+    /// The status line of `GET /healthz` on a connection of its own.
+    async fn probe(addr: std::net::SocketAddr) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn every_shard_is_built_on_its_own_thread_and_all_stop_on_shutdown() {
+        let (listeners, addr) = listener().await;
+        let built_on = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&built_on);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(serve(
+            2,
+            listeners,
+            move |index| {
+                let thread = std::thread::current().name().map(str::to_owned);
+                record.lock().unwrap().push((index, thread));
+                async { Ok(gateway()) }
+            },
+            async move {
+                let _ = stopped.await;
+            },
+            BOUND,
+        ));
+        for _ in 0..20 {
+            assert_eq!(tokio::time::timeout(BOUND, probe(addr)).await.unwrap(), "HTTP/1.1 200 OK");
+        }
+        let mut built_on = built_on.lock().unwrap().clone();
+        built_on.sort();
+        assert_eq!(built_on, [(0, Some("gh-serve-0".to_owned())), (1, Some("gh-serve-1".to_owned()))]);
+
+        stop.send(()).unwrap();
+        let result = tokio::time::timeout(BOUND, serving).await.expect("every shard stops").unwrap();
+        assert_eq!(result, Ok(()));
+        assert!(TcpStream::connect(addr).await.is_err(), "nothing listens any more");
+    }
+
+    #[tokio::test]
+    async fn a_shard_that_cannot_start_stops_the_others_with_its_error() {
+        let (listeners, _) = listener().await;
+        let build = |index: usize| async move {
+            match index {
+                1 => Err("--redis redis://nowhere: unreachable".to_owned()),
+                _ => Ok(gateway()),
+            }
+        };
+        let result = tokio::time::timeout(BOUND, serve(3, listeners, build, std::future::pending(), BOUND))
+            .await
+            .expect("a failed shard ends the gateway without a shutdown signal");
+        assert_eq!(result, Err("--redis redis://nowhere: unreachable".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_shard_stops_the_others() {
+        let (listeners, _) = listener().await;
+        let build = |index: usize| async move {
+            assert_ne!(index, 0, "shard 0 cannot start");
+            Ok(gateway())
+        };
+        let result = tokio::time::timeout(BOUND, serve(2, listeners, build, std::future::pending(), BOUND))
+            .await
+            .expect("a panicked shard ends the gateway");
+        assert_eq!(result, Err("serving thread 0 panicked".to_owned()));
     }
 }
