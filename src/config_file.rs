@@ -223,7 +223,7 @@ pub fn render(command: &Command, matches: &clap::ArgMatches, expanded: &Expanded
 }
 
 /// `scheme://user:password@host…` with the password masked: Redis URLs carry theirs inline.
-fn mask_url_password(text: &str) -> String {
+pub(crate) fn mask_url_password(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else { return text.to_owned() };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let Some(at) = rest[..authority_end].rfind('@') else { return text.to_owned() };

@@ -37,7 +37,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
     }
     let tokens = match &args.redis {
         Some(url) => Some(AnyTokenStore::Redis(
-            RedisTokenStore::connect(url).await.map_err(|e| format!("--redis {url}: {e}"))?,
+            RedisTokenStore::connect(url).await.map_err(|e| redis_error("--redis", url, e))?,
         )),
         None => {
             tracing::warn!("no --redis: authorize-client and token revocation are unavailable");
@@ -50,7 +50,9 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
                 .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?,
         ),
         (StateStoreKind::Redis, Some(url)) => AnyStateStore::Redis(
-            RedisStateStore::connect(url).await.map_err(|e| format!("--state-store redis ({url}): {e}"))?,
+            RedisStateStore::connect(url)
+                .await
+                .map_err(|e| redis_error("--state-store redis: --redis", url, e))?,
         ),
         (StateStoreKind::Redis, None) => return Err("--state-store redis needs --redis URL".into()),
     };
@@ -96,7 +98,7 @@ impl ShardParts {
     async fn build(self) -> Result<Gateway, String> {
         let tokens = RedisTokenStore::connect(&self.redis)
             .await
-            .map_err(|e| format!("--redis {}: {e}", self.redis))?;
+            .map_err(|e| redis_error("--redis", &self.redis, e))?;
         Ok(Gateway {
             live: self.live,
             sessions: self.sessions,
@@ -115,7 +117,7 @@ impl ShardParts {
 
 pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let tokens =
-        RedisTokenStore::connect(&args.redis).await.map_err(|e| format!("--redis {}: {e}", args.redis))?;
+        RedisTokenStore::connect(&args.redis).await.map_err(|e| redis_error("--redis", &args.redis, e))?;
     let node_id = args.node_id.unwrap_or_else(default_node_id);
     // Every TLS input is read before binding: a bad file stops the start with its name.
     let tls = args.tls.load(None)?;
@@ -296,4 +298,10 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// A Redis connection failure as the start-up error: the URL names the server, but its
+/// password, which Redis URLs carry inline, is masked.
+fn redis_error(flag: &str, url: &str, error: impl std::fmt::Display) -> String {
+    format!("{flag} {}: {error}", crate::config_file::mask_url_password(url))
 }

@@ -102,3 +102,27 @@ async fn a_control_plane_on_redis_is_ready_while_redis_answers() {
     })
     .await;
 }
+
+/// A role that cannot reach Redis at start stops with an error naming the server, but never
+/// with the password its URL carries.
+#[test]
+fn an_unreachable_redis_stops_the_start_without_showing_its_password() {
+    let url = format!("redis://admin:hunter2-redis-password@127.0.0.1:{}", gatehouse_testkit::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let roles: [&[&str]; 2] = [
+        &["gateway", "--control-plane", "http://127.0.0.1:9", "--redis", &url],
+        &["control-plane", "--admin-secret", ADMIN_SECRET, "--data-dir", &data_dir, "--redis", &url],
+    ];
+    for args in roles {
+        let out = std::process::Command::new(binary())
+            .args(args)
+            .env("GATEHOUSE_NODE_SECRET", NODE_SECRET)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started without Redis");
+        assert!(stderr.contains("--redis redis://admin:********@127.0.0.1:"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "the password reached the logs: {stderr}");
+    }
+}
