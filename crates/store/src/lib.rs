@@ -169,6 +169,17 @@ pub trait TokenStore: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<LimitOutcome, StoreError>> + Send;
 
+    /// Counts `count` requests of `subject` at once, as [`TokenStore::check_limits`] would one
+    /// after another, atomically and in one round trip: their outcomes, in order. For a gateway
+    /// that gathers the concurrent checks of one subject into one.
+    fn check_limits_batch(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+        count: u64,
+    ) -> impl Future<Output = Result<Vec<LimitOutcome>, StoreError>> + Send;
+
     /// Revokes every indexed token of a client: deletes access-token sessions, revokes families
     /// (remembered for `family_window`), and drops the index. Returns how many entries it found.
     fn revoke_client_tokens(
@@ -456,6 +467,21 @@ impl TokenStore for AnyTokenStore {
             AnyTokenStore::Memory(s) => s.check_limits(subject, limits, now_ms).await,
             AnyTokenStore::Redis(s) => {
                 timed(&redis_ops::CHECK_LIMITS, s.check_limits(subject, limits, now_ms)).await
+            }
+        }
+    }
+
+    async fn check_limits_batch(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+        count: u64,
+    ) -> Result<Vec<LimitOutcome>, StoreError> {
+        match self {
+            AnyTokenStore::Memory(s) => s.check_limits_batch(subject, limits, now_ms, count).await,
+            AnyTokenStore::Redis(s) => {
+                timed(&redis_ops::CHECK_LIMITS, s.check_limits_batch(subject, limits, now_ms, count)).await
             }
         }
     }

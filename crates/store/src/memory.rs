@@ -176,6 +176,20 @@ impl TokenStore for MemoryTokenStore {
         let now = Instant::now();
         Ok(self.lock().check_limits(subject, &plan, now))
     }
+
+    async fn check_limits_batch(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+        count: u64,
+    ) -> Result<Vec<LimitOutcome>, StoreError> {
+        let Some(plan) = Plan::new(subject, limits, now_ms)? else {
+            return Ok(vec![UNLIMITED; usize::try_from(count).unwrap_or(usize::MAX)]);
+        };
+        let now = Instant::now();
+        Ok(self.lock().check_limits_batch(subject, &plan, count, now))
+    }
 }
 
 /// Control-plane state held in memory. The store id and token key are drawn on first use, so

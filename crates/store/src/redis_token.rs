@@ -259,6 +259,16 @@ impl TokenStore for RedisTokenStore {
     ) -> Result<LimitOutcome, StoreError> {
         self.limits(subject, limits, now_ms).await
     }
+
+    async fn check_limits_batch(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+        count: u64,
+    ) -> Result<Vec<LimitOutcome>, StoreError> {
+        self.limits_batch(subject, limits, now_ms, count).await
+    }
 }
 
 fn decode<T: DeserializeOwned>(redis_key: &str, bytes: &[u8]) -> Result<T, StoreError> {

@@ -232,6 +232,51 @@ mod cases {
         assert_eq!(check(s, "fam:f1", &rate(1.0, 1.0), T0).await.refused_by, None);
     }
 
+    /// A batch decides what its requests would have one by one: a store answering batches and
+    /// single requests keeps one state.
+    pub async fn a_batch_counts_as_its_requests_one_by_one(s: &impl TokenStore) {
+        // Rate 5 per minute, quota 8: a batch of 3, then one of 4 (2 pass, the rate is spent).
+        let limits = both(5.0, 60.0, 8, 3_600);
+        let first = s.check_limits_batch("fam:b", &limits, T0, 3).await.unwrap();
+        let seen: Vec<_> =
+            first.iter().map(|o| (o.refused_by, o.rate_remaining, o.quota_remaining)).collect();
+        assert_eq!(seen, [(None, Some(4), Some(7)), (None, Some(3), Some(6)), (None, Some(2), Some(5))]);
+        let second = s.check_limits_batch("fam:b", &limits, T0, 4).await.unwrap();
+        let seen: Vec<_> =
+            second.iter().map(|o| (o.refused_by, o.rate_remaining, o.quota_remaining)).collect();
+        let rate = Some(LimitKind::Rate);
+        assert_eq!(
+            seen,
+            [
+                (None, Some(1), Some(4)),
+                (None, Some(0), Some(3)),
+                (rate, Some(0), Some(3)),
+                (rate, Some(0), Some(3))
+            ]
+        );
+        // Single requests see the state the batches left.
+        assert_eq!(check(s, "fam:b", &limits, T0).await.refused_by, rate);
+        // 12 s later one interval (60 s / 5) has passed: a batch of 3 gets 1, the quota is then
+        // at 6 of 8.
+        let later = s.check_limits_batch("fam:b", &limits, T0 + 12_000, 3).await.unwrap();
+        let seen: Vec<_> = later.iter().map(|o| (o.refused_by, o.quota_remaining)).collect();
+        assert_eq!(seen, [(None, Some(2)), (rate, Some(2)), (rate, Some(2))]);
+
+        // A quota that runs out within a batch refuses the rest as the quota.
+        let limits = quota(2, 3_600);
+        let outcomes = s.check_limits_batch("fam:q", &limits, T0, 4).await.unwrap();
+        let refused: Vec<_> = outcomes.iter().map(|o| o.refused_by).collect();
+        let quota_kind = Some(LimitKind::Quota);
+        assert_eq!(refused, [None, None, quota_kind, quota_kind]);
+        assert_eq!(check(s, "fam:q", &limits, T0).await.refused_by, quota_kind);
+
+        // No limits: every request passes, nothing reported.
+        let none = Limits { rate: None, quota: None };
+        let outcomes = s.check_limits_batch("fam:n", &none, T0, 3).await.unwrap();
+        assert!(outcomes.iter().all(|o| o.refused_by.is_none() && o.rate_remaining.is_none()));
+        assert_eq!(outcomes.len(), 3);
+    }
+
     /// 30 requests at once, from `gateways` (stores sharing state), against a rate limit of 10
     /// per minute, and then against a quota of 7 on top.
     pub async fn racing_requests_pass_exactly_the_limit<S: TokenStore + Clone>(gateways: &[S]) {
@@ -266,7 +311,8 @@ macro_rules! limits_contract {
             limits_contract!(@cases $fixture;
                 a_burst_then_one_per_interval, fractional_rates, a_quota_allows_its_max,
                 refused_requests_consume_neither_limit, a_quota_period_ends, subjects_are_independent,
-                no_limits_allow_everything, bad_subjects_and_limits_are_rejected);
+                no_limits_allow_everything, bad_subjects_and_limits_are_rejected,
+                a_batch_counts_as_its_requests_one_by_one);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn racing_requests_pass_exactly_the_limit() {

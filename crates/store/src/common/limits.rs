@@ -68,14 +68,13 @@ impl Gcra {
         self.emission_us * self.burst
     }
 
-    /// Where the TAT would be, as `(backlog before, backlog after)` counting the request, each
-    /// as µs ahead of `now_us`, and whether the request is allowed. A stored TAT beyond the
-    /// window (only a clock ahead of ours writes one) counts as the window.
-    fn check(&self, now_us: u64, tat_us: Option<u64>) -> (u64, u64, bool) {
+    /// How far the TAT is ahead of `now_us` before counting anything, and how many requests
+    /// fit in the window from there. A stored TAT beyond the window (only a clock ahead of ours
+    /// writes one) counts as the window.
+    fn room(&self, now_us: u64, tat_us: Option<u64>) -> (u64, u64) {
         let window = self.window_us();
         let before = tat_us.map_or(0, |tat| tat.saturating_sub(now_us).min(window));
-        let after = before + self.emission_us;
-        (before, after, after <= window)
+        (before, (window - before) / self.emission_us)
     }
 }
 
@@ -113,7 +112,22 @@ pub(crate) struct Plan {
     pub(crate) quota: Option<QuotaPlan>,
 }
 
-/// What a check found, in the form both stores produce.
+/// What a check of several requests of one subject at once found: the first `allowed` are
+/// counted, in order, and the others refused, all for the same reason (a refused request
+/// changes nothing, so each one after the first refused meets the same state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchVerdict {
+    pub(crate) count: u64,
+    pub(crate) allowed: u64,
+    /// Why the requests after the `allowed` ones are refused; `None` when none is.
+    pub(crate) refused_by: Option<LimitKind>,
+    /// How far the TAT was ahead of `now` before the batch, in µs.
+    pub(crate) backlog_before_us: u64,
+    /// The quota's count of the current period before the batch.
+    pub(crate) quota_used_before: u64,
+}
+
+/// What a check found for one request, in the form both stores produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Verdict {
     pub(crate) refused_by: Option<LimitKind>,
@@ -146,19 +160,44 @@ impl Plan {
 
     /// Decides on a request, given the stored TAT and the count of the quota's current period.
     /// The rate limit is checked first; the request is counted against both limits or neither.
+    /// (The stores decide through [`Plan::decide_batch`]; this is its one-request case.)
+    #[cfg(test)]
     pub(crate) fn decide(&self, tat_us: Option<u64>, quota_used: u64) -> Verdict {
-        let rate = self.rate.map(|gcra| gcra.check(self.now_us(), tat_us));
-        let refused_by = if rate.is_some_and(|(_, _, allowed)| !allowed) {
-            Some(LimitKind::Rate)
-        } else if self.quota.is_some_and(|quota| quota_used >= quota.max) {
-            Some(LimitKind::Quota)
-        } else {
+        self.verdict_of(&self.decide_batch(tat_us, quota_used, 1), 0)
+    }
+
+    /// Decides on `count` requests at once, as if they came one after another at `now`: each
+    /// is counted if the rate limit, then the quota, still has room after the ones before it.
+    pub(crate) fn decide_batch(&self, tat_us: Option<u64>, quota_used: u64, count: u64) -> BatchVerdict {
+        let (backlog_before_us, rate_room) =
+            self.rate.map_or((0, u64::MAX), |gcra| gcra.room(self.now_us(), tat_us));
+        let quota_room = self.quota.map_or(u64::MAX, |quota| quota.max.saturating_sub(quota_used));
+        let allowed = count.min(rate_room).min(quota_room);
+        let refused_by = if allowed == count {
             None
+        } else if allowed == rate_room {
+            Some(LimitKind::Rate)
+        } else {
+            Some(LimitKind::Quota)
         };
-        let counted = refused_by.is_none();
-        let backlog_us = rate.map_or(0, |(before, after, _)| if counted { after } else { before });
-        let counted_quota = counted && self.quota.is_some();
-        Verdict { refused_by, backlog_us, quota_used: quota_used + u64::from(counted_quota) }
+        let quota_used_before = if self.quota.is_some() { quota_used } else { 0 };
+        BatchVerdict { count, allowed, refused_by, backlog_before_us, quota_used_before }
+    }
+
+    /// The verdict on the `index`-th request (from 0) of a batch.
+    pub(crate) fn verdict_of(&self, batch: &BatchVerdict, index: u64) -> Verdict {
+        let (counted, refused_by) =
+            if index < batch.allowed { (index + 1, None) } else { (batch.allowed, batch.refused_by) };
+        Verdict {
+            refused_by,
+            backlog_us: self.rate.map_or(0, |gcra| batch.backlog_before_us + counted * gcra.emission_us),
+            quota_used: batch.quota_used_before + if self.quota.is_some() { counted } else { 0 },
+        }
+    }
+
+    /// Every request's outcome in a batch, in order.
+    pub(crate) fn outcomes(&self, batch: &BatchVerdict, quota_ttl_ms: u64) -> Vec<LimitOutcome> {
+        (0..batch.count).map(|index| self.outcome(&self.verdict_of(batch, index), quota_ttl_ms)).collect()
     }
 
     /// The outcome to report; `quota_ttl_ms` is how long the quota's period still runs (a whole
@@ -271,6 +310,66 @@ mod tests {
         let verdict = p.decide(Some(p.now_us() + 10_000_000), 0);
         assert_eq!((verdict.refused_by, verdict.backlog_us), (Some(LimitKind::Rate), 1_000_000));
         assert_eq!(p.outcome(&verdict, 0).rate_reset_ms, Some(NOW + 1_000));
+    }
+
+    /// A batch decides exactly what the same requests decided one by one would, each request
+    /// seeing the state the ones before it left.
+    #[test]
+    fn a_batch_decides_as_its_requests_would_one_by_one() {
+        let rates = [None, Some((1.0, 1.0)), Some((3.0, 1.0)), Some((10.0, 60.0)), Some((2.5, 1.0))];
+        let quotas = [None, Some((0, 60)), Some((1, 60)), Some((4, 60)), Some((100, 60))];
+        for rate in rates {
+            for quota in quotas.into_iter().filter(|quota| rate.is_some() || quota.is_some()) {
+                let p = plan(rate, quota);
+                for (start_tat, start_used) in
+                    [(None, 0), (Some(p.now_us() + 2_500_000), 2), (Some(p.now_us() - 5), 0)]
+                {
+                    for count in [1, 2, 3, 7, 20] {
+                        let batch = p.decide_batch(start_tat, start_used, count);
+                        let (mut tat, mut used) = (start_tat, start_used);
+                        for index in 0..count {
+                            let one = p.decide(tat, used);
+                            assert_eq!(
+                                p.verdict_of(&batch, index),
+                                one,
+                                "{rate:?} {quota:?} {count} #{index}"
+                            );
+                            if one.refused_by.is_none() {
+                                tat = p.rate.map(|_| p.now_us() + one.backlog_us);
+                                used = one.quota_used;
+                            }
+                        }
+                        assert_eq!(p.outcomes(&batch, 0).len() as u64, count);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_is_refused_by_whichever_limit_runs_out_first() {
+        let p = plan(Some((10.0, 60.0)), Some((4, 60)));
+        let quota_first = p.decide_batch(None, 0, 6);
+        assert_eq!((quota_first.allowed, quota_first.refused_by), (4, Some(LimitKind::Quota)));
+        let rate_first = p.decide_batch(None, 0, 3);
+        assert_eq!((rate_first.allowed, rate_first.refused_by), (3, None));
+        let p = plan(Some((2.0, 60.0)), Some((4, 60)));
+        let rate_first = p.decide_batch(None, 0, 6);
+        assert_eq!((rate_first.allowed, rate_first.refused_by), (2, Some(LimitKind::Rate)));
+        let outcomes = p.outcomes(&rate_first, 0);
+        let remaining: Vec<_> =
+            outcomes.iter().map(|o| (o.refused_by, o.rate_remaining, o.quota_remaining)).collect();
+        assert_eq!(
+            remaining,
+            [
+                (None, Some(1), Some(3)),
+                (None, Some(0), Some(2)),
+                (Some(LimitKind::Rate), Some(0), Some(2)),
+                (Some(LimitKind::Rate), Some(0), Some(2)),
+                (Some(LimitKind::Rate), Some(0), Some(2)),
+                (Some(LimitKind::Rate), Some(0), Some(2)),
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{Expiring, Tables};
 use crate::LimitOutcome;
-use crate::common::limits::{Plan, RATE_STATE_MARGIN_MS};
+use crate::common::limits::{BatchVerdict, Plan, RATE_STATE_MARGIN_MS};
 
 /// Every subject's limit state.
 #[derive(Default)]
@@ -43,32 +43,52 @@ impl Expiring<String, u64> {
 impl Tables {
     /// Counts one request of `subject`, or refuses it and counts nothing.
     pub(crate) fn check_limits(&mut self, subject: &str, plan: &Plan, now: Instant) -> LimitOutcome {
+        let (batch, quota_ttl_ms) = self.count_batch(subject, plan, 1, now);
+        plan.outcome(&plan.verdict_of(&batch, 0), quota_ttl_ms)
+    }
+
+    /// Counts `count` requests of `subject` at once ([`Plan::decide_batch`]), in order.
+    pub(crate) fn check_limits_batch(
+        &mut self,
+        subject: &str,
+        plan: &Plan,
+        count: u64,
+        now: Instant,
+    ) -> Vec<LimitOutcome> {
+        let (batch, quota_ttl_ms) = self.count_batch(subject, plan, count, now);
+        plan.outcomes(&batch, quota_ttl_ms)
+    }
+
+    /// Decides on a batch and stores what it counted; also returns how long the quota period
+    /// has left, in ms.
+    fn count_batch(&mut self, subject: &str, plan: &Plan, count: u64, now: Instant) -> (BatchVerdict, u64) {
         let states = &mut self.limits;
         let tat_us = if plan.rate.is_some() { states.rates.get(subject, now).copied() } else { None };
         let quota = if plan.quota.is_some() { states.quotas.live(subject, now) } else { None };
-        let verdict = plan.decide(tat_us, quota.map_or(0, |(used, _)| used));
+        let batch = plan.decide_batch(tat_us, quota.map_or(0, |(used, _)| used), count);
         let period = Duration::from_millis(plan.quota.map_or(0, |quota| quota.period_ms));
         let quota_ttl = quota.map_or(period, |(_, left)| left);
-        if verdict.refused_by.is_none() {
+        if batch.allowed > 0 {
+            // The state after the last request counted.
+            let last = plan.verdict_of(&batch, batch.allowed - 1);
             if plan.rate.is_some() {
-                let ttl = Duration::from_millis(verdict.backlog_us.div_ceil(1000) + RATE_STATE_MARGIN_MS);
-                let tat_us = plan.now_us() + verdict.backlog_us;
+                let ttl = Duration::from_millis(last.backlog_us.div_ceil(1000) + RATE_STATE_MARGIN_MS);
+                let tat_us = plan.now_us() + last.backlog_us;
                 let stored = self.limits.rates.put(subject.to_owned(), tat_us, ttl, now);
                 self.stored(stored, now);
             }
             if plan.quota.is_some() {
                 // A running period keeps its end; the first request counted starts one.
                 match self.limits.quotas.entries.get_mut(subject) {
-                    Some((used, _)) if quota.is_some() => *used = verdict.quota_used,
+                    Some((used, _)) if quota.is_some() => *used = last.quota_used,
                     _ => {
-                        let stored =
-                            self.limits.quotas.put(subject.to_owned(), verdict.quota_used, period, now);
+                        let stored = self.limits.quotas.put(subject.to_owned(), last.quota_used, period, now);
                         self.stored(stored, now);
                     }
                 }
             }
         }
-        plan.outcome(&verdict, u64::try_from(quota_ttl.as_millis()).unwrap_or(u64::MAX))
+        (batch, u64::try_from(quota_ttl.as_millis()).unwrap_or(u64::MAX))
     }
 }
 

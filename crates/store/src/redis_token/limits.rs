@@ -1,4 +1,5 @@
-//! Rate limits and quotas in Redis: one script, one round trip per request.
+//! Rate limits and quotas in Redis: one script, one round trip per request (or per batch of
+//! requests of one subject, counted together).
 //!
 //! A subject's state is in two keys that share the hash tag `{lim:<subject>}`, so the script
 //! runs in Redis Cluster too:
@@ -16,22 +17,24 @@ use std::sync::LazyLock;
 use redis::Script;
 
 use super::{RedisTokenStore, unavailable};
-use crate::common::limits::{Plan, RATE_STATE_MARGIN_MS, UNLIMITED, Verdict, check_subject};
+use crate::common::limits::{BatchVerdict, Plan, RATE_STATE_MARGIN_MS, UNLIMITED, check_subject};
 use crate::{LimitKind, LimitOutcome, Limits, StoreError};
 
-/// Checks and counts one request. `KEYS[1]`: the rate key; `KEYS[2]`: the quota key.
+/// Checks and counts a batch of requests. `KEYS[1]`: the rate key; `KEYS[2]`: the quota key.
 ///
 /// - `ARGV[1]`: now, in unix µs; `ARGV[2]`: the emission interval in µs, `0` for no rate limit;
 ///   `ARGV[3]`: the window (burst · interval) in µs.
 /// - `ARGV[4]`: the quota, `-1` for none; `ARGV[5]`: its period in ms.
 /// - `ARGV[6]`: how long the rate key outlives the TAT, in ms.
+/// - `ARGV[7]`: how many requests the batch holds (1 for a single request).
 ///
-/// Mirrors `Plan::decide`: every value is a whole number below 2⁵³, so exact as a Lua number,
-/// and the one division (µs to ms) is corrected to be exact. Numbers written to Redis go
-/// through `string.format`, since Lua prints a large number in exponent form.
+/// Mirrors `Plan::decide_batch`: every value is a whole number below 2⁵³, so exact as a Lua
+/// number; the divisions are corrected to be exact. Numbers written to Redis go through
+/// `string.format`, since Lua prints a large number in exponent form.
 ///
-/// Returns `{status, backlog µs, quota used, quota ms left}`; status `0` allowed, `1` refused by
-/// the rate limit, `2` by the quota, `-1` and `-2` for a rate or quota key that cannot be read.
+/// Returns `{status, backlog before µs, quota used before, quota ms left, allowed}`: the first
+/// `allowed` requests are counted; status says why the others are refused: `0` none is, `1`
+/// the rate limit, `2` the quota; `-1` and `-2` for a rate or quota key that cannot be read.
 const CHECK_LUA: &str = r"
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -39,6 +42,7 @@ local window = tonumber(ARGV[3])
 local quota = tonumber(ARGV[4])
 local period = ARGV[5]
 local margin = tonumber(ARGV[6])
+local count = tonumber(ARGV[7])
 
 local function split_ms(us)
   local ms = math.floor(us / 1000)
@@ -51,19 +55,25 @@ local function split_ms(us)
   return ms, rest
 end
 
-local before, after, rate_ok = 0, 0, true
+local before, allowed, rate_room = 0, count, -1
 if interval > 0 then
   local raw = redis.call('GET', KEYS[1])
   if raw then
     local ms, frac = string.match(raw, '^(%d+)%.(%d%d%d)$')
     if not ms or #ms > 15 then
-      return {-1, 0, 0, 0}
+      return {-1, 0, 0, 0, 0}
     end
     local tat = tonumber(ms) * 1000 + tonumber(frac)
     before = math.min(math.max(tat - now, 0), window)
   end
-  after = before + interval
-  rate_ok = after <= window
+  rate_room = math.floor((window - before) / interval)
+  while rate_room > 0 and before + rate_room * interval > window do
+    rate_room = rate_room - 1
+  end
+  while before + (rate_room + 1) * interval <= window do
+    rate_room = rate_room + 1
+  end
+  allowed = math.min(allowed, rate_room)
 end
 
 local used, left, exists = 0, tonumber(period), false
@@ -71,7 +81,7 @@ if quota >= 0 then
   local raw = redis.call('GET', KEYS[2])
   if raw then
     if not string.match(raw, '^%d+$') or #raw > 15 then
-      return {-2, 0, 0, 0}
+      return {-2, 0, 0, 0, 0}
     end
     used, exists = tonumber(raw), true
     left = redis.call('PTTL', KEYS[2])
@@ -81,36 +91,37 @@ if quota >= 0 then
       left = tonumber(period)
     end
   end
+  allowed = math.min(allowed, math.max(quota - used, 0))
 end
 
 local status = 0
-if not rate_ok then
-  status = 1
-elseif quota >= 0 and used >= quota then
-  status = 2
-end
-if status ~= 0 then
-  return {status, before, used, left}
-end
-
-if interval > 0 then
-  local tat_ms, tat_rest = split_ms(now + after)
-  local ttl_ms, ttl_rest = split_ms(after)
-  if ttl_rest > 0 then
-    ttl_ms = ttl_ms + 1
-  end
-  redis.call('SET', KEYS[1], string.format('%.0f.%03d', tat_ms, tat_rest),
-    'PX', string.format('%.0f', ttl_ms + margin))
-end
-if quota >= 0 then
-  if exists then
-    redis.call('INCR', KEYS[2])
+if allowed < count then
+  if allowed == rate_room then
+    status = 1
   else
-    redis.call('SET', KEYS[2], '1', 'PX', period)
+    status = 2
   end
-  used = used + 1
 end
-return {0, after, used, left}
+if allowed > 0 then
+  if interval > 0 then
+    local after = before + allowed * interval
+    local tat_ms, tat_rest = split_ms(now + after)
+    local ttl_ms, ttl_rest = split_ms(after)
+    if ttl_rest > 0 then
+      ttl_ms = ttl_ms + 1
+    end
+    redis.call('SET', KEYS[1], string.format('%.0f.%03d', tat_ms, tat_rest),
+      'PX', string.format('%.0f', ttl_ms + margin))
+  end
+  if quota >= 0 then
+    if exists then
+      redis.call('INCRBY', KEYS[2], string.format('%.0f', allowed))
+    else
+      redis.call('SET', KEYS[2], string.format('%.0f', allowed), 'PX', period)
+    end
+  end
+end
+return {status, before, used, left, allowed}
 ";
 
 /// Hashed once; `invoke_async` sends EVALSHA, and the script itself when Redis answers NOSCRIPT.
@@ -139,6 +150,31 @@ impl RedisTokenStore {
         let Some(plan) = Plan::new(subject, limits, now_ms)? else {
             return Ok(UNLIMITED);
         };
+        let (batch, quota_ttl_ms) = self.count_batch(subject, &plan, 1).await?;
+        Ok(plan.outcome(&plan.verdict_of(&batch, 0), quota_ttl_ms))
+    }
+
+    pub(super) async fn limits_batch(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+        count: u64,
+    ) -> Result<Vec<LimitOutcome>, StoreError> {
+        let Some(plan) = Plan::new(subject, limits, now_ms)? else {
+            return Ok(vec![UNLIMITED; usize::try_from(count).unwrap_or(usize::MAX)]);
+        };
+        let (batch, quota_ttl_ms) = self.count_batch(subject, &plan, count).await?;
+        Ok(plan.outcomes(&batch, quota_ttl_ms))
+    }
+
+    /// Runs the script for `count` requests; also returns how long the quota period has left.
+    async fn count_batch(
+        &self,
+        subject: &str,
+        plan: &Plan,
+        count: u64,
+    ) -> Result<(BatchVerdict, u64), StoreError> {
         let (rate_key, quota_key) = (Self::rate_limit_key(subject)?, Self::quota_key(subject)?);
         let (interval, window) = plan.rate.map_or((0, 0), |gcra| (gcra.emission_us, gcra.window_us()));
         // Both bounded well below i64::MAX (see `common/limits.rs`).
@@ -153,11 +189,12 @@ impl RedisTokenStore {
             .arg(quota)
             .arg(period)
             .arg(RATE_STATE_MARGIN_MS)
+            .arg(count)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("{what} for {subject:?}: {answer:?}"));
-        let [status, backlog, used, left] = answer[..] else {
+        let [status, backlog, used, left, allowed] = answer[..] else {
             return Err(corrupt("unexpected answer from the limit script"));
         };
         let refused_by = match status {
@@ -168,12 +205,17 @@ impl RedisTokenStore {
             -2 => return Err(StoreError::Corrupt(format!("unreadable count at {quota_key}"))),
             _ => return Err(corrupt("unexpected status from the limit script")),
         };
-        let (Ok(backlog_us), Ok(quota_used), Ok(quota_ttl_ms)) =
-            (u64::try_from(backlog), u64::try_from(used), u64::try_from(left))
+        let (Ok(backlog_before_us), Ok(quota_used_before), Ok(quota_ttl_ms), Ok(allowed)) =
+            (u64::try_from(backlog), u64::try_from(used), u64::try_from(left), u64::try_from(allowed))
         else {
             return Err(corrupt("negative value from the limit script"));
         };
-        Ok(plan.outcome(&Verdict { refused_by, backlog_us, quota_used }, quota_ttl_ms))
+        if allowed > count || (allowed < count) != refused_by.is_some() {
+            return Err(corrupt("inconsistent answer from the limit script"));
+        }
+        let quota_used_before = if plan.quota.is_some() { quota_used_before } else { 0 };
+        let batch = BatchVerdict { count, allowed, refused_by, backlog_before_us, quota_used_before };
+        Ok((batch, quota_ttl_ms))
     }
 }
 
