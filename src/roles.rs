@@ -110,6 +110,7 @@ impl ShardParts {
             notifier: self.notifier,
             draining: self.draining,
             store_health: Default::default(),
+            limit_checks: Default::default(),
             edge: self.edge,
         })
     }
@@ -229,6 +230,7 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         notifier: Notifier::start(NotifierConfig::default()),
         draining: Default::default(),
         store_health: Default::default(),
+        limit_checks: Default::default(),
         edge: Default::default(),
     });
 

@@ -1,7 +1,12 @@
-//! Rate limits and quotas at the gateway: one store round trip, `X-RateLimit-*` headers, and a
-//! 429 that says which limit was hit.
+//! Rate limits and quotas at the gateway: one store round trip (shared by the concurrent
+//! requests of one subject, see [`coalesce`]), `X-RateLimit-*` headers, and a refusal that says
+//! which limit was hit.
 
-use gatehouse_store::{AnyTokenStore, LimitKind, LimitOutcome, TokenStore};
+pub mod coalesce;
+
+use std::sync::Arc;
+
+use gatehouse_store::{AnyTokenStore, LimitKind, LimitOutcome};
 use gatehouse_telemetry::metrics::gateway::{ApiMetrics, Limit};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
@@ -46,13 +51,14 @@ impl LimitHeaders {
 /// Refusals are counted in `metrics`, the API's handles.
 pub async fn check(
     tokens: &AnyTokenStore,
+    coalescer: &Arc<coalesce::Coalescer>,
     grant: &Grant,
     metrics: &ApiMetrics,
 ) -> Result<Option<LimitHeaders>, Response<ResponseBody>> {
     if grant.limits.rate.is_none() && grant.limits.quota.is_none() {
         return Ok(None);
     }
-    let outcome = tokens.check_limits(&grant.subject, &grant.limits, now_ms()).await.map_err(|e| {
+    let outcome = coalescer.check(tokens, &grant.subject, &grant.limits, now_ms).await.map_err(|e| {
         // Fail closed, and fast: without the shared counters no gateway can tell whether the
         // limit is spent.
         tracing::warn!(error = %e, "rate limiter unavailable");

@@ -31,6 +31,8 @@ pub struct Gateway {
     /// Sessions cached on this node, evicted as revocations are announced.
     pub sessions: Arc<crate::session_cache::SessionCache>,
     pub upstream: UpstreamClient,
+    /// Concurrent limit checks of one subject, gathered into one store call.
+    pub limit_checks: Arc<crate::limits::coalesce::Coalescer>,
     pub notifier: Notifier,
     /// Set on shutdown: readiness turns false so load balancers stop sending new requests
     /// while the ones already sent are still served. Shared by every serving thread.
@@ -152,7 +154,7 @@ impl Gateway {
                 Ok(grant) => grant,
                 Err(refusal) => return refusal.response(),
             };
-            match limits::check(&self.tokens, &grant, observed.api_metrics()).await {
+            match limits::check(&self.tokens, &self.limit_checks, &grant, observed.api_metrics()).await {
                 Ok(headers) => limit_headers = headers,
                 Err(refused) => return refused,
             }

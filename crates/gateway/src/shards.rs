@@ -169,6 +169,7 @@ mod tests {
             notifier: Notifier::start(NotifierConfig::default()),
             draining: Default::default(),
             store_health: Default::default(),
+            limit_checks: Default::default(),
             edge: Default::default(),
         }
     }
