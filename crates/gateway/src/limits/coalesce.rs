@@ -37,7 +37,8 @@ struct Waiting {
 
 impl Coalescer {
     /// Counts one request of `subject`: in a batch with the other requests of `subject` that
-    /// arrive while a check of it is in flight. `Err` is why the store could not decide.
+    /// arrive while a check of it is in flight. `now_ms` is the clock (unix ms), read as each
+    /// store call goes out. `Err` is why the store could not decide.
     pub async fn check(
         self: &Arc<Self>,
         store: &AnyTokenStore,
