@@ -122,12 +122,15 @@ async fn answer(
     now_ms: u64,
     batch: Vec<oneshot::Sender<Answer>>,
 ) {
+    if let [_] = batch.as_slice() {
+        // A request alone, the common case for most subjects: the plain check, no batch to
+        // build or take apart.
+        let outcome = store.check_limits(subject, limits, now_ms).await.map_err(|e| e.to_string());
+        batch.into_iter().for_each(|request| drop(request.send(outcome.clone())));
+        return;
+    }
     let count = batch.len() as u64;
-    let outcomes = match count {
-        1 => store.check_limits(subject, limits, now_ms).await.map(|outcome| vec![outcome]),
-        _ => store.check_limits_batch(subject, limits, now_ms, count).await,
-    };
-    match outcomes {
+    match store.check_limits_batch(subject, limits, now_ms, count).await {
         // A store answering fewer outcomes than asked leaves the rest unanswered, hence refused
         // as abandoned.
         Ok(outcomes) => batch.into_iter().zip(outcomes).for_each(|(request, outcome)| {
