@@ -64,7 +64,7 @@ pub fn validate<'c>(
     if response_type != "code" || !settings.allowed_authorize_types.iter().any(|t| t == response_type) {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedResponseType,
-            format!("this API does not allow response_type {response_type:?}"),
+            "response_type is not one this API allows",
         ));
     }
     if !settings.allows(GrantType::AuthorizationCode) {

@@ -41,6 +41,10 @@ impl ErrorCode {
 #[error("{error:?}: {error_description}")]
 pub struct OAuthError {
     pub error: ErrorCode,
+    /// Human-readable text for the client developer. Built by [`OAuthError::new`], which keeps
+    /// it to the RFC 6749 §5.2 character set; serialising enforces that again for values set
+    /// directly, so no response ever carries a byte outside it.
+    #[serde(serialize_with = "serialize_description")]
     pub error_description: String,
     /// The client tried HTTP Basic and failed: RFC 6749 §5.2 requires 401 with a
     /// `WWW-Authenticate` challenge for the scheme it used.
@@ -50,7 +54,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(error: ErrorCode, description: impl Into<String>) -> Self {
-        Self { error, error_description: description.into(), basic_challenge: false }
+        Self { error, error_description: sanitize_description(&description.into()), basic_challenge: false }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -83,6 +87,64 @@ impl OAuthError {
     }
 }
 
+/// Whether `c` may appear in `error_description`: RFC 6749 §5.2 allows
+/// `%x20-21 / %x23-5B / %x5D-7E`, printable ASCII without `"` and `\`.
+pub fn is_description_char(c: char) -> bool {
+    matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
+}
+
+/// `text` within the RFC 6749 §5.2 character set: quotes become `'`, backslashes `/`, and any
+/// other character outside it (control bytes, non-ASCII) `?`. Descriptions are our own
+/// sentences, so this only ever changes something that should not have been echoed.
+pub fn sanitize_description(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if is_description_char(c) => c,
+            '"' => '\'',
+            '\\' => '/',
+            _ => '?',
+        })
+        .collect()
+}
+
+fn serialize_description<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    if text.chars().all(is_description_char) {
+        serializer.serialize_str(text)
+    } else {
+        serializer.serialize_str(&sanitize_description(text))
+    }
+}
+
+/// Parameter names a description may name: the ones the endpoints define. Anything else the
+/// request sent is the caller's text and is never echoed back.
+const KNOWN_PARAMETERS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "username",
+    "password",
+    "token",
+    "token_type_hint",
+    "response_type",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// How a description refers to a parameter the request named: by its name when the protocol
+/// defines it, otherwise as "a parameter".
+pub(crate) fn parameter_label(name: &str) -> String {
+    match KNOWN_PARAMETERS.iter().find(|known| **known == name) {
+        Some(known) => format!("parameter {known}"),
+        None => String::from("a parameter"),
+    }
+}
+
 /// Our storage failing is not the client's fault: RFC 6749's `temporarily_unavailable`.
 pub(crate) fn store_unavailable(error: gatehouse_store::StoreError) -> OAuthError {
     tracing::error!(%error, "token store unavailable");
@@ -101,5 +163,31 @@ mod tests {
         let c = OAuthError::invalid_client(true);
         assert_eq!(c.status(), 401);
         assert!(c.basic_challenge);
+    }
+
+    fn conforms(json: &str) -> bool {
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        value["error_description"].as_str().unwrap().chars().all(is_description_char)
+    }
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_character_set() {
+        let hostile = "a \"quoted\" back\\slash\u{0}nul\ttab\n\u{7f}é\u{202e}";
+        let e = OAuthError::invalid_request(hostile);
+        assert_eq!(e.error_description, "a 'quoted' back/slash?nul?tab????");
+        assert!(conforms(&e.to_json()), "{}", e.to_json());
+        // Set directly, bypassing `new`: serialising still keeps to the set.
+        let direct = OAuthError { error_description: hostile.to_owned(), ..e };
+        assert!(conforms(&direct.to_json()), "{}", direct.to_json());
+        // Every allowed character survives untouched.
+        let allowed: String = (0x20u8..=0x7e).map(char::from).filter(|c| is_description_char(*c)).collect();
+        assert_eq!(OAuthError::invalid_request(allowed.clone()).error_description, allowed);
+    }
+
+    #[test]
+    fn only_known_parameter_names_are_named() {
+        assert_eq!(parameter_label("grant_type"), "parameter grant_type");
+        assert_eq!(parameter_label("\u{0}"), "a parameter");
+        assert_eq!(parameter_label("grant_type\""), "a parameter");
     }
 }

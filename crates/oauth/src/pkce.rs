@@ -24,8 +24,9 @@ pub fn check_challenge(challenge: Option<&str>, method: Option<&str>) -> Result<
             }
             Ok(Some(c.to_owned()))
         }
-        (Some(_), Some(other)) => {
-            Err(OAuthError::invalid_request(format!("unsupported code_challenge_method {other:?}")))
+        // The method is the caller's text: named by what we support, never echoed.
+        (Some(_), Some(_)) => {
+            Err(OAuthError::invalid_request("unsupported code_challenge_method (only S256 is supported)"))
         }
     }
 }

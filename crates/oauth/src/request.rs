@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
 use crate::OAuthError;
+use crate::error::parameter_label;
 
 /// Largest token request body accepted; a real one is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -57,17 +58,17 @@ impl TokenRequest {
             return Err(OAuthError::invalid_request("request body too large"));
         }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| OAuthError::invalid_request(format!("body is not valid form data: {e}")))?;
+            .map_err(|_| OAuthError::invalid_request("body is not valid form data"))?;
         let mut params = HashMap::new();
         for (name, value) in pairs {
             if value.contains('\0') {
-                return Err(OAuthError::invalid_request(format!("parameter {name} contains NUL")));
+                return Err(OAuthError::invalid_request(format!("{} contains NUL", parameter_label(&name))));
             }
             if value.is_empty() {
                 continue;
             }
             if params.insert(name.clone(), value).is_some() {
-                return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
+                return Err(OAuthError::invalid_request(format!("{} is repeated", parameter_label(&name))));
             }
         }
         let mut request = TokenRequest { params, credentials: None };
@@ -202,6 +203,56 @@ mod tests {
         let e = TokenRequest::parse(b"", Some("Basic !!!")).unwrap_err();
         assert_eq!(e.error, crate::ErrorCode::InvalidClient);
         assert!(e.basic_challenge);
+    }
+
+    #[test]
+    fn request_derived_names_are_never_echoed() {
+        let e = TokenRequest::parse(b"%00=a&%00=b", None).unwrap_err();
+        assert_eq!(e.error_description, "a parameter is repeated");
+        let e = TokenRequest::parse(b"x%22y=a&x%22y=b", None).unwrap_err();
+        assert_eq!(e.error_description, "a parameter is repeated");
+        let e = TokenRequest::parse(b"grant_type=a&grant_type=b", None).unwrap_err();
+        assert_eq!(e.error_description, "parameter grant_type is repeated");
+        let e = TokenRequest::parse(b"%22evil%22=%00", None).unwrap_err();
+        assert_eq!(e.error_description, "a parameter contains NUL");
+    }
+
+    /// Fuzz-style: arbitrary bodies and `Authorization` values, biased towards the characters
+    /// that break JSON and RFC 6749 §5.2, never yield a description outside its character set.
+    #[test]
+    fn every_error_description_keeps_to_the_rfc_6749_set_for_arbitrary_input() {
+        use rand::{Rng as _, SeedableRng as _};
+        const PIECES: &[&str] = &[
+            "=", "&", "%00", "%22", "%5C", "%", "%e9", "%ff", "+", "\"", "\\", "\u{0}", "\n", "é",
+            "grant_type", "client_id", "client_secret", "scope", "a", "%0a", ":",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6174_6568_6f75_7365);
+        let mut refused = 0;
+        for _ in 0..20_000 {
+            let mut body = Vec::new();
+            for _ in 0..rng.random_range(0..12) {
+                if rng.random_bool(0.3) {
+                    body.push(rng.random::<u8>());
+                } else {
+                    body.extend_from_slice(PIECES[rng.random_range(0..PIECES.len())].as_bytes());
+                }
+            }
+            let header = match rng.random_range(0..3) {
+                0 => None,
+                1 => Some(format!("Basic {}", STANDARD.encode(&body))),
+                _ => Some(String::from_utf8_lossy(&body).into_owned()),
+            };
+            if let Err(e) = TokenRequest::parse(&body, header.as_deref()) {
+                refused += 1;
+                let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+                let description = json["error_description"].as_str().unwrap();
+                assert!(
+                    description.chars().all(crate::error::is_description_char),
+                    "{description:?} from {body:?}"
+                );
+            }
+        }
+        assert!(refused > 1_000, "the generator must reach the error paths ({refused} refusals)");
     }
 
     #[test]
