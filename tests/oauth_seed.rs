@@ -308,6 +308,7 @@ async fn seed_examples_and_security_rules_hold_across_two_gateways() {
     let (status, _, info) = c.form(&introspect, Some(BASIC), &format!("token={cc_access}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((info["active"].as_bool(), info["client_id"].as_str()), (Some(true), Some("my-client-id")));
+    assert_eq!(info["token_type"], "bearer", "RFC 7662 §2.2 takes RFC 6749 §7.1's token type");
     let (status, _, _) = c.form(&introspect, None, &format!("token={cc_access}")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "introspection needs client authentication");
     let revoke = c.gw1.url("/my-api/oauth/revoke");

@@ -17,6 +17,8 @@ pub struct Introspection {
     pub active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// RFC 7662 §2.2 takes the RFC 6749 §7.1 access token type: `bearer` for access tokens.
+    /// A refresh token has no such type, so it carries none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,7 +58,7 @@ pub async fn introspect<S: TokenStore>(
                 return Ok(Introspection {
                     active: true,
                     client_id: Some(s.client_id),
-                    token_type: Some("access_token"),
+                    token_type: Some("bearer"),
                     scope: s.scope,
                     username: s.username,
                     exp: Some(s.expires_at),
@@ -70,7 +72,7 @@ pub async fn introspect<S: TokenStore>(
             return Ok(Introspection {
                 active: true,
                 client_id: Some(g.client_id),
-                token_type: Some("refresh_token"),
+                token_type: None,
                 scope: g.scope,
                 username: g.username,
                 exp: Some(g.expires_at),

@@ -475,7 +475,7 @@ async fn introspection_describes_live_access_and_refresh_tokens() {
         let expected = Introspection {
             active: true,
             client_id: Some(CONFIDENTIAL.into()),
-            token_type: Some("access_token"),
+            token_type: Some("bearer"),
             scope: None,
             username: Some(USERNAME.into()),
             exp: Some(NOW + DEFAULT_ACCESS_TTL),
@@ -487,7 +487,8 @@ async fn introspection_describes_live_access_and_refresh_tokens() {
     let i = introspect::introspect(&fx.store, &fx.hasher, fx.api(), &refresh, None, NOW + 1).await.unwrap();
     assert_eq!(
         (i.active, i.token_type, i.client_id.as_deref()),
-        (true, Some("refresh_token"), Some(CONFIDENTIAL))
+        (true, None, Some(CONFIDENTIAL)),
+        "RFC 6749 §7.1 defines no type for refresh tokens"
     );
     assert_eq!((i.exp, i.iat), (Some(NOW + DEFAULT_REFRESH_TTL), Some(NOW)));
 }
