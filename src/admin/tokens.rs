@@ -70,6 +70,8 @@ impl pb::token_service_server::TokenService for TokenServiceImpl {
             scope: non_empty(&r.scope),
             code_challenge: non_empty(&r.code_challenge),
             code_challenge_method: non_empty(&r.code_challenge_method),
+            // An identity server authorizes with the admin secret, never a client secret.
+            client_secret: None,
         };
         let issued = self.control.authorize_client(api_id, params, overrides).await.map_err(status_from)?;
         Ok(Response::new(pb::AuthorizeClientResponse { code: issued.code, redirect_to: issued.redirect_to }))

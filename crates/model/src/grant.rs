@@ -15,6 +15,10 @@ pub struct AuthorizationCode {
     pub client_id: String,
     /// Exactly as registered and as the authorization request sent it.
     pub redirect_uri: String,
+    /// The authorization request named `redirect_uri`, so the token request must name the
+    /// same one (RFC 6749 §4.1.3). Absent in records written before it existed.
+    #[serde(default)]
+    pub redirect_uri_in_request: bool,
     /// RFC 7636 S256 challenge (base64url of SHA-256 of the verifier); `None` without PKCE.
     pub code_challenge: Option<String>,
     pub scope: Option<String>,

@@ -24,6 +24,9 @@ pub struct AuthorizationParams<'a> {
     pub scope: Option<&'a str>,
     pub code_challenge: Option<&'a str>,
     pub code_challenge_method: Option<&'a str>,
+    /// Present only to be refused: a secret has no place in a request that passes through the
+    /// user agent, and a redirect would make the browser re-post it to the login page.
+    pub client_secret: Option<&'a str>,
 }
 
 /// An authorization request that passed every check.
@@ -32,6 +35,8 @@ pub struct AuthorizationRequest<'c> {
     pub client: &'c Client,
     /// The registered redirect URI, which the request matched exactly.
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (the token request must then repeat it).
+    pub redirect_uri_in_request: bool,
     pub state: Option<String>,
     pub scope: Option<String>,
     pub code_challenge: Option<String>,
@@ -48,6 +53,11 @@ pub fn validate<'c>(
     find_client: impl FnOnce(&str) -> Option<&'c Client>,
 ) -> Result<AuthorizationRequest<'c>, OAuthError> {
     let settings = settings(api)?;
+    if params.client_secret.is_some() {
+        return Err(OAuthError::invalid_request(
+            "client_secret must not be sent to the authorization endpoint",
+        ));
+    }
     for (name, value) in [
         ("redirect_uri", params.redirect_uri),
         ("state", params.state),
@@ -87,6 +97,7 @@ pub fn validate<'c>(
             "redirect_uri does not match the client's registered redirect URI",
         ));
     }
+    crate::scope::check(params.scope)?;
     let code_challenge = pkce::check_challenge(params.code_challenge, params.code_challenge_method)?;
     if client.is_public() && code_challenge.is_none() {
         return Err(OAuthError::invalid_request("public clients must use PKCE (code_challenge with S256)"));
@@ -94,6 +105,7 @@ pub fn validate<'c>(
     Ok(AuthorizationRequest {
         client,
         redirect_uri: client.redirect_uri.clone(),
+        redirect_uri_in_request: params.redirect_uri.is_some(),
         state: params.state.map(str::to_owned),
         scope: params.scope.map(str::to_owned),
         code_challenge,
@@ -130,6 +142,7 @@ pub async fn issue_code<S: TokenStore>(
         api_id: api.api_id.clone(),
         client_id: request.client.client_id.clone(),
         redirect_uri: request.redirect_uri.clone(),
+        redirect_uri_in_request: request.redirect_uri_in_request,
         code_challenge: request.code_challenge.clone(),
         scope: request.scope.clone(),
         policy_id: overrides.policy_id.unwrap_or_else(|| request.client.policy_id.clone()),
@@ -151,8 +164,8 @@ pub async fn issue_code<S: TokenStore>(
 }
 
 /// The login-page URL `/oauth/authorize` redirects to: the API's `auth_login_redirect` with the
-/// request's parameters, so the identity server can continue the flow. `client_secret` is
-/// never forwarded.
+/// request's parameters, so the identity server can continue the flow. A request carrying
+/// `client_secret` never gets here: [`validate`] refuses it.
 pub fn login_redirect(
     api: &Api,
     request: &AuthorizationRequest<'_>,

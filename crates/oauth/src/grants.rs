@@ -47,8 +47,14 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         if record.client_id != client.client_id || record.api_id != api.api_id {
             return Err(invalid_grant("authorization code was issued to another client"));
         }
-        if request.param("redirect_uri").is_some_and(|uri| uri != record.redirect_uri) {
-            return Err(invalid_grant("redirect_uri differs from the one the code was issued for"));
+        match request.param("redirect_uri") {
+            Some(uri) if uri != record.redirect_uri => {
+                return Err(invalid_grant("redirect_uri differs from the one the code was issued for"));
+            }
+            None if record.redirect_uri_in_request => {
+                return Err(invalid_grant("redirect_uri is required: the authorization request had one"));
+            }
+            _ => {}
         }
         match (&record.code_challenge, request.param("code_verifier")) {
             (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}

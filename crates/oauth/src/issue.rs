@@ -103,9 +103,11 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
                 format!("public clients may not use the {} grant", grant.as_str()),
             ));
         }
+        crate::scope::check(request.param("scope"))?;
         match grant {
             GrantType::ClientCredentials => {
-                let response = self.client_credentials(api, settings, client, now).await?;
+                let scope = request.param("scope").map(str::to_owned);
+                let response = self.client_credentials(api, settings, client, scope, now).await?;
                 Ok(Issued::plain(response, grant, client))
             }
             GrantType::Password => {
@@ -119,12 +121,14 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         }
     }
 
-    /// RFC 6749 §4.4: an access token for the client itself, never with a refresh token.
+    /// RFC 6749 §4.4: an access token for the client itself, never with a refresh token. The
+    /// scope asked for is granted as asked (no policy narrows scopes) and echoed, as Tyk does.
     async fn client_credentials(
         &self,
         api: &Api,
         settings: &OAuthSettings,
         client: &Client,
+        scope: Option<String>,
         now: u64,
     ) -> Result<TokenResponse, OAuthError> {
         let ttl = settings.access_token_ttl();
@@ -137,7 +141,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             issued_at: now,
             expires_at: now + ttl,
             family_id: None,
-            scope: None,
+            scope: scope.clone(),
             username: None,
         };
         let access_token = token::mint();
@@ -157,7 +161,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             expires_in: ttl,
             token_type: "bearer",
             refresh_token: None,
-            scope: None,
+            scope,
         })
     }
 

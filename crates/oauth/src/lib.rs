@@ -11,6 +11,7 @@
 //!   families; `grants` holds the rules of the code, password and refresh grants.
 //! - [`authorize`]: the authorization request and the codes identity servers obtain for it.
 //! - [`pkce`]: RFC 7636, S256 only.
+//! - [`scope`]: RFC 6749 §3.3 scope syntax.
 //! - [`introspect`]: RFC 7662 introspection and RFC 7009 revocation, for clients and admins.
 //!
 //! The gateway crate wires these to HTTP; the stores come in through `gatehouse_store` traits.
@@ -22,6 +23,7 @@ pub mod introspect;
 pub mod issue;
 pub mod pkce;
 pub mod request;
+pub mod scope;
 pub mod secret;
 pub mod token;
 

@@ -608,9 +608,10 @@ async fn errors_carry_rfc_6749_codes_and_statuses() {
         (ErrorCode::TemporarilyUnavailable, "temporarily_unavailable", 503),
     ];
     for (code, name, status) in table {
+        // RFC 6749 §5.2 leaves `"` out of error_description's characters.
         let e = OAuthError::new(code, "why \"quoted\"");
         let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
-        assert_eq!(json, serde_json::json!({"error": name, "error_description": "why \"quoted\""}));
+        assert_eq!(json, serde_json::json!({"error": name, "error_description": "why 'quoted'"}));
         assert_eq!(e.status(), status, "{name}");
     }
 

@@ -280,6 +280,7 @@ mod tests {
             api_id: "a".into(),
             client_id: "c".into(),
             redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_in_request: true,
             code_challenge: None,
             scope: None,
             policy_id: "p".into(),

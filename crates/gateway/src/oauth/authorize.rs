@@ -44,6 +44,7 @@ async fn check(
         scope: raw.param("scope"),
         code_challenge: raw.param("code_challenge"),
         code_challenge_method: raw.param("code_challenge_method"),
+        client_secret: raw.param("client_secret"),
     };
     let checked =
         authorize::validate(api, params, |id| config.state.client(&api.api_id, id)).and_then(|request| {

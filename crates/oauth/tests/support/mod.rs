@@ -243,6 +243,7 @@ impl Fixture {
             scope: Some("read write"),
             code_challenge: challenge,
             code_challenge_method: challenge.map(|_| "S256"),
+            client_secret: None,
         }
     }
 

@@ -29,6 +29,7 @@ pub fn code(client_id: &str) -> AuthorizationCode {
         api_id: "orders".into(),
         client_id: client_id.into(),
         redirect_uri: "https://app.example/callback".into(),
+        redirect_uri_in_request: true,
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
         scope: Some("read write".into()),
         policy_id: "gold".into(),
