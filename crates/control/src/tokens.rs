@@ -20,7 +20,8 @@ impl ControlPlane {
     }
 
     /// The identity server's call (Tyk's `authorize-client`): checks the client and its exact
-    /// redirect URI, then mints a code any gateway can redeem.
+    /// redirect URI, and that a policy its `key_rules` name exists (as creating a client
+    /// checks), then mints a code any gateway can redeem.
     pub async fn authorize_client(
         &self,
         api_id: &str,
@@ -41,6 +42,15 @@ impl ControlPlane {
                 .and_then(|id| state.client(api_id, id))
                 .cloned()
                 .ok_or_else(|| ControlError::NotFound("client not found for this API".into()))?;
+            // Tokens naming a missing policy would be refused at every request: refuse the
+            // code now, while the identity server can still tell its user why.
+            if let Some(policy_id) = &overrides.policy_id
+                && (policy_id.is_empty() || !state.policies.contains_key(policy_id))
+            {
+                return Err(
+                    ValidationError::new("key_rules", format!("policy {policy_id:?} not found")).into()
+                );
+            }
             (api, client, TokenHasher::new(&state.token_key))
         };
         let request = authorize::validate(&api, params, |_| Some(&client)).map_err(oauth_to_invalid)?;
