@@ -37,9 +37,7 @@ pub fn refuse(
         let mut response = json_error(StatusCode::BAD_REQUEST, "");
         *response.body_mut() =
             http_body_util::Either::Right(http_body_util::Full::new(body.to_string().into()));
-        response
-            .headers_mut()
-            .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+        crate::oauth::protect(response.headers_mut());
         return response;
     }
     json_error(StatusCode::FORBIDDEN, "this API is served over HTTPS only")

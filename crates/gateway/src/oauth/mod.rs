@@ -1,9 +1,11 @@
 //! The authorization server's HTTP endpoints under each OAuth API's listen path:
 //! `/oauth/authorize`, `/oauth/token`, `/oauth/introspect`, `/oauth/revoke`, and the RFC 8414
-//! metadata document. HTTP in and out here; the rules live in `gatehouse_oauth`.
+//! metadata document (whose issuer name comes from [`issuer`], never from an arbitrary `Host`).
+//! HTTP in and out here; the rules live in `gatehouse_oauth`.
 
 mod authorize;
 mod introspect;
+pub mod issuer;
 mod metadata;
 mod token;
 
@@ -11,7 +13,10 @@ use bytes::Bytes;
 use gatehouse_model::{Api, OAuthSettings};
 use gatehouse_oauth::request::MAX_BODY_BYTES;
 use gatehouse_oauth::{OAuthError, TokenRequest};
-use http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use http::header::{
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
@@ -64,12 +69,24 @@ pub async fn handle(
     endpoint: Endpoint,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    match endpoint {
+    let mut response = match endpoint {
         Endpoint::Authorize => authorize::handle(config, api, req).await,
         Endpoint::Token => token::handle(gateway, config, api, req).await,
         Endpoint::Introspect => introspect::introspect(gateway, config, api, req).await,
         Endpoint::Revoke => introspect::revoke(gateway, config, api, req).await,
-    }
+    };
+    protect(response.headers_mut());
+    response
+}
+
+/// Headers every response of the authorization server carries, errors and redirects included:
+/// never cached (RFC 6749 §5.1; an authorize redirect carries the request's parameters), never
+/// sniffed as anything but what it says, never framed (RFC 6749 §10.13 clickjacking; Tyk's
+/// tests check `X-Frame-Options` and `X-Content-Type-Options` on these endpoints).
+pub fn protect(headers: &mut http::HeaderMap) {
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
 /// A client-authenticated form POST (token, introspection, revocation), parsed strictly.
