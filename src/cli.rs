@@ -150,6 +150,8 @@ pub struct GatewayArgs {
     /// 0: one per CPU this process may use (its cgroup quota included).
     #[arg(long, env = "GATEHOUSE_SERVING_THREADS", default_value_t = 0)]
     pub serving_threads: usize,
+    #[command(flatten)]
+    pub public: crate::cli_public::PublicNameArgs,
 }
 
 #[derive(clap::Args)]
@@ -163,4 +165,6 @@ pub struct DevArgs {
     /// Admin secret; generated and printed when absent.
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
+    #[command(flatten)]
+    pub public: crate::cli_public::PublicNameArgs,
 }

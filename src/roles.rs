@@ -6,6 +6,7 @@ use gatehouse_control::ControlPlane;
 use gatehouse_gateway::analytics::AnalyticsRecorder;
 use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
+use gatehouse_gateway::oauth::issuer;
 use gatehouse_gateway::proxy::tunnel::Tunnels;
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::session_cache::SessionCache;
@@ -135,6 +136,8 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     if let Some(plain) = args.plain_listen {
         listeners.push(Listener::plain(bind(plain).await?));
     }
+    let bound: Vec<std::net::SocketAddr> = listeners.iter().filter_map(|l| l.tcp.local_addr().ok()).collect();
+    issuer::set_issuer_policy(args.public.issuer_policy(&bound)?);
     let live = Arc::new(LiveConfig::new());
     tokio::spawn(sync::follow(args.control_plane.clone(), access, node_id.clone(), Arc::clone(&live)));
     let drain_delay = seconds("--drain-delay", args.drain_delay)?;
@@ -216,6 +219,7 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
     let gateway_listener = bind(args.listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let gateway_addr = gateway_listener.local_addr().map_err(|e| e.to_string())?;
+    issuer::set_issuer_policy(args.public.issuer_policy(&[gateway_addr])?);
 
     let live = Arc::new(LiveConfig::new());
     let access = ControlPlaneAccess { node_secret: Some(node_secret), tls: None };

@@ -8,17 +8,28 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
+use super::issuer::issuer_policy;
 use crate::proxy::ResponseBody;
 
 pub const METADATA_PREFIX: &str = "/.well-known/oauth-authorization-server";
 
-/// The metadata of `api`, with URLs built from the request's `Host` and, `secure` when the
-/// request came over TLS (to us or to a trusted proxy), the https scheme.
+/// The metadata of `api`, with URLs under the issuer base of [`super::issuer`]: the configured
+/// public URL, or the request's `Host` when it is an allowed one (with the https scheme when
+/// `secure`, i.e. the request came over TLS to us or to a trusted proxy). Any other `Host` is
+/// answered `421 Misdirected Request` (RFC 9110 §15.5.20): this gateway does not speak for it.
 pub fn metadata_document(api: &Api, headers: &HeaderMap, secure: bool) -> Option<Response<ResponseBody>> {
     let settings = api.oauth.as_ref()?;
-    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let scheme = if secure { "https" } else { "http" };
-    let issuer = format!("{scheme}://{host}{}", api.listen_path.trim_end_matches('/'));
+    let Some(base) = issuer_policy().base(headers, secure) else {
+        let body = serde_json::json!({
+            "error": "invalid_request",
+            "error_description": "this gateway does not publish authorization server metadata for this host",
+        });
+        let mut response = Response::new(ResponseBody::Right(Full::new(Bytes::from(body.to_string()))));
+        *response.status_mut() = StatusCode::MISDIRECTED_REQUEST;
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Some(response);
+    };
+    let issuer = format!("{base}{}", api.listen_path.trim_end_matches('/'));
     let mut grants: Vec<&str> = settings.allowed_grant_types.iter().map(|g| g.as_str()).collect();
     grants.sort_unstable();
     let mut document = serde_json::json!({
