@@ -156,13 +156,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         )
         .map_err(store_unavailable)?;
         tracing::info!(api_id = %api.api_id, client_id = %client.client_id, grant = "client_credentials", "access token issued");
-        Ok(TokenResponse {
-            access_token,
-            expires_in: ttl,
-            token_type: "bearer",
-            refresh_token: None,
-            scope,
-        })
+        Ok(TokenResponse { access_token, expires_in: ttl, token_type: "bearer", refresh_token: None, scope })
     }
 
     /// Mints an access token (and a refresh token when the API issues them) for a family and

@@ -223,8 +223,27 @@ mod tests {
     fn every_error_description_keeps_to_the_rfc_6749_set_for_arbitrary_input() {
         use rand::{Rng as _, SeedableRng as _};
         const PIECES: &[&str] = &[
-            "=", "&", "%00", "%22", "%5C", "%", "%e9", "%ff", "+", "\"", "\\", "\u{0}", "\n", "é",
-            "grant_type", "client_id", "client_secret", "scope", "a", "%0a", ":",
+            "=",
+            "&",
+            "%00",
+            "%22",
+            "%5C",
+            "%",
+            "%e9",
+            "%ff",
+            "+",
+            "\"",
+            "\\",
+            "\u{0}",
+            "\n",
+            "é",
+            "grant_type",
+            "client_id",
+            "client_secret",
+            "scope",
+            "a",
+            "%0a",
+            ":",
         ];
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x6174_6568_6f75_7365);
         let mut refused = 0;

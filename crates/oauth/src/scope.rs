@@ -41,7 +41,8 @@ mod tests {
 
     #[test]
     fn refuses_malformed_scopes_as_invalid_scope() {
-        for bad in ["", " read", "read ", "read  write", "a\"b", "a\\b", "a\tb", "a\nb", "a\u{0}b", "é", "a\u{7f}"]
+        for bad in
+            ["", " read", "read ", "read  write", "a\"b", "a\\b", "a\tb", "a\nb", "a\u{0}b", "é", "a\u{7f}"]
         {
             assert_eq!(check(Some(bad)).unwrap_err().error, ErrorCode::InvalidScope, "{bad:?}");
         }

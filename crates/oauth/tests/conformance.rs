@@ -17,7 +17,8 @@ const MALFORMED_SCOPES: [&str; 5] = ["read  write", " read", "a\"b", "a\\b", "r\
 #[tokio::test]
 async fn client_credentials_grants_and_echoes_the_scope_asked_for() {
     let fx = Fixture::new(all_grants());
-    let issued = fx.token_as(CONFIDENTIAL, &[("grant_type", "client_credentials"), ("scope", "read write")]).await;
+    let issued =
+        fx.token_as(CONFIDENTIAL, &[("grant_type", "client_credentials"), ("scope", "read write")]).await;
     let response = issued.unwrap().response;
     assert_eq!(response.scope.as_deref(), Some("read write"), "RFC 6749 §5.1, as Tyk echoes it");
     let session = fx.session(&response.access_token).await.unwrap();
@@ -75,7 +76,9 @@ async fn a_code_asked_for_with_a_redirect_uri_needs_the_same_one_to_be_redeemed(
     let params = AuthorizationParams { redirect_uri: None, ..fx.params(CONFIDENTIAL, None) };
     let code = fx.issue_code_for(params, SessionOverride::default()).await.unwrap().code;
     let without = [("grant_type", "authorization_code"), ("code", code.as_str())];
-    fx.token_as(CONFIDENTIAL, &without).await.expect("RFC 6749 §4.1.3 requires redirect_uri only when the request had one");
+    fx.token_as(CONFIDENTIAL, &without)
+        .await
+        .expect("RFC 6749 §4.1.3 requires redirect_uri only when the request had one");
 }
 
 #[tokio::test]
