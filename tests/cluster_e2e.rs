@@ -84,7 +84,10 @@ async fn the_core_flows_work_on_redis_cluster() {
         http.post(gw.url("/svc/oauth/token"))
             .basic_auth("app", Some(&secret))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("grant_type=authorization_code&code={code}"))
+            // RFC 6749 §4.1.3: the code was asked for with redirect_uri, so it is repeated.
+            .body(format!(
+                "grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2Fapp.example%2Fcb"
+            ))
             .send()
     };
     let (first, second) = tokio::join!(redeem(&gw1), redeem(&gw2));

@@ -83,7 +83,12 @@ async fn tyk_definitions_import_and_take_effect() {
         .post(format!("{}/my-oauth-api/oauth/token", dev.gateway))
         .basic_auth("seed-client", Some("seed-client-secret"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("grant_type=authorization_code&code={}", code["code"].as_str().unwrap()))
+        // RFC 6749 §4.1.3: the code was asked for with redirect_uri, so it is repeated.
+        .body(format!(
+            "grant_type=authorization_code&code={}&redirect_uri={}",
+            code["code"].as_str().unwrap(),
+            "http%3A%2F%2Fidentityserver.com%2Fclient-redirect-uri"
+        ))
         .send()
         .await
         .unwrap()
