@@ -3,7 +3,8 @@
 //!
 //! Input: the header value on the first line (an empty line for none), the body after it.
 //! Besides "no panic", it checks the redaction invariant of ARCHITECTURE.md: `Debug` of a parsed
-//! request never shows the client secret.
+//! request never shows the client secret; and a refusal's `error_description` keeps to RFC 6749
+//! §5.2's characters (no quote, backslash, control or non-ASCII byte echoed from the input).
 
 #![no_main]
 
@@ -17,7 +18,18 @@ fuzz_target!(|data: &[u8]| {
     };
     // The gateway only passes headers that are visible ASCII (`HeaderValue::to_str`).
     let header = std::str::from_utf8(header).ok().filter(|h| !h.is_empty());
-    let Ok(request) = TokenRequest::parse(body, header) else { return };
+    let request = match TokenRequest::parse(body, header) {
+        Ok(request) => request,
+        Err(error) => {
+            let json: serde_json::Value = serde_json::from_str(&error.to_json()).expect("errors are JSON");
+            let description = json["error_description"].as_str().unwrap_or_default();
+            assert!(
+                description.chars().all(gatehouse_oauth::error::is_description_char),
+                "error_description {description:?} leaves RFC 6749 §5.2's characters"
+            );
+            return;
+        }
+    };
 
     for name in ["grant_type", "client_id", "client_secret", "code", "redirect_uri", "scope", "refresh_token"]
     {

@@ -6,7 +6,7 @@
 //! - [`secret`]: client secrets: generation, hashing for storage, constant-time verification.
 //! - [`request`]: parsing a token request (form body + `Authorization` header) strictly, and
 //!   working out which client it authenticates as (RFC 6749 §2.3.1).
-//! - [`error`]: RFC 6749 §5.2 error responses.
+//! - [`error`]: RFC 6749 §5.2 error responses, their descriptions kept to its character set.
 //! - [`issue`]: the token endpoint: dispatch, client authentication, minting of tokens and token
 //!   families; `grants` holds the rules of the code, password and refresh grants.
 //! - [`authorize`]: the authorization request and the codes identity servers obtain for it.
