@@ -8,6 +8,8 @@ use gatehouse_model::{
     Versioning,
 };
 
+use gatehouse_model::tyk::Imported;
+
 use crate::pb;
 
 /// An API from the wire, with the warnings of a Tyk Classic import (`api_definition`).
@@ -17,6 +19,7 @@ pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<Str
         Some(definition) => {
             let document = struct_to_json(&definition);
             let imported = gatehouse_model::tyk::import_classic(&document).map_err(import_error)?;
+            check_ca_pem(&imported.api.upstream_tls.ca_pem, "gatehouse.upstream_tls.ca_pem")?;
             Ok((imported.api, imported.warnings))
         }
         None => Ok((api_from_wire(Some(api))?, Vec::new())),
@@ -24,10 +27,22 @@ pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<Str
 }
 
 /// A Tyk OAS document from the wire.
-pub fn oas_from_wire(document: Option<pbjson_types::Struct>) -> Result<(Api, Vec<String>), ValidationError> {
+pub fn oas_from_wire(document: Option<pbjson_types::Struct>) -> Result<Imported, ValidationError> {
     let document = document.ok_or_else(|| ValidationError::new("document", "is required"))?;
     let imported = gatehouse_model::tyk::import_oas(&struct_to_json(&document)).map_err(import_error)?;
-    Ok((imported.api, imported.warnings))
+    check_ca_pem(&imported.api.upstream_tls.ca_pem, "x-gatehouse.upstreamTls.caPem")?;
+    Ok(imported)
+}
+
+/// Parsed here, at the edge, so a broken bundle is a 400 naming the field rather than a 502 on
+/// every gateway.
+fn check_ca_pem(pem: &str, field: &str) -> Result<(), ValidationError> {
+    if pem.is_empty() {
+        return Ok(());
+    }
+    gatehouse_tls::pem::roots_from_pem(pem.as_bytes(), field)
+        .map(drop)
+        .map_err(|e| ValidationError::new(field, e))
 }
 
 pub fn oas_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
@@ -48,12 +63,7 @@ pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
         return Err(ValidationError::new("api_definition", "is only accepted when creating an API"));
     }
     let upstream = api.upstream_url.parse()?;
-    if !api.upstream_ca_pem.is_empty() {
-        // Parsed here, at the edge, so a broken bundle is a 400 naming the field rather than a
-        // 502 on every gateway.
-        gatehouse_tls::pem::roots_from_pem(api.upstream_ca_pem.as_bytes(), "upstream_ca_pem")
-            .map_err(|e| ValidationError::new("upstream_ca_pem", e))?;
-    }
+    check_ca_pem(&api.upstream_ca_pem, "upstream_ca_pem")?;
     let oauth = api.oauth.map(oauth_from_wire).transpose()?;
     Ok(Api {
         api_id: api.api_id,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_control::ControlPlane;
+use gatehouse_control::{ControlPlane, KeylessIntent};
 use tonic::{Request, Response, Status};
 
 use super::{ok_status, required, status_from};
@@ -28,8 +28,9 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
     }
 
     async fn import_oas(&self, request: Request<pb::ImportOasRequest>) -> Result<Response<pb::Api>, Status> {
-        let (api, warnings) = oas_from_wire(request.into_inner().document).map_err(invalid)?;
-        let api = self.control.create_api(api).await.map_err(status_from)?;
+        let imported = oas_from_wire(request.into_inner().document).map_err(invalid)?;
+        let warnings = imported.warnings;
+        let api = self.control.create_api(imported.api).await.map_err(status_from)?;
         tracing::info!(api_id = %api.api_id, warnings = warnings.len(), "API imported from Tyk OAS");
         Ok(Response::new(pb::Api { warnings, ..api_to_wire(&api) }))
     }
@@ -37,8 +38,14 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
     async fn update_oas(&self, request: Request<pb::UpdateOasRequest>) -> Result<Response<pb::Api>, Status> {
         let r = request.into_inner();
         let api_id = required("api_id", &r.api_id)?.to_owned();
-        let (api, warnings) = oas_from_wire(r.document).map_err(invalid)?;
-        let api = self.control.update_api(&api_id, api).await.map_err(status_from)?;
+        let imported = oas_from_wire(r.document).map_err(invalid)?;
+        let keyless = if r.allow_keyless || imported.explicitly_keyless {
+            KeylessIntent::Explicit
+        } else {
+            KeylessIntent::Unstated
+        };
+        let warnings = imported.warnings;
+        let api = self.control.update_api(&api_id, imported.api, keyless).await.map_err(status_from)?;
         tracing::info!(api_id = %api.api_id, warnings = warnings.len(), "API updated from Tyk OAS");
         Ok(Response::new(pb::Api { warnings, ..api_to_wire(&api) }))
     }
@@ -71,7 +78,10 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
         let r = request.into_inner();
         let api_id = required("api_id", &r.api_id)?.to_owned();
         let api = api_from_wire(r.api).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let api = self.control.update_api(&api_id, api).await.map_err(status_from)?;
+        // Gatehouse's own JSON states authentication in full: no oauth and no token_auth is a
+        // keyless API on purpose.
+        let api =
+            self.control.update_api(&api_id, api, KeylessIntent::Explicit).await.map_err(status_from)?;
         tracing::info!(api_id = %api.api_id, "API updated");
         Ok(Response::new(api_to_wire(&api)))
     }

@@ -47,6 +47,10 @@ pub enum ApisCommand {
         /// JSON file of the OpenAPI document (`-`: stdin).
         #[arg(long)]
         file: PathBuf,
+        /// Make a protected API keyless even though the document leaves its authentication out
+        /// (without this, such an update is refused).
+        #[arg(long)]
+        allow_keyless: bool,
     },
     /// Print an API as a Tyk OAS API definition (JSON, ready for `import-oas` / `update-oas`).
     ExportOas { api_id: String },
@@ -94,9 +98,9 @@ pub async fn run(cmd: ApisCommand, conn: &Conn) -> Result<String, String> {
             let api = client.import_oas(request).await.map_err(rpc_error)?.into_inner();
             imported(conn, &api)
         }
-        ApisCommand::UpdateOas { api_id, file } => {
+        ApisCommand::UpdateOas { api_id, file, allow_keyless } => {
             let document = input::json_file(&file, "Tyk OAS API definition")?;
-            let request = pb::UpdateOasRequest { api_id, document: Some(document) };
+            let request = pb::UpdateOasRequest { api_id, document: Some(document), allow_keyless };
             let api = client.update_oas(request).await.map_err(rpc_error)?.into_inner();
             imported(conn, &api)
         }
