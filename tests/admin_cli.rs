@@ -124,6 +124,18 @@ fn apis_from_a_file_list_as_table_and_json_and_fail_precisely() {
     let updated = admin(&dev, &["apis", "update", "cli-api", "--file", &renamed]).ok();
     assert_eq!(field(&updated.stdout, "name"), Some("Renamed"));
     assert_eq!(field(&updated.stdout, "auth"), Some("keyless"));
+    // An API that takes other APIs' tokens is protected, and shown so.
+    let token_auth = write_json(
+        dir.path(),
+        "token-auth.json",
+        &json!({"api_id": "cli-api", "name": "Renamed", "listen_path": "/cli/",
+        "upstream_url": "http://127.0.0.1:9", "token_auth": true}),
+    );
+    let updated = admin(&dev, &["apis", "update", "cli-api", "--file", &token_auth]).ok();
+    assert_eq!(field(&updated.stdout, "auth"), Some("token_auth"), "{updated:#?}");
+    let list = admin(&dev, &["apis", "list"]).ok();
+    let line = row(&list.stdout, "cli-api").unwrap_or_else(|| panic!("no cli-api row: {list:#?}"));
+    assert!(line.contains("token_auth") && !line.contains("keyless"), "{line}");
 
     // Errors: the gRPC code and message on stderr, exit code 1.
     let missing = admin(&dev, &["apis", "get", "nope"]);

@@ -136,11 +136,16 @@ fn table(apis: &[pb::Api]) -> String {
     t.render()
 }
 
-/// `keyless`, or `oauth:` and the grants the token endpoint accepts.
+/// `keyless`, `token_auth`, or `oauth:` and the grants the token endpoint accepts (and
+/// `+token_auth` when it accepts other APIs' tokens too).
 fn auth_summary(api: &pb::Api) -> String {
-    match &api.oauth {
-        None => "keyless".to_owned(),
-        Some(o) => format!("oauth:{}", list(&o.allowed_grant_types)),
+    match (&api.oauth, api.token_auth) {
+        (None, false) => "keyless".to_owned(),
+        (None, true) => "token_auth".to_owned(),
+        (Some(o), token_auth) => {
+            let also = if token_auth { "+token_auth" } else { "" };
+            format!("oauth:{}{also}", list(&o.allowed_grant_types))
+        }
     }
 }
 
@@ -151,11 +156,20 @@ fn fields(api: &pb::Api) -> String {
         .add("listen_path", &api.listen_path)
         .add("strip_listen_path", yes_no(api.strip_listen_path))
         .add("upstream_url", &api.upstream_url);
-    match &api.oauth {
-        None => {
+    // A token_auth API is protected: never show it as keyless.
+    match (&api.oauth, api.token_auth) {
+        (None, false) => {
             f.add("auth", "keyless");
         }
-        Some(o) => oauth_fields(&mut f, o),
+        (None, true) => {
+            f.add("auth", "token_auth");
+        }
+        (Some(o), token_auth) => {
+            oauth_fields(&mut f, o);
+            if token_auth {
+                f.add("token_auth", yes_no(true));
+            }
+        }
     }
     for (i, warning) in api.warnings.iter().enumerate() {
         f.add(format!("warnings[{i}]"), warning);
