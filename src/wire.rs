@@ -49,6 +49,10 @@ pub fn oas_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
     serde_json::from_value(gatehouse_model::tyk::export_oas(api)).map_err(|e| e.to_string())
 }
 
+pub fn classic_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
+    serde_json::from_value(gatehouse_model::tyk::export_classic(api)).map_err(|e| e.to_string())
+}
+
 fn struct_to_json(s: &pbjson_types::Struct) -> serde_json::Value {
     serde_json::to_value(s).unwrap_or(serde_json::Value::Null)
 }

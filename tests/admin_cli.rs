@@ -162,6 +162,16 @@ fn apis_from_a_file_list_as_table_and_json_and_fail_precisely() {
     assert_eq!(admin(&dev, &["apis", "get", "cli-api"]).code, 1);
     let reimported = admin(&dev, &["apis", "import-oas", "--file", &oas_file]).ok();
     assert_eq!(field(&reimported.stdout, "listen_path"), Some("/cli/"), "{reimported:#?}");
+    assert_eq!(field(&reimported.stdout, "auth"), Some("token_auth"), "{reimported:#?}");
+
+    // Tyk Classic export prints the Dashboard's wrapper, which import-classic takes back.
+    let exported: Value = admin(&dev, &["apis", "export-classic", "cli-api"]).ok().json();
+    assert_eq!(exported["api_definition"]["use_standard_auth"], true, "{exported}");
+    let classic_file = write_json(dir.path(), "cli-classic.json", &exported);
+    admin(&dev, &["apis", "delete", "cli-api"]).ok();
+    let reimported = admin(&dev, &["apis", "import-classic", "--file", &classic_file]).ok();
+    assert_eq!(field(&reimported.stdout, "auth"), Some("token_auth"), "{reimported:#?}");
+    assert_eq!(field(&reimported.stdout, "warnings[0]"), None, "{reimported:#?}");
 
     // Tyk Classic, wrapped as the Dashboard takes it; what is lost is said, on both streams.
     let classic = json!({"api_definition": {"api_id": "classic", "name": "Classic", "use_keyless": true,

@@ -1,6 +1,6 @@
 //! A protected API never becomes public by accident, over the REST API of `gatehouse dev`:
-//! exporting an API as Tyk OAS and putting the export back keeps every setting and keeps it
-//! refusing requests without a token; a Tyk OAS document whose authentication was lost is
+//! exporting an API as Tyk OAS or Classic and putting the export back keeps every setting and
+//! keeps it refusing requests without a token; a Tyk OAS document whose authentication was lost is
 //! refused over a protected API unless the caller asks for a keyless one.
 
 mod common;
@@ -109,6 +109,33 @@ async fn oas_export_and_import_keep_protected_apis_protected() {
     assert_eq!(r.status(), 200);
     let echoed: Value = r.json().await.unwrap();
     assert_eq!(echoed["path"], "/x", "{echoed}");
+
+    // The same through Tyk Classic: export, delete, create from the export.
+    for id in ["tok", "oa"] {
+        let (_, before) = send(&http, "GET", &format!("{apis}/{id}"), None).await;
+        let (status, exported) = send(&http, "GET", &format!("{apis}/classic/{id}"), None).await;
+        assert_eq!(status, 200, "{exported}");
+        let (status, _) = send(&http, "DELETE", &format!("{apis}/{id}"), None).await;
+        assert_eq!(status, 200);
+        let (status, created) = send(&http, "POST", &apis, Some(&exported)).await;
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(created["warnings"], json!([]), "{created}");
+        let (_, after) = send(&http, "GET", &format!("{apis}/{id}"), None).await;
+        // Classic names versions by the keys of a JSON object: they come back sorted.
+        let mut expected = before.clone();
+        if let Some(versions) = expected["versioning"]["versions"].as_array_mut() {
+            versions.sort_by_key(|v| v.as_str().map(str::to_owned));
+        }
+        assert_eq!(after, expected, "the Classic round trip changed {id}: {exported:#}");
+    }
+    sync_marker(&http, &dev, &upstream.url(), "/marker-classic/").await;
+    for id in ["tok", "oa"] {
+        assert_eq!(
+            status_of(&http, &format!("{}/{id}/x", dev.gateway), &[]).await,
+            401,
+            "{id} after Classic"
+        );
+    }
 
     // A Tyk OAS document whose authentication was lost (as the old export wrote it) would make
     // the API public: refused, saying so, and the API is unchanged.

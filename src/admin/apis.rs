@@ -7,7 +7,9 @@ use tonic::{Request, Response, Status};
 
 use super::{ok_status, required, status_from};
 use crate::pb;
-use crate::wire::{api_from_wire, api_from_wire_with_warnings, api_to_wire, oas_from_wire, oas_to_wire};
+use crate::wire::{
+    api_from_wire, api_from_wire_with_warnings, api_to_wire, classic_to_wire, oas_from_wire, oas_to_wire,
+};
 
 fn invalid(e: gatehouse_model::ValidationError) -> Status {
     Status::invalid_argument(e.to_string())
@@ -58,6 +60,16 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
         let api = self.control.get_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
         let document = oas_to_wire(&api).map_err(Status::internal)?;
         Ok(Response::new(pb::ExportOasResponse { document: Some(document) }))
+    }
+
+    async fn export_classic(
+        &self,
+        request: Request<pb::ExportClassicRequest>,
+    ) -> Result<Response<pb::ExportClassicResponse>, Status> {
+        let r = request.into_inner();
+        let api = self.control.get_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
+        let api_definition = classic_to_wire(&api).map_err(Status::internal)?;
+        Ok(Response::new(pb::ExportClassicResponse { api_definition: Some(api_definition) }))
     }
 
     async fn get_api(&self, request: Request<pb::GetApiRequest>) -> Result<Response<pb::Api>, Status> {

@@ -54,6 +54,9 @@ pub enum ApisCommand {
     },
     /// Print an API as a Tyk OAS API definition (JSON, ready for `import-oas` / `update-oas`).
     ExportOas { api_id: String },
+    /// Print an API as a Tyk Classic API definition (`{"api_definition": …}`, ready for
+    /// `import-classic`).
+    ExportClassic { api_id: String },
 }
 
 pub async fn run(cmd: ApisCommand, conn: &Conn) -> Result<String, String> {
@@ -109,6 +112,12 @@ pub async fn run(cmd: ApisCommand, conn: &Conn) -> Result<String, String> {
             // The document is JSON by nature: print it bare, so `export-oas > f.json` can be
             // edited and fed back; `--json` prints the response message around it.
             if conn.json { output::json(&r) } else { output::json(&r.document.unwrap_or_default()) }
+        }
+        ApisCommand::ExportClassic { api_id } => {
+            let request = pb::ExportClassicRequest { api_id };
+            let r = client.export_classic(request).await.map_err(rpc_error)?.into_inner();
+            // Already the Dashboard's wrapper, which import-classic takes as it is.
+            output::json(&r)
         }
     }
 }
