@@ -1,6 +1,6 @@
 //! Tyk's own "complete and valid" OAuth example, and export → import round trips.
 
-use gatehouse_model::tyk::{Imported, export_oas, import_classic, import_oas, parse_json};
+use gatehouse_model::tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
 use gatehouse_model::{Api, GrantType, Notifications, OAuthSettings, VersionLocation, Versioning};
 
 /// Verbatim from Tyk's OAuth 2.0 documentation, trailing comma included.
@@ -221,4 +221,42 @@ fn a_dashboard_wrapped_classic_oauth_api_imports() {
     let oauth = api.oauth.unwrap();
     assert_eq!(oauth.allowed_grant_types, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
     assert_eq!(oauth.notifications.unwrap().url, "http://localhost:9000/oauth-key-change");
+}
+
+/// The fuzz target's checks (`fuzz/fuzz_targets/tyk_import.rs`) over its seed corpus, so they
+/// run with the ordinary tests too: every definition that imports exports, in both forms, to a
+/// definition that imports back to the same API without warnings.
+#[test]
+fn the_fuzz_seed_corpus_round_trips_in_both_forms() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/tyk_import");
+    let mut imported_any = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(doc) = parse_json(&std::fs::read_to_string(&path).unwrap()) else { continue };
+        for imported in [import_oas(&doc), import_classic(&doc)].into_iter().flatten() {
+            imported_any += 1;
+            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("gatehouse-")) {
+                // Gatehouse's own exports: protected, nothing lost on the way in.
+                assert!(imported.api.requires_token() && imported.api.token_auth, "{path:?}");
+                assert_eq!(imported.warnings, Vec::<String>::new(), "{path:?}");
+            }
+            let mut api = imported.api;
+            api.api_id = "corpus".into();
+            let oas = export_oas(&api).to_string();
+            let back =
+                import_oas(&parse_json(&oas).unwrap()).unwrap_or_else(|e| panic!("{path:?}: {e}\n{oas}"));
+            assert_eq!((back.api, back.warnings), (api.clone(), vec![]), "{path:?}: {oas}");
+            let classic = export_classic(&api).to_string();
+            let back = import_classic(&parse_json(&classic).unwrap())
+                .unwrap_or_else(|e| panic!("{path:?}: {e}\n{classic}"));
+            // Classic names versions by JSON object keys: they come back sorted.
+            let mut expected = api;
+            if let Some(v) = &mut expected.versioning {
+                v.versions.sort();
+                v.versions.dedup();
+            }
+            assert_eq!((back.api, back.warnings), (expected, vec![]), "{path:?}: {classic}");
+        }
+    }
+    assert!(imported_any >= 6, "the corpus holds importable definitions ({imported_any})");
 }
