@@ -288,7 +288,10 @@ pub(super) fn unsupported(key: &str) -> &'static str {
         }
         "internal" => "internal APIs are not supported; Gatehouse exposes the API on its listen path",
         "expiration" | "expires" => "API expiry is not supported; the API stays available",
-        "versioning" => "API versioning is not supported; Gatehouse serves a single version",
+        "versioning" => {
+            "Tyk OAS versions (separate API definitions) do not carry over: a Gatehouse API names its \
+             versions itself (versioning in its API JSON, x-gatehouse.versioning in Tyk OAS)"
+        }
         "CORS" => "CORS is not supported; Gatehouse adds no CORS headers and answers no preflights",
         "cache_options" => "caching is not supported; every request reaches the upstream",
         "graphql" => "GraphQL features are not supported; Gatehouse proxies plain HTTP",
