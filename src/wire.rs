@@ -432,6 +432,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn imported_ca_bundles_are_parsed_at_the_edge() {
+        let doc = serde_json::json!({
+            "x-tyk-api-gateway": {
+                "info": { "name": "n" },
+                "server": { "listenPath": { "value": "/n/" }, "authentication": { "enabled": false } },
+                "upstream": { "url": "https://h:8443" }
+            },
+            "x-gatehouse": { "upstreamTls": { "caPem": "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n" } }
+        });
+        let e = oas_from_wire(Some(serde_json::from_value(doc).unwrap())).unwrap_err();
+        assert_eq!(e.field, "x-gatehouse.upstreamTls.caPem", "{e}");
+    }
+
+    #[test]
     fn grant_type_errors_name_the_index() {
         let api = pb::Api {
             upstream_url: "http://127.0.0.1:1".into(),
