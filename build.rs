@@ -72,6 +72,9 @@ struct Route {
     service: String,
     method: String,
     input_type: String,
+    /// Top-level bool fields of the request: their query values (`?allow_keyless=true`) become
+    /// JSON booleans, which proto3 JSON requires.
+    bool_fields: Vec<String>,
 }
 
 fn collect_routes(pool: &DescriptorPool) -> Result<Vec<Route>, String> {
@@ -145,6 +148,11 @@ fn route_from_rule(method: &MethodDescriptor, rule: &prost_reflect::DynamicMessa
         service: method.parent_service().name().to_owned(),
         method: method.name().to_owned(),
         input_type: input.name().to_owned(),
+        bool_fields: input
+            .fields()
+            .filter(|f| !f.is_list() && matches!(f.kind(), prost_reflect::Kind::Bool))
+            .map(|f| f.name().to_owned())
+            .collect(),
     })
 }
 
@@ -186,10 +194,11 @@ fn render_routes(routes: &[Route]) -> String {
         };
         let _ = writeln!(
             out,
-            "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, response_body: {:?}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
+            "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, response_body: {:?}, bool_fields: &{:?}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
             r.verb,
             r.template,
             r.response_body.as_deref(),
+            r.bool_fields,
             r.service,
             r.method,
             r.service,

@@ -8,6 +8,8 @@ use gatehouse_model::{
     Versioning,
 };
 
+use gatehouse_model::tyk::Imported;
+
 use crate::pb;
 
 /// An API from the wire, with the warnings of a Tyk Classic import (`api_definition`).
@@ -17,6 +19,7 @@ pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<Str
         Some(definition) => {
             let document = struct_to_json(&definition);
             let imported = gatehouse_model::tyk::import_classic(&document).map_err(import_error)?;
+            check_ca_pem(&imported.api.upstream_tls.ca_pem, "gatehouse.upstream_tls.ca_pem")?;
             Ok((imported.api, imported.warnings))
         }
         None => Ok((api_from_wire(Some(api))?, Vec::new())),
@@ -24,14 +27,30 @@ pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<Str
 }
 
 /// A Tyk OAS document from the wire.
-pub fn oas_from_wire(document: Option<pbjson_types::Struct>) -> Result<(Api, Vec<String>), ValidationError> {
+pub fn oas_from_wire(document: Option<pbjson_types::Struct>) -> Result<Imported, ValidationError> {
     let document = document.ok_or_else(|| ValidationError::new("document", "is required"))?;
     let imported = gatehouse_model::tyk::import_oas(&struct_to_json(&document)).map_err(import_error)?;
-    Ok((imported.api, imported.warnings))
+    check_ca_pem(&imported.api.upstream_tls.ca_pem, "x-gatehouse.upstreamTls.caPem")?;
+    Ok(imported)
+}
+
+/// Parsed here, at the edge, so a broken bundle is a 400 naming the field rather than a 502 on
+/// every gateway.
+fn check_ca_pem(pem: &str, field: &str) -> Result<(), ValidationError> {
+    if pem.is_empty() {
+        return Ok(());
+    }
+    gatehouse_tls::pem::roots_from_pem(pem.as_bytes(), field)
+        .map(drop)
+        .map_err(|e| ValidationError::new(field, e))
 }
 
 pub fn oas_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
     serde_json::from_value(gatehouse_model::tyk::export_oas(api)).map_err(|e| e.to_string())
+}
+
+pub fn classic_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
+    serde_json::from_value(gatehouse_model::tyk::export_classic(api)).map_err(|e| e.to_string())
 }
 
 fn struct_to_json(s: &pbjson_types::Struct) -> serde_json::Value {
@@ -48,12 +67,7 @@ pub fn api_from_wire(api: Option<pb::Api>) -> Result<Api, ValidationError> {
         return Err(ValidationError::new("api_definition", "is only accepted when creating an API"));
     }
     let upstream = api.upstream_url.parse()?;
-    if !api.upstream_ca_pem.is_empty() {
-        // Parsed here, at the edge, so a broken bundle is a 400 naming the field rather than a
-        // 502 on every gateway.
-        gatehouse_tls::pem::roots_from_pem(api.upstream_ca_pem.as_bytes(), "upstream_ca_pem")
-            .map_err(|e| ValidationError::new("upstream_ca_pem", e))?;
-    }
+    check_ca_pem(&api.upstream_ca_pem, "upstream_ca_pem")?;
     let oauth = api.oauth.map(oauth_from_wire).transpose()?;
     Ok(Api {
         api_id: api.api_id,
@@ -416,6 +430,20 @@ pub fn change_from_wire(d: pb::ConfigDelta) -> Result<(u64, Change), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_ca_bundles_are_parsed_at_the_edge() {
+        let doc = serde_json::json!({
+            "x-tyk-api-gateway": {
+                "info": { "name": "n" },
+                "server": { "listenPath": { "value": "/n/" }, "authentication": { "enabled": false } },
+                "upstream": { "url": "https://h:8443" }
+            },
+            "x-gatehouse": { "upstreamTls": { "caPem": "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n" } }
+        });
+        let e = oas_from_wire(Some(serde_json::from_value(doc).unwrap())).unwrap_err();
+        assert_eq!(e.field, "x-gatehouse.upstreamTls.caPem", "{e}");
+    }
 
     #[test]
     fn grant_type_errors_name_the_index() {

@@ -124,6 +124,18 @@ fn apis_from_a_file_list_as_table_and_json_and_fail_precisely() {
     let updated = admin(&dev, &["apis", "update", "cli-api", "--file", &renamed]).ok();
     assert_eq!(field(&updated.stdout, "name"), Some("Renamed"));
     assert_eq!(field(&updated.stdout, "auth"), Some("keyless"));
+    // An API that takes other APIs' tokens is protected, and shown so.
+    let token_auth = write_json(
+        dir.path(),
+        "token-auth.json",
+        &json!({"api_id": "cli-api", "name": "Renamed", "listen_path": "/cli/",
+        "upstream_url": "http://127.0.0.1:9", "token_auth": true}),
+    );
+    let updated = admin(&dev, &["apis", "update", "cli-api", "--file", &token_auth]).ok();
+    assert_eq!(field(&updated.stdout, "auth"), Some("token_auth"), "{updated:#?}");
+    let list = admin(&dev, &["apis", "list"]).ok();
+    let line = row(&list.stdout, "cli-api").unwrap_or_else(|| panic!("no cli-api row: {list:#?}"));
+    assert!(line.contains("token_auth") && !line.contains("keyless"), "{line}");
 
     // Errors: the gRPC code and message on stderr, exit code 1.
     let missing = admin(&dev, &["apis", "get", "nope"]);
@@ -150,6 +162,16 @@ fn apis_from_a_file_list_as_table_and_json_and_fail_precisely() {
     assert_eq!(admin(&dev, &["apis", "get", "cli-api"]).code, 1);
     let reimported = admin(&dev, &["apis", "import-oas", "--file", &oas_file]).ok();
     assert_eq!(field(&reimported.stdout, "listen_path"), Some("/cli/"), "{reimported:#?}");
+    assert_eq!(field(&reimported.stdout, "auth"), Some("token_auth"), "{reimported:#?}");
+
+    // Tyk Classic export prints the Dashboard's wrapper, which import-classic takes back.
+    let exported: Value = admin(&dev, &["apis", "export-classic", "cli-api"]).ok().json();
+    assert_eq!(exported["api_definition"]["use_standard_auth"], true, "{exported}");
+    let classic_file = write_json(dir.path(), "cli-classic.json", &exported);
+    admin(&dev, &["apis", "delete", "cli-api"]).ok();
+    let reimported = admin(&dev, &["apis", "import-classic", "--file", &classic_file]).ok();
+    assert_eq!(field(&reimported.stdout, "auth"), Some("token_auth"), "{reimported:#?}");
+    assert_eq!(field(&reimported.stdout, "warnings[0]"), None, "{reimported:#?}");
 
     // Tyk Classic, wrapped as the Dashboard takes it; what is lost is said, on both streams.
     let classic = json!({"api_definition": {"api_id": "classic", "name": "Classic", "use_keyless": true,

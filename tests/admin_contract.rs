@@ -159,4 +159,30 @@ async fn every_grpc_service_authenticates_and_reports_precise_statuses() {
     let e =
         apis.export_oas(request(pb::ExportOasRequest { api_id: "nope".into() }, admin)).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
+
+    // A Tyk OAS update that would make a protected API keyless without saying so.
+    let protected = pb::Api {
+        api_id: "protected".into(),
+        name: "Protected".into(),
+        listen_path: "/protected/".into(),
+        upstream_url: "http://127.0.0.1:9".into(),
+        token_auth: true,
+        ..Default::default()
+    };
+    apis.create_api(request(pb::CreateApiRequest { api: Some(protected) }, admin)).await.unwrap();
+    let export = pb::ExportOasRequest { api_id: "protected".into() };
+    let document = apis.export_oas(request(export, admin)).await.unwrap().into_inner().document;
+    let mut lost = serde_json::to_value(document).unwrap();
+    lost["x-tyk-api-gateway"]["server"].as_object_mut().unwrap().remove("authentication");
+    lost.as_object_mut().unwrap().remove("x-gatehouse");
+    let update = |allow_keyless| pb::UpdateOasRequest {
+        api_id: "protected".into(),
+        document: Some(serde_json::from_value(lost.clone()).unwrap()),
+        allow_keyless,
+    };
+    let e = apis.update_oas(request(update(false), admin)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{}", e.message());
+    assert!(e.message().contains("\"protected\" requires a token (token_auth)"), "{}", e.message());
+    let api = apis.update_oas(request(update(true), admin)).await.unwrap().into_inner();
+    assert!(!api.token_auth && api.oauth.is_none());
 }

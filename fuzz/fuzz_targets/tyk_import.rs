@@ -3,11 +3,12 @@
 //!
 //! Input: the definition's text. Besides "no panic", it checks what the module promises: an
 //! imported API is valid (once given an id, which the control plane would assign), and its Tyk
-//! OAS export imports again, without warnings, to the same API (`export.rs` promises both).
+//! OAS and Classic exports import again, without warnings, to the same API, never with weaker
+//! authentication (the `tyk` module doc promises it).
 
 #![no_main]
 
-use gatehouse_model::tyk::{Imported, export_oas, import_classic, import_oas, parse_json};
+use gatehouse_model::tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,13 +31,23 @@ fn check(imported: Imported) {
         Err(e) => panic!("an imported API must be valid, got {e} for {api:?}"),
     };
     // Through text, as an admin carries an exported definition to another gateway.
-    let exported = export_oas(&api).to_string();
-    let again = parse_json(&exported).and_then(|doc| import_oas(&doc));
-    match again {
-        Ok(again) => {
-            assert_eq!(again.warnings, Vec::<String>::new(), "the export warns on import: {exported}");
-            assert_eq!(again.api, api, "export then import changed the API: {exported}");
+    // Classic names versions by JSON object keys: they come back sorted, without repeats.
+    let mut classic_api = api.clone();
+    if let Some(v) = &mut classic_api.versioning {
+        v.versions.sort();
+        v.versions.dedup();
+    }
+    for (form, exported, import, api) in [
+        ("OAS", export_oas(&api).to_string(), import_oas as fn(&_) -> _, &api),
+        ("Classic", export_classic(&api).to_string(), import_classic, &classic_api),
+    ] {
+        match parse_json(&exported).and_then(|doc| import(&doc)) {
+            Ok(again) => {
+                assert_eq!(again.warnings, Vec::<String>::new(), "the {form} export warns on import: {exported}");
+                assert_eq!(again.api.requires_token(), api.requires_token(), "{form} weakened: {exported}");
+                assert_eq!(&again.api, api, "{form} export then import changed the API: {exported}");
+            }
+            Err(e) => panic!("Gatehouse's own {form} export does not import: {e}: {exported}"),
         }
-        Err(e) => panic!("Gatehouse's own export does not import: {e}: {exported}"),
     }
 }

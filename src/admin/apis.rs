@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use gatehouse_control::ControlPlane;
+use gatehouse_control::{ControlPlane, KeylessIntent};
 use tonic::{Request, Response, Status};
 
 use super::{ok_status, required, status_from};
 use crate::pb;
-use crate::wire::{api_from_wire, api_from_wire_with_warnings, api_to_wire, oas_from_wire, oas_to_wire};
+use crate::wire::{
+    api_from_wire, api_from_wire_with_warnings, api_to_wire, classic_to_wire, oas_from_wire, oas_to_wire,
+};
 
 fn invalid(e: gatehouse_model::ValidationError) -> Status {
     Status::invalid_argument(e.to_string())
@@ -28,8 +30,9 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
     }
 
     async fn import_oas(&self, request: Request<pb::ImportOasRequest>) -> Result<Response<pb::Api>, Status> {
-        let (api, warnings) = oas_from_wire(request.into_inner().document).map_err(invalid)?;
-        let api = self.control.create_api(api).await.map_err(status_from)?;
+        let imported = oas_from_wire(request.into_inner().document).map_err(invalid)?;
+        let warnings = imported.warnings;
+        let api = self.control.create_api(imported.api).await.map_err(status_from)?;
         tracing::info!(api_id = %api.api_id, warnings = warnings.len(), "API imported from Tyk OAS");
         Ok(Response::new(pb::Api { warnings, ..api_to_wire(&api) }))
     }
@@ -37,8 +40,14 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
     async fn update_oas(&self, request: Request<pb::UpdateOasRequest>) -> Result<Response<pb::Api>, Status> {
         let r = request.into_inner();
         let api_id = required("api_id", &r.api_id)?.to_owned();
-        let (api, warnings) = oas_from_wire(r.document).map_err(invalid)?;
-        let api = self.control.update_api(&api_id, api).await.map_err(status_from)?;
+        let imported = oas_from_wire(r.document).map_err(invalid)?;
+        let keyless = if r.allow_keyless || imported.explicitly_keyless {
+            KeylessIntent::Explicit
+        } else {
+            KeylessIntent::Unstated
+        };
+        let warnings = imported.warnings;
+        let api = self.control.update_api(&api_id, imported.api, keyless).await.map_err(status_from)?;
         tracing::info!(api_id = %api.api_id, warnings = warnings.len(), "API updated from Tyk OAS");
         Ok(Response::new(pb::Api { warnings, ..api_to_wire(&api) }))
     }
@@ -51,6 +60,16 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
         let api = self.control.get_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
         let document = oas_to_wire(&api).map_err(Status::internal)?;
         Ok(Response::new(pb::ExportOasResponse { document: Some(document) }))
+    }
+
+    async fn export_classic(
+        &self,
+        request: Request<pb::ExportClassicRequest>,
+    ) -> Result<Response<pb::ExportClassicResponse>, Status> {
+        let r = request.into_inner();
+        let api = self.control.get_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
+        let api_definition = classic_to_wire(&api).map_err(Status::internal)?;
+        Ok(Response::new(pb::ExportClassicResponse { api_definition: Some(api_definition) }))
     }
 
     async fn get_api(&self, request: Request<pb::GetApiRequest>) -> Result<Response<pb::Api>, Status> {
@@ -71,7 +90,10 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
         let r = request.into_inner();
         let api_id = required("api_id", &r.api_id)?.to_owned();
         let api = api_from_wire(r.api).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let api = self.control.update_api(&api_id, api).await.map_err(status_from)?;
+        // Gatehouse's own JSON states authentication in full: no oauth and no token_auth is a
+        // keyless API on purpose.
+        let api =
+            self.control.update_api(&api_id, api, KeylessIntent::Explicit).await.map_err(status_from)?;
         tracing::info!(api_id = %api.api_id, "API updated");
         Ok(Response::new(api_to_wire(&api)))
     }

@@ -60,6 +60,7 @@ pub fn status_from(error: ControlError) -> Status {
             Status::unavailable("state store unavailable")
         }
         ControlError::Unavailable(m) => Status::unavailable(m),
+        ControlError::Precondition(m) => Status::failed_precondition(m),
         ControlError::Unauthenticated(m) => Status::unauthenticated(m),
         ControlError::Store(e @ (StoreError::Conflict { .. } | StoreError::Truncated(_))) => {
             Status::aborted(format!("concurrent change on another control plane ({e}); retry"))

@@ -47,9 +47,16 @@ pub enum ApisCommand {
         /// JSON file of the OpenAPI document (`-`: stdin).
         #[arg(long)]
         file: PathBuf,
+        /// Make a protected API keyless even though the document leaves its authentication out
+        /// (without this, such an update is refused).
+        #[arg(long)]
+        allow_keyless: bool,
     },
     /// Print an API as a Tyk OAS API definition (JSON, ready for `import-oas` / `update-oas`).
     ExportOas { api_id: String },
+    /// Print an API as a Tyk Classic API definition (`{"api_definition": …}`, ready for
+    /// `import-classic`).
+    ExportClassic { api_id: String },
 }
 
 pub async fn run(cmd: ApisCommand, conn: &Conn) -> Result<String, String> {
@@ -94,9 +101,9 @@ pub async fn run(cmd: ApisCommand, conn: &Conn) -> Result<String, String> {
             let api = client.import_oas(request).await.map_err(rpc_error)?.into_inner();
             imported(conn, &api)
         }
-        ApisCommand::UpdateOas { api_id, file } => {
+        ApisCommand::UpdateOas { api_id, file, allow_keyless } => {
             let document = input::json_file(&file, "Tyk OAS API definition")?;
-            let request = pb::UpdateOasRequest { api_id, document: Some(document) };
+            let request = pb::UpdateOasRequest { api_id, document: Some(document), allow_keyless };
             let api = client.update_oas(request).await.map_err(rpc_error)?.into_inner();
             imported(conn, &api)
         }
@@ -105,6 +112,12 @@ pub async fn run(cmd: ApisCommand, conn: &Conn) -> Result<String, String> {
             // The document is JSON by nature: print it bare, so `export-oas > f.json` can be
             // edited and fed back; `--json` prints the response message around it.
             if conn.json { output::json(&r) } else { output::json(&r.document.unwrap_or_default()) }
+        }
+        ApisCommand::ExportClassic { api_id } => {
+            let request = pb::ExportClassicRequest { api_id };
+            let r = client.export_classic(request).await.map_err(rpc_error)?.into_inner();
+            // Already the Dashboard's wrapper, which import-classic takes as it is.
+            output::json(&r)
         }
     }
 }
@@ -132,11 +145,16 @@ fn table(apis: &[pb::Api]) -> String {
     t.render()
 }
 
-/// `keyless`, or `oauth:` and the grants the token endpoint accepts.
+/// `keyless`, `token_auth`, or `oauth:` and the grants the token endpoint accepts (and
+/// `+token_auth` when it accepts other APIs' tokens too).
 fn auth_summary(api: &pb::Api) -> String {
-    match &api.oauth {
-        None => "keyless".to_owned(),
-        Some(o) => format!("oauth:{}", list(&o.allowed_grant_types)),
+    match (&api.oauth, api.token_auth) {
+        (None, false) => "keyless".to_owned(),
+        (None, true) => "token_auth".to_owned(),
+        (Some(o), token_auth) => {
+            let also = if token_auth { "+token_auth" } else { "" };
+            format!("oauth:{}{also}", list(&o.allowed_grant_types))
+        }
     }
 }
 
@@ -147,11 +165,20 @@ fn fields(api: &pb::Api) -> String {
         .add("listen_path", &api.listen_path)
         .add("strip_listen_path", yes_no(api.strip_listen_path))
         .add("upstream_url", &api.upstream_url);
-    match &api.oauth {
-        None => {
+    // A token_auth API is protected: never show it as keyless.
+    match (&api.oauth, api.token_auth) {
+        (None, false) => {
             f.add("auth", "keyless");
         }
-        Some(o) => oauth_fields(&mut f, o),
+        (None, true) => {
+            f.add("auth", "token_auth");
+        }
+        (Some(o), token_auth) => {
+            oauth_fields(&mut f, o);
+            if token_auth {
+                f.add("token_auth", yes_no(true));
+            }
+        }
     }
     for (i, warning) in api.warnings.iter().enumerate() {
         f.add(format!("warnings[{i}]"), warning);

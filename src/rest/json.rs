@@ -50,11 +50,14 @@ impl From<Status> for RestError {
 
 /// One JSON object holding every field of the request message: the body (whole or as one
 /// field), then the query string for fields not set yet, then the path variables, which win.
+/// Query values are strings, except those of `bool_fields`: proto3 JSON takes only `true` and
+/// `false` for a bool, so `?allow_keyless=true` becomes one.
 pub fn merge_input(
     spec: BodySpec,
     body: Option<Value>,
     path_params: Vec<(&'static str, String)>,
     query: Option<&str>,
+    bool_fields: &[&str],
 ) -> Result<Value, RestError> {
     let mut input = match (spec, body) {
         (BodySpec::Whole, Some(Value::Object(map))) => map,
@@ -75,9 +78,24 @@ pub fn merge_input(
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
             .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("malformed query string: {e}")))?;
         for (name, value) in pairs {
-            if !input.contains_key(&name) {
-                input.insert(name, Value::String(value));
+            if input.contains_key(&name) {
+                continue;
             }
+            let value = if bool_fields.contains(&name.as_str()) {
+                match value.as_str() {
+                    "true" | "1" => Value::Bool(true),
+                    "false" | "0" => Value::Bool(false),
+                    _ => {
+                        return Err(RestError::new(
+                            StatusCode::BAD_REQUEST,
+                            format!("query parameter {name} must be true or false"),
+                        ));
+                    }
+                }
+            } else {
+                Value::String(value)
+            };
+            input.insert(name, value);
         }
     }
     for (name, value) in path_params {
@@ -140,6 +158,7 @@ mod tests {
             Some(json!({"api_id": "x", "a": 1})),
             vec![("api_id", "y".into())],
             None,
+            &[],
         )
         .unwrap();
         assert_eq!(v, json!({"api_id": "y", "a": 1}));
@@ -147,13 +166,25 @@ mod tests {
 
     #[test]
     fn body_field_and_query() {
-        let v = merge_input(BodySpec::Field("api"), Some(json!({"name": "n"})), vec![], Some("p=2")).unwrap();
+        let v = merge_input(BodySpec::Field("api"), Some(json!({"name": "n"})), vec![], Some("p=2"), &[])
+            .unwrap();
         assert_eq!(v, json!({"api": {"name": "n"}, "p": "2"}));
     }
 
     #[test]
+    fn bool_fields_read_from_the_query_as_booleans() {
+        let merge =
+            |query| merge_input(BodySpec::Field("document"), None, vec![], Some(query), &["allow_keyless"]);
+        assert_eq!(merge("allow_keyless=true&x=true").unwrap(), json!({"allow_keyless": true, "x": "true"}));
+        assert_eq!(merge("allow_keyless=0").unwrap(), json!({"allow_keyless": false}));
+        let e = merge("allow_keyless=yes").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.message, "query parameter allow_keyless must be true or false");
+    }
+
+    #[test]
     fn non_object_whole_body_is_refused() {
-        let e = merge_input(BodySpec::Whole, Some(json!([1])), vec![], None).unwrap_err();
+        let e = merge_input(BodySpec::Whole, Some(json!([1])), vec![], None, &[]).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(e.message.contains("an array"), "{}", e.message);
     }

@@ -45,6 +45,8 @@ pub struct RouteSpec {
     pub body: BodySpec,
     /// `response_body`: answer with this field of the response message only.
     pub response_body: Option<&'static str>,
+    /// The request's top-level bool fields, whose query values are read as booleans.
+    pub bool_fields: &'static [&'static str],
     pub rpc: Rpc,
     /// The gRPC method, `/package.Service/Method`, for logs and traces.
     pub rpc_name: &'static str,
@@ -135,7 +137,7 @@ pub fn decode_request(
         BodySpec::None => None,
         BodySpec::Whole | BodySpec::Field(_) => Some(parse_body(content_type, body)?),
     };
-    let input = json::merge_input(route.body, body, path_params, query)?;
+    let input = json::merge_input(route.body, body, path_params, query, route.bool_fields)?;
     Ok((route, input))
 }
 

@@ -7,6 +7,7 @@
 //!   to the [`StateStore`](gatehouse_store::StateStore) and only then applied in memory and
 //!   published (`commit.rs`: compare-and-set on the revision, catching up with replicas).
 //! - [`analytics`]: a client's usage per day and API, from what the gateways record.
+//! - [`keyless`]: the guard against replacing a protected API by a keyless one unasked.
 //! - [`policies`]: security policies; deleting one still in use is refused.
 //! - [`users`]: resource owners of the password grant (Argon2id passwords).
 //! - [`tokens`]: authorization codes for identity servers and admin revocation, over the token
@@ -20,6 +21,7 @@ pub mod analytics;
 mod commit;
 pub mod error;
 pub mod fleet;
+pub mod keyless;
 pub mod policies;
 pub mod registry;
 pub mod tokens;
@@ -27,6 +29,7 @@ pub mod users;
 pub mod watch;
 
 pub use error::ControlError;
+pub use keyless::KeylessIntent;
 pub use registry::{ClientUpdate, ControlPlane, NewClient};
 pub use users::NewUser;
 pub use watch::{WatchStart, Watcher};

@@ -9,6 +9,7 @@ use gatehouse_store::{AnyStateStore, AnyTokenStore, StateStore};
 use tokio::sync::{Mutex, RwLock, broadcast};
 
 use crate::ControlError;
+use crate::keyless::{KeylessIntent, check_not_made_keyless};
 use crate::policies::check_policy_exists;
 use crate::watch::{LOG_CAPACITY, Published};
 
@@ -122,7 +123,14 @@ impl ControlPlane {
         Ok(api)
     }
 
-    pub async fn update_api(&self, api_id: &str, mut api: Api) -> Result<Api, ControlError> {
+    /// Replaces an API. `keyless`: whether the caller asked for a keyless API, without which a
+    /// protected API is not replaced by a keyless one (see [`crate::keyless`]).
+    pub async fn update_api(
+        &self,
+        api_id: &str,
+        mut api: Api,
+        keyless: KeylessIntent,
+    ) -> Result<Api, ControlError> {
         if !api.api_id.is_empty() && api.api_id != api_id {
             return Err(ValidationError::new(
                 "api.api_id",
@@ -133,9 +141,8 @@ impl ControlPlane {
         api.api_id = api_id.to_owned();
         let api = api.validate()?;
         self.mutate(|state| {
-            if !state.apis.contains_key(api_id) {
-                return Err(api_not_found(api_id));
-            }
+            let old = state.apis.get(api_id).ok_or_else(|| api_not_found(api_id))?;
+            check_not_made_keyless(old, &api, keyless)?;
             check_listen_path_free(state, &api)?;
             Ok((Change::ApiPut(api.clone()), ()))
         })

@@ -1,7 +1,7 @@
 //! Tyk's own "complete and valid" OAuth example, and export → import round trips.
 
-use gatehouse_model::tyk::{Imported, export_oas, import_classic, import_oas, parse_json};
-use gatehouse_model::{Api, GrantType, Notifications, OAuthSettings};
+use gatehouse_model::tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
+use gatehouse_model::{Api, GrantType, Notifications, OAuthSettings, VersionLocation, Versioning};
 
 /// Verbatim from Tyk's OAuth 2.0 documentation, trailing comma included.
 const SEED: &str = include_str!("fixtures/tyk-oas-oauth-seed.json");
@@ -24,7 +24,7 @@ fn the_seeds_trailing_comma_is_reported_by_line_and_column() {
 #[test]
 fn the_seed_imports_without_warnings() {
     let doc = parse_json(&seed_without_trailing_comma()).unwrap();
-    let Imported { api, warnings } = import_oas(&doc).unwrap();
+    let Imported { api, warnings, .. } = import_oas(&doc).unwrap();
     assert_eq!(warnings, Vec::<String>::new());
     assert_eq!(api.api_id, "", "no id in the document: the control plane assigns one");
     assert_eq!(api.name, "My OAuth API");
@@ -154,11 +154,42 @@ fn the_export_is_the_shape_tyk_documents() {
     assert_eq!(scheme["refreshToken"], true);
     assert_eq!(scheme["header"]["name"], "Authorization");
     assert_eq!(scheme["notifications"]["onKeyChangeUrl"], "http://hooks.example/tyk");
-    // A keyless API declares no security at all.
+    // A keyless API declares no security scheme, and says it is keyless.
     let doc = export_oas(&keyless());
-    assert!(
-        doc.get("security").is_none() && doc["x-tyk-api-gateway"]["server"].get("authentication").is_none()
-    );
+    assert!(doc.get("security").is_none() && doc.get("components").is_none());
+    assert_eq!(doc["x-tyk-api-gateway"]["server"]["authentication"], serde_json::json!({ "enabled": false }));
+}
+
+/// The issue's reproduction: a token_auth API exported and put back stayed an API, but a
+/// keyless one; and the credential settings and versions were dropped.
+#[test]
+fn a_token_auth_api_round_trips_protected_with_every_setting() {
+    let mut api = keyless();
+    api.token_auth = true;
+    api.credentials.query_param = "access_token".into();
+    api.credentials.cookie_name = "session".into();
+    api.credentials.header_name = "X-Api-Token".into();
+    api.credentials.strip = true;
+    api.versioning = Some(Box::new(Versioning {
+        location: VersionLocation::Header,
+        key: "x-api-version".into(),
+        default_version: "v2".into(),
+        versions: vec!["v2".into(), "v1".into()],
+        strip: true,
+    }));
+    let text = export_oas(&api).to_string();
+    let back = import_oas(&parse_json(&text).unwrap()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(back.api.requires_token(), "the export of a protected API imports keyless: {text}");
+    assert_eq!(back.api, api, "{text}");
+    assert_eq!(back.warnings, Vec::<String>::new());
+
+    // With an authorization server too, and an https upstream with its own CA.
+    api.oauth = Some(every_grant());
+    api.upstream = "https://10.0.0.7:8443".parse().unwrap();
+    api.upstream_tls.ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into();
+    api.upstream_tls.client_cert_file = "/etc/gatehouse/up.pem".into();
+    api.upstream_tls.client_key_file = "/etc/gatehouse/up.key".into();
+    assert_round_trip(&api);
 }
 
 #[test]
@@ -183,11 +214,49 @@ fn a_dashboard_wrapped_classic_oauth_api_imports() {
         }"#,
     )
     .unwrap();
-    let Imported { api, warnings } = import_classic(&doc).unwrap();
+    let Imported { api, warnings, .. } = import_classic(&doc).unwrap();
     assert_eq!(warnings, Vec::<String>::new());
     assert_eq!((api.api_id.as_str(), api.name.as_str()), ("oauth2", "OAuth API"));
     assert_eq!(api.listen_path, "/oauth2/", "normalised by validation");
     let oauth = api.oauth.unwrap();
     assert_eq!(oauth.allowed_grant_types, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
     assert_eq!(oauth.notifications.unwrap().url, "http://localhost:9000/oauth-key-change");
+}
+
+/// The fuzz target's checks (`fuzz/fuzz_targets/tyk_import.rs`) over its seed corpus, so they
+/// run with the ordinary tests too: every definition that imports exports, in both forms, to a
+/// definition that imports back to the same API without warnings.
+#[test]
+fn the_fuzz_seed_corpus_round_trips_in_both_forms() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/tyk_import");
+    let mut imported_any = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(doc) = parse_json(&std::fs::read_to_string(&path).unwrap()) else { continue };
+        for imported in [import_oas(&doc), import_classic(&doc)].into_iter().flatten() {
+            imported_any += 1;
+            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("gatehouse-")) {
+                // Gatehouse's own exports: protected, nothing lost on the way in.
+                assert!(imported.api.requires_token() && imported.api.token_auth, "{path:?}");
+                assert_eq!(imported.warnings, Vec::<String>::new(), "{path:?}");
+            }
+            let mut api = imported.api;
+            api.api_id = "corpus".into();
+            let oas = export_oas(&api).to_string();
+            let back =
+                import_oas(&parse_json(&oas).unwrap()).unwrap_or_else(|e| panic!("{path:?}: {e}\n{oas}"));
+            assert_eq!((back.api, back.warnings), (api.clone(), vec![]), "{path:?}: {oas}");
+            let classic = export_classic(&api).to_string();
+            let back = import_classic(&parse_json(&classic).unwrap())
+                .unwrap_or_else(|e| panic!("{path:?}: {e}\n{classic}"));
+            // Classic names versions by JSON object keys: they come back sorted.
+            let mut expected = api;
+            if let Some(v) = &mut expected.versioning {
+                v.versions.sort();
+                v.versions.dedup();
+            }
+            assert_eq!((back.api, back.warnings), (expected, vec![]), "{path:?}: {classic}");
+        }
+    }
+    assert!(imported_any >= 6, "the corpus holds importable definitions ({imported_any})");
 }

@@ -4,12 +4,33 @@
 //! "unmapped field" check relies on [`is_default`] to keep quiet about those; the fields below
 //! that are ignored even when set are bookkeeping, or configure an authentication method that is
 //! switched off (switched on, it stops the import).
+//!
+//! `gatehouse` is Gatehouse's own block, which Tyk ignores (see the `tyk` module doc):
+//! `token_auth`, `oauth` (token lifetimes, error status) and `upstream_tls`.
 
 use serde_json::Value;
 
+use super::credentials::{self, SourcePaths};
 use super::path::{Obj, Warnings, is_default, join, unsupported};
 use super::{FieldPaths, ImportError, Imported, authorize_types, canonical_grants, notifications, validated};
-use crate::{Api, GrantType, OAuthSettings, Upstream, ValidationError, Versioning};
+use crate::{
+    Api, CredentialLocation, GrantType, OAuthSettings, Upstream, UpstreamTls, ValidationError, Versioning,
+};
+
+/// Gatehouse's own block in a Classic definition, and its keys.
+pub(super) const GATEHOUSE: &str = "gatehouse";
+pub(super) const TOKEN_AUTH: &str = "token_auth";
+pub(super) const ACCESS_TTL: &str = "access_token_ttl_seconds";
+pub(super) const REFRESH_TTL: &str = "refresh_token_ttl_seconds";
+pub(super) const CODE_TTL: &str = "code_ttl_seconds";
+pub(super) const ERROR_STATUS: &str = "error_status_code";
+pub(super) const UPSTREAM_TLS: &str = "upstream_tls";
+pub(super) const TLS_CA: &str = "ca_pem";
+pub(super) const TLS_CERT: &str = "client_cert_file";
+pub(super) const TLS_KEY: &str = "client_key_file";
+/// Tyk's names of the auth configs in `auth_configs`.
+pub(super) const OAUTH_CONFIG: &str = "oauth";
+pub(super) const TOKEN_CONFIG: &str = "authToken";
 
 /// Authentication switches other than OAuth and keyless, with the method's name. Dropping any of
 /// them would leave the API less protected than in Tyk, so each stops the import.
@@ -26,7 +47,8 @@ const OTHER_METHODS: [(&str, &str); 9] = [
 ];
 
 /// Top-level fields read by this import.
-const MAPPED: [&str; 11] = [
+const MAPPED: [&str; 12] = [
+    GATEHOUSE,
     "api_id",
     "name",
     "proxy",
@@ -119,7 +141,16 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         target.parse().map_err(|e: ValidationError| ImportError::new(proxy.at("target_url"), e.message))?;
     w.unmapped(&proxy, &["listen_path", "strip_listen_path", "target_url"]);
 
+    let ext = def.obj(GATEHOUSE)?;
+    let token_auth = match &ext {
+        Some(ext) => ext.flag(TOKEN_AUTH)?,
+        None => false,
+    };
     for (key, method) in OTHER_METHODS {
+        // Tyk's auth tokens stand for Gatehouse's token_auth only when Gatehouse's block says so.
+        if key == "use_standard_auth" && token_auth {
+            continue;
+        }
         if def.flag(key)? {
             return Err(refused(def.at(key), method));
         }
@@ -129,9 +160,18 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
     {
         return Err(refused(external.at("enabled"), "external OAuth"));
     }
-    let oauth = match (def.flag("use_keyless")?, def.flag("use_oauth2")?) {
+    let keyless = def.flag("use_keyless")?;
+    if keyless && token_auth {
+        return Err(ImportError::new(
+            join(&def.at(GATEHOUSE), TOKEN_AUTH),
+            "requires a token, but use_keyless is true: say which one you mean",
+        ));
+    }
+    let standard_auth = token_auth && def.flag("use_standard_auth")?;
+    let mut oauth = match (keyless, def.flag("use_oauth2")?) {
         (true, false) => None,
         (false, true) => Some(oauth_settings(&def, &mut w)?),
+        (false, false) if standard_auth => None,
         (true, true) => {
             return Err(ImportError::new(
                 def.at("use_oauth2"),
@@ -148,6 +188,18 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
             ));
         }
     };
+    let (credentials, sources) = if keyless {
+        // Tyk reads no credential of a keyless API, and neither does Gatehouse.
+        (CredentialLocation::default(), None)
+    } else {
+        let method = if oauth.is_some() { OAUTH_CONFIG } else { TOKEN_CONFIG };
+        let (credentials, sources) = import_credentials(&def, method, &mut w)?;
+        (credentials, Some(sources))
+    };
+    let mut upstream_tls = UpstreamTls::default();
+    if let Some(ext) = &ext {
+        apply_extension(ext, oauth.as_mut(), &mut upstream_tls, &mut w)?;
+    }
 
     let versioning = import_versions(&def, &mut w)?;
     check_cache(&def, &mut w)?;
@@ -167,12 +219,28 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         }
     }
 
+    let ext_path = def.at(GATEHOUSE);
+    let at_ext = |key: &str, inner: &str| join(&join(&ext_path, key), inner);
+    let versions = join(&def.at("version_data"), "versions");
     let paths = FieldPaths {
         api_id: def.at("api_id"),
         listen_path: proxy.at("listen_path"),
         auth_login_redirect: join(&def.at("oauth_meta"), "auth_login_redirect"),
         allowed_authorize_types: join(&def.at("oauth_meta"), "allowed_authorize_types"),
         notifications_url: join(&def.at("notifications"), "oauth_on_keychange_url"),
+        header_name: sources.as_ref().map_or_else(String::new, |s| s.header.clone()),
+        query_param: sources.as_ref().map_or_else(String::new, |s| s.query.clone()),
+        cookie_name: sources.as_ref().map_or_else(String::new, |s| s.cookie.clone()),
+        more: vec![
+            ("oauth.code_ttl_seconds", at_ext("oauth", CODE_TTL)),
+            ("oauth.error_status_code", at_ext("oauth", ERROR_STATUS)),
+            ("versioning.versions", versions),
+            ("versioning.default_version", join(&def.at("version_data"), "default_version")),
+            ("versioning.key", join(&def.at("definition"), "key")),
+            ("upstream_ca_pem", at_ext(UPSTREAM_TLS, TLS_CA)),
+            ("upstream_client_cert_file", at_ext(UPSTREAM_TLS, TLS_CERT)),
+            ("upstream_client_key_file", at_ext(UPSTREAM_TLS, TLS_KEY)),
+        ],
     };
     let api = Api {
         api_id,
@@ -181,12 +249,86 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         strip_listen_path,
         upstream,
         oauth,
-        token_auth: false,
-        credentials: Default::default(),
+        token_auth,
+        credentials,
         versioning: versioning.map(Box::new),
-        upstream_tls: Default::default(),
+        upstream_tls: Box::new(upstream_tls),
     };
-    Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
+    // Classic import requires use_keyless for a keyless API: it is always on purpose.
+    let explicitly_keyless = keyless;
+    Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec(), explicitly_keyless })
+}
+
+/// Where requests carry their token: `auth_configs.<method>`, which Tyk reads, or the legacy
+/// `auth` when there is none; and `strip_auth_data`.
+fn import_credentials(
+    def: &Obj<'_>,
+    method: &str,
+    w: &mut Warnings,
+) -> Result<(CredentialLocation, SourcePaths), ImportError> {
+    let legacy = def.obj("auth")?;
+    let config = def.obj("auth_configs")?.map(|c| c.obj(method)).transpose()?.flatten();
+    let (mut credentials, sources) = match (&config, &legacy) {
+        (Some(config), legacy) => {
+            let read = credentials::from_classic(config, w)?;
+            if let Some(legacy) = legacy {
+                // The legacy block may be what the admin believes is in force: say when it differs.
+                let (old, _) = credentials::from_classic(legacy, &mut Warnings::default())?;
+                if old != read.0 {
+                    w.add(legacy.path(), format!("ignored: Tyk reads {}", config.path()));
+                }
+            }
+            read
+        }
+        (None, Some(legacy)) => credentials::from_classic(legacy, w)?,
+        (None, None) => {
+            let empty = serde_json::Value::Object(Default::default());
+            credentials::from_classic(&Obj::root(&empty)?, w)?
+        }
+    };
+    credentials.strip = def.flag("strip_auth_data")?;
+    Ok((credentials, sources))
+}
+
+/// Reads `gatehouse.oauth` and `gatehouse.upstream_tls`.
+fn apply_extension(
+    ext: &Obj<'_>,
+    oauth: Option<&mut OAuthSettings>,
+    upstream_tls: &mut UpstreamTls,
+    w: &mut Warnings,
+) -> Result<(), ImportError> {
+    if let Some(o) = ext.obj("oauth")? {
+        match oauth {
+            Some(s) => {
+                s.access_token_ttl_secs = o.u64(ACCESS_TTL)?.unwrap_or(0);
+                s.refresh_token_ttl_secs = o.u64(REFRESH_TTL)?.unwrap_or(0);
+                s.code_ttl_secs = o.u64(CODE_TTL)?.unwrap_or(0);
+                s.error_status = o
+                    .u64(ERROR_STATUS)?
+                    .map(|status| {
+                        u16::try_from(status)
+                            .map_err(|_| ImportError::new(o.at(ERROR_STATUS), "must be a 4xx status"))
+                    })
+                    .transpose()?;
+                w.unmapped(&o, &[ACCESS_TTL, REFRESH_TTL, CODE_TTL, ERROR_STATUS]);
+            }
+            None if !o.is_default() => w.add(
+                o.path(),
+                "the API has no OAuth authorization server (use_oauth2), so these settings do not apply; ignored",
+            ),
+            None => {}
+        }
+    }
+    if let Some(t) = ext.obj(UPSTREAM_TLS)? {
+        *upstream_tls = UpstreamTls {
+            ca_pem: t.str(TLS_CA)?.unwrap_or_default().to_owned(),
+            client_cert_file: t.str(TLS_CERT)?.unwrap_or_default().to_owned(),
+            client_key_file: t.str(TLS_KEY)?.unwrap_or_default().to_owned(),
+        };
+        w.unmapped(&t, &[TLS_CA, TLS_CERT, TLS_KEY]);
+    }
+    w.unmapped(ext, &[TOKEN_AUTH, "oauth", UPSTREAM_TLS]);
+    Ok(())
 }
 
 fn refused(path: String, method: &str) -> ImportError {
@@ -226,19 +368,6 @@ fn oauth_settings(def: &Obj<'_>, w: &mut Warnings) -> Result<OAuthSettings, Impo
         None => None,
     };
 
-    // Tyk's OAuth reads `auth_configs.oauth`, or the legacy `auth` without it; both are checked
-    // because either may be what the admin believes is in force.
-    let oauth_config = def.obj("auth_configs")?.map(|c| c.obj("oauth")).transpose()?.flatten();
-    for config in [def.obj("auth")?, oauth_config].into_iter().flatten() {
-        check_credential_sources(&config, w)?;
-    }
-    if def.flag("strip_auth_data")? {
-        w.add(
-            &def.at("strip_auth_data"),
-            "Gatehouse does not strip credentials yet: the upstream receives the Authorization header",
-        );
-    }
-
     Ok(OAuthSettings {
         allowed_grant_types: grants,
         allowed_authorize_types: authorize,
@@ -251,31 +380,6 @@ fn oauth_settings(def: &Obj<'_>, w: &mut Warnings) -> Result<OAuthSettings, Impo
         notifications,
         error_status: None,
     })
-}
-
-/// Gatehouse reads access tokens from the `Authorization` header only. The other keys of an
-/// auth config (signature validation, certificates) belong to auth tokens, refused above.
-fn check_credential_sources(config: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
-    let header = config.str("auth_header_name")?.unwrap_or_default();
-    if !header.is_empty() && !header.eq_ignore_ascii_case("Authorization") {
-        w.add(
-            &config.at("auth_header_name"),
-            format!(
-                "Gatehouse reads access tokens from the Authorization header only (other header names \
-                 come later): clients sending them in {header:?} will be refused"
-            ),
-        );
-    }
-    for (key, why) in [
-        ("disable_header", "Tyk reads no header for this API; Gatehouse reads the Authorization header"),
-        ("use_param", "Gatehouse does not read access tokens from a query parameter yet"),
-        ("use_cookie", "Gatehouse does not read access tokens from a cookie yet"),
-    ] {
-        if config.flag(key)? {
-            w.add(&config.at(key), why);
-        }
-    }
-    Ok(())
 }
 
 /// `version_data` and `definition`: an unversioned API imports as one; a versioned one keeps its

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::{GrantType, VersionLocation};
+use crate::{CredentialLocation, GrantType, VersionLocation};
 
 /// A Classic OAuth definition with the defaults the Dashboard writes, which imports cleanly.
 fn classic() -> Value {
@@ -55,7 +55,7 @@ fn warning_paths(doc: &Value) -> Vec<String> {
 
 #[test]
 fn a_dashboard_style_definition_imports_cleanly() {
-    let Imported { api, warnings } = import_classic(&classic()).unwrap();
+    let Imported { api, warnings, .. } = import_classic(&classic()).unwrap();
     assert_eq!(warnings, Vec::<String>::new());
     assert_eq!(
         (api.api_id.as_str(), api.name.as_str(), api.listen_path.as_str()),
@@ -126,24 +126,61 @@ fn keyless_and_missing_authentication() {
 fn unsupported_oauth_details_are_reported() {
     let mut doc = classic();
     set(&mut doc, "/oauth_meta/allowed_authorize_types", json!(["code", "token"]));
-    set(&mut doc, "/auth/auth_header_name", json!("X-Token"));
-    set(&mut doc, "/auth_configs/oauth/use_param", json!(true));
-    set(&mut doc, "/strip_auth_data", json!(true));
     set(&mut doc, "/active", json!(false));
     let mut paths = warning_paths(&doc);
     paths.sort();
-    assert_eq!(
-        paths,
-        [
-            "active",
-            "auth.auth_header_name",
-            "auth_configs.oauth.use_param",
-            "oauth_meta.allowed_authorize_types[1]",
-            "strip_auth_data",
-        ]
-    );
+    assert_eq!(paths, ["active", "oauth_meta.allowed_authorize_types[1]"]);
     let oauth = import_classic(&doc).unwrap().api.oauth.unwrap();
     assert_eq!(oauth.allowed_authorize_types, ["code"]);
+}
+
+#[test]
+fn credentials_come_from_the_auth_config_tyk_reads() {
+    let mut doc = classic();
+    set(
+        &mut doc,
+        "/auth_configs/oauth",
+        json!({ "auth_header_name": "X-Token", "use_param": true,
+        "param_name": "access_token", "use_cookie": true, "cookie_name": "" }),
+    );
+    set(&mut doc, "/strip_auth_data", json!(true));
+    let imported = import_classic(&doc).unwrap();
+    let expected = CredentialLocation {
+        header_name: "X-Token".into(),
+        query_param: "access_token".into(),
+        // As in Tyk, an unnamed cookie takes the header's name.
+        cookie_name: "X-Token".into(),
+        strip: true,
+    };
+    assert_eq!(imported.api.credentials, expected);
+    // The legacy `auth` block says otherwise, and Tyk ignores it: so does Gatehouse, saying so.
+    let w = imported.warnings;
+    assert!(w.len() == 1 && w[0].starts_with("auth: ignored: Tyk reads auth_configs.oauth"), "{w:#?}");
+
+    // Without auth_configs, the legacy block is what Tyk reads.
+    doc.as_object_mut().unwrap().remove("auth_configs");
+    set(&mut doc, "/auth/auth_header_name", json!("X-Legacy"));
+    let imported = import_classic(&doc).unwrap();
+    assert_eq!(imported.warnings, Vec::<String>::new());
+    assert_eq!(imported.api.credentials.header_name, "X-Legacy");
+
+    set(&mut doc, "/auth/auth_header_name", json!("bad header"));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "auth.auth_header_name");
+}
+
+#[test]
+fn tyk_auth_tokens_import_only_as_gatehouses_token_auth() {
+    let mut doc = classic();
+    set(&mut doc, "/use_oauth2", json!(false));
+    set(&mut doc, "/use_standard_auth", json!(true));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "use_standard_auth");
+    set(&mut doc, "/gatehouse", json!({ "token_auth": true }));
+    let api = import_classic(&doc).unwrap().api;
+    assert!(api.token_auth && api.oauth.is_none() && api.requires_token());
+    assert_eq!(api.credentials.header_name, "X-Key", "from auth_configs.authToken");
+
+    set(&mut doc, "/use_keyless", json!(true));
+    assert_eq!(import_classic(&doc).unwrap_err().path, "gatehouse.token_auth");
 }
 
 #[test]
@@ -205,7 +242,7 @@ fn versions_import_with_their_location_and_default() {
     assert_eq!(import_classic(&doc).unwrap_err().path, "definition.location");
     set(&mut doc, "/definition/location", json!("url"));
     set(&mut doc, "/version_data/default_version", json!("v9"));
-    assert_eq!(import_classic(&doc).unwrap_err().path, "versioning.default_version");
+    assert_eq!(import_classic(&doc).unwrap_err().path, "version_data.default_version");
 }
 
 #[test]

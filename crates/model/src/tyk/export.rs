@@ -1,15 +1,25 @@
 //! Tyk OAS export: a complete document Tyk can import, and that [`super::import_oas`] turns back
-//! into the same [`Api`] without warnings.
+//! into the same [`Api`] without warnings (the `tyk` module doc lists where each setting goes).
+//!
+//! Authentication is always written out: a protected API's scheme (`oauth`, or `authToken` for
+//! `token_auth` alone) with its credential sources, a keyless API's `enabled: false`. A document
+//! without it is one whose authentication was lost, which the control plane will not let replace
+//! a protected API unasked.
 
 use serde_json::{Map, Value, json};
 
-use super::oas::{ACCESS_TTL, CODE_TTL, ERROR_STATUS, EXTENSION, REFRESH_TTL, TYK};
+use super::credentials;
+use super::oas::{
+    ACCESS_TTL, CODE_TTL, ERROR_STATUS, EXTENSION, REFRESH_TTL, TLS_CA, TLS_CERT, TLS_KEY, TOKEN_AUTH, TYK,
+    UPSTREAM_TLS, V_DEFAULT, V_KEY, V_LOCATION, V_STRIP, V_VERSIONS, VERSIONING,
+};
 use super::oas_auth::{AUTHORIZE_URL, TOKEN_URL};
 use crate::{Api, GrantType, OAuthSettings};
 
-/// The security scheme's name in both the OpenAPI components and Tyk's extension; Tyk's own
-/// examples call it so.
-const SCHEME: &str = "oauth";
+/// The security schemes' names in both the OpenAPI components and Tyk's extension; Tyk's own
+/// examples call them so.
+const OAUTH_SCHEME: &str = "oauth";
+const TOKEN_SCHEME: &str = "authToken";
 
 /// Writes `api` as a Tyk OAS API definition.
 pub fn export_oas(api: &Api) -> Value {
@@ -18,50 +28,69 @@ pub fn export_oas(api: &Api) -> Value {
         // Without an id Tyk generates one, as Gatehouse's control plane does.
         info["id"] = api.api_id.clone().into();
     }
-    let mut server = json!({
-        "listenPath": { "value": api.listen_path, "strip": api.strip_listen_path },
-    });
-    let mut tyk = json!({
-        "info": info,
-        "upstream": { "url": api.upstream.to_string() },
-    });
     let mut doc = json!({
         "openapi": "3.0.3",
-        // OpenAPI requires a version; Gatehouse does not version APIs.
+        // OpenAPI requires a version; versions of a Gatehouse API travel in x-gatehouse.
         "info": { "title": api.name, "version": "1.0.0" },
         "paths": {},
     });
-    if let Some(oauth) = &api.oauth {
-        server["authentication"] = json!({
+    let authentication = if api.requires_token() {
+        let (name, scheme, component) = match &api.oauth {
+            Some(oauth) => {
+                (OAUTH_SCHEME, oauth_scheme(oauth), json!({ "type": "oauth2", "flows": flows(oauth) }))
+            }
+            None => (
+                TOKEN_SCHEME,
+                Map::from_iter([("enabled".to_owned(), true.into())]),
+                json!({ "type": "apiKey", "in": "header", "name": credential_header(api) }),
+            ),
+        };
+        let mut scheme = scheme;
+        credentials::to_oas_scheme(&api.credentials, &mut scheme);
+        doc["components"] = json!({ "securitySchemes": { name: component } });
+        doc["security"] = json!([{ name: [] }]);
+        json!({
             "enabled": true,
-            "securitySchemes": { SCHEME: tyk_scheme(oauth) },
-        });
-        doc["components"] = json!({
-            "securitySchemes": { SCHEME: { "type": "oauth2", "flows": flows(oauth) } },
-        });
-        doc["security"] = json!([{ SCHEME: [] }]);
-        if let Some(extension) = extension(oauth) {
-            doc[EXTENSION] = extension;
-        }
+            "stripAuthorizationData": api.credentials.strip,
+            "securitySchemes": { name: scheme },
+        })
+    } else {
+        // Said, not left out: an import tells a keyless API from one whose authentication was lost.
+        json!({ "enabled": false })
+    };
+    let server = json!({
+        "listenPath": { "value": api.listen_path, "strip": api.strip_listen_path },
+        "authentication": authentication,
+    });
+    doc[TYK] = json!({
+        "info": info,
+        "server": server,
+        "upstream": { "url": api.upstream.to_string() },
+    });
+    if let Some(extension) = extension(api) {
+        doc[EXTENSION] = extension;
     }
-    tyk["server"] = server;
-    doc[TYK] = tyk;
     doc
 }
 
+fn credential_header(api: &Api) -> &str {
+    if api.credentials.header_name.is_empty() { "Authorization" } else { &api.credentials.header_name }
+}
+
 /// Tyk's side of the OAuth scheme: how its authorization server behaves.
-fn tyk_scheme(oauth: &OAuthSettings) -> Value {
-    let mut scheme = json!({
-        "enabled": true,
-        "allowedAuthorizeTypes": oauth.allowed_authorize_types,
-        "refreshToken": oauth.allows(GrantType::RefreshToken),
-        "header": { "enabled": true, "name": "Authorization" },
-    });
+fn oauth_scheme(oauth: &OAuthSettings) -> Map<String, Value> {
+    let mut scheme = Map::new();
+    scheme.insert("enabled".to_owned(), true.into());
+    scheme.insert("allowedAuthorizeTypes".to_owned(), json!(oauth.allowed_authorize_types));
+    scheme.insert("refreshToken".to_owned(), oauth.allows(GrantType::RefreshToken).into());
     if !oauth.auth_login_redirect.is_empty() {
-        scheme["authLoginRedirect"] = oauth.auth_login_redirect.clone().into();
+        scheme.insert("authLoginRedirect".to_owned(), oauth.auth_login_redirect.clone().into());
     }
     if let Some(n) = &oauth.notifications {
-        scheme["notifications"] = json!({ "onKeyChangeUrl": n.url, "sharedSecret": n.shared_secret });
+        scheme.insert(
+            "notifications".to_owned(),
+            json!({ "onKeyChangeUrl": n.url, "sharedSecret": n.shared_secret }),
+        );
     }
     scheme
 }
@@ -88,20 +117,48 @@ fn flows(oauth: &OAuthSettings) -> Value {
     Value::Object(flows)
 }
 
-/// `x-gatehouse`, only when some setting Tyk keeps outside API definitions is not the default.
-fn extension(oauth: &OAuthSettings) -> Option<Value> {
-    let mut settings = Map::new();
-    for (key, secs) in [
-        (ACCESS_TTL, oauth.access_token_ttl_secs),
-        (REFRESH_TTL, oauth.refresh_token_ttl_secs),
-        (CODE_TTL, oauth.code_ttl_secs),
-    ] {
-        if secs != 0 {
-            settings.insert(key.to_owned(), secs.into());
+/// `x-gatehouse`, only when some setting Tyk has no place for is not the default.
+fn extension(api: &Api) -> Option<Value> {
+    let mut ext = Map::new();
+    if api.token_auth {
+        ext.insert(TOKEN_AUTH.to_owned(), true.into());
+    }
+    if let Some(oauth) = &api.oauth {
+        let mut settings = Map::new();
+        for (key, secs) in [
+            (ACCESS_TTL, oauth.access_token_ttl_secs),
+            (REFRESH_TTL, oauth.refresh_token_ttl_secs),
+            (CODE_TTL, oauth.code_ttl_secs),
+        ] {
+            if secs != 0 {
+                settings.insert(key.to_owned(), secs.into());
+            }
+        }
+        if let Some(status) = oauth.error_status {
+            settings.insert(ERROR_STATUS.to_owned(), status.into());
+        }
+        if !settings.is_empty() {
+            ext.insert("oauth".to_owned(), settings.into());
         }
     }
-    if let Some(status) = oauth.error_status {
-        settings.insert(ERROR_STATUS.to_owned(), status.into());
+    if let Some(v) = &api.versioning {
+        ext.insert(
+            VERSIONING.to_owned(),
+            json!({
+                V_LOCATION: v.location.as_str(),
+                V_KEY: v.key,
+                V_DEFAULT: v.default_version,
+                V_VERSIONS: v.versions,
+                V_STRIP: v.strip,
+            }),
+        );
     }
-    (!settings.is_empty()).then(|| json!({ "oauth": settings }))
+    let tls = &api.upstream_tls;
+    if !tls.is_default() {
+        ext.insert(
+            UPSTREAM_TLS.to_owned(),
+            json!({ TLS_CA: tls.ca_pem, TLS_CERT: tls.client_cert_file, TLS_KEY: tls.client_key_file }),
+        );
+    }
+    (!ext.is_empty()).then_some(Value::Object(ext))
 }

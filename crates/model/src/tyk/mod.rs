@@ -1,4 +1,4 @@
-//! Importing API definitions written for Tyk, and exporting Gatehouse's as Tyk OAS.
+//! Importing API definitions written for Tyk, and exporting Gatehouse's as Tyk OAS and Classic.
 //!
 //! Tyk users migrate by handing Gatehouse the definitions they already have: Tyk OAS (an
 //! OpenAPI 3 document carrying `x-tyk-api-gateway`) or Tyk Classic (bare, or wrapped in
@@ -12,13 +12,54 @@
 //! [`Api::validate`] (so its listen path is normalised), except that `api_id` stays empty when
 //! the definition has none: the control plane assigns one.
 //!
+//! # Export → import is the identity
+//! Every setting of an [`Api`] survives [`export_oas`] → [`import_oas`] and [`export_classic`]
+//! → [`import_classic`] without warnings (a property test in `roundtrip_tests.rs` checks it over
+//! generated APIs). Where Tyk's format has a place for a setting, the export uses it:
+//!
+//! | Setting | Tyk OAS | Tyk Classic |
+//! |---|---|---|
+//! | listen path, strip | `server.listenPath` | `proxy.listen_path`, `strip_listen_path` |
+//! | upstream URL | `upstream.url` | `proxy.target_url` |
+//! | OAuth grants | OpenAPI `flows` + `refreshToken` | `oauth_meta.allowed_access_types` |
+//! | authorize types, login redirect, webhook | the `oauth` scheme | `oauth_meta`, `notifications` |
+//! | `token_auth` (no `oauth`) | an `authToken` scheme (OpenAPI `apiKey`) | `use_standard_auth` |
+//! | credential header, query parameter, cookie | the scheme's `header`, `query`, `cookie` | `auth_configs.<oauth\|authToken>` |
+//! | `strip_auth_data` | `authentication.stripAuthorizationData` | `strip_auth_data` |
+//! | keyless | `authentication.enabled: false` | `use_keyless: true` |
+//! | versioning | `x-gatehouse.versioning` | `definition` + `version_data` |
+//!
+//! What Tyk keeps elsewhere or has no place for travels in Gatehouse's own extension, which Tyk
+//! ignores and the importers read back: `x-gatehouse` in an OAS document (camelCase keys),
+//! `gatehouse` in a Classic definition (snake_case keys). It carries `tokenAuth`/`token_auth`
+//! (Tyk's auth tokens are not Gatehouse's: an apiKey scheme or `use_standard_auth` imports only
+//! when the extension says it means `token_auth`, and is refused otherwise), the token lifetimes
+//! and error status (`oauth`), the upstream CA bundle and client certificate paths
+//! (`upstreamTls`/`upstream_tls`: Tyk names certificates by id in its own store), and in OAS the
+//! versioning (Tyk OAS versions are separate APIs, Gatehouse's are names on one API).
+//!
+//! The round trip normalises what means the same: grants come back in one canonical order
+//! without repeats, `allowed_authorize_types` without repeats, a credential header named
+//! `Authorization` in any case as the default (empty), and Classic version names (JSON object
+//! keys) sorted and without repeats. An API without a name does not export to a definition Tyk
+//! accepts, and its import is refused naming `info.name` / `name`.
+//!
+//! # Keyless only on purpose
+//! [`Imported::explicitly_keyless`] tells the control plane whether a keyless result is what the
+//! document says (`authentication.enabled: false`, `use_keyless: true`) or only what is left
+//! when its authentication is missing; the control plane refuses to replace a protected API by
+//! the latter unless the caller opts in.
+//!
 //! # Layout
 //! - `path`: walking JSON objects with their paths, typed reads, and the "unmapped field"
 //!   warnings.
 //! - `oas` and `oas_auth`: Tyk OAS import; `export`: Tyk OAS export.
-//! - `classic`: Tyk Classic import.
+//! - `classic`: Tyk Classic import; `classic_export`: Tyk Classic export.
+//! - `credentials`: where tokens are read from, in both formats.
 
 mod classic;
+mod classic_export;
+mod credentials;
 mod export;
 mod oas;
 mod oas_auth;
@@ -28,6 +69,8 @@ mod path;
 mod classic_tests;
 #[cfg(test)]
 mod oas_tests;
+#[cfg(test)]
+mod roundtrip_tests;
 
 use serde_json::Value;
 
@@ -35,6 +78,7 @@ use crate::{Api, GrantType, Notifications, ValidationError};
 use path::{Obj, Warnings};
 
 pub use classic::import_classic;
+pub use classic_export::export_classic;
 pub use export::export_oas;
 pub use oas::import_oas;
 
@@ -45,6 +89,10 @@ pub struct Imported {
     pub api: Api,
     /// Each one `"<json path>: <why it is not supported / what Gatehouse does instead>"`.
     pub warnings: Vec<String>,
+    /// The API is keyless because the definition says so (`authentication.enabled: false` in
+    /// Tyk OAS, `use_keyless: true` in Classic), not because its authentication is missing.
+    /// Only such an import may replace a protected API without the caller's opt-in.
+    pub explicitly_keyless: bool,
 }
 
 /// A definition Gatehouse cannot import, naming where.
@@ -89,6 +137,12 @@ struct FieldPaths {
     auth_login_redirect: String,
     allowed_authorize_types: String,
     notifications_url: String,
+    /// Where the credential header, query parameter and cookie names came from.
+    header_name: String,
+    query_param: String,
+    cookie_name: String,
+    /// Other domain fields and their paths in this format: a field `f` also renames `f[i]`.
+    more: Vec<(&'static str, String)>,
 }
 
 /// Runs the domain validation on an imported API and reports failures at their JSON paths.
@@ -109,15 +163,24 @@ fn validated(mut api: Api, paths: &FieldPaths) -> Result<Api, ImportError> {
 
 fn translate(e: ValidationError, paths: &FieldPaths) -> ImportError {
     let path = match e.field.as_str() {
-        "api_id" => &paths.api_id,
-        "listen_path" => &paths.listen_path,
-        "oauth.auth_login_redirect" => &paths.auth_login_redirect,
-        "oauth.allowed_authorize_types" => &paths.allowed_authorize_types,
-        "oauth.notifications.url" => &paths.notifications_url,
-        // Only Gatehouse's own OAS extension carries these (Tyk keeps them in gateway config).
-        "oauth.code_ttl_seconds" => "x-gatehouse.oauth.codeTtlSeconds",
-        "oauth.error_status_code" => "x-gatehouse.oauth.errorStatusCode",
-        other => other,
+        "api_id" => paths.api_id.clone(),
+        "listen_path" => paths.listen_path.clone(),
+        "oauth.auth_login_redirect" => paths.auth_login_redirect.clone(),
+        "oauth.allowed_authorize_types" => paths.allowed_authorize_types.clone(),
+        "oauth.notifications.url" => paths.notifications_url.clone(),
+        "auth_header_name" => paths.header_name.clone(),
+        "auth_query_param" => paths.query_param.clone(),
+        "auth_cookie_name" => paths.cookie_name.clone(),
+        other => paths
+            .more
+            .iter()
+            .find_map(|(field, path)| {
+                other
+                    .strip_prefix(field)
+                    .filter(|rest| rest.is_empty() || rest.starts_with('['))
+                    .map(|rest| format!("{path}{rest}"))
+            })
+            .unwrap_or_else(|| other.to_owned()),
     };
     ImportError::new(path, e.message)
 }

@@ -6,20 +6,32 @@ use serde_json::Value;
 
 use super::path::{Obj, Warnings, is_default, missing};
 use super::{FieldPaths, ImportError, Imported, oas_auth, validated};
-use crate::{Api, OAuthSettings, Upstream};
+use crate::{Api, OAuthSettings, Upstream, UpstreamTls, Versioning};
 
 /// The Tyk extension holding everything Tyk needs beyond OpenAPI.
 pub(super) const TYK: &str = "x-tyk-api-gateway";
 
-/// Gatehouse's own extension, for the OAuth settings Tyk keeps in gateway configuration rather
-/// than in the API definition (token lifetimes, error status). [`super::export_oas`] writes it
-/// only when they differ from the defaults, so exports of ordinary APIs are plain Tyk OAS; Tyk
-/// ignores it.
+/// Gatehouse's own extension, for the settings Tyk keeps in gateway configuration rather than
+/// in the API definition (token lifetimes, error status) or has no place for (see the module
+/// doc of `tyk`). [`super::export_oas`] writes it only when one of them is not the default, so
+/// exports of ordinary APIs are plain Tyk OAS; Tyk ignores it.
 pub(super) const EXTENSION: &str = "x-gatehouse";
+pub(super) const TOKEN_AUTH: &str = "tokenAuth";
 pub(super) const ACCESS_TTL: &str = "accessTokenTtlSeconds";
 pub(super) const REFRESH_TTL: &str = "refreshTokenTtlSeconds";
 pub(super) const CODE_TTL: &str = "codeTtlSeconds";
 pub(super) const ERROR_STATUS: &str = "errorStatusCode";
+pub(super) const VERSIONING: &str = "versioning";
+pub(super) const UPSTREAM_TLS: &str = "upstreamTls";
+/// Keys of `x-gatehouse.versioning` and `x-gatehouse.upstreamTls`.
+pub(super) const V_LOCATION: &str = "location";
+pub(super) const V_KEY: &str = "key";
+pub(super) const V_DEFAULT: &str = "defaultVersion";
+pub(super) const V_VERSIONS: &str = "versions";
+pub(super) const V_STRIP: &str = "stripVersioningData";
+pub(super) const TLS_CA: &str = "caPem";
+pub(super) const TLS_CERT: &str = "clientCertFile";
+pub(super) const TLS_KEY: &str = "clientKeyFile";
 
 /// Tyk OAS (OpenAPI 3 document with `x-tyk-api-gateway`).
 pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
@@ -38,6 +50,11 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
             w.add(&root.at(key), "this Tyk extension is not supported by Gatehouse; ignored");
         }
     }
+    let ext = root.obj(EXTENSION)?;
+    let token_auth = match &ext {
+        Some(ext) => ext.flag(TOKEN_AUTH)?,
+        None => false,
+    };
 
     let (api_id, name) = import_info(&root, &tyk, &mut w)?;
 
@@ -47,7 +64,15 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
     let strip_listen_path = listen.flag("strip")?;
     w.unmapped(&listen, &["value", "strip"]);
 
-    let mut oauth = oas_auth::import(&root, &server, &mut w)?;
+    let mut auth = oas_auth::import(&root, &server, token_auth, &mut w)?;
+    if token_auth && auth.disabled {
+        return Err(ImportError::new(
+            format!("{EXTENSION}.{TOKEN_AUTH}"),
+            format!(
+                "requires a token, but {TYK}.server.authentication.enabled is false: say which one you mean"
+            ),
+        ));
+    }
     // `slug` has been unused by Tyk since 5.3; it only survives in old definitions.
     w.unmapped(&server, &["listenPath", "authentication", "slug"]);
 
@@ -63,15 +88,37 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
 
     w.unmapped(&tyk, &["info", "server", "upstream"]);
 
-    apply_extension(&root, oauth.as_mut().map(|(settings, _)| settings), &mut w)?;
+    let mut versioning = None;
+    let mut upstream_tls = UpstreamTls::default();
+    if let Some(ext) = &ext {
+        apply_oauth_extension(ext, auth.oauth.as_mut(), &mut w)?;
+        versioning = import_versioning(ext, &mut w)?;
+        upstream_tls = import_upstream_tls(ext, &mut w)?;
+        w.unmapped(ext, &[TOKEN_AUTH, "oauth", VERSIONING, UPSTREAM_TLS]);
+    }
 
-    let scheme = oauth.as_ref().map_or_else(String::new, |(_, scheme)| scheme.clone());
+    let scheme = &auth.scheme_path;
+    let at_ext = |key: &str, inner: &str| format!("{EXTENSION}.{key}.{inner}");
+    let sources = auth.source_paths.take();
     let paths = FieldPaths {
         api_id: format!("{TYK}.info.id"),
         listen_path: listen.at("value"),
         auth_login_redirect: format!("{scheme}.authLoginRedirect"),
         allowed_authorize_types: format!("{scheme}.allowedAuthorizeTypes"),
         notifications_url: format!("{scheme}.notifications.onKeyChangeUrl"),
+        header_name: sources.as_ref().map_or_else(String::new, |s| s.header.clone()),
+        query_param: sources.as_ref().map_or_else(String::new, |s| s.query.clone()),
+        cookie_name: sources.as_ref().map_or_else(String::new, |s| s.cookie.clone()),
+        more: vec![
+            ("oauth.code_ttl_seconds", at_ext("oauth", CODE_TTL)),
+            ("oauth.error_status_code", at_ext("oauth", ERROR_STATUS)),
+            ("versioning.versions", at_ext(VERSIONING, V_VERSIONS)),
+            ("versioning.default_version", at_ext(VERSIONING, V_DEFAULT)),
+            ("versioning.key", at_ext(VERSIONING, V_KEY)),
+            ("upstream_ca_pem", at_ext(UPSTREAM_TLS, TLS_CA)),
+            ("upstream_client_cert_file", at_ext(UPSTREAM_TLS, TLS_CERT)),
+            ("upstream_client_key_file", at_ext(UPSTREAM_TLS, TLS_KEY)),
+        ],
     };
     let api = Api {
         api_id,
@@ -79,13 +126,14 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         listen_path,
         strip_listen_path,
         upstream,
-        oauth: oauth.map(|(settings, _)| settings),
-        token_auth: false,
-        credentials: Default::default(),
-        versioning: None,
-        upstream_tls: Default::default(),
+        oauth: auth.oauth,
+        token_auth,
+        credentials: auth.credentials,
+        versioning: versioning.map(Box::new),
+        upstream_tls: Box::new(upstream_tls),
     };
-    Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec() })
+    let explicitly_keyless = auth.disabled && !api.requires_token();
+    Ok(Imported { api: validated(api, &paths)?, warnings: w.into_vec(), explicitly_keyless })
 }
 
 /// The API's id and name, warning about the states Gatehouse does not have.
@@ -120,34 +168,64 @@ fn import_info(root: &Obj<'_>, tyk: &Obj<'_>, w: &mut Warnings) -> Result<(Strin
     Ok((api_id, name))
 }
 
-/// Reads `x-gatehouse` (see [`EXTENSION`]) into the imported OAuth settings.
-fn apply_extension(
-    root: &Obj<'_>,
+/// Reads `x-gatehouse.oauth` into the imported OAuth settings.
+fn apply_oauth_extension(
+    ext: &Obj<'_>,
     settings: Option<&mut OAuthSettings>,
     w: &mut Warnings,
 ) -> Result<(), ImportError> {
-    let Some(ext) = root.obj(EXTENSION)? else { return Ok(()) };
-    if let Some(o) = ext.obj("oauth")? {
-        match settings {
-            Some(s) => {
-                s.access_token_ttl_secs = o.u64(ACCESS_TTL)?.unwrap_or(0);
-                s.refresh_token_ttl_secs = o.u64(REFRESH_TTL)?.unwrap_or(0);
-                s.code_ttl_secs = o.u64(CODE_TTL)?.unwrap_or(0);
-                s.error_status = o
-                    .u64(ERROR_STATUS)?
-                    .map(|status| {
-                        u16::try_from(status)
-                            .map_err(|_| ImportError::new(o.at(ERROR_STATUS), "must be a 4xx status"))
-                    })
-                    .transpose()?;
-                w.unmapped(&o, &[ACCESS_TTL, REFRESH_TTL, CODE_TTL, ERROR_STATUS]);
-            }
-            None if !o.is_default() => {
-                w.add(o.path(), "the API is keyless, so these OAuth settings do not apply; ignored");
-            }
-            None => {}
+    let Some(o) = ext.obj("oauth")? else { return Ok(()) };
+    match settings {
+        Some(s) => {
+            s.access_token_ttl_secs = o.u64(ACCESS_TTL)?.unwrap_or(0);
+            s.refresh_token_ttl_secs = o.u64(REFRESH_TTL)?.unwrap_or(0);
+            s.code_ttl_secs = o.u64(CODE_TTL)?.unwrap_or(0);
+            s.error_status = o
+                .u64(ERROR_STATUS)?
+                .map(|status| {
+                    u16::try_from(status)
+                        .map_err(|_| ImportError::new(o.at(ERROR_STATUS), "must be a 4xx status"))
+                })
+                .transpose()?;
+            w.unmapped(&o, &[ACCESS_TTL, REFRESH_TTL, CODE_TTL, ERROR_STATUS]);
         }
+        None if !o.is_default() => {
+            w.add(
+                o.path(),
+                "the API has no OAuth authorization server, so these settings do not apply; ignored",
+            );
+        }
+        None => {}
     }
-    w.unmapped(&ext, &["oauth"]);
     Ok(())
+}
+
+/// `x-gatehouse.versioning`: Tyk OAS versions are separate APIs, so Gatehouse's named versions
+/// of one API travel here.
+fn import_versioning(ext: &Obj<'_>, w: &mut Warnings) -> Result<Option<Versioning>, ImportError> {
+    let Some(v) = ext.obj(VERSIONING)? else { return Ok(None) };
+    let location = v.require_str(V_LOCATION)?;
+    let location = location.parse().map_err(|()| {
+        ImportError::new(v.at(V_LOCATION), format!("{location:?} is not header, query_param or url_segment"))
+    })?;
+    let versions = v.strings(V_VERSIONS)?.into_iter().map(|(_, name)| name.to_owned()).collect();
+    w.unmapped(&v, &[V_LOCATION, V_KEY, V_DEFAULT, V_VERSIONS, V_STRIP]);
+    Ok(Some(Versioning {
+        location,
+        key: v.str(V_KEY)?.unwrap_or_default().to_owned(),
+        default_version: v.str(V_DEFAULT)?.unwrap_or_default().to_owned(),
+        versions,
+        strip: v.flag(V_STRIP)?,
+    }))
+}
+
+/// `x-gatehouse.upstreamTls`: Tyk names upstream certificates by id in its own store.
+fn import_upstream_tls(ext: &Obj<'_>, w: &mut Warnings) -> Result<UpstreamTls, ImportError> {
+    let Some(t) = ext.obj(UPSTREAM_TLS)? else { return Ok(UpstreamTls::default()) };
+    w.unmapped(&t, &[TLS_CA, TLS_CERT, TLS_KEY]);
+    Ok(UpstreamTls {
+        ca_pem: t.str(TLS_CA)?.unwrap_or_default().to_owned(),
+        client_cert_file: t.str(TLS_CERT)?.unwrap_or_default().to_owned(),
+        client_key_file: t.str(TLS_KEY)?.unwrap_or_default().to_owned(),
+    })
 }

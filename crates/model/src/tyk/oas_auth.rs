@@ -1,10 +1,12 @@
 //! `x-tyk-api-gateway.server.authentication` of a Tyk OAS definition: Tyk as the OAuth 2.0
-//! authorization server becomes [`OAuthSettings`]; any other authentication method is refused,
-//! because Gatehouse would otherwise serve the API without it.
+//! authorization server becomes [`OAuthSettings`], an `authToken` (OpenAPI `apiKey`) scheme
+//! becomes `token_auth` when `x-gatehouse.tokenAuth` says that is what it means; any other
+//! authentication method is refused, because Gatehouse would otherwise serve the API without it.
 
+use super::credentials::{self, SourcePaths};
 use super::path::{Obj, Warnings, join};
 use super::{ImportError, authorize_types, canonical_grants, notifications};
-use crate::{GrantType, Notifications, OAuthSettings};
+use crate::{CredentialLocation, GrantType, Notifications, OAuthSettings};
 
 /// Where Tyk (and Gatehouse) serve the OAuth endpoints, relative to the listen path. Tyk writes
 /// these relative URLs into the OpenAPI flows; anything else there documents endpoints that do
@@ -12,45 +14,61 @@ use crate::{GrantType, Notifications, OAuthSettings};
 pub(super) const AUTHORIZE_URL: &str = "/oauth/authorize";
 pub(super) const TOKEN_URL: &str = "/oauth/token";
 
-/// The API's OAuth settings and the path of the Tyk scheme they came from, or `None` when the
-/// API is keyless.
+/// What `authentication` says.
+#[derive(Default)]
+pub(super) struct Auth {
+    /// The API's authorization server, when its enabled scheme is `oauth2`.
+    pub oauth: Option<OAuthSettings>,
+    /// The path of the enabled Tyk scheme; empty when there is none.
+    pub scheme_path: String,
+    pub credentials: CredentialLocation,
+    pub source_paths: Option<SourcePaths>,
+    /// `authentication.enabled` is literally `false`: keyless on purpose, not by omission.
+    pub disabled: bool,
+}
+
+/// The enabled scheme's kind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    OAuth,
+    Token,
+}
+
+/// Reads `authentication`. `token_auth`: whether `x-gatehouse.tokenAuth` is true, which makes
+/// an `apiKey` scheme acceptable.
 pub(super) fn import(
     root: &Obj<'_>,
     server: &Obj<'_>,
+    token_auth: bool,
     w: &mut Warnings,
-) -> Result<Option<(OAuthSettings, String)>, ImportError> {
-    let Some(auth) = server.obj("authentication")? else { return Ok(None) };
+) -> Result<Auth, ImportError> {
+    let Some(auth) = server.obj("authentication")? else { return Ok(Auth::default()) };
     if !auth.flag("enabled")? {
         // Tyk serves the API keyless and ignores the rest of `authentication`; so do we.
-        return Ok(None);
+        return Ok(Auth { disabled: auth.bool("enabled")? == Some(false), ..Auth::default() });
     }
     refuse_other_methods(&auth)?;
-    let (scheme, component) = oauth_scheme(root, &auth)?;
+    let (kind, scheme, component) = enabled_scheme(root, &auth, token_auth)?;
+    let (mut credentials, source_paths) = credentials::from_oas_scheme(&scheme, w)?;
+    credentials.strip = auth.flag("stripAuthorizationData")?;
 
-    let mut grants = grants_from_flows(&component.require_obj("flows")?, w)?;
-    if scheme.flag("refreshToken")? {
-        grants.push(GrantType::RefreshToken);
-    }
-    canonical_grants(&mut grants);
-    let allowed_authorize_types = authorize_types(scheme.strings("allowedAuthorizeTypes")?, w);
-
-    let notifications = import_notifications(&scheme, w)?;
-    check_credential_sources(&scheme, w)?;
-    if auth.flag("stripAuthorizationData")? {
-        w.add(
-            &auth.at("stripAuthorizationData"),
-            "Gatehouse does not strip credentials yet: the upstream receives the Authorization header",
-        );
-    }
-    // A base identity provider only chooses between several methods; with OAuth alone it is moot.
+    let oauth = match kind {
+        Kind::OAuth => Some(oauth_settings(&scheme, &component, w)?),
+        Kind::Token => {
+            w.unmapped(&scheme, &["enabled", "header", "query", "cookie"]);
+            None
+        }
+    };
+    // A base identity provider only chooses between several methods; with one it is moot.
     let base = auth.str("baseIdentityProvider")?.unwrap_or_default();
-    if !base.is_empty() && base != "oauth_key" {
-        w.add(&auth.at("baseIdentityProvider"), "only OAuth tokens identify sessions in Gatehouse; ignored");
+    let expected = if kind == Kind::OAuth { "oauth_key" } else { "auth_token" };
+    if !base.is_empty() && base != expected {
+        w.add(&auth.at("baseIdentityProvider"), "Gatehouse identifies sessions by their token; ignored");
     }
     // "legacy" is Tyk's default mode; "compliant" only matters with several security requirements.
     let mode = auth.str("securityProcessingMode")?.unwrap_or_default();
     if !mode.is_empty() && mode != "legacy" {
-        w.add(&auth.at("securityProcessingMode"), "Gatehouse applies the single OAuth scheme; ignored");
+        w.add(&auth.at("securityProcessingMode"), "Gatehouse applies the single scheme; ignored");
     }
     w.unmapped(
         &auth,
@@ -62,8 +80,29 @@ pub(super) fn import(
             "securityProcessingMode",
         ],
     );
+    Ok(Auth {
+        oauth,
+        scheme_path: scheme.path().to_owned(),
+        credentials,
+        source_paths: Some(source_paths),
+        disabled: false,
+    })
+}
+
+fn oauth_settings(
+    scheme: &Obj<'_>,
+    component: &Obj<'_>,
+    w: &mut Warnings,
+) -> Result<OAuthSettings, ImportError> {
+    let mut grants = grants_from_flows(&component.require_obj("flows")?, w)?;
+    if scheme.flag("refreshToken")? {
+        grants.push(GrantType::RefreshToken);
+    }
+    canonical_grants(&mut grants);
+    let allowed_authorize_types = authorize_types(scheme.strings("allowedAuthorizeTypes")?, w);
+    let notifications = import_notifications(scheme, w)?;
     w.unmapped(
-        &scheme,
+        scheme,
         &[
             "enabled",
             "allowedAuthorizeTypes",
@@ -75,20 +114,18 @@ pub(super) fn import(
             "cookie",
         ],
     );
-
-    let settings = OAuthSettings {
+    Ok(OAuthSettings {
         allowed_grant_types: grants,
         allowed_authorize_types,
         auth_login_redirect: scheme.str("authLoginRedirect")?.unwrap_or_default().to_owned(),
         // Tyk keeps lifetimes in gateway configuration; 0 means Gatehouse's defaults, which are
-        // Tyk's defaults.
+        // Tyk's defaults. `x-gatehouse.oauth` may set them.
         access_token_ttl_secs: 0,
         refresh_token_ttl_secs: 0,
         code_ttl_secs: 0,
         notifications,
         error_status: None,
-    };
-    Ok(Some((settings, scheme.path().to_owned())))
+    })
 }
 
 /// Authentication methods configured beside the security schemes. Dropping any of them would
@@ -115,9 +152,14 @@ fn refuse_other_methods(auth: &Obj<'_>) -> Result<(), ImportError> {
     Ok(())
 }
 
-/// The one enabled Tyk scheme, and its OpenAPI counterpart, which must be of type `oauth2`.
-fn oauth_scheme<'a>(root: &Obj<'a>, auth: &Obj<'a>) -> Result<(Obj<'a>, Obj<'a>), ImportError> {
-    let mut found: Option<(&str, Obj<'a>, Obj<'a>)> = None;
+/// The one enabled Tyk scheme, its kind and its OpenAPI counterpart, which must be of type
+/// `oauth2`, or `apiKey` when `token_auth` (`x-gatehouse.tokenAuth`) says it stands for that.
+fn enabled_scheme<'a>(
+    root: &Obj<'a>,
+    auth: &Obj<'a>,
+    token_auth: bool,
+) -> Result<(Kind, Obj<'a>, Obj<'a>), ImportError> {
+    let mut found: Option<(&str, Kind, Obj<'a>, Obj<'a>)> = None;
     if let Some(schemes) = auth.obj("securitySchemes")? {
         for (name, _) in schemes.entries() {
             let Some(scheme) = schemes.obj(name)? else { continue };
@@ -134,18 +176,27 @@ fn oauth_scheme<'a>(root: &Obj<'a>, auth: &Obj<'a>) -> Result<(Obj<'a>, Obj<'a>)
                     ),
                 )
             })?;
-            let kind = component.require_str("type")?;
-            if kind != "oauth2" {
-                return Err(ImportError::new(
-                    scheme.path(),
-                    format!(
-                        "{} authentication is not supported: Gatehouse is an OAuth 2.0 authorization \
-                         server only (OpenAPI type oauth2), and importing the API without it would serve \
-                         it without authentication",
-                        describe(kind, &component)?
-                    ),
-                ));
-            }
+            let kind = match component.require_str("type")? {
+                "oauth2" => Kind::OAuth,
+                "apiKey" if token_auth => Kind::Token,
+                other => {
+                    let hint = if other == "apiKey" {
+                        " (Gatehouse's own export writes an apiKey scheme for token_auth APIs, with \
+                         x-gatehouse.tokenAuth: true; Tyk's auth tokens are not Gatehouse tokens)"
+                    } else {
+                        ""
+                    };
+                    return Err(ImportError::new(
+                        scheme.path(),
+                        format!(
+                            "{} authentication is not supported: Gatehouse is an OAuth 2.0 authorization \
+                             server only (OpenAPI type oauth2), and importing the API without it would \
+                             serve it without authentication{hint}",
+                            describe(other, &component)?
+                        ),
+                    ));
+                }
+            };
             if scheme.get("providers").is_some_and(|p| !super::path::is_default(p)) {
                 return Err(ImportError::new(
                     scheme.at("providers"),
@@ -157,15 +208,15 @@ fn oauth_scheme<'a>(root: &Obj<'a>, auth: &Obj<'a>) -> Result<(Obj<'a>, Obj<'a>)
                 return Err(ImportError::new(
                     scheme.path(),
                     format!(
-                        "a second enabled oauth2 scheme (besides {first:?}): Gatehouse supports one \
-                         OAuth 2.0 configuration per API"
+                        "a second enabled scheme (besides {first:?}): Gatehouse supports one \
+                         authentication scheme per API"
                     ),
                 ));
             }
-            found = Some((name, scheme, component));
+            found = Some((name, kind, scheme, component));
         }
     }
-    let (_, scheme, component) = found.ok_or_else(|| {
+    let (_, kind, scheme, component) = found.ok_or_else(|| {
         ImportError::new(
             auth.at("securitySchemes"),
             "authentication is enabled but no security scheme is, so Tyk falls back to its auth \
@@ -173,7 +224,7 @@ fn oauth_scheme<'a>(root: &Obj<'a>, auth: &Obj<'a>) -> Result<(Obj<'a>, Obj<'a>)
              authentication.enabled to false for a keyless API",
         )
     })?;
-    Ok((scheme, component))
+    Ok((kind, scheme, component))
 }
 
 fn openapi_scheme<'a>(root: &Obj<'a>, name: &str) -> Result<Option<Obj<'a>>, ImportError> {
@@ -252,46 +303,4 @@ fn import_notifications(scheme: &Obj<'_>, w: &mut Warnings) -> Result<Option<Not
     let Some(n) = scheme.obj("notifications")? else { return Ok(None) };
     w.unmapped(&n, &["onKeyChangeUrl", "sharedSecret"]);
     notifications(&n, "onKeyChangeUrl", "sharedSecret", w)
-}
-
-/// Gatehouse reads access tokens from the `Authorization` header only.
-fn check_credential_sources(scheme: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
-    match scheme.obj("header")? {
-        Some(header) if header.flag("enabled")? => {
-            // An empty name means Tyk's default, which is Authorization.
-            let name = header.str("name")?.unwrap_or_default();
-            if !name.is_empty() && !name.eq_ignore_ascii_case("Authorization") {
-                w.add(
-                    &header.at("name"),
-                    format!(
-                        "Gatehouse reads access tokens from the Authorization header only (other \
-                         header names come later): clients sending them in {name:?} will be refused"
-                    ),
-                );
-            }
-        }
-        Some(header) => w.add(
-            &header.at("enabled"),
-            "Tyk reads no header for this API; Gatehouse reads access tokens from the Authorization header",
-        ),
-        None => w.add(
-            &scheme.at("header"),
-            "absent, so Tyk reads no header for this API; Gatehouse reads access tokens from the \
-             Authorization header",
-        ),
-    }
-    for (key, what) in [("query", "a query parameter"), ("cookie", "a cookie")] {
-        if let Some(source) = scheme.obj(key)?
-            && source.flag("enabled")?
-        {
-            w.add(
-                source.path(),
-                format!(
-                    "Gatehouse does not read access tokens from {what} yet: clients must send the \
-                     Authorization header"
-                ),
-            );
-        }
-    }
-    Ok(())
 }

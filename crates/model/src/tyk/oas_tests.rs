@@ -121,34 +121,74 @@ fn flow_urls_other_than_tyks_are_reported() {
 }
 
 #[test]
-fn credential_locations_other_than_the_authorization_header_are_reported() {
+fn credential_locations_import_from_the_scheme() {
     let base = "x-tyk-api-gateway.server.authentication.securitySchemes.oauth";
+    let imported = |doc: &Value| {
+        let imported = import_oas(doc).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(imported.warnings, Vec::<String>::new());
+        imported.api.credentials
+    };
     let mut doc = oauth_doc();
     set(&mut doc, &format!("{SCHEME}/header/name"), json!("authorization"));
-    assert_eq!(warnings_of(&doc), Vec::<String>::new(), "header names are case-insensitive");
+    assert_eq!(imported(&doc).header_name, "", "Authorization in any case is the default");
 
     set(&mut doc, &format!("{SCHEME}/header/name"), json!("X-Api-Token"));
-    assert_one_warning(&doc, &format!("{base}.header.name"));
-
-    let mut doc = oauth_doc();
     set(&mut doc, &format!("{SCHEME}/query"), json!({ "enabled": true, "name": "token" }));
-    assert_one_warning(&doc, &format!("{base}.query"));
-
-    let mut doc = oauth_doc();
-    set(&mut doc, &format!("{SCHEME}/cookie"), json!({ "enabled": true, "name": "token" }));
-    assert_one_warning(&doc, &format!("{base}.cookie"));
+    set(&mut doc, &format!("{SCHEME}/cookie"), json!({ "enabled": true }));
+    set(&mut doc, "/x-tyk-api-gateway/server/authentication/stripAuthorizationData", json!(true));
+    let expected = crate::CredentialLocation {
+        header_name: "X-Api-Token".into(),
+        query_param: "token".into(),
+        // As in Tyk, an unnamed source takes the header's name.
+        cookie_name: "X-Api-Token".into(),
+        strip: true,
+    };
+    assert_eq!(imported(&doc), expected);
 
     let mut doc = oauth_doc();
     set(&mut doc, &format!("{SCHEME}/query"), json!({ "enabled": false, "name": "token" }));
-    assert_eq!(warnings_of(&doc), Vec::<String>::new(), "a disabled source changes nothing");
+    assert_eq!(imported(&doc).query_param, "", "a disabled source changes nothing");
 
     let mut doc = oauth_doc();
     remove(&mut doc, &format!("{SCHEME}/header"));
     assert_one_warning(&doc, &format!("{base}.header"));
 
     let mut doc = oauth_doc();
-    set(&mut doc, "/x-tyk-api-gateway/server/authentication/stripAuthorizationData", json!(true));
-    assert_one_warning(&doc, "x-tyk-api-gateway.server.authentication.stripAuthorizationData");
+    set(&mut doc, &format!("{SCHEME}/query"), json!({ "enabled": true, "name": "a b" }));
+    assert_eq!(error_of(&doc).path, format!("{base}.query.name"));
+}
+
+#[test]
+fn an_api_key_scheme_imports_only_as_gatehouses_token_auth() {
+    let mut doc = oauth_doc();
+    set(
+        &mut doc,
+        "/components/securitySchemes/oauth",
+        json!({ "type": "apiKey", "in": "header", "name": "X-Key" }),
+    );
+    set(&mut doc, &format!("{SCHEME}/header/name"), json!("X-Key"));
+    let e = error_of(&doc);
+    assert!(e.message.contains("x-gatehouse.tokenAuth"), "{e}");
+    set(&mut doc, "/x-gatehouse", json!({ "tokenAuth": true }));
+    let imported = import_oas(&doc).unwrap();
+    assert!(imported.api.token_auth && imported.api.oauth.is_none());
+    assert_eq!(imported.api.credentials.header_name, "X-Key");
+
+    set(&mut doc, "/x-tyk-api-gateway/server/authentication/enabled", json!(false));
+    assert_eq!(error_of(&doc).path, "x-gatehouse.tokenAuth");
+}
+
+#[test]
+fn only_an_explicitly_disabled_authentication_is_keyless_on_purpose() {
+    let mut doc = oauth_doc();
+    assert!(!import_oas(&doc).unwrap().explicitly_keyless);
+    set(&mut doc, "/x-tyk-api-gateway/server/authentication", json!({ "enabled": false }));
+    assert!(import_oas(&doc).unwrap().explicitly_keyless);
+    set(&mut doc, "/x-tyk-api-gateway/server/authentication", json!({}));
+    assert!(!import_oas(&doc).unwrap().explicitly_keyless, "enabled left out is not said");
+    remove(&mut doc, "/x-tyk-api-gateway/server/authentication");
+    let imported = import_oas(&doc).unwrap();
+    assert!(imported.api.oauth.is_none() && !imported.explicitly_keyless, "a lost block is not said");
 }
 
 #[test]

@@ -76,11 +76,18 @@ impl<'a> Obj<'a> {
         Ok(self.bool(key)?.unwrap_or(false))
     }
 
+    /// A whole number. Documents that came through a `google.protobuf.Struct` (the admin API's
+    /// gRPC and REST transcoding) carry every number as a double, so `900.0` reads as 900.
     pub fn u64(&self, key: &str) -> Result<Option<u64>, ImportError> {
+        /// Doubles hold every integer exactly up to 2^53.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
                 .as_u64()
+                .or_else(|| {
+                    v.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=EXACT).contains(f)).map(|f| f as u64)
+                })
                 .map(Some)
                 .ok_or_else(|| wrong_type(&self.at(key), "a whole number of at least 0", v)),
         }
@@ -281,7 +288,10 @@ pub(super) fn unsupported(key: &str) -> &'static str {
         }
         "internal" => "internal APIs are not supported; Gatehouse exposes the API on its listen path",
         "expiration" | "expires" => "API expiry is not supported; the API stays available",
-        "versioning" => "API versioning is not supported; Gatehouse serves a single version",
+        "versioning" => {
+            "Tyk OAS versions (separate API definitions) do not carry over: a Gatehouse API names its \
+             versions itself (versioning in its API JSON, x-gatehouse.versioning in Tyk OAS)"
+        }
         "CORS" => "CORS is not supported; Gatehouse adds no CORS headers and answers no preflights",
         "cache_options" => "caching is not supported; every request reaches the upstream",
         "graphql" => "GraphQL features are not supported; Gatehouse proxies plain HTTP",
@@ -314,6 +324,21 @@ mod tests {
         let err = lp.require_str("strip").unwrap_err();
         assert_eq!(err.message, "is required: expected a string");
         assert_eq!(Obj::root(&json!([1])).err().unwrap().path, "$");
+    }
+
+    #[test]
+    fn whole_numbers_read_whether_integers_or_doubles() {
+        // A google.protobuf.Struct turns 900 into 900.0: the admin API's documents carry those.
+        let doc = json!({"int": 900, "double": 900.0, "half": 0.5, "negative": -1.0, "huge": 1e300});
+        let root = Obj::root(&doc).unwrap();
+        assert_eq!(root.u64("int").unwrap(), Some(900));
+        assert_eq!(root.u64("double").unwrap(), Some(900));
+        for key in ["half", "negative", "huge"] {
+            assert_eq!(
+                root.u64(key).unwrap_err().message,
+                "expected a whole number of at least 0, found a number"
+            );
+        }
     }
 
     #[test]

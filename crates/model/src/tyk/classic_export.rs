@@ -1,0 +1,107 @@
+//! Tyk Classic export: a bare `api_definition` that Tyk can load and that
+//! [`super::import_classic`] turns back into the same [`Api`] without warnings (the `tyk` module
+//! doc lists where each setting goes and what the round trip normalises).
+
+use serde_json::{Map, Value, json};
+
+use super::classic::{
+    ACCESS_TTL, CODE_TTL, ERROR_STATUS, GATEHOUSE, OAUTH_CONFIG, REFRESH_TTL, TLS_CA, TLS_CERT, TLS_KEY,
+    TOKEN_AUTH, TOKEN_CONFIG, UPSTREAM_TLS,
+};
+use super::credentials;
+use crate::{Api, VersionLocation};
+
+/// Writes `api` as a Tyk Classic API definition. Its authentication is always stated:
+/// `use_keyless`, `use_oauth2` or (for `token_auth` alone) `use_standard_auth`.
+pub fn export_classic(api: &Api) -> Value {
+    let mut def = json!({
+        "name": api.name,
+        "active": true,
+        "proxy": {
+            "listen_path": api.listen_path,
+            "strip_listen_path": api.strip_listen_path,
+            "target_url": api.upstream.to_string(),
+        },
+        "use_keyless": !api.requires_token(),
+        "use_oauth2": api.oauth.is_some(),
+        "use_standard_auth": api.token_auth && api.oauth.is_none(),
+    });
+    if !api.api_id.is_empty() {
+        def["api_id"] = api.api_id.clone().into();
+    }
+    if api.requires_token() {
+        let method = if api.oauth.is_some() { OAUTH_CONFIG } else { TOKEN_CONFIG };
+        def["auth_configs"] = json!({ method: credentials::to_classic(&api.credentials) });
+        def["strip_auth_data"] = api.credentials.strip.into();
+    }
+    if let Some(oauth) = &api.oauth {
+        let grants: Vec<&str> = oauth.allowed_grant_types.iter().map(|g| g.as_str()).collect();
+        def["oauth_meta"] = json!({
+            "allowed_access_types": grants,
+            "allowed_authorize_types": oauth.allowed_authorize_types,
+            "auth_login_redirect": oauth.auth_login_redirect,
+        });
+        if let Some(n) = &oauth.notifications {
+            def["notifications"] =
+                json!({ "oauth_on_keychange_url": n.url, "shared_secret": n.shared_secret });
+        }
+    }
+    versions(api, &mut def);
+    if let Some(ext) = extension(api) {
+        def[GATEHOUSE] = ext;
+    }
+    def
+}
+
+/// `definition` and `version_data`; an unversioned API as Tyk writes one.
+fn versions(api: &Api, def: &mut Value) {
+    let Some(v) = &api.versioning else {
+        def["version_data"] =
+            json!({ "not_versioned": true, "versions": { "Default": { "name": "Default" } } });
+        return;
+    };
+    let location = match v.location {
+        VersionLocation::Header => "header",
+        VersionLocation::QueryParam => "url-param",
+        VersionLocation::UrlSegment => "url",
+    };
+    def["definition"] = json!({ "location": location, "key": v.key, "strip_versioning_data": v.strip });
+    let versions: Map<String, Value> =
+        v.versions.iter().map(|name| (name.clone(), json!({ "name": name }))).collect();
+    def["version_data"] =
+        json!({ "not_versioned": false, "default_version": v.default_version, "versions": versions });
+}
+
+/// `gatehouse`, only when some setting Tyk has no place for is not the default.
+fn extension(api: &Api) -> Option<Value> {
+    let mut ext = Map::new();
+    if api.token_auth {
+        ext.insert(TOKEN_AUTH.to_owned(), true.into());
+    }
+    if let Some(oauth) = &api.oauth {
+        let mut settings = Map::new();
+        for (key, secs) in [
+            (ACCESS_TTL, oauth.access_token_ttl_secs),
+            (REFRESH_TTL, oauth.refresh_token_ttl_secs),
+            (CODE_TTL, oauth.code_ttl_secs),
+        ] {
+            if secs != 0 {
+                settings.insert(key.to_owned(), secs.into());
+            }
+        }
+        if let Some(status) = oauth.error_status {
+            settings.insert(ERROR_STATUS.to_owned(), status.into());
+        }
+        if !settings.is_empty() {
+            ext.insert("oauth".to_owned(), settings.into());
+        }
+    }
+    let tls = &api.upstream_tls;
+    if !tls.is_default() {
+        ext.insert(
+            UPSTREAM_TLS.to_owned(),
+            json!({ TLS_CA: tls.ca_pem, TLS_CERT: tls.client_cert_file, TLS_KEY: tls.client_key_file }),
+        );
+    }
+    (!ext.is_empty()).then_some(Value::Object(ext))
+}
