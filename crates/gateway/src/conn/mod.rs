@@ -14,6 +14,7 @@
 //!   are read ([`BodyReadTimeout`]).
 //! - [`host`]: RFC 9112 §3.2: an HTTP/1.1 request without exactly one valid `Host` is a 400.
 
+pub mod deadline;
 pub mod host;
 pub mod watchdog;
 
