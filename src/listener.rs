@@ -355,12 +355,33 @@ async fn route(
             req.extensions_mut().insert(identity);
         }
         let mut grpc = shared.grpc.clone();
-        match grpc.call(req).await {
+        let mut response = match grpc.call(req).await {
             Ok(response) => response,
             Err(never) => match never {},
-        }
+        };
+        oversize_is_resource_exhausted(response.headers_mut());
+        response
     } else {
         rest::handle(&shared.services, &shared.admin, req).await.map(tonic::body::Body::new)
+    }
+}
+
+/// The gRPC status-code guide: a message "larger than configured maximum" is
+/// RESOURCE_EXHAUSTED; tonic answers OUT_OF_RANGE. Its refusal comes before any service runs,
+/// as a trailers-only response (the status in the headers), which is where it is corrected.
+fn oversize_is_resource_exhausted(headers: &mut http::HeaderMap) {
+    const OUT_OF_RANGE: &str = "11";
+    if headers.get("grpc-status").is_none_or(|status| status != OUT_OF_RANGE) {
+        return;
+    }
+    let message = headers.get("grpc-message").map(|m| percent_encoding::percent_decode(m.as_bytes()));
+    let oversize = message
+        .and_then(|m| m.decode_utf8().ok().map(|m| m.starts_with("Error, decoded message length too large")));
+    if oversize == Some(true) {
+        let resource_exhausted = i32::from(tonic::Code::ResourceExhausted).to_string();
+        if let Ok(value) = http::HeaderValue::from_str(&resource_exhausted) {
+            headers.insert("grpc-status", value);
+        }
     }
 }
 
