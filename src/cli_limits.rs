@@ -89,7 +89,7 @@ mod tests {
     fn nonsense_is_refused_at_start() {
         for args in [
             &["x", "--header-read-timeout", "0"][..],
-            &["x", "--body-read-timeout", "-1"],
+            &["x", "--body-read-timeout=-1"],
             &["x", "--keep-alive-timeout", "NaN"],
             &["x", "--max-header-bytes", "100"],
             &["x", "--max-headers", "0"],
