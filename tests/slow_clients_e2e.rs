@@ -172,7 +172,9 @@ async fn a_gateway_closes_500_half_open_connections_and_keeps_serving() {
     let exposition = http.get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let header = metric(&exposition, "gatehouse_connection_timeouts_total{role=\"gateway\",kind=\"header\"}");
     let body = metric(&exposition, "gatehouse_connection_timeouts_total{role=\"gateway\",kind=\"body\"}");
-    assert_eq!((header, body), (400.0, 100.0), "{exposition}");
+    // At least the 400: a connection the HTTP client opened and never used (its pool races a
+    // new connection against an idle one) is closed at the header deadline too.
+    assert!(header >= 400.0 && body == 100.0, "{exposition}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -207,7 +209,7 @@ async fn a_control_plane_closes_half_open_connections_and_keeps_serving() {
     let role = "gatehouse_connection_timeouts_total{role=\"control_plane\"";
     let header = metric(&exposition, &format!("{role},kind=\"header\"}}"));
     let body = metric(&exposition, &format!("{role},kind=\"body\"}}"));
-    assert_eq!((header, body), (150.0, 50.0), "{exposition}");
+    assert!(header >= 150.0 && body == 50.0, "{exposition}");
 }
 
 /// One request on a connection of its own, returning the status line ("" if it was closed

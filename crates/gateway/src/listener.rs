@@ -166,7 +166,10 @@ async fn serve_connection(gateway: Arc<Gateway>, accepted: Accepted, watcher: Wa
                     Some(value) if hop.secure(req.headers()) => Some(value.clone()),
                     _ => None,
                 };
-                req.extensions_mut().insert(body_read_timeout);
+                // Only requests with a body need the deadline (and the extension map it allocates).
+                if !hyper::body::Body::is_end_stream(req.body()) {
+                    req.extensions_mut().insert(body_read_timeout);
+                }
                 let mut response: Response<ResponseBody> = gateway.handle(req, hop).await;
                 if let Some(value) = hsts {
                     response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, value);
