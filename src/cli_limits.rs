@@ -13,9 +13,10 @@ pub struct ConnectionLimitArgs {
     /// closed.
     #[arg(long, env = "GATEHOUSE_HEADER_READ_TIMEOUT", default_value_t = 10.0)]
     pub header_read_timeout: f64,
-    /// Seconds a client has to send the whole body of an OAuth form or an admin request once
-    /// the server starts reading it; then 408. (Proxied bodies stream to the upstream and are
-    /// bounded by --upstream-timeout.)
+    /// Seconds a client has to send the whole body of an OAuth form or an admin request (REST
+    /// or gRPC) once the server starts reading it; then 408 (REST, OAuth) or an error status
+    /// (gRPC). Proxied bodies are not read whole: they stream to the upstream, bounded by
+    /// --upstream-timeout while the upstream waits for them.
     #[arg(long, env = "GATEHOUSE_BODY_READ_TIMEOUT", default_value_t = 10.0)]
     pub body_read_timeout: f64,
     /// Seconds a kept-alive connection may wait between requests before it is closed.
