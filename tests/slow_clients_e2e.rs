@@ -116,7 +116,17 @@ async fn a_gateway_closes_500_half_open_connections_and_keeps_serving() {
         &redis.url(),
         dir.path(),
         "info",
-        &["--header-read-timeout", &deadline, "--body-read-timeout", &deadline, "--serving-threads", "2"],
+        // The cap explicit: its default follows the fd limit, which may be 1024 (a cap of 512).
+        &[
+            "--header-read-timeout",
+            &deadline,
+            "--body-read-timeout",
+            &deadline,
+            "--serving-threads",
+            "2",
+            "--max-connections",
+            "1000",
+        ],
     );
     let http = reqwest::Client::new();
     let open_api = json!({"api_id": "open", "listen_path": "/open/", "upstream_url": upstream.url()});
