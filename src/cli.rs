@@ -73,6 +73,8 @@ pub struct ControlPlaneArgs {
     /// a client certificate (Kubernetes' httpGet) when --tls-client-ca is set.
     #[arg(long, env = "GATEHOUSE_PROBE_LISTEN")]
     pub probe_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub connections: crate::cli_limits::ConnectionLimitArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -152,6 +154,8 @@ pub struct GatewayArgs {
     pub serving_threads: usize,
     #[command(flatten)]
     pub public: crate::cli_public::PublicNameArgs,
+    #[command(flatten)]
+    pub connections: crate::cli_limits::ConnectionLimitArgs,
 }
 
 #[derive(clap::Args)]
@@ -167,4 +171,7 @@ pub struct DevArgs {
     pub admin_secret: Option<String>,
     #[command(flatten)]
     pub public: crate::cli_public::PublicNameArgs,
+    // The same limits on both of dev's listeners.
+    #[command(flatten)]
+    pub connections: crate::cli_limits::ConnectionLimitArgs,
 }

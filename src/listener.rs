@@ -6,6 +6,10 @@
 //! handshake before any request is read, so a leaked admin secret alone opens nothing. Admin
 //! calls still need the admin secret on top; gateways need nothing more than the certificate,
 //! whose identity is attached to each request as a [`PeerIdentity`].
+//!
+//! Connections meet the same limits as a gateway's (`gatehouse_gateway::conn`): the cap on
+//! accept, read deadlines, header limits and the `Host` check; REST bodies are read within
+//! `--body-read-timeout` (408), gRPC request bodies must end within it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,13 +17,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
+use gatehouse_gateway::conn::deadline::Deadline;
+use gatehouse_gateway::conn::watchdog::{Tracked, Watchdog};
+use gatehouse_gateway::conn::{Admission, BodyReadTimeout, Connections, host, is_probe_path};
 use gatehouse_store::health::Reachability;
 use gatehouse_tls::ServerTls;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::server::graceful::Watcher;
 use tokio::net::{TcpListener, TcpStream};
@@ -58,6 +64,7 @@ pub async fn serve_control_plane(
     control: Arc<ControlPlane>,
     readiness: Arc<Readiness>,
     secrets: ControlSecrets,
+    connections: Connections,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let services = AdminServices::new(Arc::clone(&control));
@@ -119,7 +126,22 @@ pub async fn serve_control_plane(
             },
             () = &mut shutdown => break,
         };
-        tokio::spawn(serve_connection(Arc::clone(&shared), stream, peer, tls.clone(), graceful.watcher()));
+        let probes_only = match connections.admit() {
+            Admission::Served(slot) => (slot, false),
+            Admission::ProbesOnly(slot) => (slot, true),
+            Admission::Refused => {
+                tracing::debug!(%peer, "connection cap reached: closed on accept");
+                continue;
+            }
+        };
+        let accepted =
+            Accepted { stream, peer, tls: tls.clone(), slot: probes_only.0, probes_only: probes_only.1 };
+        tokio::spawn(serve_connection(
+            Arc::clone(&shared),
+            accepted,
+            connections.clone(),
+            graceful.watcher(),
+        ));
     }
     health_task.abort();
     // Open config streams never end by themselves: bound the drain.
@@ -171,67 +193,118 @@ async fn report_health(readiness: Arc<Readiness>, reporter: tonic_health::server
     }
 }
 
-/// One connection: the handshake in its own task (a slow client delays no one else), then
-/// HTTP/1.1 or h2 as negotiated.
-async fn serve_connection(
-    shared: Arc<Shared>,
+/// A connection admitted under the cap.
+struct Accepted {
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<ListenerTls>,
+    /// Held until the connection ends.
+    slot: gatehouse_gateway::conn::Slot,
+    /// Over the cap: probes and `/metrics` only.
+    probes_only: bool,
+}
+
+/// One connection: the handshake in its own task (a slow client delays no one else), then
+/// HTTP/1.1 or h2 as negotiated, until the client closes or a deadline passes.
+async fn serve_connection(
+    shared: Arc<Shared>,
+    accepted: Accepted,
+    connections: Connections,
     watcher: Watcher,
 ) {
+    let Accepted { stream, peer, tls, slot: _slot, probes_only } = accepted;
     let local = stream.local_addr().ok();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let limits = &connections.limits;
+    let builder = limits.builder(probes_only);
+    let watchdog = Watchdog::new(limits);
+    let body_read_timeout = limits.body_read_timeout;
+    let role = connections.role();
     let hsts = tls.as_ref().and_then(|t| t.hsts.clone());
+    let requests = watchdog.clone();
     let service = move |identity: Option<PeerIdentity>| {
         let hsts = hsts.clone();
-        service_fn(move |req| {
+        let requests = requests.clone();
+        service_fn(move |mut req: Request<Incoming>| {
             let shared = Arc::clone(&shared);
             let identity = identity.clone();
             let hsts = hsts.clone();
+            let in_flight = requests.request(req.version());
             async move {
-                let mut response =
-                    crate::observe::admin_call(req, |req| route(&shared, req, local, peer, identity)).await;
+                let mut response = if let Err(reason) = host::check(req.version(), req.headers()) {
+                    let mut response = plain(http::StatusCode::BAD_REQUEST, reason);
+                    // A request whose framing is in doubt ends the connection.
+                    if req.version() < http::Version::HTTP_2 {
+                        response
+                            .headers_mut()
+                            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                    }
+                    response
+                } else if probes_only && !is_probe_path(req.uri().path()) {
+                    plain(http::StatusCode::SERVICE_UNAVAILABLE, "control plane at its connection limit")
+                } else {
+                    req.extensions_mut().insert(BodyReadTimeout(body_read_timeout));
+                    crate::observe::admin_call(req, |req| route(&shared, req, local, peer, identity, role))
+                        .await
+                };
                 if let Some(hsts) = hsts {
                     response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, hsts);
                 }
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
             }
         })
     };
-    let result = match tls.map(|t| t.config) {
-        None => {
-            watcher.watch(builder.serve_connection(TokioIo::new(stream), service(None)).into_owned()).await
-        }
-        Some(tls) => {
-            let stream = match tls.accept(stream).await {
-                Ok(stream) => stream,
-                Err(error) => {
-                    // A gateway or admin without the right certificate lands here: worth a line.
-                    tracing::info!(%peer, %error, "TLS handshake refused");
-                    return;
-                }
-            };
-            let identity = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(gatehouse_tls::peer_identity)
-                .map(PeerIdentity);
-            if tls.requires_client_cert() && identity.is_none() {
-                // Verified by the CA but naming nothing: it cannot be told apart in the fleet view.
-                tracing::warn!(%peer, "client certificate has neither a DNS name nor a common name: refused");
-                return;
+    let served = async {
+        match tls.map(|t| t.config) {
+            None => {
+                let io = TokioIo::new(watchdog.watch(stream));
+                watcher.watch(builder.serve_connection(io, service(None)).into_owned()).await
             }
-            watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), service(identity)).into_owned())
-                .await
+            Some(tls) => {
+                let stream = match tls.accept(stream).await {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        // A gateway or admin without the right certificate lands here: worth a line.
+                        tracing::info!(%peer, %error, "TLS handshake refused");
+                        return Ok(());
+                    }
+                };
+                let identity = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(gatehouse_tls::peer_identity)
+                    .map(PeerIdentity);
+                if tls.requires_client_cert() && identity.is_none() {
+                    // Verified by the CA but naming nothing: it cannot be told apart in the fleet view.
+                    tracing::warn!(%peer, "client certificate has neither a DNS name nor a common name: refused");
+                    return Ok(());
+                }
+                let io = TokioIo::new(watchdog.watch(stream));
+                watcher.watch(builder.serve_connection(io, service(identity)).into_owned()).await
+            }
         }
     };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "admin connection ended with an error");
+    tokio::select! {
+        result = served => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "admin connection ended with an error");
+            }
+        }
+        kind = watchdog.expired() => {
+            gatehouse_telemetry::metrics::connections::timed_out(role, kind);
+            tracing::debug!(%peer, kind, "admin connection closed: read deadline passed");
+        }
     }
+}
+
+/// A short plain-text answer from the connection layer, before any route is chosen.
+fn plain(status: http::StatusCode, message: &'static str) -> Response<tonic::body::Body> {
+    let mut response = Response::new(tonic::body::Body::new(http_body_util::Full::new(
+        bytes::Bytes::from_static(message.as_bytes()),
+    )));
+    *response.status_mut() = status;
+    response
 }
 
 // gRPC server reflection, so grpcurl and other generic clients need no .proto files. Both
@@ -260,10 +333,11 @@ fn reflection_v1alpha() -> Result<
 
 async fn route(
     shared: &Shared,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     local: Option<SocketAddr>,
     peer: SocketAddr,
     identity: Option<PeerIdentity>,
+    role: gatehouse_gateway::conn::Role,
 ) -> Response<tonic::body::Body> {
     // Probes for Kubernetes: live while it answers, ready while its state store does.
     match req.uri().path() {
@@ -272,17 +346,42 @@ async fn route(
         _ => {}
     }
     if is_grpc(&req) {
+        // tonic reads the request messages itself: the body must end within the deadline.
+        // (A config stream's request is one small message; its response streams on.)
+        let within = BodyReadTimeout::of(&req);
+        let mut req = req.map(|body| tonic::body::Body::new(Deadline::new(body, within, role)));
         req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
         if let Some(identity) = identity {
             req.extensions_mut().insert(identity);
         }
         let mut grpc = shared.grpc.clone();
-        match grpc.call(req).await {
+        let mut response = match grpc.call(req).await {
             Ok(response) => response,
             Err(never) => match never {},
-        }
+        };
+        oversize_is_resource_exhausted(response.headers_mut());
+        response
     } else {
         rest::handle(&shared.services, &shared.admin, req).await.map(tonic::body::Body::new)
+    }
+}
+
+/// The gRPC status-code guide: a message "larger than configured maximum" is
+/// RESOURCE_EXHAUSTED; tonic answers OUT_OF_RANGE. Its refusal comes before any service runs,
+/// as a trailers-only response (the status in the headers), which is where it is corrected.
+fn oversize_is_resource_exhausted(headers: &mut http::HeaderMap) {
+    const OUT_OF_RANGE: &str = "11";
+    if headers.get("grpc-status").is_none_or(|status| status != OUT_OF_RANGE) {
+        return;
+    }
+    let message = headers.get("grpc-message").map(|m| percent_encoding::percent_decode(m.as_bytes()));
+    let oversize = message
+        .and_then(|m| m.decode_utf8().ok().map(|m| m.starts_with("Error, decoded message length too large")));
+    if oversize == Some(true) {
+        let resource_exhausted = i32::from(tonic::Code::ResourceExhausted).to_string();
+        if let Ok(value) = http::HeaderValue::from_str(&resource_exhausted) {
+            headers.insert("grpc-status", value);
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
 use gatehouse_gateway::analytics::AnalyticsRecorder;
+use gatehouse_gateway::conn::Connections;
 use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::oauth::issuer;
@@ -62,10 +63,12 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
         Some(config) => Some(ListenerTls { config, hsts: args.tls.hsts()? }),
         None => None,
     };
+    let connections = Connections::new(args.connections.limits()?, "control_plane");
     let listener = bind(args.listen).await?;
     let readiness = Readiness::new(Arc::clone(&control));
     if let Some(probe) = args.probe_listen {
-        tokio::spawn(crate::probes::serve(bind(probe).await?, Arc::clone(&readiness)));
+        let probe_connections = Connections::new(connections.limits.clone(), "control_plane");
+        tokio::spawn(crate::probes::serve(bind(probe).await?, Arc::clone(&readiness), probe_connections));
     }
     tracing::info!(
         listen = %args.listen,
@@ -75,7 +78,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
         mutual_tls = args.tls_client_ca.is_some(),
         "control plane ready"
     );
-    serve_control_plane(listener, tls, control, readiness, secrets, shutdown_signal()).await
+    serve_control_plane(listener, tls, control, readiness, secrets, connections, shutdown_signal()).await
 }
 
 /// What a gateway's serving threads share, and how each makes its own [`Gateway`]: the parts
@@ -127,6 +130,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         trusted_proxies: args.trusted_proxies.parse().map_err(|e| format!("--trusted-proxies: {e}"))?,
         hsts: args.tls.hsts()?,
         tls_required: tls.is_some(),
+        connections: Connections::new(args.connections.limits()?, "gateway"),
     };
     let access = ControlPlaneAccess {
         node_secret: args.node_secret,
@@ -200,6 +204,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
 }
 
 pub async fn dev(args: DevArgs) -> Result<(), String> {
+    let limits = args.connections.limits()?;
     let generated = args.admin_secret.is_none();
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
     let node_secret = gatehouse_oauth::token::mint();
@@ -235,7 +240,7 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         draining: Default::default(),
         store_health: Default::default(),
         limit_checks: Default::default(),
-        edge: Default::default(),
+        edge: EdgePolicy { connections: Connections::new(limits.clone(), "gateway"), ..Default::default() },
     });
 
     // Printed on stdout (logs go to stderr) so scripts can read it.
@@ -247,9 +252,17 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
     }
     tokio::spawn(async move {
         let readiness = Readiness::new(Arc::clone(&control));
-        if let Err(e) =
-            serve_control_plane(admin_listener, None, control, readiness, secrets, std::future::pending())
-                .await
+        let connections = Connections::new(limits, "control_plane");
+        if let Err(e) = serve_control_plane(
+            admin_listener,
+            None,
+            control,
+            readiness,
+            secrets,
+            connections,
+            std::future::pending(),
+        )
+        .await
         {
             tracing::error!("control plane stopped: {e}");
         }

@@ -87,6 +87,7 @@ async fn transcode(
     req: Request<Incoming>,
     matched: &mut Option<&'static RouteSpec>,
 ) -> Result<Bytes, RestError> {
+    let deadline = gatehouse_gateway::conn::BodyReadTimeout::of(&req);
     let (parts, body) = req.into_parts();
     let metadata = MetadataMap::from_headers(parts.headers.clone());
     // Authenticate before routing, so unauthenticated callers learn nothing about the routes.
@@ -97,7 +98,7 @@ async fn transcode(
     trace::record_rest_route(&tracing::Span::current(), route.verb, route.template, route.rpc_name);
     let bytes = match route.body {
         BodySpec::None => Bytes::new(),
-        BodySpec::Whole | BodySpec::Field(_) => read_body(body).await?,
+        BodySpec::Whole | BodySpec::Field(_) => read_body(body, deadline).await?,
     };
     let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let (route, input) =
@@ -141,17 +142,26 @@ pub fn decode_request(
     Ok((route, input))
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, RestError> {
-    Ok(Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|_| {
-            RestError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body over {MAX_BODY_BYTES} bytes or unreadable"),
-            )
-        })?
-        .to_bytes())
+/// The whole body, within `deadline` (else 408) and [`MAX_BODY_BYTES`] (else 413).
+async fn read_body(body: Incoming, deadline: std::time::Duration) -> Result<Bytes, RestError> {
+    let collected = match tokio::time::timeout(deadline, Limited::new(body, MAX_BODY_BYTES).collect()).await {
+        Ok(collected) => collected,
+        Err(_) => {
+            metrics::connections::timed_out("control_plane", "body");
+            return Err(RestError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("request body not received within {} s", deadline.as_secs_f64()),
+            ));
+        }
+    };
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(RestError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {MAX_BODY_BYTES} bytes"),
+        )),
+        Err(_) => Err(RestError::new(StatusCode::BAD_REQUEST, "request body could not be read")),
+    }
 }
 
 /// The body as JSON; form-encoded bodies (the seed's identity-server calls) become an object

@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`live`]: the configuration the node serves, swapped atomically as snapshots and deltas
 //!   arrive; requests read it without taking a lock.
+//! - [`conn`]: what every client connection meets (shared with the control plane's port): read
+//!   deadlines, the connection cap, header limits, the `Host` check.
 //! - [`listener`]: accepting connections, plain or TLS (`gatehouse_tls`), HSTS on HTTPS
 //!   responses, graceful drain.
 //! - [`server`]: the request pipeline, in the order of the design's hot path: route by listen
@@ -31,6 +33,7 @@
 
 pub mod analytics;
 pub mod bearer;
+pub mod conn;
 pub mod credential;
 pub mod forwarded;
 pub mod limits;

@@ -1,6 +1,9 @@
 //! The gateway's listeners: accepting connections, TLS handshakes, and what every response
 //! gets by virtue of the connection it goes out on (HSTS).
 //!
+//! Every connection meets `crate::conn` first: the connection cap on accept, then the read
+//! deadlines, header limits and `Host` check while it is served.
+//!
 //! A gateway has one main listener (TLS when a certificate is configured, plain otherwise)
 //! and, optionally, a plain one beside a TLS one (`--plain-listen`), for probes and keyless
 //! traffic; on it, endpoints that carry credentials refuse to serve (see `Gateway::handle`).
@@ -10,15 +13,16 @@ use std::future::Future;
 use std::sync::Arc;
 
 use gatehouse_tls::ServerTls;
-use http::{HeaderValue, Request};
-use hyper::body::Incoming;
+use http::{HeaderValue, Request, Response};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::conn::watchdog::{Tracked, Watchdog};
+use crate::conn::{Admission, BodyReadTimeout, Connections, Slot, host, is_probe_path};
 use crate::forwarded::{Hop, TrustedProxies};
+use crate::proxy::{ResponseBody, json_error};
 use crate::server::Gateway;
 
 /// How this gateway meets its clients; set once at start-up.
@@ -32,6 +36,9 @@ pub struct EdgePolicy {
     /// (OAuth endpoints, protected APIs) without TLS is refused, never redirected, since the
     /// credentials have already crossed the network in clear.
     pub tls_required: bool,
+    /// Read deadlines, header limits and the connection cap, shared by every listener and
+    /// serving thread of this gateway.
+    pub connections: Connections,
 }
 
 /// One socket the gateway serves, with its TLS config when it speaks TLS.
@@ -71,8 +78,17 @@ impl Gateway {
                 },
                 () = &mut shutdown => break,
             };
+            let (slot, probes_only) = match self.edge.connections.admit() {
+                Admission::Served(slot) => (slot, false),
+                Admission::ProbesOnly(slot) => (slot, true),
+                Admission::Refused => {
+                    tracing::debug!(%peer, "connection cap reached: closed on accept");
+                    continue;
+                }
+            };
             let hop = self.edge.trusted_proxies.hop(peer, tls.is_some());
-            tokio::spawn(serve_connection(Arc::clone(&self), stream, tls, hop, graceful.watcher()));
+            let accepted = Accepted { stream, tls, hop, slot, probes_only };
+            tokio::spawn(serve_connection(Arc::clone(&self), accepted, graceful.watcher()));
         }
         // Stop accepting (the listeners are dropped with their tasks); open connections finish
         // their requests and close.
@@ -90,9 +106,9 @@ impl Gateway {
     }
 }
 
-type Accepted = (TcpStream, std::net::SocketAddr, Option<Arc<ServerTls>>);
+type Incoming = (TcpStream, std::net::SocketAddr, Option<Arc<ServerTls>>);
 
-async fn accept_loop(listener: Listener, accepted: tokio::sync::mpsc::Sender<Accepted>) {
+async fn accept_loop(listener: Listener, accepted: tokio::sync::mpsc::Sender<Incoming>) {
     loop {
         match listener.tcp.accept().await {
             Ok((stream, peer)) => {
@@ -110,49 +126,89 @@ async fn accept_loop(listener: Listener, accepted: tokio::sync::mpsc::Sender<Acc
     }
 }
 
-/// The handshake (in this connection's own task, so a slow client delays no one else), then
-/// HTTP/1.1 or h2 as negotiated.
-async fn serve_connection(
-    gateway: Arc<Gateway>,
+/// A connection admitted under the cap, with what it needs to be served.
+struct Accepted {
     stream: TcpStream,
     tls: Option<Arc<ServerTls>>,
     hop: Hop,
-    watcher: Watcher,
-) {
-    let service = service_fn(move |req: Request<Incoming>| {
+    /// Held until the connection ends.
+    slot: Slot,
+    probes_only: bool,
+}
+
+/// The handshake (in this connection's own task, so a slow client delays no one else), then
+/// HTTP/1.1 or h2 as negotiated, until the client closes, a deadline passes or the gateway
+/// drains.
+async fn serve_connection(gateway: Arc<Gateway>, accepted: Accepted, watcher: Watcher) {
+    let Accepted { stream, tls, hop, slot: _slot, probes_only } = accepted;
+    let connections = gateway.edge.connections.clone();
+    let limits = &connections.limits;
+    let watchdog = Watchdog::new(limits);
+    let body_read_timeout = BodyReadTimeout(limits.body_read_timeout);
+    let requests = watchdog.clone();
+    let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
         let gateway = Arc::clone(&gateway);
+        let in_flight = requests.request(req.version());
         async move {
-            let hsts = match &gateway.edge.hsts {
-                Some(value) if hop.secure(req.headers()) => Some(value.clone()),
-                _ => None,
+            let response = if let Err(reason) = host::check(req.version(), req.headers()) {
+                let mut response = json_error(http::StatusCode::BAD_REQUEST, reason);
+                // A request whose framing is in doubt ends the connection.
+                if req.version() < http::Version::HTTP_2 {
+                    response
+                        .headers_mut()
+                        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                response
+            } else if probes_only && !is_probe_path(req.uri().path()) {
+                json_error(http::StatusCode::SERVICE_UNAVAILABLE, "gateway at its connection limit")
+            } else {
+                let hsts = match &gateway.edge.hsts {
+                    Some(value) if hop.secure(req.headers()) => Some(value.clone()),
+                    _ => None,
+                };
+                // Only requests with a body need the deadline (and the extension map it allocates).
+                if !hyper::body::Body::is_end_stream(req.body()) {
+                    req.extensions_mut().insert(body_read_timeout);
+                }
+                let mut response: Response<ResponseBody> = gateway.handle(req, hop).await;
+                if let Some(value) = hsts {
+                    response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, value);
+                }
+                response
             };
-            let mut response = gateway.handle(req, hop).await;
-            if let Some(value) = hsts {
-                response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, value);
-            }
-            Ok::<_, Infallible>(response)
+            Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
         }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let result = match tls {
-        None => {
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(connection.into_owned()).await
-        }
-        Some(tls) => {
-            let stream = match tls.accept(stream).await {
-                Ok(stream) => stream,
-                Err(error) => {
-                    // Scanners and clients that distrust our certificate: routine, not a warning.
-                    tracing::debug!(peer = %hop.peer, %error, "TLS handshake failed");
-                    return;
-                }
-            };
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(connection.into_owned()).await
+    let builder = limits.builder(probes_only);
+    let served = async {
+        match tls {
+            None => {
+                let io = TokioIo::new(watchdog.watch(stream));
+                watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned()).await
+            }
+            Some(tls) => {
+                let stream = match tls.accept(stream).await {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        // Scanners and clients that distrust our certificate: routine, not a warning.
+                        tracing::debug!(peer = %hop.peer, %error, "TLS handshake failed");
+                        return Ok(());
+                    }
+                };
+                let io = TokioIo::new(watchdog.watch(stream));
+                watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned()).await
+            }
         }
     };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "connection ended with an error");
+    tokio::select! {
+        result = served => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        kind = watchdog.expired() => {
+            gatehouse_telemetry::metrics::connections::timed_out(connections.role(), kind);
+            tracing::debug!(peer = %hop.peer, kind, "connection closed: read deadline passed");
+        }
     }
 }

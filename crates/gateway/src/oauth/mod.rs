@@ -14,7 +14,7 @@ use gatehouse_model::{Api, OAuthSettings};
 use gatehouse_oauth::request::MAX_BODY_BYTES;
 use gatehouse_oauth::{OAuthError, TokenRequest};
 use http::header::{
-    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -23,6 +23,7 @@ use hyper::body::Incoming;
 
 pub use metadata::{METADATA_PREFIX, metadata_document};
 
+use crate::conn::BodyReadTimeout;
 use crate::live::RuntimeConfig;
 use crate::proxy::ResponseBody;
 use crate::server::Gateway;
@@ -69,8 +70,20 @@ pub async fn handle(
     endpoint: Endpoint,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
+    if declared_body_len(&req).is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        let mut response = BodyError::TooLarge.response();
+        protect(response.headers_mut());
+        return response;
+    }
     let mut response = match endpoint {
-        Endpoint::Authorize => authorize::handle(config, api, req).await,
+        // Checking an authorization request is CPU alone once its body is in: a deadline on the
+        // whole is the deadline on its body.
+        Endpoint::Authorize => {
+            let deadline = BodyReadTimeout::of(&req);
+            tokio::time::timeout(deadline, authorize::handle(config, api, req))
+                .await
+                .unwrap_or_else(|_| BodyError::TimedOut(deadline).response())
+        }
         Endpoint::Token => token::handle(gateway, config, api, req).await,
         Endpoint::Introspect => introspect::introspect(gateway, config, api, req).await,
         Endpoint::Revoke => introspect::revoke(gateway, config, api, req).await,
@@ -110,7 +123,11 @@ async fn read_form_request(req: Request<Incoming>) -> Result<TokenRequest, Respo
         Some(v) => Some(v.to_str().map_err(|_| to_response(OAuthError::invalid_client(true)))?.to_owned()),
         None => None,
     };
-    let body = read_limited(req.into_body()).await.map_err(to_response)?;
+    let deadline = BodyReadTimeout::of(&req);
+    let body = tokio::time::timeout(deadline, collect_limited(req.into_body()))
+        .await
+        .unwrap_or(Err(BodyError::TimedOut(deadline)))
+        .map_err(BodyError::response)?;
     TokenRequest::parse(&body, authorization.as_deref()).map_err(to_response)
 }
 
@@ -122,14 +139,69 @@ fn is_form(headers: &http::HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
+/// The body, up to [`MAX_BODY_BYTES`]; without a deadline of its own (callers set one).
 async fn read_limited(body: Incoming) -> Result<Bytes, OAuthError> {
+    collect_limited(body).await.map_err(OAuthError::from)
+}
+
+async fn collect_limited(body: Incoming) -> Result<Bytes, BodyError> {
     Limited::new(body, MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes()).map_err(|e| {
         if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-            OAuthError::invalid_request(format!("request body larger than {MAX_BODY_BYTES} bytes"))
+            BodyError::TooLarge
         } else {
-            OAuthError::invalid_request("request body could not be read")
+            BodyError::Unreadable
         }
     })
+}
+
+/// The body size the request announces (Content-Length), if any.
+fn declared_body_len<B: http_body::Body>(req: &Request<B>) -> Option<u64> {
+    req.body().size_hint().exact().filter(|_| req.headers().contains_key(http::header::CONTENT_LENGTH))
+}
+
+/// Why a form body could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyError {
+    /// Over [`MAX_BODY_BYTES`]: 413.
+    TooLarge,
+    /// Not all there within the deadline: 408, and the connection closes (its unread rest
+    /// would be taken for the next request).
+    TimedOut(std::time::Duration),
+    /// The client broke off or sent malformed framing: 400.
+    Unreadable,
+}
+
+impl From<BodyError> for OAuthError {
+    fn from(error: BodyError) -> Self {
+        OAuthError::invalid_request(error.description())
+    }
+}
+
+impl BodyError {
+    fn description(self) -> String {
+        match self {
+            BodyError::TooLarge => format!("request body larger than {MAX_BODY_BYTES} bytes"),
+            BodyError::TimedOut(deadline) => {
+                format!("request body not received within {} s", deadline.as_secs_f64())
+            }
+            BodyError::Unreadable => "request body could not be read".to_owned(),
+        }
+    }
+
+    /// An RFC 6749 JSON error with the HTTP status that says what happened.
+    fn response(self) -> Response<ResponseBody> {
+        let status = match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Unreadable => StatusCode::BAD_REQUEST,
+        };
+        let mut response = oauth_json(status, OAuthError::invalid_request(self.description()).to_json());
+        if let BodyError::TimedOut(_) = self {
+            gatehouse_telemetry::metrics::connections::timed_out("gateway", "body");
+            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
 }
 
 /// An RFC 6749 §5.2 error, with the API's Tyk-compatible status when it asks for one.

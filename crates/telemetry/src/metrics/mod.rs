@@ -16,6 +16,9 @@
 //! | `gatehouse_admin_requests_total` | counter | `protocol` (`grpc`, `rest`), `method`, `code` |
 //! | `gatehouse_control_plane_connected_gateways` | gauge | |
 //! | `gatehouse_control_plane_config_revision` | gauge | |
+//! | `gatehouse_open_connections` | gauge | `role` (`gateway`, `control_plane`) |
+//! | `gatehouse_connections_refused_total` | counter | `role` |
+//! | `gatehouse_connection_timeouts_total` | counter | `role`, `kind` (`header`, `body`, `idle`) |
 //!
 //! Label values are ids from the configuration and fixed vocabularies, never anything a caller
 //! can choose freely (which would let anyone grow the registry) and never client ids (many, and
@@ -24,6 +27,7 @@
 //! Handles are registered once and then cached (see [`gateway::ApiMetrics`], [`RedisOp`]): an
 //! increment on the request path is an atomic add, with no label set built per request.
 
+pub mod connections;
 pub mod control;
 pub mod gateway;
 mod redis;
@@ -51,6 +55,9 @@ pub(crate) const REDIS_ERRORS: &str = "gatehouse_redis_errors_total";
 pub(crate) const ADMIN_REQUESTS: &str = "gatehouse_admin_requests_total";
 pub(crate) const CONNECTED_GATEWAYS: &str = "gatehouse_control_plane_connected_gateways";
 pub(crate) const CONTROL_REVISION: &str = "gatehouse_control_plane_config_revision";
+pub(crate) const OPEN_CONNECTIONS: &str = "gatehouse_open_connections";
+pub(crate) const CONNECTIONS_REFUSED: &str = "gatehouse_connections_refused_total";
+pub(crate) const CONNECTION_TIMEOUTS: &str = "gatehouse_connection_timeouts_total";
 
 /// Latency buckets, in seconds: sub-millisecond (a Redis call on loopback) to half a minute
 /// (the upstream response-header timeout).
@@ -124,6 +131,15 @@ fn describe() {
     describe_counter!(ADMIN_REQUESTS, "Admin API calls, by protocol, RPC and status code.");
     describe_gauge!(CONNECTED_GATEWAYS, "Gateways following this control plane's config stream.");
     describe_gauge!(CONTROL_REVISION, "Configuration revision this control plane holds.");
+    describe_gauge!(OPEN_CONNECTIONS, "Client connections being served, by listener role.");
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed on accept because the connection cap and its probe headroom were full."
+    );
+    describe_counter!(
+        CONNECTION_TIMEOUTS,
+        "Connections closed or requests answered 408 by a read deadline, by role and kind."
+    );
 }
 
 /// `1xx` … `5xx`, as an index into per-class arrays.
