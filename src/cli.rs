@@ -102,6 +102,8 @@ pub struct GatewayArgs {
     pub control_plane_tls: crate::cli_tls::ControlPlaneClientArgs,
     #[command(flatten)]
     pub tls: crate::cli_tls::ListenerTlsArgs,
+    #[command(flatten)]
+    pub paths: crate::cli_paths::PathArgs,
     /// With TLS on --listen: a second, plain-HTTP listener (probes, keyless APIs, a load
     /// balancer that terminated TLS). Credential endpoints refuse plain requests there unless
     /// they come from a trusted proxy that reports https.
@@ -163,4 +165,6 @@ pub struct DevArgs {
     /// Admin secret; generated and printed when absent.
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
+    #[command(flatten)]
+    pub paths: crate::cli_paths::PathArgs,
 }

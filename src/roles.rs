@@ -6,6 +6,7 @@ use gatehouse_control::ControlPlane;
 use gatehouse_gateway::analytics::AnalyticsRecorder;
 use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
+use gatehouse_gateway::path::PathRules;
 use gatehouse_gateway::proxy::tunnel::Tunnels;
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::session_cache::SessionCache;
@@ -88,6 +89,7 @@ struct ShardParts {
     notifier: Notifier,
     draining: Arc<std::sync::atomic::AtomicBool>,
     edge: EdgePolicy,
+    paths: PathRules,
     tunnels: Tunnels,
     timeouts: ProxyTimeouts,
     max_request_body: usize,
@@ -112,6 +114,7 @@ impl ShardParts {
             store_health: Default::default(),
             limit_checks: Default::default(),
             edge: self.edge,
+            paths: self.paths,
         })
     }
 }
@@ -163,6 +166,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         notifier: notifier.clone(),
         draining: Arc::clone(&draining),
         edge,
+        paths: args.paths.rules(),
         tunnels: Tunnels::new(tunnel_idle_timeout),
         timeouts,
         max_request_body: args.max_request_body,
@@ -232,6 +236,7 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         store_health: Default::default(),
         limit_checks: Default::default(),
         edge: Default::default(),
+        paths: args.paths.rules(),
     });
 
     // Printed on stdout (logs go to stderr) so scripts can read it.
