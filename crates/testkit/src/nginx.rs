@@ -53,7 +53,10 @@ http {{
             "-g".to_owned(),
             "daemon off;".to_owned(),
         ];
-        let process = ChildProcess::spawn("nginx", Path::new("nginx"), &args, &[], dir.path());
+        // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+        let sbin = Path::new("/usr/sbin/nginx");
+        let program = if sbin.exists() { sbin } else { Path::new("nginx") };
+        let process = ChildProcess::spawn("nginx", program, &args, &[], dir.path());
         wait_for_port(port, Duration::from_secs(10));
         Self { _process: process, _dir: dir, port }
     }
