@@ -195,6 +195,11 @@ impl Gateway {
             query if api.requires_token() && api.credentials.strip => {
                 credential::strip(&api.credentials, req.headers_mut(), query.as_deref())
             }
+            // Even when the API keeps credentials (`strip_auth_data` off), a token never goes
+            // on in a URL: upstreams log URLs, and RFC 6750 §2.3 warns of exactly that.
+            Some(query) if api.requires_token() && !api.credentials.query_param.is_empty() => {
+                credential::without_param(&query, &api.credentials.query_param)
+            }
             query => query,
         };
         if let Some(versioning) = api.versioning.as_ref().filter(|v| v.strip) {
