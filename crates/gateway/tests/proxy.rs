@@ -671,3 +671,26 @@ async fn forwarded_quotes_an_ipv6_client() {
     );
     assert_eq!(seen_header(&echo, "x-forwarded-for"), Some("::1"));
 }
+
+/// A chunked body that breaks its own framing is the client's fault: 400 from the gateway,
+/// not a 502 that blames (and counts against) the upstream. Raw TCP: no HTTP client sends it.
+#[tokio::test]
+async fn malformed_chunked_body_is_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (upstream, _requests, mut reports) = start_counting_upstream().await;
+    let gateway = start_limited_gateway(upstream).await;
+    for broken in ["5\r\nhello\r\nzz\r\n\r\n", "5\r\nhelloXX\r\n", "3\r\nabc\r\n-1\r\n\r\n"] {
+        let mut stream = TcpStream::connect(gateway).await.unwrap();
+        let head = "POST /up HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n\r\n";
+        stream.write_all(format!("{head}{broken}").as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await.unwrap().unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{broken:?}: {answer}");
+        assert!(answer.ends_with(r#"{"error":"malformed request body"}"#), "{broken:?}: {answer}");
+        // The upstream saw the body end badly, never as a complete request.
+        let report = timeout(Duration::from_secs(5), reports.recv()).await.unwrap();
+        assert!(matches!(report, Some((_, false))), "{broken:?}: {report:?}");
+    }
+}
