@@ -23,9 +23,14 @@ async fn a_token_is_in_one_place_and_never_in_the_upstream_url() {
     let rights = json!({"keeps": {"api_id": "keeps", "versions": []}});
     let policy = json!({"id": "p", "name": "p", "active": true, "access_rights": rights});
     admin(&http, &dev.admin, "POST", "/api/portal/policies", policy).await;
-    let client =
-        admin(&http, &dev.admin, "POST", "/api/apis/oauth/keeps", json!({"client_id": "app", "policy_id": "p"}))
-            .await;
+    let client = admin(
+        &http,
+        &dev.admin,
+        "POST",
+        "/api/apis/oauth/keeps",
+        json!({"client_id": "app", "policy_id": "p"}),
+    )
+    .await;
     let secret = client["secret"].as_str().unwrap().to_owned();
     let token = access_token(&http, &format!("{}/keeps/oauth/token", dev.gateway), "app", &secret).await;
     let url = |path: &str| format!("{}{path}", dev.gateway);
@@ -43,7 +48,12 @@ async fn a_token_is_in_one_place_and_never_in_the_upstream_url() {
     let r = http.get(url(&format!("/keeps/x?access_token={token}"))).send().await.unwrap();
     let seen: Value = r.json().await.unwrap();
     assert_eq!(seen["path"], "/x", "{seen}");
-    let r = http.get(url("/keeps/y")).header("cookie", format!("theme=dark; session={token}")).send().await.unwrap();
+    let r = http
+        .get(url("/keeps/y"))
+        .header("cookie", format!("theme=dark; session={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
     // More than one place, or twice in one: 400 invalid_request, whichever the values.

@@ -191,7 +191,10 @@ mod tests {
         let mut cookie_only = HeaderMap::new();
         cookie_only.insert(COOKIE, HeaderValue::from_static("session=a"));
         assert_eq!(find(&loc, &cookie_only, Some("access_token=b")), Err(Refusal::Ambiguous));
-        assert_eq!(find(&loc, &HeaderMap::new(), Some("access_token=a&access_token=b")), Err(Refusal::Ambiguous));
+        assert_eq!(
+            find(&loc, &HeaderMap::new(), Some("access_token=a&access_token=b")),
+            Err(Refusal::Ambiguous)
+        );
         let mut twice = header("Bearer a");
         twice.append("authorization", HeaderValue::from_static("Bearer b"));
         assert_eq!(find(&loc, &twice, None), Err(Refusal::Ambiguous));
