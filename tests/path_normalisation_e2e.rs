@@ -33,6 +33,8 @@ enum Landed {
     Refused,
     /// 401 from the gateway: the protected API wanted a token.
     Unauthorized,
+    /// 403 from the gateway: the token's policy does not allow the path.
+    Forbidden,
     /// 404 from the gateway: no API listens there.
     NotFound,
     /// nginx answered: `<location> <path>`.
@@ -61,6 +63,7 @@ async fn get_raw(gateway: &str, target: &str, token: Option<&str>) -> Landed {
         // The gateway's refusals are its JSON errors; hyper's own 400 has no body.
         "400" if body.is_empty() || body.starts_with("{\"error\":") => Landed::Refused,
         "401" => Landed::Unauthorized,
+        "403" => Landed::Forbidden,
         "404" if body.starts_with("{\"error\":") => Landed::NotFound,
         _ => Landed::Other(answer.into_owned()),
     }
@@ -79,7 +82,9 @@ async fn configure(http: &reqwest::Client, dev: &DevProcess, nginx: &NginxServer
     for api in apis {
         admin(http, &dev.admin, "POST", "/api/apis", api).await;
     }
-    let rights = json!({"internal": {"api_id": "internal", "versions": []}});
+    // The policy allows two paths only, so a dot segment past its URL rules would show.
+    let allowed = json!([{"url": "^/x$", "methods": ["GET"]}, {"url": "^/public", "methods": ["GET"]}]);
+    let rights = json!({"internal": {"api_id": "internal", "versions": [], "allowed_urls": allowed}});
     let policy = json!({"id": "p", "name": "p", "active": true, "access_rights": rights});
     admin(http, &dev.admin, "POST", "/api/portal/policies", policy).await;
     let client = admin(
@@ -161,6 +166,11 @@ async fn no_path_reaches_a_protected_api_or_leaves_the_base_path() {
 
     // With a token, a dot segment reaches the protected API through its own route.
     assert_eq!(get_raw(gw, "/pub/../internal/x", Some(&token)).await, served("internal /internal/x"));
+    // The policy's URL rules see the canonical path too: `/public/..` is not a way past them.
+    assert_eq!(get_raw(gw, "/internal/public/a", Some(&token)).await, served("internal /internal/public/a"));
+    for target in ["/internal/public/../private", "/internal/public/%2e%2e/private"] {
+        assert_eq!(get_raw(gw, target, Some(&token)).await, Landed::Forbidden, "{target}");
+    }
 }
 
 /// `--path-escaped-slashes keep`: encoded slashes reach the upstream as written (nginx decodes
