@@ -104,6 +104,8 @@ pub struct GatewayArgs {
     pub control_plane_tls: crate::cli_tls::ControlPlaneClientArgs,
     #[command(flatten)]
     pub tls: crate::cli_tls::ListenerTlsArgs,
+    #[command(flatten)]
+    pub paths: crate::cli_paths::PathArgs,
     /// With TLS on --listen: a second, plain-HTTP listener (probes, keyless APIs, a load
     /// balancer that terminated TLS). Credential endpoints refuse plain requests there unless
     /// they come from a trusted proxy that reports https.
@@ -174,4 +176,6 @@ pub struct DevArgs {
     // The same limits on both of dev's listeners.
     #[command(flatten)]
     pub connections: crate::cli_limits::ConnectionLimitArgs,
+    #[command(flatten)]
+    pub paths: crate::cli_paths::PathArgs,
 }

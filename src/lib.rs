@@ -28,6 +28,7 @@ pub mod admin_cli;
 pub mod channel;
 pub mod cli;
 pub mod cli_limits;
+pub mod cli_paths;
 pub mod cli_public;
 pub mod cli_tls;
 pub mod config_file;

@@ -8,6 +8,7 @@ use gatehouse_gateway::conn::Connections;
 use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::oauth::issuer;
+use gatehouse_gateway::path::PathRules;
 use gatehouse_gateway::proxy::tunnel::Tunnels;
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
 use gatehouse_gateway::session_cache::SessionCache;
@@ -92,6 +93,7 @@ struct ShardParts {
     notifier: Notifier,
     draining: Arc<std::sync::atomic::AtomicBool>,
     edge: EdgePolicy,
+    paths: PathRules,
     tunnels: Tunnels,
     timeouts: ProxyTimeouts,
     max_request_body: usize,
@@ -116,6 +118,7 @@ impl ShardParts {
             store_health: Default::default(),
             limit_checks: Default::default(),
             edge: self.edge,
+            paths: self.paths,
         })
     }
 }
@@ -170,6 +173,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         notifier: notifier.clone(),
         draining: Arc::clone(&draining),
         edge,
+        paths: args.paths.rules(),
         tunnels: Tunnels::new(tunnel_idle_timeout),
         timeouts,
         max_request_body: args.max_request_body,
@@ -241,6 +245,7 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         store_health: Default::default(),
         limit_checks: Default::default(),
         edge: EdgePolicy { connections: Connections::new(limits.clone(), "gateway"), ..Default::default() },
+        paths: args.paths.rules(),
     });
 
     // Printed on stdout (logs go to stderr) so scripts can read it.

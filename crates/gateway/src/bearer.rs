@@ -16,6 +16,8 @@ use crate::session_cache::SessionCache;
 pub enum Refusal {
     Missing,
     Malformed,
+    /// The token in more than one place (RFC 6750 §3.1).
+    Ambiguous,
     Unknown,
     Expired,
     OtherApi,
@@ -36,6 +38,11 @@ impl Refusal {
                 StatusCode::BAD_REQUEST,
                 Some("Bearer realm=\"gatehouse\", error=\"invalid_request\""),
                 "Bearer token malformed",
+            ),
+            Refusal::Ambiguous => (
+                StatusCode::BAD_REQUEST,
+                Some("Bearer realm=\"gatehouse\", error=\"invalid_request\""),
+                "Bearer token sent in more than one place",
             ),
             Refusal::Unknown => (
                 StatusCode::UNAUTHORIZED,

@@ -15,23 +15,38 @@ pub enum Source {
     Cookie,
 }
 
-/// The request's token. As in Tyk, a configured query parameter or cookie that is present takes
-/// precedence over the header (cookie last).
+/// The request's token, from the one place the API's configuration allows it to be: the
+/// header, the query parameter or the cookie. A token in more than one place (or twice in
+/// one) is refused, as RFC 6750 §3.1 asks ("uses more than one method"): Tyk would pick one by
+/// precedence, but two credentials that may differ make the request ambiguous, and whichever
+/// is not checked would travel on to the upstream.
 pub fn find<'r>(
     location: &CredentialLocation,
     headers: &'r HeaderMap,
     query: Option<&'r str>,
 ) -> Result<(String, Source), Refusal> {
-    let mut found = headers.get(location.header()).map(|v| (v.to_str().map(str::to_owned), Source::Header));
-    if !location.query_param.is_empty()
-        && let Some(value) = query.and_then(|q| query_value(q, &location.query_param))
-    {
-        found = Some((Ok(value), Source::Query));
+    let mut found = None;
+    let mut places = 0;
+    for value in headers.get_all(location.header()) {
+        places += 1;
+        found = Some((value.to_str().map(str::to_owned), Source::Header));
     }
-    if !location.cookie_name.is_empty()
-        && let Some(value) = cookie_value(headers, &location.cookie_name)
+    if !location.query_param.is_empty()
+        && let Some(query) = query
     {
-        found = Some((Ok(value), Source::Cookie));
+        for value in query_values(query, &location.query_param) {
+            places += 1;
+            found = Some((Ok(value), Source::Query));
+        }
+    }
+    if !location.cookie_name.is_empty() {
+        for value in cookie_values(headers, &location.cookie_name) {
+            places += 1;
+            found = Some((Ok(value), Source::Cookie));
+        }
+    }
+    if places > 1 {
+        return Err(Refusal::Ambiguous);
     }
     let (value, source) = found.ok_or(Refusal::Missing)?;
     let value = value.map_err(|_| Refusal::Malformed)?;
@@ -91,21 +106,26 @@ fn decoded_name(pair: &str) -> Option<String> {
 }
 
 pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
+    query_values(query, name).next()
+}
+
+/// Every value of the parameter `name` in `query` (decoded); none when it does not parse.
+fn query_values(query: &str, name: &str) -> impl Iterator<Item = String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
+        .unwrap_or_default()
         .into_iter()
-        .find(|(k, _)| k == name)
+        .filter(move |(k, _)| k == name)
         .map(|(_, v)| v)
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = String> + 'h {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v.trim().to_owned())
 }
 
@@ -137,17 +157,50 @@ mod tests {
     }
 
     #[test]
-    fn query_and_cookie_take_precedence() {
-        let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Bearer from-header"));
+    fn query_and_cookie_are_read_when_configured() {
         let loc = location("", "access_token", "session");
+        let none = HeaderMap::new();
         assert_eq!(
-            find(&loc, &h, Some("a=1&access_token=from-query")).unwrap(),
+            find(&loc, &none, Some("a=1&access_token=from-query")).unwrap(),
             ("from-query".into(), Source::Query)
         );
-        h.insert(COOKIE, HeaderValue::from_static("x=1; session=Bearer%20no; session2=y"));
+        let mut h = HeaderMap::new();
         h.insert(COOKIE, HeaderValue::from_static("x=1; session=from-cookie"));
-        assert_eq!(find(&loc, &h, Some("access_token=q")).unwrap(), ("from-cookie".into(), Source::Cookie));
+        assert_eq!(find(&loc, &h, Some("a=1")).unwrap(), ("from-cookie".into(), Source::Cookie));
+        // Not configured: an access_token parameter is not a credential of this API.
+        let header_only = location("", "", "");
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer from-header"));
+        assert_eq!(find(&header_only, &h, Some("access_token=q")).unwrap().0, "from-header");
+    }
+
+    /// RFC 6750 §3.1: more than one method (or the same one twice) is invalid_request.
+    #[test]
+    fn a_token_in_more_than_one_place_is_refused() {
+        let loc = location("", "access_token", "session");
+        let header = |value: &'static str| {
+            let mut h = HeaderMap::new();
+            h.append("authorization", HeaderValue::from_static(value));
+            h
+        };
+        let both = header("Bearer t");
+        assert_eq!(find(&loc, &both, Some("access_token=t")), Err(Refusal::Ambiguous));
+        let mut with_cookie = header("Bearer t");
+        with_cookie.insert(COOKIE, HeaderValue::from_static("session=t"));
+        assert_eq!(find(&loc, &with_cookie, None), Err(Refusal::Ambiguous));
+        let mut cookie_only = HeaderMap::new();
+        cookie_only.insert(COOKIE, HeaderValue::from_static("session=a"));
+        assert_eq!(find(&loc, &cookie_only, Some("access_token=b")), Err(Refusal::Ambiguous));
+        assert_eq!(
+            find(&loc, &HeaderMap::new(), Some("access_token=a&access_token=b")),
+            Err(Refusal::Ambiguous)
+        );
+        let mut twice = header("Bearer a");
+        twice.append("authorization", HeaderValue::from_static("Bearer b"));
+        assert_eq!(find(&loc, &twice, None), Err(Refusal::Ambiguous));
+        cookie_only.insert(COOKIE, HeaderValue::from_static("session=a; session=b"));
+        assert_eq!(find(&loc, &cookie_only, None), Err(Refusal::Ambiguous));
+        assert_eq!(Refusal::Ambiguous.response().status(), http::StatusCode::BAD_REQUEST);
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //!   `/oauth/introspect`, `/oauth/revoke`, RFC 8414 metadata): HTTP around `gatehouse_oauth`.
 //! - [`notify`]: Tyk's token notification webhook, sent off the request path.
 //! - [`version`]: which version of a versioned API a request is for (header, query or path).
+//! - [`path`]: the canonical request path that is routed and forwarded (dot segments, escapes,
+//!   slashes), or why it is refused.
 //! - [`credential`]: where a request's token is (header, query, cookie), and stripping it.
 //! - [`bearer`]: checking the access token of a proxied request.
 //! - [`session_cache`]: sessions cached on the node, evicted as revocations are announced.
@@ -42,6 +44,7 @@ pub mod live;
 pub mod notify;
 pub mod oauth;
 mod observe;
+pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod server;

@@ -15,7 +15,9 @@ use http_body_util::{Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::forwarded::{Hop, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
+use client_body::{ClientBody, ClientBodyError};
 
+mod client_body;
 pub mod tunnel;
 mod upgrade;
 pub mod upstream_tls;
@@ -56,8 +58,8 @@ pub const DEFAULT_MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
 /// API's own CA bundle (and with its client certificate) through a pool of its own.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: upstream_tls::PooledClient<Limited<Incoming>>,
-    tls: std::sync::Arc<upstream_tls::TlsClients<Limited<Incoming>>>,
+    client: upstream_tls::PooledClient<Limited<ClientBody>>,
+    tls: std::sync::Arc<upstream_tls::TlsClients<Limited<ClientBody>>>,
     timeouts: ProxyTimeouts,
     max_request_body: usize,
     tunnels: tunnel::Tunnels,
@@ -210,7 +212,7 @@ impl UpstreamClient {
         // Extensions set by the inbound server (upgrade handles, header-case maps) are about the
         // client connection and must not steer the upstream one.
         parts.extensions = http::Extensions::new();
-        let req = Request::from_parts(parts, Limited::new(body, self.max_request_body));
+        let req = Request::from_parts(parts, Limited::new(ClientBody::new(body), self.max_request_body));
 
         let result = tokio::time::timeout(self.timeouts.response_header, client.request(req)).await;
         match result {
@@ -225,6 +227,12 @@ impl UpstreamClient {
             Ok(Err(err)) if is_body_limit(&err) => {
                 tracing::info!(upstream = %upstream.authority, "streamed request body over the limit");
                 json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            }
+            // The client's own body broke (bad chunked framing, or it hung up mid-upload): its
+            // fault, not the upstream's, whose connection hyper has already discarded.
+            Ok(Err(err)) if is_client_body_error(&err) => {
+                tracing::info!(upstream = %upstream.authority, "malformed or truncated request body");
+                json_error(StatusCode::BAD_REQUEST, "malformed request body")
             }
             Ok(Err(err)) if upstream_tls::tls_failure(&err).is_some() => {
                 let tls_error = upstream_tls::tls_failure(&err);
@@ -361,6 +369,11 @@ fn is_body_limit(err: &hyper_util::client::legacy::Error) -> bool {
     std::iter::successors(err.source(), |e| (*e).source()).any(|e| e.is::<LengthLimitError>())
 }
 
+/// Whether the request failed because reading the client's body failed.
+fn is_client_body_error(err: &hyper_util::client::legacy::Error) -> bool {
+    std::iter::successors(err.source(), |e| (*e).source()).any(|e| e.is::<ClientBodyError>())
+}
+
 /// Maps a client error to the status the caller sees and a log label. Labels only: error chains
 /// can quote the request, and requests carry tokens.
 fn classify(err: &hyper_util::client::legacy::Error) -> (StatusCode, &'static str) {
@@ -373,8 +386,6 @@ fn classify(err: &hyper_util::client::legacy::Error) -> (StatusCode, &'static st
             _ => (StatusCode::BAD_GATEWAY, "connect error"),
         };
     }
-    // Still a 502 when the client's own body failed (it hung up mid-upload): it will not read
-    // the answer, but the log must not blame the upstream.
     let label = match chain.find_map(|e| e.downcast_ref::<hyper::Error>()) {
         Some(e) if e.is_user() => "request body or head error",
         Some(e) if e.is_parse() => "invalid upstream response",

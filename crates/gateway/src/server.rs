@@ -19,6 +19,7 @@ use crate::live::LiveConfig;
 use crate::notify::Notifier;
 use crate::oauth::{self, Endpoint};
 use crate::observe::{self, Observed};
+use crate::path::{PathRefusal, PathRules};
 use crate::proxy::{ResponseBody, UpstreamClient, json_error};
 use crate::{bearer, credential, limits, policy, version};
 
@@ -42,6 +43,8 @@ pub struct Gateway {
     pub store_health: gatehouse_store::health::Reachability,
     /// Trusted proxies, HSTS, and whether credentials need TLS.
     pub edge: EdgePolicy,
+    /// How request paths are canonicalised before routing (`path.rs`).
+    pub paths: PathRules,
 }
 
 impl Gateway {
@@ -88,7 +91,17 @@ impl Gateway {
         let Some(config) = self.live.load() else {
             return json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway has no configuration yet");
         };
-        let path = req.uri().path().to_owned();
+        // 1. Route on the canonical path, and forward that same path: the API that checks the
+        // request is the API whose upstream serves it. The URI is cloned (reference counts, no
+        // copy) so the path can be borrowed while the request is changed below.
+        let uri = req.uri().clone();
+        let path = match crate::path::normalise(uri.path(), self.paths) {
+            Ok(path) => path,
+            Err(refusal) => {
+                observed.unrouted(RouteKind::NotFound);
+                return refusal.response();
+            }
+        };
         let secure = hop.secure(req.headers());
         if let Some(listen_path) = path.strip_prefix(oauth::METADATA_PREFIX) {
             let listen_path = format!("{}/", listen_path.trim_end_matches('/'));
@@ -105,11 +118,19 @@ impl Gateway {
                 None => json_error(StatusCode::NOT_FOUND, "no OAuth API is listening on this path"),
             };
         }
-        // 1. Router: longest listen-path match.
+        // Longest listen-path match.
         let Some((api, rest)) = config.route(&path) else {
             observed.unrouted(RouteKind::NotFound);
             return json_error(StatusCode::NOT_FOUND, "no API is listening on this path");
         };
+        // Kept encoded slashes must not reach, once an upstream decodes them, a listen path
+        // other than the one that checked the request.
+        if let Some(decoded) = crate::path::separators_view(&path)
+            && config.route(&decoded).map(|(other, _)| &other.api_id) != Some(&api.api_id)
+        {
+            observed.unrouted(RouteKind::NotFound);
+            return PathRefusal::AmbiguousRoute.response();
+        }
         if api.requires_token() && self.edge.tls_required && !secure {
             return crate::tls_only::refuse(&self.edge, &hop, &req, api, rest);
         }
@@ -165,7 +186,7 @@ impl Gateway {
         // the request.
         let forwarded: std::borrow::Cow<'_, str> = match (api.strip_listen_path, upstream_rest == rest) {
             (true, _) => upstream_rest.into(),
-            (false, true) => path.as_str().into(),
+            (false, true) => path.as_ref().into(),
             // The version segment goes, the listen path stays.
             (false, false) => format!("{}{upstream_rest}", api.listen_path.trim_end_matches('/')).into(),
         };
@@ -173,6 +194,11 @@ impl Gateway {
         let mut query = match req.uri().query().map(str::to_owned) {
             query if api.requires_token() && api.credentials.strip => {
                 credential::strip(&api.credentials, req.headers_mut(), query.as_deref())
+            }
+            // Even when the API keeps credentials (`strip_auth_data` off), a token never goes
+            // on in a URL: upstreams log URLs, and RFC 6750 §2.3 warns of exactly that.
+            Some(query) if api.requires_token() && !api.credentials.query_param.is_empty() => {
+                credential::without_param(&query, &api.credentials.query_param)
             }
             query => query,
         };

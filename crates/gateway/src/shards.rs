@@ -171,6 +171,7 @@ mod tests {
             store_health: Default::default(),
             limit_checks: Default::default(),
             edge: Default::default(),
+            paths: Default::default(),
         }
     }
 

@@ -382,20 +382,26 @@ async fn unreachable_upstream_is_504_after_the_connect_timeout() {
     drop((listener, queued));
 }
 
-/// Answers `101` with `Upgrade: echo-proto` (and what it saw in `x-echo`) to requests offering
-/// echo-proto, then echoes every byte on the upgraded connection; 400 to anything else.
-async fn start_echo_proto_upstream() -> SocketAddr {
+/// Switches to whatever protocol a request offers (answering `101` with it, and what it saw
+/// in `x-echo`), then echoes every byte on the upgraded connection: an upstream that would
+/// splice h2c as readily as WebSocket. Requests without an offer get 200 and `x-echo`; requests
+/// for `/refuse`, 400.
+async fn start_upgrading_upstream() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((stream, peer)) = listener.accept().await {
             let service = service_fn(move |mut req: Request<Incoming>| async move {
                 let info = echoed_info(&req, peer);
-                let offered = req.headers().get(header::UPGRADE).is_some_and(|v| v == "echo-proto");
-                if !offered {
-                    let response = Response::builder().status(StatusCode::BAD_REQUEST).body(full(""));
-                    return Ok::<_, Infallible>(response.unwrap());
-                }
+                let offered = req.headers().get(header::UPGRADE).cloned();
+                let plain = |status| {
+                    Response::builder().status(status).header("x-echo", info.to_string()).body(full(""))
+                };
+                let Some(offered) = offered.filter(|_| req.uri().path() != "/refuse") else {
+                    let status =
+                        if req.uri().path() == "/refuse" { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+                    return Ok::<_, Infallible>(plain(status).unwrap());
+                };
                 let on_upgrade = hyper::upgrade::on(&mut req);
                 tokio::spawn(async move {
                     let upgraded = TokioIo::new(on_upgrade.await.unwrap());
@@ -405,7 +411,7 @@ async fn start_echo_proto_upstream() -> SocketAddr {
                 let response = Response::builder()
                     .status(StatusCode::SWITCHING_PROTOCOLS)
                     .header(header::CONNECTION, "upgrade")
-                    .header(header::UPGRADE, "echo-proto")
+                    .header(header::UPGRADE, offered)
                     .header("x-echo", info.to_string())
                     .body(full(""));
                 Ok(response.unwrap())
@@ -432,7 +438,7 @@ fn echoed_info(req: &Request<Incoming>, peer: SocketAddr) -> Value {
 async fn upgrade_is_spliced_end_to_end() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let upstream = start_echo_proto_upstream().await;
+    let upstream = start_upgrading_upstream().await;
     let gateway = start_gateway(upstream_at(upstream, "/base"), ProxyTimeouts::default()).await;
     let stream = TcpStream::connect(gateway).await.unwrap();
     let (mut sender, connection) =
@@ -442,18 +448,19 @@ async fn upgrade_is_spliced_end_to_end() {
         .header(header::HOST, "api.example.test")
         .header(header::CONNECTION, "upgrade, x-private-hop")
         .header("x-private-hop", "1")
-        .header(header::UPGRADE, "echo-proto")
+        .header(header::UPGRADE, "h2c, WebSocket")
         .body(full(""))
         .unwrap();
     let response = timeout(Duration::from_secs(5), sender.send_request(req)).await.unwrap().unwrap();
 
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-    assert_eq!(response.headers()[header::UPGRADE], "echo-proto");
+    assert_eq!(response.headers()[header::UPGRADE], "WebSocket");
     assert_eq!(response.headers()[header::CONNECTION], "upgrade");
     let echo = echoed(response.headers());
     assert_eq!(echo["uri"], "/base/ws");
     assert_eq!(seen_header(&echo, "connection"), Some("upgrade"));
-    assert_eq!(seen_header(&echo, "upgrade"), Some("echo-proto"));
+    // Of the two offers, only WebSocket's reaches the upstream.
+    assert_eq!(seen_header(&echo, "upgrade"), Some("WebSocket"));
     assert_eq!(seen_header(&echo, "x-private-hop"), None);
 
     let upgraded = timeout(Duration::from_secs(5), hyper::upgrade::on(response)).await.unwrap().unwrap();
@@ -473,16 +480,39 @@ async fn upgrade_is_spliced_end_to_end() {
 
 #[tokio::test]
 async fn refused_upgrade_is_relayed_as_a_plain_response() {
-    let upstream = start_echo_proto_upstream().await;
+    let upstream = start_upgrading_upstream().await;
     let gateway = start_gateway(upstream_at(upstream, ""), ProxyTimeouts::default()).await;
-    let req = Request::get(format!("http://{gateway}/ws"))
+    let req = Request::get(format!("http://{gateway}/refuse"))
         .header(header::CONNECTION, "upgrade")
-        .header(header::UPGRADE, "other-proto")
+        .header(header::UPGRADE, "websocket")
         .body(full(""))
         .unwrap();
     let (status, headers, _) = send(&test_client(), req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!headers.contains_key(header::UPGRADE));
+}
+
+/// h2c (or any protocol but WebSocket) would turn one checked request into a tunnel for
+/// unchecked ones: the offer is dropped and the request forwarded as a plain one, which an
+/// upstream that would have switched answers normally.
+#[tokio::test]
+async fn other_upgrades_are_forwarded_as_plain_requests() {
+    let upstream = start_upgrading_upstream().await;
+    let gateway = start_gateway(upstream_at(upstream, ""), ProxyTimeouts::default()).await;
+    for offer in ["h2c", "H2C", "echo-proto", "websocketx", "tls/1.2"] {
+        let req = Request::get(format!("http://{gateway}/x"))
+            .header(header::CONNECTION, "Upgrade, HTTP2-Settings")
+            .header(header::UPGRADE, offer)
+            .header("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA")
+            .body(full(""))
+            .unwrap();
+        let (status, headers, _) = send(&test_client(), req).await;
+        assert_eq!(status, StatusCode::OK, "{offer}: not forwarded as a plain request");
+        assert!(!headers.contains_key(header::UPGRADE), "{offer}");
+        let echo = echoed(&headers);
+        assert_eq!(seen_header(&echo, "upgrade"), None, "{offer}: the offer reached the upstream");
+        assert_eq!(seen_header(&echo, "http2-settings"), None, "{offer}");
+    }
 }
 
 /// What a body-limit upstream saw of one request: body bytes received, and whether the body
@@ -640,4 +670,27 @@ async fn forwarded_quotes_an_ipv6_client() {
         Some(format!("for=\"[::1]\";proto=http;host={host}").as_str())
     );
     assert_eq!(seen_header(&echo, "x-forwarded-for"), Some("::1"));
+}
+
+/// A chunked body that breaks its own framing is the client's fault: 400 from the gateway,
+/// not a 502 that blames (and counts against) the upstream. Raw TCP: no HTTP client sends it.
+#[tokio::test]
+async fn malformed_chunked_body_is_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (upstream, _requests, mut reports) = start_counting_upstream().await;
+    let gateway = start_limited_gateway(upstream).await;
+    for broken in ["5\r\nhello\r\nzz\r\n\r\n", "5\r\nhelloXX\r\n", "3\r\nabc\r\n-1\r\n\r\n"] {
+        let mut stream = TcpStream::connect(gateway).await.unwrap();
+        let head = "POST /up HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n\r\n";
+        stream.write_all(format!("{head}{broken}").as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await.unwrap().unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{broken:?}: {answer}");
+        assert!(answer.ends_with(r#"{"error":"malformed request body"}"#), "{broken:?}: {answer}");
+        // The upstream saw the body end badly, never as a complete request.
+        let report = timeout(Duration::from_secs(5), reports.recv()).await.unwrap();
+        assert!(matches!(report, Some((_, false))), "{broken:?}: {report:?}");
+    }
 }

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`cluster`]: a real three-node Redis Cluster.
+//! - [`nginx`]: a private `nginx` per test, an upstream that normalises paths as real ones do.
 //! - [`redis`]: a private `redis-server` process per test on a free port.
 //! - [`upstream`]: a small hyper server that answers with what it received, tagged with its
 //!   name, to stand for an API's upstream.
@@ -11,6 +12,7 @@
 //!   logs captured in a file for diagnosis and for scanning.
 
 pub mod cluster;
+pub mod nginx;
 pub mod pki;
 pub mod process;
 pub mod recorder;
@@ -18,6 +20,7 @@ pub mod redis;
 pub mod upstream;
 
 pub use cluster::RedisCluster;
+pub use nginx::NginxServer;
 pub use pki::{Leaf, TestCa};
 pub use process::{ChildProcess, wait_for_port};
 pub use recorder::{Recorded, Recorder};

@@ -1,6 +1,14 @@
-//! HTTP/1.1 protocol upgrades (WebSocket and friends) through the proxy: the upgrade headers are
-//! the one exception to hop-by-hop stripping, and a `101 Switching Protocols` from the upstream
-//! turns the request into a byte tunnel between the two upgraded connections.
+//! WebSocket upgrades through the proxy: the upgrade headers are the one exception to
+//! hop-by-hop stripping, and a `101 Switching Protocols` from the upstream turns the request
+//! into a byte tunnel between the two upgraded connections.
+//!
+//! Only `websocket` (RFC 6455) is spliced. A tunnel carries whatever the client sends after the
+//! one request the gateway checked; for WebSocket that is the API's own message stream, but
+//! `h2c` (RFC 7540 §3.2, deprecated by RFC 9113 §3.1) or any other protocol would carry further
+//! HTTP requests to the upstream with no token, path, rate or quota check. Other offers are
+//! dropped rather than refused: the `Upgrade` header (and what `Connection` lists) is stripped
+//! as hop-by-hop and the request is forwarded as a plain HTTP/1.1 one, which RFC 9110 §7.8
+//! lets any server do, so clients that opportunistically offer h2c (curl --http2) keep working.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -20,10 +28,14 @@ pub(super) struct ClientUpgrade {
     protocols: Vec<HeaderValue>,
 }
 
-/// Takes the upgrade handle out of `req` when it asks to switch protocols (`Connection: upgrade`
-/// plus `Upgrade`, HTTP/1.1 only: HTTP/1.0 has no upgrades and HTTP/2 forbids these headers).
-/// `None` also when the inbound connection cannot upgrade (served without upgrade support): the
-/// request is then forwarded as a plain one, as before upgrades were supported.
+/// The one protocol spliced (RFC 6455 §4.1: the token is case-insensitive).
+const WEBSOCKET: &str = "websocket";
+
+/// Takes the upgrade handle out of `req` when it asks to switch to WebSocket (`Connection:
+/// upgrade` plus `Upgrade: websocket`, HTTP/1.1 only: HTTP/1.0 has no upgrades and HTTP/2
+/// forbids these headers). Of several offered protocols only `websocket` is passed on. `None`
+/// also when nothing else is offered, or when the inbound connection cannot upgrade (served
+/// without upgrade support): the request is then forwarded as a plain one.
 ///
 /// Must run before the request is taken apart: the handle lives in the request's extensions,
 /// which are not forwarded.
@@ -31,7 +43,17 @@ pub(super) fn take(req: &mut Request<Incoming>) -> Option<ClientUpgrade> {
     if req.version() != Version::HTTP_11 || !connection_has_token(req.headers(), "upgrade") {
         return None;
     }
-    let protocols: Vec<HeaderValue> = req.headers().get_all(header::UPGRADE).iter().cloned().collect();
+    let protocols: Vec<HeaderValue> = req
+        .headers()
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|offered| offered.eq_ignore_ascii_case(WEBSOCKET))
+        .filter_map(|offered| HeaderValue::from_str(offered).ok())
+        .take(1)
+        .collect();
     if protocols.is_empty() {
         return None;
     }
