@@ -11,7 +11,8 @@
 //! starts at `lockout` and doubles with every further failure, up to `max_lockout`. The count
 //! lives on until the window, or the last lockout plus a window, has passed, so failures just
 //! after a lockout keep doubling it. Attempts refused during a lockout are not counted: they
-//! were never checked.
+//! were never checked. Nothing resets a count but time: a success by the owner must not hand
+//! a guesser a fresh allowance.
 //!
 //! # Redis keys
 //! `gh:{fail:<subject>}`: a hash with `n` (failures) and `until` (end of the lockout, unix ms
@@ -41,7 +42,7 @@ impl FailurePolicy {
         }
         let doublings = u32::try_from(failures - u64::from(self.limit)).unwrap_or(u32::MAX).min(63);
         let base = self.lockout_ms();
-        let lock = base.checked_mul(1u64 << doublings).unwrap_or(u64::MAX);
+        let lock = base.saturating_mul(1u64 << doublings);
         Some(Duration::from_millis(lock.min(self.max_lockout_ms()).max(1)))
     }
 
@@ -79,9 +80,6 @@ pub trait FailureStore: Send + Sync + 'static {
         policy: &FailurePolicy,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<Duration>, StoreError>> + Send;
-
-    /// Forgets `subject`'s failures (a success, for subjects whose success proves something).
-    fn clear_failures(&self, subject: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl FailureStore for AnyTokenStore {
@@ -101,13 +99,6 @@ impl FailureStore for AnyTokenStore {
         match self {
             AnyTokenStore::Memory(s) => s.record_failure(subject, policy, now_ms).await,
             AnyTokenStore::Redis(s) => s.record_failure(subject, policy, now_ms).await,
-        }
-    }
-
-    async fn clear_failures(&self, subject: &str) -> Result<(), StoreError> {
-        match self {
-            AnyTokenStore::Memory(s) => s.clear_failures(subject).await,
-            AnyTokenStore::Redis(s) => s.clear_failures(subject).await,
         }
     }
 }

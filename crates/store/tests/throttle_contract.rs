@@ -61,17 +61,6 @@ mod cases {
         assert_eq!(s.record_failure("b", &policy(), now).await.unwrap(), None);
     }
 
-    pub async fn clearing_forgets_the_count_and_the_lockout(s: &impl FailureStore) {
-        let now = now_ms();
-        for _ in 0..3 {
-            s.record_failure("a", &policy(), now).await.unwrap();
-        }
-        s.clear_failures("a").await.unwrap();
-        assert_eq!(s.lockout("a", now).await.unwrap(), None);
-        assert_eq!(s.record_failure("a", &policy(), now).await.unwrap(), None);
-        s.clear_failures("never-failed").await.unwrap();
-    }
-
     pub async fn the_count_ends_with_its_window(s: &impl FailureStore) {
         let short = FailurePolicy { window: Duration::from_millis(300), ..policy() };
         let now = now_ms();
@@ -114,7 +103,7 @@ macro_rules! throttle_contract {
 
             throttle_contract!(@cases $fixture; below_the_limit_nothing_is_locked,
                 the_limit_locks_out_and_each_failure_doubles_up_to_the_cap, subjects_are_counted_apart,
-                clearing_forgets_the_count_and_the_lockout, the_count_ends_with_its_window,
+                the_count_ends_with_its_window,
                 a_zero_limit_never_locks, concurrent_failures_all_count);
         }
     };

@@ -10,14 +10,18 @@ mod token;
 use bytes::Bytes;
 use gatehouse_model::{Api, OAuthSettings};
 use gatehouse_oauth::request::MAX_BODY_BYTES;
+use gatehouse_oauth::throttle::{Guard, Throttled};
 use gatehouse_oauth::{OAuthError, TokenRequest};
-use http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use http::header::{
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 
 pub use metadata::{METADATA_PREFIX, metadata_document};
 
+use crate::forwarded::Hop;
 use crate::live::RuntimeConfig;
 use crate::proxy::ResponseBody;
 use crate::server::Gateway;
@@ -57,18 +61,30 @@ impl Endpoint {
 
 /// Serves one request to an authorization-server endpoint of `api`.
 /// `api` must come from `config`: one request sees one version of the configuration.
+/// `hop` is the connection it came on: client authentication is throttled per source address.
 pub async fn handle(
     gateway: &Gateway,
     config: &RuntimeConfig,
     api: &Api,
     endpoint: Endpoint,
     req: Request<Incoming>,
+    hop: &Hop,
 ) -> Response<ResponseBody> {
+    let guard = || Guard::new(Some(gateway.edge.trusted_proxies.client_ip(hop, req.headers())));
     match endpoint {
         Endpoint::Authorize => authorize::handle(config, api, req).await,
-        Endpoint::Token => token::handle(gateway, config, api, req).await,
-        Endpoint::Introspect => introspect::introspect(gateway, config, api, req).await,
-        Endpoint::Revoke => introspect::revoke(gateway, config, api, req).await,
+        Endpoint::Token => {
+            let guard = guard();
+            token::handle(gateway, config, api, req, &guard).await
+        }
+        Endpoint::Introspect => {
+            let guard = guard();
+            introspect::introspect(gateway, config, api, req, &guard).await
+        }
+        Endpoint::Revoke => {
+            let guard = guard();
+            introspect::revoke(gateway, config, api, req, &guard).await
+        }
     }
 }
 
@@ -129,6 +145,21 @@ fn error_response(settings: Option<&OAuthSettings>, error: &OAuthError) -> Respo
             .headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\""));
     }
+    response
+}
+
+/// A refusal from a client-authenticated endpoint: `429` with `Retry-After` when the guard
+/// throttled the request (a lockout, or a gate kept busy by others), else as
+/// [`error_response`]. The API's Tyk-compatible error status does not apply to a 429: a client
+/// must be able to tell "slow down" from "wrong".
+fn refusal_response(settings: Option<&OAuthSettings>, guard: &Guard, error: &OAuthError) -> Response<ResponseBody> {
+    let retry_after = match guard.throttled() {
+        None => return error_response(settings, error),
+        Some(Throttled::Locked(left)) => left.as_secs() + u64::from(left.subsec_nanos() > 0),
+        Some(Throttled::Busy) => 1,
+    };
+    let mut response = oauth_json(StatusCode::TOO_MANY_REQUESTS, error.to_json());
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
     response
 }
 

@@ -57,10 +57,6 @@ impl Tables {
         self.stored(stored && previous.is_none(), now);
         lockout
     }
-
-    pub(crate) fn clear_failures(&mut self, subject: &str) {
-        self.failures.0.entries.remove(subject);
-    }
 }
 
 // `Instant::now()` before the lock, as in `memory.rs`.
@@ -78,10 +74,5 @@ impl crate::FailureStore for crate::MemoryTokenStore {
     ) -> Result<Option<Duration>, crate::StoreError> {
         let now = Instant::now();
         Ok(self.lock().record_failure(subject, policy, now, now_ms))
-    }
-
-    async fn clear_failures(&self, subject: &str) -> Result<(), crate::StoreError> {
-        self.lock().clear_failures(subject);
-        Ok(())
     }
 }

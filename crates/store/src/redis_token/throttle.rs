@@ -85,8 +85,4 @@ impl FailureStore for RedisTokenStore {
             .map_err(unavailable)?;
         Ok((lock_ms > 0).then(|| Duration::from_millis(lock_ms)))
     }
-
-    async fn clear_failures(&self, subject: &str) -> Result<(), StoreError> {
-        self.delete(&Self::failure_key(subject)).await.map(drop)
-    }
 }
