@@ -73,6 +73,8 @@ pub struct ControlPlaneArgs {
     /// a client certificate (Kubernetes' httpGet) when --tls-client-ca is set.
     #[arg(long, env = "GATEHOUSE_PROBE_LISTEN")]
     pub probe_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub auth: crate::cli_auth::AuthGuardArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -150,6 +152,8 @@ pub struct GatewayArgs {
     /// 0: one per CPU this process may use (its cgroup quota included).
     #[arg(long, env = "GATEHOUSE_SERVING_THREADS", default_value_t = 0)]
     pub serving_threads: usize,
+    #[command(flatten)]
+    pub auth: crate::cli_auth::AuthGuardArgs,
 }
 
 #[derive(clap::Args)]
@@ -163,4 +167,6 @@ pub struct DevArgs {
     /// Admin secret; generated and printed when absent.
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
+    #[command(flatten)]
+    pub auth: crate::cli_auth::AuthGuardArgs,
 }

@@ -27,6 +27,7 @@ pub mod admin;
 pub mod admin_cli;
 pub mod channel;
 pub mod cli;
+pub mod cli_auth;
 pub mod cli_tls;
 pub mod config_file;
 pub mod listener;

@@ -271,8 +271,9 @@ async fn route(
         "/readyz" => return probe(shared.readiness.ready().await),
         _ => {}
     }
+    // The peer for both protocols: admin authentication is throttled per source address.
+    req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
     if is_grpc(&req) {
-        req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
         if let Some(identity) = identity {
             req.extensions_mut().insert(identity);
         }

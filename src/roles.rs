@@ -22,6 +22,8 @@ use crate::listener::{ControlSecrets, ListenerTls, Readiness, serve_control_plan
 use crate::sync::{self, ControlPlaneAccess};
 
 pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
+    // Before the secret checks, which take the failure policy from it.
+    args.auth.apply(cpus())?;
     let node = match &args.node_secret {
         Some(secret) => Some(SecretCheck::new(secret, "node").map_err(|e| format!("--node-secret: {e}"))?),
         None => None,
@@ -156,6 +158,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         0 => shards::default_count(),
         n => n,
     };
+    args.auth.apply(serving_threads)?;
     let shard = ShardParts {
         live,
         sessions,
@@ -197,6 +200,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
 }
 
 pub async fn dev(args: DevArgs) -> Result<(), String> {
+    args.auth.apply(cpus())?;
     let generated = args.admin_secret.is_none();
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
     let node_secret = gatehouse_oauth::token::mint();
@@ -270,6 +274,10 @@ fn positive_seconds(flag: &str, value: f64) -> Result<std::time::Duration, Strin
         return Err(format!("{flag}: must be more than 0 seconds"));
     }
     Ok(duration)
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 fn default_node_id() -> String {

@@ -4,8 +4,8 @@ use gatehouse_model::{Api, Client, GrantType, OAuthSettings, Taken};
 use gatehouse_store::{FailureStore, TokenStore};
 
 use crate::error::store_unavailable;
-use crate::throttle::Subject;
 use crate::issue::{FamilySeed, Issued, TokenIssuer, TokenResponse};
+use crate::throttle::Subject;
 use crate::token::{key_from_hex, kind, random_id};
 use crate::{ErrorCode, OAuthError, TokenRequest, pkce};
 

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gatehouse_model::SecretHash;
 use gatehouse_model::{
     Api, Client, ConfigState, FamilyMembers, GrantType, OAuthSettings, RefreshGrant, Session,
 };
-use gatehouse_model::SecretHash;
 use gatehouse_store::{ClientRef, ClientTokenEntry, FailureStore, TokenStore};
 use serde::Serialize;
 
@@ -300,7 +300,9 @@ pub async fn authenticate<'s, S: FailureStore>(
             None => (false, false),
         },
         (Some(_), None) => (false, false),
-        (None, presented) => (guard.verify_argon2(store, subject, presented.unwrap_or(""), None).await?, true),
+        (None, presented) => {
+            (guard.verify_argon2(store, subject, presented.unwrap_or(""), None).await?, true)
+        }
     };
     match client {
         Some(client) if verified => Ok(client),

@@ -140,7 +140,11 @@ impl Guard {
     }
 
     /// Refuses the request if any of `subjects` (or the address) is locked out.
-    pub async fn check<S: FailureStore>(&self, store: &S, subjects: &[Subject<'_>]) -> Result<(), OAuthError> {
+    pub async fn check<S: FailureStore>(
+        &self,
+        store: &S,
+        subjects: &[Subject<'_>],
+    ) -> Result<(), OAuthError> {
         if self.policy.limit == 0 {
             return Ok(());
         }
@@ -202,7 +206,8 @@ impl Guard {
             ));
         };
         self.check(store, &[subject]).await?;
-        let matched = self.pool.verify(&gate, presented.as_bytes(), phc.unwrap_or(argon2_pool::DUMMY_PHC)).await;
+        let matched =
+            self.pool.verify(&gate, presented.as_bytes(), phc.unwrap_or(argon2_pool::DUMMY_PHC)).await;
         let ok = matched && phc.is_some();
         if !ok {
             self.failed(store, subject).await;

@@ -152,7 +152,11 @@ fn error_response(settings: Option<&OAuthSettings>, error: &OAuthError) -> Respo
 /// throttled the request (a lockout, or a gate kept busy by others), else as
 /// [`error_response`]. The API's Tyk-compatible error status does not apply to a 429: a client
 /// must be able to tell "slow down" from "wrong".
-fn refusal_response(settings: Option<&OAuthSettings>, guard: &Guard, error: &OAuthError) -> Response<ResponseBody> {
+fn refusal_response(
+    settings: Option<&OAuthSettings>,
+    guard: &Guard,
+    error: &OAuthError,
+) -> Response<ResponseBody> {
     let retry_after = match guard.throttled() {
         None => return error_response(settings, error),
         Some(Throttled::Locked(left)) => left.as_secs() + u64::from(left.subsec_nanos() > 0),

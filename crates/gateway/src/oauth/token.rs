@@ -47,8 +47,7 @@ async fn grant(
     let grant_type =
         request.param("grant_type").and_then(|g| GRANT_TYPES.into_iter().find(|known| *known == g));
     trace::record_grant_type(span, grant_type.unwrap_or("unsupported"));
-    let issuer =
-        TokenIssuer { store: &gateway.tokens, hasher: &config.hasher, state: &config.state, guard };
+    let issuer = TokenIssuer { store: &gateway.tokens, hasher: &config.hasher, state: &config.state, guard };
     let result = issuer.token(api, &request, now_unix()).await;
     match &result {
         Ok(issued) => {

@@ -9,11 +9,11 @@ use base64::engine::general_purpose::STANDARD;
 use gatehouse_model::{
     Api, Client, ConfigState, GrantType, OAuthSettings, RefreshGrant, ResourceOwner, SecretHash, Session,
 };
+use gatehouse_oauth::argon2_pool;
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
+use gatehouse_oauth::throttle::{DEFAULT_POLICY, Guard};
 use gatehouse_oauth::token::kind;
 use gatehouse_oauth::{ErrorCode, Issued, OAuthError, TokenHasher, TokenIssuer, TokenRequest, secret};
-use gatehouse_oauth::argon2_pool;
-use gatehouse_oauth::throttle::{DEFAULT_POLICY, Guard};
 use gatehouse_store::{FailurePolicy, MemoryTokenStore, TokenStore};
 
 /// The API under test, and a second one whose tokens the first must not accept.
