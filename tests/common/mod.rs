@@ -232,14 +232,19 @@ pub struct DevProcess {
 impl DevProcess {
     /// With the admin secret dev generates and prints, as a new user runs it.
     pub fn start(dir: &Path) -> Self {
-        Self::launch(dir, None)
+        Self::launch(dir, None, &[])
     }
 
     pub fn start_with_secret(dir: &Path, secret: &str) -> Self {
-        Self::launch(dir, Some(secret))
+        Self::launch(dir, Some(secret), &[])
     }
 
-    fn launch(dir: &Path, secret: Option<&str>) -> Self {
+    /// With the admin secret and extra flags.
+    pub fn start_with_args(dir: &Path, secret: &str, extra: &[&str]) -> Self {
+        Self::launch(dir, Some(secret), extra)
+    }
+
+    fn launch(dir: &Path, secret: Option<&str>, extra: &[&str]) -> Self {
         let (gw_port, admin_port) = (free_port(), free_port());
         let mut args = vec![
             "dev".to_owned(),
@@ -251,6 +256,7 @@ impl DevProcess {
         if let Some(secret) = secret {
             args.extend(["--admin-secret".to_owned(), secret.to_owned()]);
         }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let process = ChildProcess::spawn("dev", &binary(), &args, &[], dir);
         wait_for_port(gw_port, Duration::from_secs(20));
         wait_for_port(admin_port, Duration::from_secs(20));
