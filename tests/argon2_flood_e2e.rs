@@ -63,7 +63,14 @@ async fn an_argon2_flood_stays_within_its_memory_bound_and_others_are_served() {
         let client = json!({"client_id": format!("c{n}"), "secret": format!("chosen-secret-{n}"),
             "redirect_uri": "https://app.example/cb"});
         admin_ok(&http, &cp, "POST", "/api/apis/oauth/flooded", client).await;
-        admin_ok(&http, &cp, "POST", "/api/users", json!({"username": format!("u{n}"), "password": "user-password"})).await;
+        admin_ok(
+            &http,
+            &cp,
+            "POST",
+            "/api/users",
+            json!({"username": format!("u{n}"), "password": "user-password"}),
+        )
+        .await;
     }
     let bystander = json!({"client_id": "bystander", "secret": "bystander-chosen-secret",
         "redirect_uri": "https://app.example/cb"});
@@ -91,7 +98,7 @@ async fn an_argon2_flood_stays_within_its_memory_bound_and_others_are_served() {
             let mut n = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let target = (f + n) % TARGETS;
-                let body = if n % 2 == 0 {
+                let body = if n.is_multiple_of(2) {
                     format!("grant_type=client_credentials&client_id=c{target}&client_secret=guess-{n}")
                 } else {
                     format!(
@@ -123,7 +130,9 @@ async fn an_argon2_flood_stays_within_its_memory_bound_and_others_are_served() {
     peak = peak.max(rss_kib(pid));
     let limit = idle + BOUND * ARGON2_KIB + SLACK_KIB;
     let guesses = refused.load(Ordering::Relaxed);
-    eprintln!("idle {idle} KiB, peak {peak} KiB, limit {limit} KiB, {guesses} guesses, {served} bystander tokens");
+    eprintln!(
+        "idle {idle} KiB, peak {peak} KiB, limit {limit} KiB, {guesses} guesses, {served} bystander tokens"
+    );
     assert!(guesses > 2 * FLOODERS as u64, "the flood ran ({guesses} guesses)");
     assert!(served > 0);
     assert!(peak <= limit, "RSS peaked at {peak} KiB, past idle {idle} KiB + {BOUND} × 19 MiB + slack");
