@@ -67,12 +67,22 @@ async fn configure(http: &reqwest::Client, cp: &ControlPlaneProcess, upstream: &
         admin_ok(http, cp, "POST", "/api/apis/oauth/guarded", client).await;
     }
     admin_ok(http, cp, "POST", "/api/users", json!({"username": "alice", "password": PASSWORD})).await;
+    // Created last, and used only here: config arrives in order, so once it authenticates,
+    // everything above is there; its failures while the gateway catches up count against it
+    // and its address alone, never against what the test guesses at.
+    let probe = json!({"client_id": "sync-probe", "secret": "sync-probe-secret", "redirect_uri": "https://app.example/cb"});
+    admin_ok(http, cp, "POST", "/api/apis/oauth/guarded", probe).await;
+    // Polled every 200 ms, so a slow sync makes few failures (ten would lock the probe out).
     for url in token_urls {
-        eventually("the gateway has the API, its clients and the user", SYNC, || async {
-            let r = post_token(http, url, "192.0.2.200", &password("alice", PASSWORD)).await;
-            (r.status == StatusCode::OK).then_some(())
-        })
-        .await;
+        let deadline = std::time::Instant::now() + SYNC;
+        loop {
+            let body = client_credentials("sync-probe", "sync-probe-secret");
+            if post_token(http, url, "192.0.2.200", &body).await.status == StatusCode::OK {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the gateway did not sync within {SYNC:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
@@ -156,12 +166,12 @@ async fn the_admin_secret_is_throttled_per_address_over_rest_and_grpc() {
     );
     let http = reqwest::Client::new();
     let apis = format!("{}/api/apis", cp.url());
-    for attempt in 0..4 {
+    for attempt in 0..5 {
         let r = http.get(&apis).header("authorization", "not-the-admin-secret").send().await.unwrap();
         assert_eq!(r.status(), 401, "attempt {attempt}");
     }
     let r = http.get(&apis).header("authorization", "not-the-admin-secret").send().await.unwrap();
-    assert_eq!(r.status(), 429, "the 5th failure starts the lockout");
+    assert_eq!(r.status(), 429, "the 5th failure started a lockout");
     let r = http.get(&apis).header("authorization", ADMIN_SECRET).send().await.unwrap();
     assert_eq!(r.status(), 429, "even the right secret is refused during the lockout");
     let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
