@@ -119,6 +119,12 @@ impl ShardParts {
 }
 
 pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
+    let serving_threads = match args.serving_threads {
+        0 => shards::default_count(),
+        n => n,
+    };
+    // One Argon2id verification per serving thread unless told otherwise.
+    args.auth.apply(serving_threads)?;
     let tokens =
         RedisTokenStore::connect(&args.redis).await.map_err(|e| redis_error("--redis", &args.redis, e))?;
     let node_id = args.node_id.unwrap_or_else(default_node_id);
@@ -154,11 +160,6 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let sessions = if args.session_cache { SessionCache::start(&tokens) } else { SessionCache::disabled() };
     let analytics = AnalyticsRecorder::start(tokens.clone());
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let serving_threads = match args.serving_threads {
-        0 => shards::default_count(),
-        n => n,
-    };
-    args.auth.apply(serving_threads)?;
     let shard = ShardParts {
         live,
         sessions,

@@ -37,8 +37,8 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Whether `presented` is the secret behind `stored`, in time independent of where they differ.
-/// Synchronous and unbounded: for tests and tools; the request path goes through
-/// [`verify_async`] or [`crate::throttle::Guard`].
+/// An Argon2id hash is verified here synchronously, in a fresh buffer, outside any bound: on
+/// the request path, Argon2id goes through [`verify_async`] or [`crate::throttle::Guard`].
 pub fn verify(presented: &str, stored: &SecretHash) -> bool {
     match stored {
         SecretHash::Sha256(expected) => {
