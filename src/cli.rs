@@ -75,6 +75,8 @@ pub struct ControlPlaneArgs {
     pub probe_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub connections: crate::cli_limits::ConnectionLimitArgs,
+    #[command(flatten)]
+    pub auth: crate::cli_auth::AuthGuardArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -158,6 +160,8 @@ pub struct GatewayArgs {
     pub public: crate::cli_public::PublicNameArgs,
     #[command(flatten)]
     pub connections: crate::cli_limits::ConnectionLimitArgs,
+    #[command(flatten)]
+    pub auth: crate::cli_auth::AuthGuardArgs,
 }
 
 #[derive(clap::Args)]
@@ -178,4 +182,6 @@ pub struct DevArgs {
     pub connections: crate::cli_limits::ConnectionLimitArgs,
     #[command(flatten)]
     pub paths: crate::cli_paths::PathArgs,
+    #[command(flatten)]
+    pub auth: crate::cli_auth::AuthGuardArgs,
 }

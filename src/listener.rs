@@ -333,7 +333,7 @@ fn reflection_v1alpha() -> Result<
 
 async fn route(
     shared: &Shared,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     local: Option<SocketAddr>,
     peer: SocketAddr,
     identity: Option<PeerIdentity>,
@@ -345,12 +345,13 @@ async fn route(
         "/readyz" => return probe(shared.readiness.ready().await),
         _ => {}
     }
+    // The peer for both protocols: admin authentication is throttled per source address.
+    req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
     if is_grpc(&req) {
         // tonic reads the request messages itself: the body must end within the deadline.
         // (A config stream's request is one small message; its response streams on.)
         let within = BodyReadTimeout::of(&req);
         let mut req = req.map(|body| tonic::body::Body::new(Deadline::new(body, within, role)));
-        req.extensions_mut().insert(TcpConnectInfo { local_addr: local, remote_addr: Some(peer) });
         if let Some(identity) = identity {
             req.extensions_mut().insert(identity);
         }

@@ -25,7 +25,7 @@ impl NodeAuth {
             return Ok(());
         }
         match &self.secret {
-            Some(secret) => secret.check(req.metadata()),
+            Some(secret) => secret.check(req.metadata(), req.remote_addr().map(|a| a.ip())),
             None => {
                 Err(Status::unauthenticated("this control plane admits gateways by client certificate only"))
             }

@@ -25,6 +25,8 @@ use crate::listener::{ControlSecrets, ListenerTls, Readiness, serve_control_plan
 use crate::sync::{self, ControlPlaneAccess};
 
 pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
+    // Before the secret checks, which take the failure policy from it.
+    args.auth.apply(cpus())?;
     let node = match &args.node_secret {
         Some(secret) => Some(SecretCheck::new(secret, "node").map_err(|e| format!("--node-secret: {e}"))?),
         None => None,
@@ -124,6 +126,12 @@ impl ShardParts {
 }
 
 pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
+    let serving_threads = match args.serving_threads {
+        0 => shards::default_count(),
+        n => n,
+    };
+    // One Argon2id verification per serving thread unless told otherwise.
+    args.auth.apply(serving_threads)?;
     let tokens =
         RedisTokenStore::connect(&args.redis).await.map_err(|e| redis_error("--redis", &args.redis, e))?;
     let node_id = args.node_id.unwrap_or_else(default_node_id);
@@ -162,10 +170,6 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let sessions = if args.session_cache { SessionCache::start(&tokens) } else { SessionCache::disabled() };
     let analytics = AnalyticsRecorder::start(tokens.clone());
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let serving_threads = match args.serving_threads {
-        0 => shards::default_count(),
-        n => n,
-    };
     let shard = ShardParts {
         live,
         sessions,
@@ -208,6 +212,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
 }
 
 pub async fn dev(args: DevArgs) -> Result<(), String> {
+    args.auth.apply(cpus())?;
     let limits = args.connections.limits()?;
     let generated = args.admin_secret.is_none();
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
@@ -292,6 +297,10 @@ fn positive_seconds(flag: &str, value: f64) -> Result<std::time::Duration, Strin
         return Err(format!("{flag}: must be more than 0 seconds"));
     }
     Ok(duration)
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 fn default_node_id() -> String {

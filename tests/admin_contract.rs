@@ -22,7 +22,9 @@ fn unknown_path(template: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rest_route_authenticates_validates_and_reports_unknown_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = DevProcess::start_with_secret(dir.path(), ADMIN_SECRET);
+    // Every route is tried with wrong secrets: counting them would lock this address out
+    // (throttling has its own test, auth_throttle_e2e.rs).
+    let dev = DevProcess::start_with_args(dir.path(), ADMIN_SECRET, &["--auth-failure-limit", "0"]);
     let admin = dev.admin.clone();
     let http = reqwest::Client::new();
     assert!(ROUTES.len() >= 25, "the route table covers the admin API ({} routes)", ROUTES.len());
@@ -97,7 +99,9 @@ fn request<T>(message: T, secret: Option<&str>) -> tonic::Request<T> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_grpc_service_authenticates_and_reports_precise_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = DevProcess::start_with_secret(dir.path(), ADMIN_SECRET);
+    // Every route is tried with wrong secrets: counting them would lock this address out
+    // (throttling has its own test, auth_throttle_e2e.rs).
+    let dev = DevProcess::start_with_args(dir.path(), ADMIN_SECRET, &["--auth-failure-limit", "0"]);
     let admin = dev.admin.clone();
     let channel = tonic::transport::Channel::from_shared(admin).unwrap().connect().await.unwrap();
     for secret in [None, Some(NODE_SECRET), Some("wrong")] {

@@ -1,10 +1,16 @@
-//! Shared-secret authentication of admin callers and gateway nodes.
+//! Shared-secret authentication of admin callers and gateway nodes, throttled per source
+//! address (`throttle.rs`): after too many wrong secrets from one address, its calls are
+//! refused before the secret is looked at, with RESOURCE_EXHAUSTED (REST: 429, Retry-After).
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
+
+use super::throttle::AddressThrottle;
 
 /// Shortest admin or node secret accepted at start-up: short shared secrets get guessed.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -15,6 +21,7 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub struct SecretCheck {
     secret: Arc<[u8]>,
     what: &'static str,
+    throttle: Arc<AddressThrottle>,
 }
 
 impl SecretCheck {
@@ -22,10 +29,17 @@ impl SecretCheck {
         if secret.len() < MIN_SECRET_LEN {
             return Err(format!("the {what} secret must be at least {MIN_SECRET_LEN} characters"));
         }
-        Ok(Self { secret: secret.as_bytes().into(), what })
+        let throttle = Arc::new(AddressThrottle::new(gatehouse_oauth::throttle::policy()));
+        Ok(Self { secret: secret.as_bytes().into(), what, throttle })
     }
 
-    pub fn check(&self, metadata: &MetadataMap) -> Result<(), Status> {
+    /// Checks the secret a caller from `peer` presented (`None`: the peer is unknown, and
+    /// nothing is counted).
+    pub fn check(&self, metadata: &MetadataMap, peer: Option<IpAddr>) -> Result<(), Status> {
+        let now = Instant::now();
+        if let Some(left) = peer.and_then(|ip| self.throttle.lockout(ip, now)) {
+            return Err(locked_out(self.what, left));
+        }
         let presented =
             metadata.get("authorization").and_then(|v| v.to_str().ok()).map(|v| match v.split_once(' ') {
                 Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
@@ -35,7 +49,14 @@ impl SecretCheck {
             // `ct_eq` on slices of different lengths returns false at once; the length of the
             // secret is not what protects it, its entropy is.
             Some(p) if bool::from(p.as_bytes().ct_eq(&self.secret)) => Ok(()),
-            Some(_) => Err(Status::unauthenticated(format!("wrong {} secret", self.what))),
+            Some(_) => {
+                // This call gets its own answer; a lockout it starts applies from the next one,
+                // as on the gateways' token endpoint.
+                if let Some(ip) = peer {
+                    self.throttle.failed(ip, now);
+                }
+                Err(Status::unauthenticated(format!("wrong {} secret", self.what)))
+            }
             None => Err(Status::unauthenticated(format!(
                 "missing {} secret in the authorization header",
                 self.what
@@ -47,10 +68,23 @@ impl SecretCheck {
     pub fn interceptor(&self) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
         let check = self.clone();
         move |req: Request<()>| {
-            check.check(req.metadata())?;
+            check.check(req.metadata(), req.remote_addr().map(|a| a.ip()))?;
             Ok(req)
         }
     }
+}
+
+/// RESOURCE_EXHAUSTED, with the seconds to wait in a `retry-after` entry (the REST layer's
+/// Retry-After header).
+fn locked_out(what: &str, left: std::time::Duration) -> Status {
+    let seconds = (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1);
+    let mut status = Status::resource_exhausted(format!(
+        "too many wrong {what} secrets from this address; retry in {seconds} s"
+    ));
+    if let Ok(value) = seconds.to_string().parse() {
+        status.metadata_mut().insert("retry-after", value);
+    }
+    status
 }
 
 #[cfg(test)]
@@ -67,11 +101,32 @@ mod tests {
     fn accepts_raw_and_bearer_forms_only_with_the_right_secret() {
         let secret = "s".repeat(40);
         let check = SecretCheck::new(&secret, "admin").unwrap();
-        assert!(check.check(&meta(&secret)).is_ok());
-        assert!(check.check(&meta(&format!("Bearer {secret}"))).is_ok());
-        assert!(check.check(&meta(&"t".repeat(40))).is_err());
-        assert!(check.check(&meta(&secret[..39])).is_err());
-        assert!(check.check(&MetadataMap::new()).is_err());
+        assert!(check.check(&meta(&secret), None).is_ok());
+        assert!(check.check(&meta(&format!("Bearer {secret}")), None).is_ok());
+        assert!(check.check(&meta(&"t".repeat(40)), None).is_err());
+        assert!(check.check(&meta(&secret[..39]), None).is_err());
+        assert!(check.check(&MetadataMap::new(), None).is_err());
+    }
+
+    #[test]
+    fn wrong_secrets_lock_the_address_out_even_for_the_right_one() {
+        let secret = "s".repeat(40);
+        let check = SecretCheck::new(&secret, "admin").unwrap();
+        let (guesser, other) = (Some(IpAddr::from([192, 0, 2, 1])), Some(IpAddr::from([192, 0, 2, 2])));
+        let limit = gatehouse_oauth::throttle::DEFAULT_POLICY.limit;
+        for _ in 0..limit {
+            assert_eq!(
+                check.check(&meta(&"t".repeat(40)), guesser).unwrap_err().code(),
+                tonic::Code::Unauthenticated
+            );
+        }
+        let locked = check.check(&meta(&"t".repeat(40)), guesser).unwrap_err();
+        assert_eq!(locked.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(locked.metadata().get("retry-after").unwrap(), "30");
+        let refused = check.check(&meta(&secret), guesser).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains("retry in"), "{}", refused.message());
+        assert!(check.check(&meta(&secret), other).is_ok(), "other addresses are unaffected");
     }
 
     #[test]

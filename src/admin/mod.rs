@@ -14,6 +14,7 @@ pub mod clients;
 pub mod config_stream;
 pub mod gateways;
 pub mod policies;
+mod throttle;
 pub mod tokens;
 pub mod users;
 

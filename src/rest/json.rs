@@ -15,11 +15,13 @@ pub struct RestError {
     pub status: StatusCode,
     pub message: String,
     pub allow: Option<String>,
+    /// Seconds for a Retry-After header (a throttled caller).
+    pub retry_after: Option<u64>,
 }
 
 impl RestError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), allow: None }
+        Self { status, message: message.into(), allow: None, retry_after: None }
     }
 
     pub fn method_not_allowed(allowed: String) -> Self {
@@ -44,7 +46,8 @@ impl From<Status> for RestError {
             Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        Self::new(code, status.message())
+        let retry_after = status.metadata().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+        Self { retry_after, ..Self::new(code, status.message()) }
     }
 }
 

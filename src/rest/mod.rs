@@ -11,11 +11,12 @@ mod matcher;
 
 use bytes::Bytes;
 use gatehouse_telemetry::{metrics, trace};
-use http::header::{ALLOW, CONTENT_TYPE};
+use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use tonic::metadata::MetadataMap;
+use tonic::transport::server::TcpConnectInfo;
 
 use crate::admin::AdminServices;
 use crate::admin::auth::SecretCheck;
@@ -91,7 +92,8 @@ async fn transcode(
     let (parts, body) = req.into_parts();
     let metadata = MetadataMap::from_headers(parts.headers.clone());
     // Authenticate before routing, so unauthenticated callers learn nothing about the routes.
-    admin.check(&metadata)?;
+    let peer = parts.extensions.get::<TcpConnectInfo>().and_then(|info| info.remote_addr).map(|a| a.ip());
+    admin.check(&metadata, peer)?;
     // Routing first, so a request for an unknown route is refused without reading its body.
     let route = route_of(parts.method.as_str(), parts.uri.path())?.0;
     *matched = Some(route);
@@ -196,6 +198,9 @@ impl RestError {
             && let Ok(v) = HeaderValue::from_str(&allowed)
         {
             response.headers_mut().insert(ALLOW, v);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -239,7 +239,7 @@ impl DevProcess {
         Self::launch(dir, Some(secret), &[])
     }
 
-    /// With extra command-line flags.
+    /// With the admin secret and extra flags.
     pub fn start_with_args(dir: &Path, secret: &str, extra: &[&str]) -> Self {
         Self::launch(dir, Some(secret), extra)
     }

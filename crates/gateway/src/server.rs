@@ -142,7 +142,7 @@ impl Gateway {
             && let Some(endpoint) = Endpoint::from_path(rest)
         {
             observed.routed(&config, api, endpoint.route_kind());
-            return oauth::handle(self, &config, api, endpoint, req).await;
+            return oauth::handle(self, &config, api, endpoint, req, &hop).await;
         }
         observed.routed(&config, api, RouteKind::Proxy);
         // The version a versioned API serves this request as, and its path for the upstream.

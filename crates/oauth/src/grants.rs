@@ -1,18 +1,19 @@
 //! The rules of the authorization_code, password and refresh_token grants.
 
 use gatehouse_model::{Api, Client, GrantType, OAuthSettings, Taken};
-use gatehouse_store::TokenStore;
+use gatehouse_store::{FailureStore, TokenStore};
 
 use crate::error::store_unavailable;
 use crate::issue::{FamilySeed, Issued, TokenIssuer, TokenResponse};
+use crate::throttle::Subject;
 use crate::token::{key_from_hex, kind, random_id};
-use crate::{ErrorCode, OAuthError, TokenRequest, pkce, secret};
+use crate::{ErrorCode, OAuthError, TokenRequest, pkce};
 
 fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, description)
 }
 
-impl<S: TokenStore> TokenIssuer<'_, S> {
+impl<S: TokenStore + FailureStore> TokenIssuer<'_, S> {
     /// RFC 6749 §4.1.3 with RFC 7636: a code is redeemed once, by the client it was issued to,
     /// with the redirect URI and PKCE verifier it was bound to. A replayed code revokes what
     /// the first redemption issued (§4.1.2).
@@ -93,20 +94,14 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
         now: u64,
     ) -> Result<TokenResponse, OAuthError> {
         let username = request.require("username")?;
-        let password = request.require("password")?.to_owned();
+        let password = request.require("password")?;
         let user = self.state.users.get(username);
-        let phc = user.map(|u| u.password_hash.clone());
-        // Argon2 takes tens of milliseconds of CPU: off the async workers. Unknown users are
-        // verified against a dummy hash so timing does not reveal which usernames exist.
-        let verified = tokio::task::spawn_blocking(move || match phc {
-            Some(phc) => secret::verify(&password, &gatehouse_model::SecretHash::Argon2(phc)),
-            None => {
-                secret::verify_dummy_password(&password);
-                false
-            }
-        })
-        .await
-        .unwrap_or(false);
+        // Through the same bounded, gated pool as client secrets (the lockout was checked with
+        // the client's). Unknown users are verified against a dummy hash so timing does not
+        // reveal which usernames exist.
+        let subject = Subject::User { api_id: &api.api_id, username };
+        let phc = user.map(|u| u.password_hash.as_str());
+        let verified = self.guard.verify_argon2(self.store, subject, password, phc).await?;
         let Some(user) = user.filter(|_| verified) else {
             tracing::info!(api_id = %api.api_id, client_id = %client.client_id, "password grant refused");
             return Err(invalid_grant("invalid resource owner credentials"));

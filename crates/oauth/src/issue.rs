@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gatehouse_model::SecretHash;
 use gatehouse_model::{
     Api, Client, ConfigState, FamilyMembers, GrantType, OAuthSettings, RefreshGrant, Session,
 };
-use gatehouse_store::{ClientRef, ClientTokenEntry, TokenStore};
+use gatehouse_store::{ClientRef, ClientTokenEntry, FailureStore, TokenStore};
 use serde::Serialize;
 
 use crate::error::store_unavailable;
+use crate::throttle::{Guard, Subject};
 use crate::token::{self, key_to_hex, kind};
 use crate::{ErrorCode, OAuthError, TokenHasher, TokenRequest, secret};
 
@@ -61,6 +63,9 @@ pub struct TokenIssuer<'a, S> {
     pub store: &'a S,
     pub hasher: &'a TokenHasher,
     pub state: &'a ConfigState,
+    /// The caller's source and the protection against guessing; after a refusal, whether it
+    /// was throttled.
+    pub guard: &'a Guard,
 }
 
 /// What a new token family carries.
@@ -77,7 +82,7 @@ pub(crate) struct FamilySeed {
     pub username: Option<String>,
 }
 
-impl<S: TokenStore> TokenIssuer<'_, S> {
+impl<S: TokenStore + FailureStore> TokenIssuer<'_, S> {
     /// Answers a token request for `api`.
     pub async fn token(&self, api: &Api, request: &TokenRequest, now: u64) -> Result<Issued, OAuthError> {
         let settings = api
@@ -88,7 +93,7 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
             .require("grant_type")?
             .parse()
             .map_err(|()| OAuthError::new(ErrorCode::UnsupportedGrantType, "unknown grant_type"))?;
-        let client = authenticate(self.state, api, request).await?;
+        let client = authenticate(self.store, self.guard, self.state, api, request).await?;
         if !settings.allows(grant) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -254,8 +259,13 @@ impl<S: TokenStore> TokenIssuer<'_, S> {
 }
 
 /// RFC 6749 §2.3.1 / §3.2.1: a confidential client proves its secret; a public client
-/// only names itself (its proof is PKCE).
-pub async fn authenticate<'s>(
+/// only names itself (its proof is PKCE). Guarded against guessing ([`crate::throttle`]): a
+/// locked-out client, address or (password grant) username is refused before any secret is
+/// checked, and a failure is counted. Unknown client ids pay what a chosen secret costs, in the
+/// same bounded pool, so timing does not tell them from clients whose secrets are guessable.
+pub async fn authenticate<'s, S: FailureStore>(
+    store: &S,
+    guard: &Guard,
     state: &'s ConfigState,
     api: &Api,
     request: &TokenRequest,
@@ -263,16 +273,41 @@ pub async fn authenticate<'s>(
     let Some(credentials) = &request.credentials else {
         return Err(OAuthError::invalid_client(false));
     };
+    let subject = Subject::Client { api_id: &api.api_id, client_id: &credentials.client_id };
+    // The password grant's username is checked here too, so a locked-out username costs no
+    // client verification either.
+    let user = request
+        .param("username")
+        .filter(|_| request.param("grant_type") == Some(GrantType::Password.as_str()))
+        .map(|username| Subject::User { api_id: &api.api_id, username });
+    guard.check(store, &[Some(subject), user].into_iter().flatten().collect::<Vec<_>>()).await?;
     let client = state.client(&api.api_id, &credentials.client_id);
-    match (client, credentials.client_secret.as_deref()) {
-        (Some(client), None) if client.is_public() => Ok(client),
+    // (verified, failure already counted)
+    let (verified, counted) = match (client, credentials.client_secret.as_deref()) {
+        (Some(client), None) if client.is_public() => return Ok(client),
         (Some(client), Some(presented)) => match &client.secret_hash {
-            Some(hash) if secret::verify_async(presented, hash).await => Ok(client),
-            _ => Err(OAuthError::invalid_client(credentials.via_basic)),
+            Some(SecretHash::Argon2(phc)) if secret::remembered(presented, phc) => (true, false),
+            Some(SecretHash::Argon2(phc)) => {
+                let ok = guard.verify_argon2(store, subject, presented, Some(phc)).await?;
+                if ok {
+                    secret::remember(presented, phc);
+                }
+                (ok, true)
+            }
+            Some(hash) => (secret::verify(presented, hash), false),
+            None => (false, false),
         },
-        (Some(_), None) => Err(OAuthError::invalid_client(credentials.via_basic)),
+        (Some(_), None) => (false, false),
         (None, presented) => {
-            secret::verify_dummy(presented.unwrap_or(""));
+            (guard.verify_argon2(store, subject, presented.unwrap_or(""), None).await?, true)
+        }
+    };
+    match client {
+        Some(client) if verified => Ok(client),
+        _ => {
+            if !counted {
+                guard.failed(store, subject).await;
+            }
             Err(OAuthError::invalid_client(credentials.via_basic))
         }
     }

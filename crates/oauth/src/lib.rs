@@ -4,6 +4,9 @@
 //! - [`token`]: minting opaque tokens from the OS CSPRNG and the keyed hash that turns a token
 //!   into its storage key.
 //! - [`secret`]: client secrets: generation, hashing for storage, constant-time verification.
+//! - [`argon2_pool`]: Argon2id verification bounded per process (slots, pooled memory) and
+//!   gated per client, username and address.
+//! - [`throttle`]: failure counts and lockouts against guessing secrets and passwords.
 //! - [`request`]: parsing a token request (form body + `Authorization` header) strictly, and
 //!   working out which client it authenticates as (RFC 6749 §2.3.1).
 //! - [`error`]: RFC 6749 §5.2 error responses, their descriptions kept to its character set.
@@ -16,6 +19,7 @@
 //!
 //! The gateway crate wires these to HTTP; the stores come in through `gatehouse_store` traits.
 
+pub mod argon2_pool;
 pub mod authorize;
 pub mod error;
 mod grants;
@@ -25,6 +29,7 @@ pub mod pkce;
 pub mod request;
 pub mod scope;
 pub mod secret;
+pub mod throttle;
 pub mod token;
 
 pub use error::{ErrorCode, OAuthError};

@@ -1,6 +1,6 @@
 //! Client secrets: shown once, stored only as a hash, compared in constant time.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use gatehouse_model::SecretHash;
 use rand::TryRngCore as _;
@@ -37,17 +37,15 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Whether `presented` is the secret behind `stored`, in time independent of where they differ.
+/// An Argon2id hash is verified here synchronously, in a fresh buffer, outside any bound: on
+/// the request path, Argon2id goes through [`verify_async`] or [`crate::throttle::Guard`].
 pub fn verify(presented: &str, stored: &SecretHash) -> bool {
     match stored {
         SecretHash::Sha256(expected) => {
             let actual: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
             actual.ct_eq(expected).into()
         }
-        // argon2's verifier compares the digests in constant time itself.
-        SecretHash::Argon2(phc) => match PasswordHash::new(phc) {
-            Ok(parsed) => argon2().verify_password(presented.as_bytes(), &parsed).is_ok(),
-            Err(_) => false,
-        },
+        SecretHash::Argon2(phc) => crate::argon2_pool::verify_phc(presented.as_bytes(), phc, &mut Vec::new()),
     }
 }
 
@@ -57,40 +55,54 @@ const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// Upper bound on remembered verifications; the cache is cleared when full.
 const VERIFIED_CAPACITY: usize = 10_000;
 
-/// [`verify`] for the request path. Argon2id takes tens of milliseconds of CPU by design, so it
-/// runs on the blocking pool, at most one per core at a time (a flood of wrong secrets must not
-/// starve the workers that serve everyone else), and a success is remembered for a minute.
-pub async fn verify_async(presented: &str, stored: &SecretHash) -> bool {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    use std::time::Instant;
+type Verified = std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>;
 
-    let SecretHash::Argon2(phc) = stored else {
-        return verify(presented, stored);
-    };
-    static VERIFIED: OnceLock<Mutex<HashMap<[u8; 32], Instant>>> = OnceLock::new();
-    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    // Keyed by a digest of hash and presented secret: a changed secret misses the cache.
+fn verified() -> &'static Verified {
+    static VERIFIED: std::sync::OnceLock<Verified> = std::sync::OnceLock::new();
+    VERIFIED.get_or_init(Default::default)
+}
+
+/// Keyed by a digest of hash and presented secret: a changed secret misses the cache.
+fn cache_key(presented: &str, phc: &str) -> [u8; 32] {
     let mut digest = Sha256::new();
     digest.update(phc.as_bytes());
     digest.update([0]);
     digest.update(presented.as_bytes());
-    let cache_key: [u8; 32] = digest.finalize().into();
-    let verified = VERIFIED.get_or_init(Default::default);
-    if verified.lock().is_ok_and(|m| m.get(&cache_key).is_some_and(|until| *until > Instant::now())) {
-        return true;
-    }
-    let slots = SLOTS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
-    });
-    let Ok(_slot) = slots.acquire().await else { return false };
-    let (presented, stored) = (presented.to_owned(), stored.clone());
-    let ok = tokio::task::spawn_blocking(move || verify(&presented, &stored)).await.unwrap_or(false);
-    if ok && let Ok(mut m) = verified.lock() {
+    digest.finalize().into()
+}
+
+/// Whether `presented` verified against `phc` within the last minute.
+pub(crate) fn remembered(presented: &str, phc: &str) -> bool {
+    let key = cache_key(presented, phc);
+    verified().lock().is_ok_and(|m| m.get(&key).is_some_and(|until| *until > std::time::Instant::now()))
+}
+
+/// Remembers a successful verification for a minute.
+pub(crate) fn remember(presented: &str, phc: &str) {
+    if let Ok(mut m) = verified().lock() {
         if m.len() >= VERIFIED_CAPACITY {
             m.clear();
         }
-        m.insert(cache_key, Instant::now() + VERIFIED_TTL);
+        m.insert(cache_key(presented, phc), std::time::Instant::now() + VERIFIED_TTL);
+    }
+}
+
+/// [`verify`] for callers already authenticated otherwise (the control plane's admin calls):
+/// Argon2id runs in the process' bounded pool ([`crate::argon2_pool`]), without gates, and a
+/// success is remembered for a minute. Client-facing endpoints use
+/// [`crate::throttle::Guard`], which adds the gates and the failure counts.
+pub async fn verify_async(presented: &str, stored: &SecretHash) -> bool {
+    let SecretHash::Argon2(phc) = stored else {
+        return verify(presented, stored);
+    };
+    if remembered(presented, phc) {
+        return true;
+    }
+    let pool = crate::argon2_pool::global();
+    let Ok(gate) = pool.enter(&[]).await else { return false };
+    let ok = pool.verify(&gate, presented.as_bytes(), phc).await;
+    if ok {
+        remember(presented, phc);
     }
     ok
 }
@@ -99,19 +111,6 @@ pub async fn verify_async(presented: &str, stored: &SecretHash) -> bool {
 /// timing does not tell which client ids exist.
 pub fn verify_dummy(presented: &str) {
     let _ = verify(presented, &SecretHash::Sha256([0; 32]));
-}
-
-/// Spends the time an Argon2id verification takes, for unknown users of the password grant.
-pub fn verify_dummy_password(presented: &str) {
-    use std::sync::OnceLock;
-    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| match hash_chosen("gatehouse-dummy-password") {
-        Ok(SecretHash::Argon2(phc)) => Some(phc),
-        _ => None,
-    });
-    if let Some(phc) = dummy {
-        let _ = verify(presented, &SecretHash::Argon2(phc.clone()));
-    }
 }
 
 #[cfg(test)]

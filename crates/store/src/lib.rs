@@ -11,6 +11,9 @@
 //!   other through its change log). Same contract tests for all (`tests/state_contract.rs`).
 //! - [`AnalyticsStore`]: usage counters per client, API and minute, written in batches by
 //!   gateways and read by the control plane (`analytics.rs`, `tests/analytics_contract.rs`).
+//! - [`FailureStore`]: failed-authentication counters and lockouts, shared like the tokens
+//!   (`throttle.rs`, `tests/throttle_contract.rs`); a trait of its own, implemented by the
+//!   token stores.
 //! - [`health`]: whether a store is reachable, for readiness probes, from one cached PING.
 //! - [`AnyTokenStore`] / [`AnyStateStore`]: enums that pick an implementation at start-up. The
 //!   token path is hot, so it dispatches through a `match` rather than a boxed trait object
@@ -34,6 +37,7 @@ mod memory_tables;
 mod redis_conn;
 mod redis_state;
 mod redis_token;
+mod throttle;
 
 pub use analytics::{AnalyticsStore, MinuteAggregate, unix_minute_now};
 pub use eviction::{EVICTION_CHANNEL, EvictionEvent, Evictions};
@@ -41,6 +45,7 @@ pub use file::FileStateStore;
 pub use memory::{MemoryStateStore, MemoryTokenStore};
 pub use redis_state::RedisStateStore;
 pub use redis_token::RedisTokenStore;
+pub use throttle::{FailurePolicy, FailureStore};
 
 /// HMAC-SHA-256 of a token under the cluster's token key: the only form in which a token is
 /// stored or looked up.

@@ -18,10 +18,12 @@ use crate::{StoreError, TokenKey};
 mod analytics;
 mod client_index;
 mod limits;
+mod throttle;
 
 use analytics::AnalyticsTable;
 use client_index::{ClientIndexes, unix_now};
 use limits::LimitStates;
+use throttle::FailureCounts;
 
 /// Expired entries are swept after at least this many puts, or after as many puts as there were
 /// live entries at the last sweep if that is more, so the sweep's cost stays proportional to the
@@ -120,6 +122,7 @@ pub(crate) struct Tables {
     revoked: Expiring<String, ()>,
     clients: ClientIndexes,
     limits: LimitStates,
+    failures: FailureCounts,
     analytics: AnalyticsTable,
     puts_since_sweep: usize,
     live_after_sweep: usize,
@@ -136,6 +139,7 @@ impl Tables {
             + self.revoked.entries.len()
             + self.clients.len()
             + self.limits.len()
+            + self.failures.len()
             + self.analytics.len()
     }
 
@@ -154,6 +158,7 @@ impl Tables {
         self.families.sweep(now);
         self.revoked.sweep(now);
         self.limits.sweep(now);
+        self.failures.sweep(now);
         // Index entries expire by the wall clock, in unix seconds like their callers give them.
         self.clients.sweep(unix_now());
         self.puts_since_sweep = 0;

@@ -10,6 +10,8 @@
 //!   `fam:<family id>` by expiry (see `client_index.rs`).
 //! - `gh:{lim:<subject>}:rate` and `gh:{lim:<subject>}:quota`: a subject's rate-limit state and
 //!   quota count (see `limits.rs`).
+//! - `gh:{fail:<subject>}`: a subject's failed-authentication count and lockout (see
+//!   `throttle.rs`).
 //!
 //! # Redis Cluster
 //! [`RedisTokenStore::connect`] takes `redis://[user:password@]host:port[/db]` for one server,
@@ -41,6 +43,7 @@ mod client_index;
 mod evict;
 mod grants;
 mod limits;
+mod throttle;
 
 use grants::MarkerFamily;
 

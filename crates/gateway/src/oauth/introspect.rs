@@ -4,11 +4,12 @@
 use gatehouse_model::Api;
 use gatehouse_oauth::introspect::{self, Revocation};
 use gatehouse_oauth::issue::authenticate;
+use gatehouse_oauth::throttle::Guard;
 use gatehouse_oauth::{ErrorCode, OAuthError, now_unix};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::{error_response, oauth_json, read_form_request};
+use super::{error_response, oauth_json, read_form_request, refusal_response};
 use crate::live::RuntimeConfig;
 use crate::proxy::ResponseBody;
 use crate::server::Gateway;
@@ -18,6 +19,7 @@ pub async fn introspect(
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
+    guard: &Guard,
 ) -> Response<ResponseBody> {
     let settings = api.oauth.as_ref();
     let request = match read_form_request(req).await {
@@ -25,7 +27,7 @@ pub async fn introspect(
         Err(response) => return response,
     };
     let result = async {
-        authenticate(&config.state, api, &request).await?;
+        authenticate(&gateway.tokens, guard, &config.state, api, &request).await?;
         let token = request.require("token")?;
         introspect::introspect(
             &gateway.tokens,
@@ -42,7 +44,7 @@ pub async fn introspect(
         serde_json::to_string(&i).map_err(|e| OAuthError::new(ErrorCode::ServerError, e.to_string()))
     }) {
         Ok(json) => oauth_json(StatusCode::OK, json),
-        Err(e) => error_response(settings, &e),
+        Err(e) => refusal_response(settings, guard, &e),
     }
 }
 
@@ -51,6 +53,7 @@ pub async fn revoke(
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
+    guard: &Guard,
 ) -> Response<ResponseBody> {
     let settings = api.oauth.as_ref();
     let request = match read_form_request(req).await {
@@ -58,7 +61,7 @@ pub async fn revoke(
         Err(response) => return response,
     };
     let result = async {
-        let client = authenticate(&config.state, api, &request).await?;
+        let client = authenticate(&gateway.tokens, guard, &config.state, api, &request).await?;
         let token = request.require("token")?;
         let window = settings.map(|s| s.refresh_token_ttl().max(s.access_token_ttl())).unwrap_or(0);
         introspect::revoke(
@@ -81,6 +84,6 @@ pub async fn revoke(
             settings,
             &OAuthError::new(ErrorCode::UnauthorizedClient, "the token was not issued to this client"),
         ),
-        Err(e) => error_response(settings, &e),
+        Err(e) => refusal_response(settings, guard, &e),
     }
 }

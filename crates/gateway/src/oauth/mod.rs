@@ -12,10 +12,11 @@ mod token;
 use bytes::Bytes;
 use gatehouse_model::{Api, OAuthSettings};
 use gatehouse_oauth::request::MAX_BODY_BYTES;
+use gatehouse_oauth::throttle::{Guard, Throttled};
 use gatehouse_oauth::{OAuthError, TokenRequest};
 use http::header::{
-    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -24,6 +25,7 @@ use hyper::body::Incoming;
 pub use metadata::{METADATA_PREFIX, metadata_document};
 
 use crate::conn::BodyReadTimeout;
+use crate::forwarded::Hop;
 use crate::live::RuntimeConfig;
 use crate::proxy::ResponseBody;
 use crate::server::Gateway;
@@ -63,18 +65,21 @@ impl Endpoint {
 
 /// Serves one request to an authorization-server endpoint of `api`.
 /// `api` must come from `config`: one request sees one version of the configuration.
+/// `hop` is the connection it came on: client authentication is throttled per source address.
 pub async fn handle(
     gateway: &Gateway,
     config: &RuntimeConfig,
     api: &Api,
     endpoint: Endpoint,
     req: Request<Incoming>,
+    hop: &Hop,
 ) -> Response<ResponseBody> {
     if declared_body_len(&req).is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         let mut response = BodyError::TooLarge.response();
         protect(response.headers_mut());
         return response;
     }
+    let guard = || Guard::new(Some(gateway.edge.trusted_proxies.client_ip(hop, req.headers())));
     let mut response = match endpoint {
         // Checking an authorization request is CPU alone once its body is in: a deadline on the
         // whole is the deadline on its body.
@@ -84,9 +89,18 @@ pub async fn handle(
                 .await
                 .unwrap_or_else(|_| BodyError::TimedOut(deadline).response())
         }
-        Endpoint::Token => token::handle(gateway, config, api, req).await,
-        Endpoint::Introspect => introspect::introspect(gateway, config, api, req).await,
-        Endpoint::Revoke => introspect::revoke(gateway, config, api, req).await,
+        Endpoint::Token => {
+            let guard = guard();
+            token::handle(gateway, config, api, req, &guard).await
+        }
+        Endpoint::Introspect => {
+            let guard = guard();
+            introspect::introspect(gateway, config, api, req, &guard).await
+        }
+        Endpoint::Revoke => {
+            let guard = guard();
+            introspect::revoke(gateway, config, api, req, &guard).await
+        }
     };
     protect(response.headers_mut());
     response
@@ -218,6 +232,25 @@ fn error_response(settings: Option<&OAuthSettings>, error: &OAuthError) -> Respo
             .headers_mut()
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\""));
     }
+    response
+}
+
+/// A refusal from a client-authenticated endpoint: `429` with `Retry-After` when the guard
+/// throttled the request (a lockout, or a gate kept busy by others), else as
+/// [`error_response`]. The API's Tyk-compatible error status does not apply to a 429: a client
+/// must be able to tell "slow down" from "wrong".
+fn refusal_response(
+    settings: Option<&OAuthSettings>,
+    guard: &Guard,
+    error: &OAuthError,
+) -> Response<ResponseBody> {
+    let retry_after = match guard.throttled() {
+        None => return error_response(settings, error),
+        Some(Throttled::Locked(left)) => left.as_secs() + u64::from(left.subsec_nanos() > 0),
+        Some(Throttled::Busy) => 1,
+    };
+    let mut response = oauth_json(StatusCode::TOO_MANY_REQUESTS, error.to_json());
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
     response
 }
 

@@ -1,13 +1,14 @@
 //! `POST /<listen-path>/oauth/token`.
 
 use gatehouse_model::Api;
+use gatehouse_oauth::throttle::Guard;
 use gatehouse_oauth::{Issued, TokenIssuer, now_unix};
 use gatehouse_telemetry::trace;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::{Instrument as _, Span};
 
-use super::{error_response, oauth_json, read_form_request};
+use super::{error_response, oauth_json, read_form_request, refusal_response};
 use crate::live::RuntimeConfig;
 use crate::notify::{NotificationType, TokenNotification};
 use crate::proxy::ResponseBody;
@@ -20,9 +21,10 @@ pub async fn handle(
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
+    guard: &Guard,
 ) -> Response<ResponseBody> {
     let span = trace::token_grant(&api.api_id);
-    grant(gateway, config, api, req, &span).instrument(span.clone()).await
+    grant(gateway, config, api, req, guard, &span).instrument(span.clone()).await
 }
 
 async fn grant(
@@ -30,6 +32,7 @@ async fn grant(
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
+    guard: &Guard,
     span: &Span,
 ) -> Response<ResponseBody> {
     let settings = api.oauth.as_ref();
@@ -44,7 +47,7 @@ async fn grant(
     let grant_type =
         request.param("grant_type").and_then(|g| GRANT_TYPES.into_iter().find(|known| *known == g));
     trace::record_grant_type(span, grant_type.unwrap_or("unsupported"));
-    let issuer = TokenIssuer { store: &gateway.tokens, hasher: &config.hasher, state: &config.state };
+    let issuer = TokenIssuer { store: &gateway.tokens, hasher: &config.hasher, state: &config.state, guard };
     let result = issuer.token(api, &request, now_unix()).await;
     match &result {
         Ok(issued) => {
@@ -76,7 +79,7 @@ async fn grant(
                 ),
             }
         }
-        Err(error) => error_response(settings, &error),
+        Err(error) => refusal_response(settings, guard, &error),
     }
 }
 

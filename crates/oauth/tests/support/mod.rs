@@ -9,10 +9,12 @@ use base64::engine::general_purpose::STANDARD;
 use gatehouse_model::{
     Api, Client, ConfigState, GrantType, OAuthSettings, RefreshGrant, ResourceOwner, SecretHash, Session,
 };
+use gatehouse_oauth::argon2_pool;
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
+use gatehouse_oauth::throttle::{DEFAULT_POLICY, Guard};
 use gatehouse_oauth::token::kind;
 use gatehouse_oauth::{ErrorCode, Issued, OAuthError, TokenHasher, TokenIssuer, TokenRequest, secret};
-use gatehouse_store::{MemoryTokenStore, TokenStore};
+use gatehouse_store::{FailurePolicy, MemoryTokenStore, TokenStore};
 
 /// The API under test, and a second one whose tokens the first must not accept.
 pub const API_ID: &str = "orders";
@@ -194,8 +196,23 @@ impl Fixture {
         authorization: Option<&str>,
         now: u64,
     ) -> Result<Issued, OAuthError> {
+        // Failure counting is off here (the fixture's requests would add up); the throttling
+        // tests pass a guard of their own to `token_guarded`.
+        let guard = Guard::with(FailurePolicy { limit: 0, ..DEFAULT_POLICY }, None, argon2_pool::global());
+        self.token_guarded(api, body, authorization, now, &guard).await
+    }
+
+    /// [`Fixture::token_raw`] under `guard`.
+    pub async fn token_guarded(
+        &self,
+        api: &Api,
+        body: &str,
+        authorization: Option<&str>,
+        now: u64,
+        guard: &Guard,
+    ) -> Result<Issued, OAuthError> {
         let request = TokenRequest::parse(body.as_bytes(), authorization)?;
-        TokenIssuer { store: &self.store, hasher: &self.hasher, state: &self.state }
+        TokenIssuer { store: &self.store, hasher: &self.hasher, state: &self.state, guard }
             .token(api, &request, now)
             .await
     }
