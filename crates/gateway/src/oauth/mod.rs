@@ -14,8 +14,8 @@ use gatehouse_model::{Api, OAuthSettings};
 use gatehouse_oauth::request::MAX_BODY_BYTES;
 use gatehouse_oauth::{OAuthError, TokenRequest};
 use http::header::{
-    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -140,10 +140,6 @@ fn is_form(headers: &http::HeaderMap) -> bool {
 }
 
 /// The body, up to [`MAX_BODY_BYTES`]; without a deadline of its own (callers set one).
-async fn read_limited(body: Incoming) -> Result<Bytes, OAuthError> {
-    collect_limited(body).await.map_err(OAuthError::from)
-}
-
 async fn collect_limited(body: Incoming) -> Result<Bytes, BodyError> {
     Limited::new(body, MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes()).map_err(|e| {
         if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
@@ -169,12 +165,6 @@ enum BodyError {
     TimedOut(std::time::Duration),
     /// The client broke off or sent malformed framing: 400.
     Unreadable,
-}
-
-impl From<BodyError> for OAuthError {
-    fn from(error: BodyError) -> Self {
-        OAuthError::invalid_request(error.description())
-    }
 }
 
 impl BodyError {
