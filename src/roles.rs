@@ -111,6 +111,7 @@ impl ShardParts {
             tokens: AnyTokenStore::Redis(tokens),
             upstream: UpstreamClient::new(self.timeouts)
                 .max_request_body(self.max_request_body)
+                .request_body_idle_timeout(self.edge.connections.limits.request_body_idle_timeout)
                 .tunnels(self.tunnels),
             notifier: self.notifier,
             draining: self.draining,
@@ -224,7 +225,8 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     // Before binding: loading the system's CA certificates takes a moment, and scripts (and
     // tests) take the open ports as the sign that the addresses below are printed.
-    let upstream = UpstreamClient::new(ProxyTimeouts::default());
+    let upstream = UpstreamClient::new(ProxyTimeouts::default())
+        .request_body_idle_timeout(limits.request_body_idle_timeout);
     let admin_listener = bind(args.admin_listen).await?;
     let gateway_listener = bind(args.listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
