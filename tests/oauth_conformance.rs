@@ -244,6 +244,21 @@ async fn metadata_never_takes_its_issuer_from_an_arbitrary_host() {
         assert!(!r.text().await.unwrap().contains("evil"), "Host {host}");
     }
 
+    // HTTP/2 carries the host as `:authority`, with no Host header: the same names hold.
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let r = h2.get(dev.url(metadata)).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let own_h2: Value = r.json().await.unwrap();
+    assert_eq!(own_h2["issuer"], dev.url("/my-api"));
+    // The same gateway reached under a name it was not given: `:authority` is evil.example.
+    let misdirected = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve("evil.example", ([127, 0, 0, 1], dev.gateway_port).into())
+        .build()
+        .unwrap();
+    let r = misdirected.get(dev.url(metadata).replace("127.0.0.1", "evil.example")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
+
     // A public URL: the document names it whatever the Host.
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start(dir.path(), &[("GATEHOUSE_PUBLIC_URL", "https://auth.example.com/")]);
