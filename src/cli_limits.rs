@@ -16,9 +16,14 @@ pub struct ConnectionLimitArgs {
     /// Seconds a client has to send the whole body of an OAuth form or an admin request (REST
     /// or gRPC) once the server starts reading it; then 408 (REST, OAuth) or an error status
     /// (gRPC). Proxied bodies are not read whole: they stream to the upstream, bounded by
-    /// --upstream-timeout while the upstream waits for them.
+    /// --request-body-idle-timeout between pieces.
     #[arg(long, env = "GATEHOUSE_BODY_READ_TIMEOUT", default_value_t = 10.0)]
     pub body_read_timeout: f64,
+    /// Seconds a proxied request body (streamed to the upstream, not read whole) may pause
+    /// between two pieces; then the upstream request is aborted and the client gets 408 (or,
+    /// when the upstream has already answered, its connection closes). Gateway only.
+    #[arg(long, env = "GATEHOUSE_REQUEST_BODY_IDLE_TIMEOUT", default_value_t = 30.0)]
+    pub request_body_idle_timeout: f64,
     /// Seconds a kept-alive connection may wait between requests before it is closed.
     #[arg(long, env = "GATEHOUSE_KEEP_ALIVE_TIMEOUT", default_value_t = 60.0)]
     pub keep_alive_timeout: f64,
@@ -46,6 +51,10 @@ impl ConnectionLimitArgs {
         Ok(ConnectionLimits {
             header_read_timeout: positive("--header-read-timeout", self.header_read_timeout)?,
             body_read_timeout: positive("--body-read-timeout", self.body_read_timeout)?,
+            request_body_idle_timeout: positive(
+                "--request-body-idle-timeout",
+                self.request_body_idle_timeout,
+            )?,
             keep_alive_timeout: positive("--keep-alive-timeout", self.keep_alive_timeout)?,
             max_connections: match self.max_connections {
                 0 => default_max_connections(),
@@ -92,6 +101,7 @@ mod tests {
             &["x", "--header-read-timeout", "0"][..],
             &["x", "--body-read-timeout=-1"],
             &["x", "--keep-alive-timeout", "NaN"],
+            &["x", "--request-body-idle-timeout", "0"],
             &["x", "--max-header-bytes", "100"],
             &["x", "--max-headers", "0"],
         ] {

@@ -7,7 +7,6 @@ use gatehouse_gateway::analytics::AnalyticsRecorder;
 use gatehouse_gateway::conn::Connections;
 use gatehouse_gateway::listener::{EdgePolicy, Listener};
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
-use gatehouse_gateway::oauth::issuer;
 use gatehouse_gateway::path::PathRules;
 use gatehouse_gateway::proxy::tunnel::Tunnels;
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
@@ -114,6 +113,7 @@ impl ShardParts {
             tokens: AnyTokenStore::Redis(tokens),
             upstream: UpstreamClient::new(self.timeouts)
                 .max_request_body(self.max_request_body)
+                .request_body_idle_timeout(self.edge.connections.limits.request_body_idle_timeout)
                 .tunnels(self.tunnels),
             notifier: self.notifier,
             draining: self.draining,
@@ -137,11 +137,13 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     let node_id = args.node_id.unwrap_or_else(default_node_id);
     // Every TLS input is read before binding: a bad file stops the start with its name.
     let tls = args.tls.load(None)?;
-    let edge = EdgePolicy {
+    let mut edge = EdgePolicy {
         trusted_proxies: args.trusted_proxies.parse().map_err(|e| format!("--trusted-proxies: {e}"))?,
         hsts: args.tls.hsts()?,
         tls_required: tls.is_some(),
         connections: Connections::new(args.connections.limits()?, "gateway"),
+        // Named once the listeners are bound: their addresses are its default allow-list.
+        issuer: Default::default(),
     };
     let access = ControlPlaneAccess {
         node_secret: args.node_secret,
@@ -152,7 +154,7 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
         listeners.push(Listener::plain(bind(plain).await?));
     }
     let bound: Vec<std::net::SocketAddr> = listeners.iter().filter_map(|l| l.tcp.local_addr().ok()).collect();
-    issuer::set_issuer_policy(args.public.issuer_policy(&bound)?);
+    edge.issuer = args.public.issuer_policy(&bound)?;
     let live = Arc::new(LiveConfig::new());
     tokio::spawn(sync::follow(args.control_plane.clone(), access, node_id.clone(), Arc::clone(&live)));
     let drain_delay = seconds("--drain-delay", args.drain_delay)?;
@@ -228,12 +230,13 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     // Before binding: loading the system's CA certificates takes a moment, and scripts (and
     // tests) take the open ports as the sign that the addresses below are printed.
-    let upstream = UpstreamClient::new(ProxyTimeouts::default());
+    let upstream = UpstreamClient::new(ProxyTimeouts::default())
+        .request_body_idle_timeout(limits.request_body_idle_timeout);
     let admin_listener = bind(args.admin_listen).await?;
     let gateway_listener = bind(args.listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let gateway_addr = gateway_listener.local_addr().map_err(|e| e.to_string())?;
-    issuer::set_issuer_policy(args.public.issuer_policy(&[gateway_addr])?);
+    let issuer = args.public.issuer_policy(&[gateway_addr])?;
 
     let live = Arc::new(LiveConfig::new());
     let access = ControlPlaneAccess { node_secret: Some(node_secret), tls: None };
@@ -249,7 +252,11 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         draining: Default::default(),
         store_health: Default::default(),
         limit_checks: Default::default(),
-        edge: EdgePolicy { connections: Connections::new(limits.clone(), "gateway"), ..Default::default() },
+        edge: EdgePolicy {
+            connections: Connections::new(limits.clone(), "gateway"),
+            issuer,
+            ..Default::default()
+        },
         paths: args.paths.rules(),
     });
 

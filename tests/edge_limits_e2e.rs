@@ -156,16 +156,18 @@ async fn oauth_forms_are_bounded_in_size_and_time(dev: &Dev) {
         let error: Value = serde_json::from_str(&body).expect("an OAuth JSON error");
         assert_eq!(error["error"], "invalid_request", "{endpoint}: {body}");
     }
-    // Streamed in chunks with no length announced: cut at the limit.
-    let chunked = format!(
-        "POST /issuer/oauth/token HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
-         {:x}\r\n{oversized}\r\n0\r\n\r\n",
-        oversized.len()
-    );
-    let (status, body) = dev.raw(&dev.gateway, chunked.as_bytes()).await;
-    assert_eq!(status, 413, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "invalid_request");
+    // Streamed in chunks with no length announced: cut at the limit, with the same answer.
+    for endpoint in ["/issuer/oauth/token", "/issuer/oauth/authorize"] {
+        let chunked = format!(
+            "POST {endpoint} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
+             {:x}\r\n{oversized}\r\n0\r\n\r\n",
+            oversized.len()
+        );
+        let (status, body) = dev.raw(&dev.gateway, chunked.as_bytes()).await;
+        assert_eq!(status, 413, "{endpoint}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "invalid_request", "{endpoint}");
+    }
 
     // Half a body: 408 once the deadline passes, on the token and the authorization endpoint.
     for endpoint in ["/issuer/oauth/token", "/issuer/oauth/authorize"] {

@@ -230,18 +230,34 @@ async fn metadata_never_takes_its_issuer_from_an_arbitrary_host() {
     dev.configure(&http).await;
     let own: Value = http.get(dev.url(metadata)).send().await.unwrap().json().await.unwrap();
     assert_eq!(own["issuer"], dev.url("/my-api"));
-    // A well-formed foreign Host is misdirected; a look-alike whose port is not a number is no
-    // Host at all (RFC 9112 §3.2), refused before routing.
-    let look_alike = format!("127.0.0.1:{}.evil.example", dev.gateway_port);
+    // A well-formed Host this gateway does not speak for is misdirected; one that only starts
+    // like its own name is not a valid Host at all (its port is not a number), refused by the
+    // listener's Host check before any route.
+    let lookalike = format!("127.0.0.1:{}.evil.example", dev.gateway_port);
     for (host, status) in [
         ("evil.example", StatusCode::MISDIRECTED_REQUEST),
         ("evil.example:80", StatusCode::MISDIRECTED_REQUEST),
-        (look_alike.as_str(), StatusCode::BAD_REQUEST),
+        (lookalike.as_str(), StatusCode::BAD_REQUEST),
     ] {
         let r = http.get(dev.url(metadata)).header("host", host).send().await.unwrap();
         assert_eq!(r.status(), status, "Host {host}");
         assert!(!r.text().await.unwrap().contains("evil"), "Host {host}");
     }
+
+    // HTTP/2 carries the host as `:authority`, with no Host header: the same names hold.
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let r = h2.get(dev.url(metadata)).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let own_h2: Value = r.json().await.unwrap();
+    assert_eq!(own_h2["issuer"], dev.url("/my-api"));
+    // The same gateway reached under a name it was not given: `:authority` is evil.example.
+    let misdirected = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve("evil.example", ([127, 0, 0, 1], dev.gateway_port).into())
+        .build()
+        .unwrap();
+    let r = misdirected.get(dev.url(metadata).replace("127.0.0.1", "evil.example")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
 
     // A public URL: the document names it whatever the Host.
     let dir = tempfile::tempdir().unwrap();

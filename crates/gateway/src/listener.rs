@@ -22,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::conn::watchdog::{Tracked, Watchdog};
 use crate::conn::{Admission, BodyReadTimeout, Connections, Slot, host, is_probe_path};
 use crate::forwarded::{Hop, TrustedProxies};
+use crate::oauth::issuer::IssuerPolicy;
 use crate::proxy::{ResponseBody, json_error};
 use crate::server::Gateway;
 
@@ -39,6 +40,8 @@ pub struct EdgePolicy {
     /// Read deadlines, header limits and the connection cap, shared by every listener and
     /// serving thread of this gateway.
     pub connections: Connections,
+    /// Whose name RFC 8414 metadata speaks in (`--public-url`, `--public-hosts`).
+    pub issuer: IssuerPolicy,
 }
 
 /// One socket the gateway serves, with its TLS config when it speaks TLS.

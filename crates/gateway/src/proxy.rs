@@ -53,6 +53,10 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// cannot stream unbounded data into an upstream through the gateway.
 pub const DEFAULT_MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
 
+/// Default longest pause between two pieces of a proxied request body: long enough for a slow
+/// mobile uplink, short enough that a stalled upload does not hold an upstream connection.
+pub const DEFAULT_REQUEST_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A pooled HTTP/1.1 client shared by every request of a gateway; cheap to clone. Speaks
 /// https to upstreams too, verifying them against the system's trust store, or against an
 /// API's own CA bundle (and with its client certificate) through a pool of its own.
@@ -62,6 +66,7 @@ pub struct UpstreamClient {
     tls: std::sync::Arc<upstream_tls::TlsClients<Limited<ClientBody>>>,
     timeouts: ProxyTimeouts,
     max_request_body: usize,
+    request_body_idle_timeout: Duration,
     tunnels: tunnel::Tunnels,
 }
 
@@ -91,6 +96,7 @@ impl UpstreamClient {
             tls,
             timeouts,
             max_request_body: DEFAULT_MAX_REQUEST_BODY,
+            request_body_idle_timeout: DEFAULT_REQUEST_BODY_IDLE_TIMEOUT,
             tunnels: Default::default(),
         }
     }
@@ -119,6 +125,14 @@ impl UpstreamClient {
     ///   the response body is aborted and the client sees its connection close early.
     pub fn max_request_body(mut self, limit: usize) -> Self {
         self.max_request_body = limit;
+        self
+    }
+
+    /// Sets the longest wait for the next piece of a request body being forwarded (default
+    /// [`DEFAULT_REQUEST_BODY_IDLE_TIMEOUT`]). Past it the upstream request is aborted; the
+    /// client gets 408 if the upstream had not answered yet, else its connection closes early.
+    pub fn request_body_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.request_body_idle_timeout = timeout;
         self
     }
 
@@ -212,7 +226,10 @@ impl UpstreamClient {
         // Extensions set by the inbound server (upgrade handles, header-case maps) are about the
         // client connection and must not steer the upstream one.
         parts.extensions = http::Extensions::new();
-        let req = Request::from_parts(parts, Limited::new(ClientBody::new(body), self.max_request_body));
+        let req = Request::from_parts(
+            parts,
+            Limited::new(ClientBody::new(body, self.request_body_idle_timeout), self.max_request_body),
+        );
 
         let result = tokio::time::timeout(self.timeouts.response_header, client.request(req)).await;
         match result {
@@ -228,12 +245,19 @@ impl UpstreamClient {
                 tracing::info!(upstream = %upstream.authority, "streamed request body over the limit");
                 json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
             }
-            // The client's own body broke (bad chunked framing, or it hung up mid-upload): its
-            // fault, not the upstream's, whose connection hyper has already discarded.
-            Ok(Err(err)) if is_client_body_error(&err) => {
-                tracing::info!(upstream = %upstream.authority, "malformed or truncated request body");
-                json_error(StatusCode::BAD_REQUEST, "malformed request body")
-            }
+            // The client's own body broke (bad chunked framing, it hung up or went quiet
+            // mid-upload): its fault, not the upstream's, whose connection hyper has already
+            // discarded.
+            Ok(Err(err)) if client_body_error(&err).is_some() => match client_body_error(&err) {
+                Some(ClientBodyError::Idle(idle)) => {
+                    tracing::info!(upstream = %upstream.authority, ?idle, "request body stalled");
+                    json_error(StatusCode::REQUEST_TIMEOUT, "request body timed out")
+                }
+                _ => {
+                    tracing::info!(upstream = %upstream.authority, "malformed or truncated request body");
+                    json_error(StatusCode::BAD_REQUEST, "malformed request body")
+                }
+            },
             Ok(Err(err)) if upstream_tls::tls_failure(&err).is_some() => {
                 let tls_error = upstream_tls::tls_failure(&err);
                 let message =
@@ -369,9 +393,9 @@ fn is_body_limit(err: &hyper_util::client::legacy::Error) -> bool {
     std::iter::successors(err.source(), |e| (*e).source()).any(|e| e.is::<LengthLimitError>())
 }
 
-/// Whether the request failed because reading the client's body failed.
-fn is_client_body_error(err: &hyper_util::client::legacy::Error) -> bool {
-    std::iter::successors(err.source(), |e| (*e).source()).any(|e| e.is::<ClientBodyError>())
+/// How reading the client's body failed, when that is why the request failed.
+fn client_body_error(err: &hyper_util::client::legacy::Error) -> Option<&ClientBodyError> {
+    std::iter::successors(err.source(), |e| (*e).source()).find_map(|e| e.downcast_ref::<ClientBodyError>())
 }
 
 /// Maps a client error to the status the caller sees and a log label. Labels only: error chains

@@ -110,10 +110,9 @@ impl Gateway {
                 Some((api, _)) => observed.routed(&config, api, RouteKind::Metadata),
                 None => observed.unrouted(RouteKind::Metadata),
             }
-            return match found
-                .filter(|(_, rest)| *rest == "/")
-                .and_then(|(api, _)| oauth::metadata_document(api, req.headers(), secure))
-            {
+            return match found.filter(|(_, rest)| *rest == "/").and_then(|(api, _)| {
+                oauth::metadata_document(api, &self.edge.issuer, req.headers(), &uri, secure)
+            }) {
                 Some(response) => response,
                 None => json_error(StatusCode::NOT_FOUND, "no OAuth API is listening on this path"),
             };

@@ -11,7 +11,8 @@
 //! - [`watchdog`]: the deadlines between requests: the request head within
 //!   `header_read_timeout` of its first byte (and of the connection's start), the next request
 //!   within `keep_alive_timeout` of the last response. Bodies have their own deadline where they
-//!   are read ([`BodyReadTimeout`]).
+//!   are read ([`BodyReadTimeout`]), and proxied bodies an idle timeout between their pieces
+//!   (`request_body_idle_timeout`, enforced by the proxy).
 //! - [`host`]: RFC 9112 §3.2: an HTTP/1.1 request without exactly one valid `Host` is a 400.
 
 pub mod deadline;
@@ -42,6 +43,10 @@ pub struct ConnectionLimits {
     /// A body the server reads whole (OAuth forms, admin requests) must arrive within this of
     /// the handler starting to read it; else `408`.
     pub body_read_timeout: Duration,
+    /// A proxied body, which streams to its upstream rather than being read whole, may pause
+    /// this long between two pieces; then `408` (gateway only: the control plane proxies
+    /// nothing).
+    pub request_body_idle_timeout: Duration,
     /// A keep-alive connection may sit between requests this long.
     pub keep_alive_timeout: Duration,
     /// Connections served at once; see the module docs for what happens past it.
@@ -58,6 +63,7 @@ impl Default for ConnectionLimits {
         Self {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
+            request_body_idle_timeout: crate::proxy::DEFAULT_REQUEST_BODY_IDLE_TIMEOUT,
             keep_alive_timeout: Duration::from_secs(60),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_headers: 100,

@@ -5,7 +5,6 @@
 
 use gatehouse_model::Api;
 use gatehouse_oauth::authorize::{self, AuthorizationParams};
-use gatehouse_oauth::request::MAX_BODY_BYTES;
 use gatehouse_oauth::{OAuthError, TokenRequest};
 use gatehouse_telemetry::trace;
 use http::header::{CACHE_CONTROL, LOCATION};
@@ -13,7 +12,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::{Instrument as _, Span};
 
-use super::{error_response, is_form, read_limited};
+use super::{collect_limited, error_response, is_form};
 use crate::live::RuntimeConfig;
 use crate::proxy::ResponseBody;
 
@@ -34,7 +33,8 @@ async fn check(
     let settings = api.oauth.as_ref();
     let raw = match read_params(req).await {
         Ok(raw) => raw,
-        Err(e) => return error_response(settings, &e),
+        Err(ParamsError::Invalid(e)) => return error_response(settings, &e),
+        Err(ParamsError::Body(response)) => return response,
     };
     let params = AuthorizationParams {
         response_type: raw.param("response_type"),
@@ -70,21 +70,31 @@ async fn check(
     }
 }
 
+/// Why an authorization request's parameters could not be had.
+enum ParamsError {
+    /// A refusal of the request itself, with the API's Tyk-compatible status if it sets one.
+    Invalid(OAuthError),
+    /// The body could not be read (too large, broken off): answered as on the token endpoint,
+    /// with the status that says so (413, 400).
+    Body(Response<ResponseBody>),
+}
+
 /// Parameters from the query (GET) or the form body (POST), strictly: each at most once.
-async fn read_params(req: Request<Incoming>) -> Result<TokenRequest, OAuthError> {
+async fn read_params(req: Request<Incoming>) -> Result<TokenRequest, ParamsError> {
     if req.method() == Method::GET {
         let query = req.uri().query().unwrap_or("").to_owned();
-        return TokenRequest::parse(query.as_bytes(), None);
+        return TokenRequest::parse(query.as_bytes(), None).map_err(ParamsError::Invalid);
     }
     if req.method() != Method::POST {
-        return Err(OAuthError::invalid_request("the authorization endpoint accepts GET and POST"));
+        return Err(ParamsError::Invalid(OAuthError::invalid_request(
+            "the authorization endpoint accepts GET and POST",
+        )));
     }
     if !is_form(req.headers()) {
-        return Err(OAuthError::invalid_request("content-type must be application/x-www-form-urlencoded"));
+        return Err(ParamsError::Invalid(OAuthError::invalid_request(
+            "content-type must be application/x-www-form-urlencoded",
+        )));
     }
-    let body = read_limited(req.into_body()).await?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(OAuthError::invalid_request("request body too large"));
-    }
-    TokenRequest::parse(&body, None)
+    let body = collect_limited(req.into_body()).await.map_err(|e| ParamsError::Body(e.response()))?;
+    TokenRequest::parse(&body, None).map_err(ParamsError::Invalid)
 }

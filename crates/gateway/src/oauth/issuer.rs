@@ -3,13 +3,12 @@
 //! trusts the document it fetched through a hostile intermediary, would send credentials to
 //! the attacker's host (RFC 8414 §3.3 requires the issuer to be the one the client expected).
 //!
-//! Set once at start-up for the whole process (the gateway's serving threads all speak for the
-//! same public name): a configured public URL, else the `Host` values of an allow-list. With
+//! Set once at start-up, in the gateway's [`EdgePolicy`](crate::listener::EdgePolicy) (its
+//! serving threads all speak for the same public name): a configured public URL, else the
+//! `Host` values of an allow-list. With
 //! neither set the allow-list is the addresses the gateway's listeners are bound to (loopback
 //! and other concrete addresses; a wildcard address names no host), so a gateway behind a
 //! load balancer publishes no metadata until it is told its public name.
-
-use std::sync::OnceLock;
 
 use http::{HeaderMap, Uri};
 
@@ -48,12 +47,16 @@ impl IssuerPolicy {
     }
 
     /// The base (`scheme://authority[/prefix]`) the metadata names for this request, or `None`
-    /// when its `Host` is not one this gateway speaks for.
-    pub fn base(&self, headers: &HeaderMap, secure: bool) -> Option<String> {
+    /// when its host is not one this gateway speaks for. The host is the `Host` header, else
+    /// the URI's authority: HTTP/2 requests carry `:authority` there, with no `Host` header.
+    pub fn base(&self, headers: &HeaderMap, uri: &Uri, secure: bool) -> Option<String> {
         match self {
             IssuerPolicy::PublicUrl(url) => Some(url.clone()),
             IssuerPolicy::AllowedHosts(allowed) => {
-                let host = headers.get(http::header::HOST)?.to_str().ok()?;
+                let host = match headers.get(http::header::HOST) {
+                    Some(host) => host.to_str().ok()?,
+                    None => uri.authority()?.as_str(),
+                };
                 let host = allowed.iter().find(|a| a.eq_ignore_ascii_case(host))?;
                 let scheme = if secure { "https" } else { "http" };
                 Some(format!("{scheme}://{host}"))
@@ -62,23 +65,14 @@ impl IssuerPolicy {
     }
 }
 
-static POLICY: OnceLock<IssuerPolicy> = OnceLock::new();
-
-/// Sets the process's issuer policy; the first call wins (one gateway per process).
-pub fn set_issuer_policy(policy: IssuerPolicy) {
-    if POLICY.set(policy).is_err() {
-        tracing::warn!("the issuer policy was already set; keeping the first");
-    }
-}
-
-/// The process's issuer policy: [`IssuerPolicy::default`] (no host trusted) until set.
-pub fn issuer_policy() -> &'static IssuerPolicy {
-    POLICY.get_or_init(IssuerPolicy::default)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An HTTP/1.1 request's target: origin form, no authority.
+    fn path() -> Uri {
+        Uri::from_static("/.well-known/oauth-authorization-server/api")
+    }
 
     fn host(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -89,10 +83,16 @@ mod tests {
     #[test]
     fn a_public_url_ignores_the_host() {
         let policy = IssuerPolicy::public_url("https://auth.example.com/").unwrap();
-        assert_eq!(policy.base(&host("evil.example"), false).as_deref(), Some("https://auth.example.com"));
-        assert_eq!(policy.base(&HeaderMap::new(), true).as_deref(), Some("https://auth.example.com"));
+        assert_eq!(
+            policy.base(&host("evil.example"), &path(), false).as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert_eq!(
+            policy.base(&HeaderMap::new(), &path(), true).as_deref(),
+            Some("https://auth.example.com")
+        );
         let prefixed = IssuerPolicy::public_url("https://shared.example/gw").unwrap();
-        assert_eq!(prefixed.base(&host("x"), true).as_deref(), Some("https://shared.example/gw"));
+        assert_eq!(prefixed.base(&host("x"), &path(), true).as_deref(), Some("https://shared.example/gw"));
     }
 
     #[test]
@@ -111,12 +111,40 @@ mod tests {
     #[test]
     fn only_allowed_hosts_are_named() {
         let policy = IssuerPolicy::AllowedHosts(vec!["api.example.com".into(), "127.0.0.1:8080".into()]);
-        assert_eq!(policy.base(&host("API.example.com"), true).as_deref(), Some("https://api.example.com"));
-        assert_eq!(policy.base(&host("127.0.0.1:8080"), false).as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(
+            policy.base(&host("API.example.com"), &path(), true).as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(
+            policy.base(&host("127.0.0.1:8080"), &path(), false).as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
         for other in ["evil.example", "api.example.com.evil.example", "127.0.0.1:8081"] {
-            assert_eq!(policy.base(&host(other), false), None, "{other}");
+            assert_eq!(policy.base(&host(other), &path(), false), None, "{other}");
         }
-        assert_eq!(policy.base(&HeaderMap::new(), false), None);
-        assert_eq!(IssuerPolicy::default().base(&host("127.0.0.1:8080"), false), None);
+        assert_eq!(policy.base(&HeaderMap::new(), &path(), false), None);
+        assert_eq!(IssuerPolicy::default().base(&host("127.0.0.1:8080"), &path(), false), None);
+    }
+
+    #[test]
+    fn an_http2_authority_stands_for_the_host() {
+        // hyper gives an h2 request its `:authority` in the URI and no Host header.
+        let h2 = |authority: &str| {
+            Uri::builder()
+                .scheme("https")
+                .authority(authority)
+                .path_and_query("/.well-known/oauth-authorization-server/api")
+                .build()
+                .unwrap()
+        };
+        let policy = IssuerPolicy::AllowedHosts(vec!["api.example.com".into()]);
+        let none = HeaderMap::new();
+        assert_eq!(
+            policy.base(&none, &h2("api.example.com"), true).as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(policy.base(&none, &h2("evil.example"), true), None);
+        // A Host header, when there is one, is what is checked.
+        assert_eq!(policy.base(&host("evil.example"), &h2("api.example.com"), true), None);
     }
 }

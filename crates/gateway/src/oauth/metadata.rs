@@ -5,21 +5,28 @@
 use bytes::Bytes;
 use gatehouse_model::{Api, GrantType};
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
 use http_body_util::Full;
 
-use super::issuer::issuer_policy;
+use super::issuer::IssuerPolicy;
 use crate::proxy::ResponseBody;
 
 pub const METADATA_PREFIX: &str = "/.well-known/oauth-authorization-server";
 
-/// The metadata of `api`, with URLs under the issuer base of [`super::issuer`]: the configured
-/// public URL, or the request's `Host` when it is an allowed one (with the https scheme when
-/// `secure`, i.e. the request came over TLS to us or to a trusted proxy). Any other `Host` is
-/// answered `421 Misdirected Request` (RFC 9110 §15.5.20): this gateway does not speak for it.
-pub fn metadata_document(api: &Api, headers: &HeaderMap, secure: bool) -> Option<Response<ResponseBody>> {
+/// The metadata of `api`, with URLs under the issuer base that `policy` gives: the configured
+/// public URL, or the request's host (`Host`, or an HTTP/2 `:authority`) when it is an allowed
+/// one (with the https scheme when `secure`, i.e. the request came over TLS to us or to a
+/// trusted proxy). Any other host is answered `421 Misdirected Request` (RFC 9110 §15.5.20):
+/// this gateway does not speak for it.
+pub fn metadata_document(
+    api: &Api,
+    policy: &IssuerPolicy,
+    headers: &HeaderMap,
+    uri: &Uri,
+    secure: bool,
+) -> Option<Response<ResponseBody>> {
     let settings = api.oauth.as_ref()?;
-    let Some(base) = issuer_policy().base(headers, secure) else {
+    let Some(base) = policy.base(headers, uri, secure) else {
         let body = serde_json::json!({
             "error": "invalid_request",
             "error_description": "this gateway does not publish authorization server metadata for this host",

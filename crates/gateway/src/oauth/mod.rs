@@ -154,10 +154,6 @@ fn is_form(headers: &http::HeaderMap) -> bool {
 }
 
 /// The body, up to [`MAX_BODY_BYTES`]; without a deadline of its own (callers set one).
-async fn read_limited(body: Incoming) -> Result<Bytes, OAuthError> {
-    collect_limited(body).await.map_err(OAuthError::from)
-}
-
 async fn collect_limited(body: Incoming) -> Result<Bytes, BodyError> {
     Limited::new(body, MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes()).map_err(|e| {
         if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
@@ -183,12 +179,6 @@ enum BodyError {
     TimedOut(std::time::Duration),
     /// The client broke off or sent malformed framing: 400.
     Unreadable,
-}
-
-impl From<BodyError> for OAuthError {
-    fn from(error: BodyError) -> Self {
-        OAuthError::invalid_request(error.description())
-    }
 }
 
 impl BodyError {

@@ -8,7 +8,8 @@ pub type Role = &'static str;
 /// Why a deadline ended a connection or a request:
 /// - `header`: the request head did not arrive within `--header-read-timeout` (the connection
 ///   is closed);
-/// - `body`: an OAuth form or admin body did not arrive within `--body-read-timeout` (408);
+/// - `body`: an OAuth form or admin body did not arrive within `--body-read-timeout`, or a
+///   proxied body paused longer than `--request-body-idle-timeout` (408);
 /// - `idle`: a keep-alive connection sent nothing for `--keep-alive-timeout` (closed).
 pub type TimeoutKind = &'static str;
 
