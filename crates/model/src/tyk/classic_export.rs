@@ -9,6 +9,7 @@ use super::classic::{
     TOKEN_AUTH, TOKEN_CONFIG, UPSTREAM_TLS,
 };
 use super::credentials;
+use super::export::{ExtensionKeys, extension_settings};
 use crate::{Api, VersionLocation};
 
 /// Writes `api` as a Tyk Classic API definition. Its authentication is always stated:
@@ -72,36 +73,21 @@ fn versions(api: &Api, def: &mut Value) {
         json!({ "not_versioned": false, "default_version": v.default_version, "versions": versions });
 }
 
-/// `gatehouse`, only when some setting Tyk has no place for is not the default.
+/// `gatehouse`, only when some setting Tyk has no place for is not the default. (Classic's
+/// versioning has Tyk's own `version_data`.)
 fn extension(api: &Api) -> Option<Value> {
-    let mut ext = Map::new();
-    if api.token_auth {
-        ext.insert(TOKEN_AUTH.to_owned(), true.into());
-    }
-    if let Some(oauth) = &api.oauth {
-        let mut settings = Map::new();
-        for (key, secs) in [
-            (ACCESS_TTL, oauth.access_token_ttl_secs),
-            (REFRESH_TTL, oauth.refresh_token_ttl_secs),
-            (CODE_TTL, oauth.code_ttl_secs),
-        ] {
-            if secs != 0 {
-                settings.insert(key.to_owned(), secs.into());
-            }
-        }
-        if let Some(status) = oauth.error_status {
-            settings.insert(ERROR_STATUS.to_owned(), status.into());
-        }
-        if !settings.is_empty() {
-            ext.insert("oauth".to_owned(), settings.into());
-        }
-    }
-    let tls = &api.upstream_tls;
-    if !tls.is_default() {
-        ext.insert(
-            UPSTREAM_TLS.to_owned(),
-            json!({ TLS_CA: tls.ca_pem, TLS_CERT: tls.client_cert_file, TLS_KEY: tls.client_key_file }),
-        );
-    }
+    let ext = extension_settings(api, &CLASSIC_KEYS);
     (!ext.is_empty()).then_some(Value::Object(ext))
 }
+
+const CLASSIC_KEYS: ExtensionKeys = ExtensionKeys {
+    token_auth: TOKEN_AUTH,
+    access_ttl: ACCESS_TTL,
+    refresh_ttl: REFRESH_TTL,
+    code_ttl: CODE_TTL,
+    error_status: ERROR_STATUS,
+    upstream_tls: UPSTREAM_TLS,
+    tls_ca: TLS_CA,
+    tls_cert: TLS_CERT,
+    tls_key: TLS_KEY,
+};
