@@ -1,153 +1,27 @@
 //! The proxy over real loopback sockets: a hyper client talks to a small gateway server whose
 //! only job is `UpstreamClient::forward`, which talks to a real hyper upstream.
 
+mod support;
+
+use support::*;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gatehouse_gateway::forwarded::Hop;
 use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient, json_error};
-use gatehouse_model::Upstream;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header};
-use http_body::Frame;
-use http_body_util::{BodyExt, Either, Full};
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::{Value, json};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
-
-type TestBody = Either<Full<Bytes>, ChunkBody>;
-type TestClient = Client<HttpConnector, TestBody>;
-
-/// A request body the test feeds chunk by chunk, so its length is unknown up front and its
-/// pace is the test's.
-struct ChunkBody(mpsc::Receiver<Bytes>);
-
-impl http_body::Body for ChunkBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|chunk| chunk.map(|data| Ok(Frame::data(data))))
-    }
-}
-
-fn chunk_body(buffer: usize) -> (mpsc::Sender<Bytes>, TestBody) {
-    let (tx, rx) = mpsc::channel(buffer);
-    (tx, Either::Right(ChunkBody(rx)))
-}
-
-/// Answers 201 with the request body streamed straight back, a description of the request in the
-/// `x-echo` header (JSON), and hop-by-hop headers that the gateway must not pass on.
-async fn start_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, peer)) = listener.accept().await {
-            let service = service_fn(move |req| async move { Ok::<_, Infallible>(echo(req, peer)) });
-            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-        }
-    });
-    addr
-}
-
-fn echo(req: Request<Incoming>, peer: SocketAddr) -> Response<Incoming> {
-    let mut headers = serde_json::Map::new();
-    for name in req.headers().keys() {
-        let values = req.headers().get_all(name).iter();
-        let values = values.map(|v| Value::from(v.to_str().unwrap())).collect();
-        headers.insert(name.to_string(), Value::Array(values));
-    }
-    let info = json!({
-        "method": req.method().as_str(),
-        "uri": req.uri().to_string(),
-        "version": format!("{:?}", req.version()),
-        "peer_port": peer.port(),
-        "headers": headers,
-    });
-    Response::builder()
-        .status(StatusCode::CREATED)
-        .header("x-echo", info.to_string())
-        .header("x-custom-response", "kept")
-        .header(header::CONNECTION, "x-upstream-private")
-        .header("x-upstream-private", "secret")
-        .header("keep-alive", "timeout=5")
-        .header(header::PROXY_AUTHENTICATE, "Basic realm=\"upstream\"")
-        .body(req.into_body())
-        .unwrap()
-}
-
-/// A stand-in for the gateway's router: every request goes to `upstream`, path and query as is.
-async fn start_gateway(upstream: Upstream, timeouts: ProxyTimeouts) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    serve_gateway(listener, UpstreamClient::new(timeouts), upstream)
-}
-
-/// Like the real server, connections may upgrade (`serve_connection_with_upgrades` there).
-fn serve_gateway(listener: TcpListener, client: UpstreamClient, upstream: Upstream) -> SocketAddr {
-    let addr = listener.local_addr().unwrap();
-    let upstream = Arc::new(upstream);
-    tokio::spawn(async move {
-        while let Ok((stream, peer)) = listener.accept().await {
-            let (client, upstream) = (client.clone(), upstream.clone());
-            let service = service_fn(move |req: Request<Incoming>| {
-                let (client, upstream) = (client.clone(), upstream.clone());
-                async move {
-                    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
-                    // The test client stands for a trusted proxy: headers it sends are kept.
-                    let hop = Hop { peer, tls: false, trusted: true };
-                    Ok::<_, Infallible>(client.forward(req, &upstream, &pq, &hop).await)
-                }
-            });
-            tokio::spawn(
-                http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades(),
-            );
-        }
-    });
-    addr
-}
-
-fn upstream_at(addr: SocketAddr, base_path: &str) -> Upstream {
-    format!("http://{addr}{base_path}").parse().unwrap()
-}
-
-fn test_client() -> TestClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-fn full(body: impl Into<Bytes>) -> TestBody {
-    Either::Left(Full::new(body.into()))
-}
-
-async fn send(client: &TestClient, req: Request<TestBody>) -> (StatusCode, HeaderMap, Bytes) {
-    let response = timeout(Duration::from_secs(10), client.request(req)).await.unwrap().unwrap();
-    let (parts, body) = response.into_parts();
-    let body = timeout(Duration::from_secs(10), body.collect()).await.unwrap().unwrap();
-    (parts.status, parts.headers, body.to_bytes())
-}
-
-/// What the upstream saw, from its `x-echo` header.
-fn echoed(headers: &HeaderMap) -> Value {
-    serde_json::from_str(headers["x-echo"].to_str().unwrap()).unwrap()
-}
-
-fn seen_header<'a>(echo: &'a Value, name: &str) -> Option<&'a str> {
-    echo["headers"][name][0].as_str()
-}
 
 #[tokio::test]
 async fn forwards_method_path_query_body_and_rewrites_headers() {
@@ -304,14 +178,6 @@ async fn upstream_connections_are_reused() {
     assert!(ports.iter().all(|p| *p == ports[0]), "new upstream connection per request: {ports:?}");
 }
 
-async fn assert_json_error(response: (StatusCode, HeaderMap, Bytes), status: StatusCode, message: &str) {
-    let (actual, headers, body) = response;
-    assert_eq!(actual, status);
-    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
-    let body: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(body, json!({ "error": message }));
-}
-
 #[tokio::test]
 async fn closed_upstream_port_is_502_json() {
     let closed = {
@@ -380,139 +246,6 @@ async fn unreachable_upstream_is_504_after_the_connect_timeout() {
     assert!(elapsed >= Duration::from_millis(200), "answered before the timeout: {elapsed:?}");
     assert!(elapsed < Duration::from_secs(3), "connect timeout not enforced: {elapsed:?}");
     drop((listener, queued));
-}
-
-/// Switches to whatever protocol a request offers (answering `101` with it, and what it saw
-/// in `x-echo`), then echoes every byte on the upgraded connection: an upstream that would
-/// splice h2c as readily as WebSocket. Requests without an offer get 200 and `x-echo`; requests
-/// for `/refuse`, 400.
-async fn start_upgrading_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, peer)) = listener.accept().await {
-            let service = service_fn(move |mut req: Request<Incoming>| async move {
-                let info = echoed_info(&req, peer);
-                let offered = req.headers().get(header::UPGRADE).cloned();
-                let plain = |status| {
-                    Response::builder().status(status).header("x-echo", info.to_string()).body(full(""))
-                };
-                let Some(offered) = offered.filter(|_| req.uri().path() != "/refuse") else {
-                    let status =
-                        if req.uri().path() == "/refuse" { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-                    return Ok::<_, Infallible>(plain(status).unwrap());
-                };
-                let on_upgrade = hyper::upgrade::on(&mut req);
-                tokio::spawn(async move {
-                    let upgraded = TokioIo::new(on_upgrade.await.unwrap());
-                    let (mut reader, mut writer) = tokio::io::split(upgraded);
-                    tokio::io::copy(&mut reader, &mut writer).await.unwrap();
-                });
-                let response = Response::builder()
-                    .status(StatusCode::SWITCHING_PROTOCOLS)
-                    .header(header::CONNECTION, "upgrade")
-                    .header(header::UPGRADE, offered)
-                    .header("x-echo", info.to_string())
-                    .body(full(""));
-                Ok(response.unwrap())
-            });
-            tokio::spawn(
-                http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades(),
-            );
-        }
-    });
-    addr
-}
-
-fn echoed_info(req: &Request<Incoming>, peer: SocketAddr) -> Value {
-    let mut headers = serde_json::Map::new();
-    for name in req.headers().keys() {
-        let values = req.headers().get_all(name).iter();
-        let values = values.map(|v| Value::from(v.to_str().unwrap())).collect();
-        headers.insert(name.to_string(), Value::Array(values));
-    }
-    json!({ "uri": req.uri().to_string(), "peer_port": peer.port(), "headers": headers })
-}
-
-#[tokio::test]
-async fn upgrade_is_spliced_end_to_end() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let upstream = start_upgrading_upstream().await;
-    let gateway = start_gateway(upstream_at(upstream, "/base"), ProxyTimeouts::default()).await;
-    let stream = TcpStream::connect(gateway).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake::<_, TestBody>(TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection.with_upgrades());
-    let req = Request::get("/ws")
-        .header(header::HOST, "api.example.test")
-        .header(header::CONNECTION, "upgrade, x-private-hop")
-        .header("x-private-hop", "1")
-        .header(header::UPGRADE, "h2c, WebSocket")
-        .body(full(""))
-        .unwrap();
-    let response = timeout(Duration::from_secs(5), sender.send_request(req)).await.unwrap().unwrap();
-
-    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-    assert_eq!(response.headers()[header::UPGRADE], "WebSocket");
-    assert_eq!(response.headers()[header::CONNECTION], "upgrade");
-    let echo = echoed(response.headers());
-    assert_eq!(echo["uri"], "/base/ws");
-    assert_eq!(seen_header(&echo, "connection"), Some("upgrade"));
-    // Of the two offers, only WebSocket's reaches the upstream.
-    assert_eq!(seen_header(&echo, "upgrade"), Some("WebSocket"));
-    assert_eq!(seen_header(&echo, "x-private-hop"), None);
-
-    let upgraded = timeout(Duration::from_secs(5), hyper::upgrade::on(response)).await.unwrap().unwrap();
-    let mut io = TokioIo::new(upgraded);
-    for message in [&b"ping"[..], &[7u8; 100_000][..]] {
-        io.write_all(message).await.unwrap();
-        let mut back = vec![0u8; message.len()];
-        timeout(Duration::from_secs(5), io.read_exact(&mut back)).await.unwrap().unwrap();
-        assert!(back == message, "echo differs");
-    }
-    // Closing our side reaches the upstream, whose echo loop ends and closes back.
-    io.shutdown().await.unwrap();
-    let mut rest = Vec::new();
-    timeout(Duration::from_secs(5), io.read_to_end(&mut rest)).await.unwrap().unwrap();
-    assert!(rest.is_empty());
-}
-
-#[tokio::test]
-async fn refused_upgrade_is_relayed_as_a_plain_response() {
-    let upstream = start_upgrading_upstream().await;
-    let gateway = start_gateway(upstream_at(upstream, ""), ProxyTimeouts::default()).await;
-    let req = Request::get(format!("http://{gateway}/refuse"))
-        .header(header::CONNECTION, "upgrade")
-        .header(header::UPGRADE, "websocket")
-        .body(full(""))
-        .unwrap();
-    let (status, headers, _) = send(&test_client(), req).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(!headers.contains_key(header::UPGRADE));
-}
-
-/// h2c (or any protocol but WebSocket) would turn one checked request into a tunnel for
-/// unchecked ones: the offer is dropped and the request forwarded as a plain one, which an
-/// upstream that would have switched answers normally.
-#[tokio::test]
-async fn other_upgrades_are_forwarded_as_plain_requests() {
-    let upstream = start_upgrading_upstream().await;
-    let gateway = start_gateway(upstream_at(upstream, ""), ProxyTimeouts::default()).await;
-    for offer in ["h2c", "H2C", "echo-proto", "websocketx", "tls/1.2"] {
-        let req = Request::get(format!("http://{gateway}/x"))
-            .header(header::CONNECTION, "Upgrade, HTTP2-Settings")
-            .header(header::UPGRADE, offer)
-            .header("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA")
-            .body(full(""))
-            .unwrap();
-        let (status, headers, _) = send(&test_client(), req).await;
-        assert_eq!(status, StatusCode::OK, "{offer}: not forwarded as a plain request");
-        assert!(!headers.contains_key(header::UPGRADE), "{offer}");
-        let echo = echoed(&headers);
-        assert_eq!(seen_header(&echo, "upgrade"), None, "{offer}: the offer reached the upstream");
-        assert_eq!(seen_header(&echo, "http2-settings"), None, "{offer}");
-    }
 }
 
 /// What a body-limit upstream saw of one request: body bytes received, and whether the body
