@@ -172,6 +172,27 @@ where
     }
 }
 
+/// [`eventually`] for checks that authenticate: until the gateway has synced a new client,
+/// every try is a failed client authentication, which the gateway counts against this address
+/// (`--auth-failure-limit`, 10 by default). Waits of 20 ms doubling up to 320 ms keep a slow
+/// sync on a loaded machine from turning those tries into a lockout (ten take about 2 s).
+pub async fn eventually_backing_off<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut wait = Duration::from_millis(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(320));
+    }
+}
+
 /// Which upstream answered a proxied GET, or `None` if the gateway did not proxy it.
 pub async fn upstream_of(http: &reqwest::Client, url: &str, token: &str) -> Option<String> {
     let response = http.get(url).bearer_auth(token).send().await.ok()?;
@@ -196,7 +217,7 @@ pub async fn admin_ok(
 /// A client_credentials access token, retried until the gateway behind `token_url` has synced
 /// the client (config arrives asynchronously).
 pub async fn access_token(http: &reqwest::Client, token_url: &str, client_id: &str, secret: &str) -> String {
-    eventually("a token is issued", Duration::from_secs(10), || async {
+    eventually_backing_off("a token is issued", Duration::from_secs(10), || async {
         let r = client_credentials_token(http, token_url, client_id, secret).await;
         let body: serde_json::Value = r.json().await.ok()?;
         body["access_token"].as_str().map(str::to_owned)
@@ -311,7 +332,7 @@ pub async fn admin(
 /// client: introspection authenticates the client and spends no limit, and config arrives in
 /// order, so whatever was created before the client is there too.
 pub async fn wait_for_client(http: &reqwest::Client, introspect_url: &str, client_id: &str, secret: &str) {
-    eventually("the gateway knows the client", Duration::from_secs(10), || async {
+    eventually_backing_off("the gateway knows the client", Duration::from_secs(10), || async {
         let r = http
             .post(introspect_url)
             .basic_auth(client_id, Some(secret))
