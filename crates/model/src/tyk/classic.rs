@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use super::credentials::{self, SourcePaths};
 use super::path::{Obj, Warnings, is_default, join, unsupported};
-use super::{FieldPaths, ImportError, Imported, authorize_types, canonical_grants, notifications, validated};
+use super::{
+    FieldPaths, ImportError, Imported, authorize_types, canonical_grants, extension, notifications, validated,
+};
 use crate::{
     Api, CredentialLocation, GrantType, OAuthSettings, Upstream, UpstreamTls, ValidationError, Versioning,
 };
@@ -198,7 +200,9 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
     };
     let mut upstream_tls = UpstreamTls::default();
     if let Some(ext) = &ext {
-        apply_extension(ext, oauth.as_mut(), &mut upstream_tls, &mut w)?;
+        extension::read_oauth(ext, oauth.as_mut(), &extension::CLASSIC, &mut w)?;
+        upstream_tls = extension::read_upstream_tls(ext, &extension::CLASSIC, &mut w)?;
+        w.unmapped(ext, &[TOKEN_AUTH, "oauth", UPSTREAM_TLS]);
     }
 
     let versioning = import_versions(&def, &mut w)?;
@@ -288,47 +292,6 @@ fn import_credentials(
     };
     credentials.strip = def.flag("strip_auth_data")?;
     Ok((credentials, sources))
-}
-
-/// Reads `gatehouse.oauth` and `gatehouse.upstream_tls`.
-fn apply_extension(
-    ext: &Obj<'_>,
-    oauth: Option<&mut OAuthSettings>,
-    upstream_tls: &mut UpstreamTls,
-    w: &mut Warnings,
-) -> Result<(), ImportError> {
-    if let Some(o) = ext.obj("oauth")? {
-        match oauth {
-            Some(s) => {
-                s.access_token_ttl_secs = o.u64(ACCESS_TTL)?.unwrap_or(0);
-                s.refresh_token_ttl_secs = o.u64(REFRESH_TTL)?.unwrap_or(0);
-                s.code_ttl_secs = o.u64(CODE_TTL)?.unwrap_or(0);
-                s.error_status = o
-                    .u64(ERROR_STATUS)?
-                    .map(|status| {
-                        u16::try_from(status)
-                            .map_err(|_| ImportError::new(o.at(ERROR_STATUS), "must be a 4xx status"))
-                    })
-                    .transpose()?;
-                w.unmapped(&o, &[ACCESS_TTL, REFRESH_TTL, CODE_TTL, ERROR_STATUS]);
-            }
-            None if !o.is_default() => w.add(
-                o.path(),
-                "the API has no OAuth authorization server (use_oauth2), so these settings do not apply; ignored",
-            ),
-            None => {}
-        }
-    }
-    if let Some(t) = ext.obj(UPSTREAM_TLS)? {
-        *upstream_tls = UpstreamTls {
-            ca_pem: t.str(TLS_CA)?.unwrap_or_default().to_owned(),
-            client_cert_file: t.str(TLS_CERT)?.unwrap_or_default().to_owned(),
-            client_key_file: t.str(TLS_KEY)?.unwrap_or_default().to_owned(),
-        };
-        w.unmapped(&t, &[TLS_CA, TLS_CERT, TLS_KEY]);
-    }
-    w.unmapped(ext, &[TOKEN_AUTH, "oauth", UPSTREAM_TLS]);
-    Ok(())
 }
 
 fn refused(path: String, method: &str) -> ImportError {

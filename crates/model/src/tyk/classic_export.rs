@@ -4,12 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::classic::{
-    ACCESS_TTL, CODE_TTL, ERROR_STATUS, GATEHOUSE, OAUTH_CONFIG, REFRESH_TTL, TLS_CA, TLS_CERT, TLS_KEY,
-    TOKEN_AUTH, TOKEN_CONFIG, UPSTREAM_TLS,
-};
-use super::credentials;
-use super::export::{ExtensionKeys, extension_settings};
+use super::classic::{GATEHOUSE, OAUTH_CONFIG, TOKEN_CONFIG};
+use super::{credentials, extension};
 use crate::{Api, VersionLocation};
 
 /// Writes `api` as a Tyk Classic API definition. Its authentication is always stated:
@@ -76,18 +72,6 @@ fn versions(api: &Api, def: &mut Value) {
 /// `gatehouse`, only when some setting Tyk has no place for is not the default. (Classic's
 /// versioning has Tyk's own `version_data`.)
 fn extension(api: &Api) -> Option<Value> {
-    let ext = extension_settings(api, &CLASSIC_KEYS);
+    let ext = extension::write(api, &extension::CLASSIC);
     (!ext.is_empty()).then_some(Value::Object(ext))
 }
-
-const CLASSIC_KEYS: ExtensionKeys = ExtensionKeys {
-    token_auth: TOKEN_AUTH,
-    access_ttl: ACCESS_TTL,
-    refresh_ttl: REFRESH_TTL,
-    code_ttl: CODE_TTL,
-    error_status: ERROR_STATUS,
-    upstream_tls: UPSTREAM_TLS,
-    tls_ca: TLS_CA,
-    tls_cert: TLS_CERT,
-    tls_key: TLS_KEY,
-};

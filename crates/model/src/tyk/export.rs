@@ -8,12 +8,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::credentials;
-use super::oas::{
-    ACCESS_TTL, CODE_TTL, ERROR_STATUS, EXTENSION, REFRESH_TTL, TLS_CA, TLS_CERT, TLS_KEY, TOKEN_AUTH, TYK,
-    UPSTREAM_TLS, V_DEFAULT, V_KEY, V_LOCATION, V_STRIP, V_VERSIONS, VERSIONING,
-};
+use super::oas::{EXTENSION, TYK, V_DEFAULT, V_KEY, V_LOCATION, V_STRIP, V_VERSIONS, VERSIONING};
 use super::oas_auth::{AUTHORIZE_URL, TOKEN_URL};
+use super::{credentials, extension};
 use crate::{Api, GrantType, OAuthSettings};
 
 /// The security schemes' names in both the OpenAPI components and Tyk's extension; Tyk's own
@@ -119,7 +116,7 @@ fn flows(oauth: &OAuthSettings) -> Value {
 
 /// `x-gatehouse`, only when some setting Tyk has no place for is not the default.
 fn extension(api: &Api) -> Option<Value> {
-    let mut ext = extension_settings(api, &OAS_KEYS);
+    let mut ext = extension::write(api, &extension::OAS);
     if let Some(v) = &api.versioning {
         ext.insert(
             VERSIONING.to_owned(),
@@ -133,65 +130,4 @@ fn extension(api: &Api) -> Option<Value> {
         );
     }
     (!ext.is_empty()).then_some(Value::Object(ext))
-}
-
-/// The names the settings of Gatehouse's extension block go under: the same settings in both
-/// forms, spelt as each form spells its own fields (camelCase in OAS, snake_case in Classic).
-pub(super) struct ExtensionKeys {
-    pub token_auth: &'static str,
-    pub access_ttl: &'static str,
-    pub refresh_ttl: &'static str,
-    pub code_ttl: &'static str,
-    pub error_status: &'static str,
-    pub upstream_tls: &'static str,
-    pub tls_ca: &'static str,
-    pub tls_cert: &'static str,
-    pub tls_key: &'static str,
-}
-
-const OAS_KEYS: ExtensionKeys = ExtensionKeys {
-    token_auth: TOKEN_AUTH,
-    access_ttl: ACCESS_TTL,
-    refresh_ttl: REFRESH_TTL,
-    code_ttl: CODE_TTL,
-    error_status: ERROR_STATUS,
-    upstream_tls: UPSTREAM_TLS,
-    tls_ca: TLS_CA,
-    tls_cert: TLS_CERT,
-    tls_key: TLS_KEY,
-};
-
-/// The settings Tyk has no place for in either form (`token_auth`, token lifetimes, the error
-/// status, upstream TLS), each only when it is not the default.
-pub(super) fn extension_settings(api: &Api, keys: &ExtensionKeys) -> Map<String, Value> {
-    let mut ext = Map::new();
-    if api.token_auth {
-        ext.insert(keys.token_auth.to_owned(), true.into());
-    }
-    if let Some(oauth) = &api.oauth {
-        let mut settings = Map::new();
-        for (key, secs) in [
-            (keys.access_ttl, oauth.access_token_ttl_secs),
-            (keys.refresh_ttl, oauth.refresh_token_ttl_secs),
-            (keys.code_ttl, oauth.code_ttl_secs),
-        ] {
-            if secs != 0 {
-                settings.insert(key.to_owned(), secs.into());
-            }
-        }
-        if let Some(status) = oauth.error_status {
-            settings.insert(keys.error_status.to_owned(), status.into());
-        }
-        if !settings.is_empty() {
-            ext.insert("oauth".to_owned(), settings.into());
-        }
-    }
-    let tls = &api.upstream_tls;
-    if !tls.is_default() {
-        ext.insert(
-            keys.upstream_tls.to_owned(),
-            json!({ keys.tls_ca: tls.ca_pem, keys.tls_cert: tls.client_cert_file, keys.tls_key: tls.client_key_file }),
-        );
-    }
-    ext
 }

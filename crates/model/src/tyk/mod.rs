@@ -61,6 +61,7 @@ mod classic;
 mod classic_export;
 mod credentials;
 mod export;
+mod extension;
 mod oas;
 mod oas_auth;
 mod path;

@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::path::{Obj, Warnings, is_default, missing};
-use super::{FieldPaths, ImportError, Imported, oas_auth, validated};
-use crate::{Api, OAuthSettings, Upstream, UpstreamTls, Versioning};
+use super::{FieldPaths, ImportError, Imported, extension, oas_auth, validated};
+use crate::{Api, Upstream, UpstreamTls, Versioning};
 
 /// The Tyk extension holding everything Tyk needs beyond OpenAPI.
 pub(super) const TYK: &str = "x-tyk-api-gateway";
@@ -91,9 +91,9 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
     let mut versioning = None;
     let mut upstream_tls = UpstreamTls::default();
     if let Some(ext) = &ext {
-        apply_oauth_extension(ext, auth.oauth.as_mut(), &mut w)?;
+        extension::read_oauth(ext, auth.oauth.as_mut(), &extension::OAS, &mut w)?;
         versioning = import_versioning(ext, &mut w)?;
-        upstream_tls = import_upstream_tls(ext, &mut w)?;
+        upstream_tls = extension::read_upstream_tls(ext, &extension::OAS, &mut w)?;
         w.unmapped(ext, &[TOKEN_AUTH, "oauth", VERSIONING, UPSTREAM_TLS]);
     }
 
@@ -168,38 +168,6 @@ fn import_info(root: &Obj<'_>, tyk: &Obj<'_>, w: &mut Warnings) -> Result<(Strin
     Ok((api_id, name))
 }
 
-/// Reads `x-gatehouse.oauth` into the imported OAuth settings.
-fn apply_oauth_extension(
-    ext: &Obj<'_>,
-    settings: Option<&mut OAuthSettings>,
-    w: &mut Warnings,
-) -> Result<(), ImportError> {
-    let Some(o) = ext.obj("oauth")? else { return Ok(()) };
-    match settings {
-        Some(s) => {
-            s.access_token_ttl_secs = o.u64(ACCESS_TTL)?.unwrap_or(0);
-            s.refresh_token_ttl_secs = o.u64(REFRESH_TTL)?.unwrap_or(0);
-            s.code_ttl_secs = o.u64(CODE_TTL)?.unwrap_or(0);
-            s.error_status = o
-                .u64(ERROR_STATUS)?
-                .map(|status| {
-                    u16::try_from(status)
-                        .map_err(|_| ImportError::new(o.at(ERROR_STATUS), "must be a 4xx status"))
-                })
-                .transpose()?;
-            w.unmapped(&o, &[ACCESS_TTL, REFRESH_TTL, CODE_TTL, ERROR_STATUS]);
-        }
-        None if !o.is_default() => {
-            w.add(
-                o.path(),
-                "the API has no OAuth authorization server, so these settings do not apply; ignored",
-            );
-        }
-        None => {}
-    }
-    Ok(())
-}
-
 /// `x-gatehouse.versioning`: Tyk OAS versions are separate APIs, so Gatehouse's named versions
 /// of one API travel here.
 fn import_versioning(ext: &Obj<'_>, w: &mut Warnings) -> Result<Option<Versioning>, ImportError> {
@@ -217,15 +185,4 @@ fn import_versioning(ext: &Obj<'_>, w: &mut Warnings) -> Result<Option<Versionin
         versions,
         strip: v.flag(V_STRIP)?,
     }))
-}
-
-/// `x-gatehouse.upstreamTls`: Tyk names upstream certificates by id in its own store.
-fn import_upstream_tls(ext: &Obj<'_>, w: &mut Warnings) -> Result<UpstreamTls, ImportError> {
-    let Some(t) = ext.obj(UPSTREAM_TLS)? else { return Ok(UpstreamTls::default()) };
-    w.unmapped(&t, &[TLS_CA, TLS_CERT, TLS_KEY]);
-    Ok(UpstreamTls {
-        ca_pem: t.str(TLS_CA)?.unwrap_or_default().to_owned(),
-        client_cert_file: t.str(TLS_CERT)?.unwrap_or_default().to_owned(),
-        client_key_file: t.str(TLS_KEY)?.unwrap_or_default().to_owned(),
-    })
 }
