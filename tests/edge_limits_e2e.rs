@@ -64,6 +64,12 @@ impl Dev {
 
     /// Sends `request` on a connection of its own; the status code and the answer's body.
     async fn raw(&self, addr: &str, request: &[u8]) -> (u16, String) {
+        let (status, _, body) = self.raw_with_head(addr, request).await;
+        (status, body)
+    }
+
+    /// As [`Dev::raw`], with the response head (lower-cased) as well.
+    async fn raw_with_head(&self, addr: &str, request: &[u8]) -> (u16, String, String) {
         let (mut reader, mut writer) = TcpStream::connect(addr).await.expect("connect").into_split();
         // The server may answer and close before it has read all of a large request: write
         // while reading, so the answer is read as it comes, before the close resets the socket.
@@ -78,8 +84,8 @@ impl Dev {
         drop(writing.await);
         let answer = String::from_utf8_lossy(&answer).into_owned();
         let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-        (status, body)
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        (status, head.to_ascii_lowercase(), body.to_owned())
     }
 
     fn ports(&self) -> [&str; 2] {
@@ -108,6 +114,7 @@ async fn edge_limits_hold_on_both_ports() {
     header_count_and_size_are_bounded(&dev).await;
     oauth_forms_are_bounded_in_size_and_time(&dev).await;
     admin_bodies_are_bounded_in_size_and_time(&dev).await;
+    refused_bodies_close_the_connection(&dev).await;
     grpc_messages_over_4_mib_are_resource_exhausted(&dev).await;
 }
 
@@ -189,6 +196,29 @@ fn admin_post(path: &str, extra_headers: &str, body: &str) -> Vec<u8> {
          Content-Type: application/json\r\n{extra_headers}\r\n{body}"
     )
     .into_bytes()
+}
+
+/// A 413 is sent with the rest of the body unread: the connection cannot carry another request,
+/// so the answer must say it closes, or a keep-alive client reuses it into a broken pipe.
+async fn refused_bodies_close_the_connection(dev: &Dev) {
+    // Over both the 64 KiB form limit and the admin API's 4 MiB.
+    let oversized = "p".repeat(5 * 1024 * 1024);
+    let keep_alive = |path: &str, content_type: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: {ADMIN_SECRET}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{oversized}",
+            oversized.len()
+        )
+        .into_bytes()
+    };
+    let form = "application/x-www-form-urlencoded";
+    for (addr, path, content_type) in
+        [(&dev.gateway, "/issuer/oauth/token", form), (&dev.admin, "/api/apis", "application/json")]
+    {
+        let (status, head, body) = dev.raw_with_head(addr, &keep_alive(path, content_type)).await;
+        assert_eq!(status, 413, "{path}: {body}");
+        assert!(head.contains("\r\nconnection: close"), "{path}: {head}");
+    }
 }
 
 async fn admin_bodies_are_bounded_in_size_and_time(dev: &Dev) {

@@ -391,9 +391,11 @@ async fn seed_examples_and_security_rules_hold_across_two_gateways() {
         "credentials two ways that disagree"
     );
     let huge = format!("grant_type=client_credentials&pad={}", "a".repeat(70 * 1024));
-    let (status, _, json) = c.form(&token_url, Some(BASIC), &huge).await;
-    // Over the 64 KiB form limit: 413, with an RFC 6749 error body.
+    let (status, headers, json) = c.form(&token_url, Some(BASIC), &huge).await;
+    // Over the 64 KiB form limit: 413, with an RFC 6749 error body, and the connection closes
+    // (its unread rest is still on the wire; a client reusing it would meet a broken pipe).
     assert_eq!((status, json["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("invalid_request")));
+    assert_eq!(headers.get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));
     let (status, _, json) =
         c.form(&c.gw1.url("/tyk-compat/oauth/token"), Some(BASIC), "grant_type=client_credentials").await;
     assert_eq!(

@@ -191,7 +191,7 @@ impl UpstreamClient {
         // before a connection to the upstream is even taken from the pool.
         if req.body().size_hint().lower() > u64::try_from(self.max_request_body).unwrap_or(u64::MAX) {
             tracing::info!(upstream = %upstream.authority, "declared request body over the limit");
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            return body_too_large();
         }
         let client_upgrade = upgrade::take(&mut req);
 
@@ -243,7 +243,7 @@ impl UpstreamClient {
             }
             Ok(Err(err)) if is_body_limit(&err) => {
                 tracing::info!(upstream = %upstream.authority, "streamed request body over the limit");
-                json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+                body_too_large()
             }
             // The client's own body broke (bad chunked framing, it hung up or went quiet
             // mid-upload): its fault, not the upstream's, whose connection hyper has already
@@ -421,6 +421,15 @@ fn classify(err: &hyper_util::client::legacy::Error) -> (StatusCode, &'static st
 
 /// A JSON error response made by the gateway: body `{"error": message}`, content-type
 /// application/json (Tyk's error template shape).
+/// 413, closing the connection: the rest of the body is still on the wire, so the connection
+/// cannot carry another request, and a client that is not told so reuses it and meets a
+/// broken pipe on its next request (hyper closes it only after the response is written).
+fn body_too_large() -> Response<ResponseBody> {
+    let mut response = json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 pub fn json_error(status: StatusCode, message: &str) -> Response<ResponseBody> {
     let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
         .unwrap_or_else(|_| br#"{"error":"internal error"}"#.to_vec());

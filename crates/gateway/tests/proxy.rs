@@ -317,6 +317,8 @@ async fn oversized_content_length_is_413_without_contacting_the_upstream() {
         .body(body)
         .unwrap();
     let response = send(&test_client(), req).await;
+    // The unsent body would be read as the next request: the client must not reuse the connection.
+    assert_eq!(response.1.get(header::CONNECTION).map(|v| v.as_bytes()), Some(&b"close"[..]));
     assert_json_error(response, StatusCode::PAYLOAD_TOO_LARGE, "request body too large").await;
     assert_eq!(requests.load(Ordering::SeqCst), 0);
 }

@@ -172,7 +172,7 @@ fn declared_body_len<B: http_body::Body>(req: &Request<B>) -> Option<u64> {
 /// Why a form body could not be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyError {
-    /// Over [`MAX_BODY_BYTES`]: 413.
+    /// Over [`MAX_BODY_BYTES`]: 413, and the connection closes.
     TooLarge,
     /// Not all there within the deadline: 408, and the connection closes (its unread rest
     /// would be taken for the next request).
@@ -200,9 +200,16 @@ impl BodyError {
             BodyError::Unreadable => StatusCode::BAD_REQUEST,
         };
         let mut response = oauth_json(status, OAuthError::invalid_request(self.description()).to_json());
+        match self {
+            // The unread rest of the body is still on the wire: the connection cannot carry
+            // another request, and a client not told so reuses it and meets a broken pipe.
+            BodyError::TooLarge | BodyError::TimedOut(_) => {
+                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            BodyError::Unreadable => {}
+        }
         if let BodyError::TimedOut(_) = self {
             gatehouse_telemetry::metrics::connections::timed_out("gateway", "body");
-            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
