@@ -8,7 +8,7 @@ use gatehouse_model::{
     Versioning,
 };
 
-use gatehouse_model::tyk::Imported;
+use gatehouse_tyk::Imported;
 
 use crate::pb;
 
@@ -18,7 +18,7 @@ pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<Str
     match api.api_definition.take() {
         Some(definition) => {
             let document = struct_to_json(&definition);
-            let imported = gatehouse_model::tyk::import_classic(&document).map_err(import_error)?;
+            let imported = gatehouse_tyk::import_classic(&document).map_err(import_error)?;
             check_ca_pem(&imported.api.upstream_tls.ca_pem, "gatehouse.upstream_tls.ca_pem")?;
             Ok((imported.api, imported.warnings))
         }
@@ -29,7 +29,7 @@ pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<Str
 /// A Tyk OAS document from the wire.
 pub fn oas_from_wire(document: Option<pbjson_types::Struct>) -> Result<Imported, ValidationError> {
     let document = document.ok_or_else(|| ValidationError::new("document", "is required"))?;
-    let imported = gatehouse_model::tyk::import_oas(&struct_to_json(&document)).map_err(import_error)?;
+    let imported = gatehouse_tyk::import_oas(&struct_to_json(&document)).map_err(import_error)?;
     check_ca_pem(&imported.api.upstream_tls.ca_pem, "x-gatehouse.upstreamTls.caPem")?;
     Ok(imported)
 }
@@ -46,18 +46,18 @@ fn check_ca_pem(pem: &str, field: &str) -> Result<(), ValidationError> {
 }
 
 pub fn oas_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
-    serde_json::from_value(gatehouse_model::tyk::export_oas(api)).map_err(|e| e.to_string())
+    serde_json::from_value(gatehouse_tyk::export_oas(api)).map_err(|e| e.to_string())
 }
 
 pub fn classic_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
-    serde_json::from_value(gatehouse_model::tyk::export_classic(api)).map_err(|e| e.to_string())
+    serde_json::from_value(gatehouse_tyk::export_classic(api)).map_err(|e| e.to_string())
 }
 
 fn struct_to_json(s: &pbjson_types::Struct) -> serde_json::Value {
     serde_json::to_value(s).unwrap_or(serde_json::Value::Null)
 }
 
-fn import_error(e: gatehouse_model::tyk::ImportError) -> ValidationError {
+fn import_error(e: gatehouse_tyk::ImportError) -> ValidationError {
     ValidationError::new(e.path, e.message)
 }
 

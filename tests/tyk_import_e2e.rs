@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 
-const SEED_OAS: &str = include_str!("../crates/model/tests/fixtures/tyk-oas-oauth-seed.json");
+const SEED_OAS: &str = include_str!("../crates/tyk/tests/fixtures/tyk-oas-oauth-seed.json");
 
 async fn send(http: &reqwest::Client, method: &str, url: &str, body: Option<String>) -> (u16, Value) {
     let mut request = http.request(method.parse().unwrap(), url).header("authorization", ADMIN_SECRET);

@@ -1,14 +1,14 @@
-//! The Tyk API definition import (`crates/model/src/tyk/`): JSON text, as the admin API
+//! The Tyk API definition import (`crates/tyk/`, crate `gatehouse-tyk`): JSON text, as the admin API
 //! receives it, through `parse_json` and the OAS or Classic importer.
 //!
-//! Input: the definition's text. Besides "no panic", it checks what the module promises: an
+//! Input: the definition's text. Besides "no panic", it checks what the crate promises: an
 //! imported API is valid (once given an id, which the control plane would assign), and its Tyk
 //! OAS and Classic exports import again, without warnings, to the same API, never with weaker
-//! authentication (the `tyk` module doc promises it).
+//! authentication (the crate doc promises it).
 
 #![no_main]
 
-use gatehouse_model::tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
+use gatehouse_tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -10,11 +10,10 @@
 //! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
 //!   forward; both the control plane and the gateways apply changes with the same code.
 //! - [`versioning`]: API versions, where a request names its version.
-//! - [`tyk`]: import of Tyk OAS and Classic API definitions (reporting what is lost); export to
-//!   both, which imports back to the same API.
 //!
 //! Wire types (prost) are converted to these at the edge (`src/wire` in the binary crate), so the
-//! OAuth and gateway logic never sees a protobuf message.
+//! OAuth and gateway logic never sees a protobuf message. Tyk's API definitions are converted to
+//! and from these by `gatehouse-tyk`.
 
 pub mod api;
 pub mod client;
@@ -22,7 +21,6 @@ pub mod config;
 pub mod grant;
 pub mod policy;
 pub mod session;
-pub mod tyk;
 pub mod versioning;
 
 pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream, UpstreamTls};

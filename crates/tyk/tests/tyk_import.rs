@@ -1,7 +1,7 @@
 //! Tyk's own "complete and valid" OAuth example, and export → import round trips.
 
-use gatehouse_model::tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
 use gatehouse_model::{Api, GrantType, Notifications, OAuthSettings, VersionLocation, Versioning};
+use gatehouse_tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
 
 /// Verbatim from Tyk's OAuth 2.0 documentation, trailing comma included.
 const SEED: &str = include_str!("fixtures/tyk-oas-oauth-seed.json");

@@ -5,14 +5,14 @@ use std::fmt::Display;
 
 use serde_json::{Map, Value};
 
-use super::ImportError;
+use crate::ImportError;
 
 /// The root's own path; children of the root are named without a prefix (`info.name`).
 const ROOT: &str = "$";
 
 /// A JSON object and where it sits in the document.
 #[derive(Clone)]
-pub(super) struct Obj<'a> {
+pub(crate) struct Obj<'a> {
     /// Empty for the document root.
     path: String,
     map: &'a Map<String, Value>,
@@ -129,7 +129,7 @@ impl<'a> Obj<'a> {
 
 /// Appends `key` to `path`: dotted when the key is a plain name, bracketed and quoted otherwise
 /// so that a key containing a dot (legal in security scheme names) cannot read as two levels.
-pub(super) fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     match (path.is_empty(), plain) {
         (true, true) => key.to_owned(),
@@ -153,17 +153,17 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-pub(super) fn wrong_type(path: &str, expected: &str, found: &Value) -> ImportError {
+pub(crate) fn wrong_type(path: &str, expected: &str, found: &Value) -> ImportError {
     ImportError::new(shown(path), format!("expected {expected}, found {}", kind(found)))
 }
 
-pub(super) fn missing(path: &str, expected: &str) -> ImportError {
+pub(crate) fn missing(path: &str, expected: &str) -> ImportError {
     ImportError::new(shown(path), format!("is required: expected {expected}"))
 }
 
 /// Warnings in document order, each `"<path>: <why>"`.
 #[derive(Default)]
-pub(super) struct Warnings(Vec<String>);
+pub(crate) struct Warnings(Vec<String>);
 
 impl Warnings {
     pub fn add(&mut self, path: &str, why: impl Display) {
@@ -191,7 +191,7 @@ const SWITCHES: [&str; 4] = ["enabled", "enable", "is_enabled", "use_discovery_s
 
 /// Whether a value says nothing beyond Go's zero value (what Tyk assumes when it is absent), or
 /// is a feature switched off. Such values are dropped without a warning: they change nothing.
-pub(super) fn is_default(v: &Value) -> bool {
+pub(crate) fn is_default(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Bool(b) => !b,
@@ -208,7 +208,7 @@ fn map_is_default(map: &Map<String, Value>) -> bool {
 
 /// Why a Tyk feature is not imported, and what Gatehouse does instead. Tyk OAS (camelCase) and
 /// Classic (snake_case) names share entries.
-pub(super) fn unsupported(key: &str) -> &'static str {
+pub(crate) fn unsupported(key: &str) -> &'static str {
     match key {
         "middleware"
         | "custom_middleware"

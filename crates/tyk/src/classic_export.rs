@@ -1,12 +1,12 @@
 //! Tyk Classic export: a bare `api_definition` that Tyk can load and that
-//! [`super::import_classic`] turns back into the same [`Api`] without warnings (the `tyk` module
-//! doc lists where each setting goes and what the round trip normalises).
+//! [`crate::import_classic`] turns back into the same [`Api`] without warnings (the crate doc
+//! lists where each setting goes and what the round trip normalises).
 
 use serde_json::{Map, Value, json};
 
-use super::classic::{GATEHOUSE, OAUTH_CONFIG, TOKEN_CONFIG};
-use super::{credentials, extension};
-use crate::{Api, VersionLocation};
+use crate::classic::{GATEHOUSE, OAUTH_CONFIG, TOKEN_CONFIG};
+use crate::{credentials, extension};
+use gatehouse_model::{Api, VersionLocation};
 
 /// Writes `api` as a Tyk Classic API definition. Its authentication is always stated:
 /// `use_keyless`, `use_oauth2` or (for `token_auth` alone) `use_standard_auth`.

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::{CredentialLocation, GrantType, VersionLocation};
+use gatehouse_model::{CredentialLocation, GrantType, VersionLocation};
 
 /// A Classic OAuth definition with the defaults the Dashboard writes, which imports cleanly.
 fn classic() -> Value {

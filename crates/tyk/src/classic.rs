@@ -5,34 +5,25 @@
 //! that are ignored even when set are bookkeeping, or configure an authentication method that is
 //! switched off (switched on, it stops the import).
 //!
-//! `gatehouse` is Gatehouse's own block, which Tyk ignores (see the `tyk` module doc):
+//! `gatehouse` is Gatehouse's own block, which Tyk ignores (see the crate doc):
 //! `token_auth`, `oauth` (token lifetimes, error status) and `upstream_tls`.
 
 use serde_json::Value;
 
-use super::credentials::{self, SourcePaths};
-use super::path::{Obj, Warnings, is_default, join, unsupported};
-use super::{
+use crate::credentials::{self, SourcePaths};
+use crate::path::{Obj, Warnings, is_default, join, unsupported};
+use crate::{
     FieldPaths, ImportError, Imported, authorize_types, canonical_grants, extension, notifications, validated,
 };
-use crate::{
+use gatehouse_model::{
     Api, CredentialLocation, GrantType, OAuthSettings, Upstream, UpstreamTls, ValidationError, Versioning,
 };
 
-/// Gatehouse's own block in a Classic definition, and its keys.
-pub(super) const GATEHOUSE: &str = "gatehouse";
-pub(super) const TOKEN_AUTH: &str = "token_auth";
-pub(super) const ACCESS_TTL: &str = "access_token_ttl_seconds";
-pub(super) const REFRESH_TTL: &str = "refresh_token_ttl_seconds";
-pub(super) const CODE_TTL: &str = "code_ttl_seconds";
-pub(super) const ERROR_STATUS: &str = "error_status_code";
-pub(super) const UPSTREAM_TLS: &str = "upstream_tls";
-pub(super) const TLS_CA: &str = "ca_pem";
-pub(super) const TLS_CERT: &str = "client_cert_file";
-pub(super) const TLS_KEY: &str = "client_key_file";
+/// Gatehouse's own block in a Classic definition (its keys: [`extension::CLASSIC`]).
+pub(crate) const GATEHOUSE: &str = "gatehouse";
 /// Tyk's names of the auth configs in `auth_configs`.
-pub(super) const OAUTH_CONFIG: &str = "oauth";
-pub(super) const TOKEN_CONFIG: &str = "authToken";
+pub(crate) const OAUTH_CONFIG: &str = "oauth";
+pub(crate) const TOKEN_CONFIG: &str = "authToken";
 
 /// Authentication switches other than OAuth and keyless, with the method's name. Dropping any of
 /// them would leave the API less protected than in Tyk, so each stops the import.
@@ -145,7 +136,7 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
 
     let ext = def.obj(GATEHOUSE)?;
     let token_auth = match &ext {
-        Some(ext) => ext.flag(TOKEN_AUTH)?,
+        Some(ext) => ext.flag(extension::CLASSIC.token_auth)?,
         None => false,
     };
     for (key, method) in OTHER_METHODS {
@@ -165,7 +156,7 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
     let keyless = def.flag("use_keyless")?;
     if keyless && token_auth {
         return Err(ImportError::new(
-            join(&def.at(GATEHOUSE), TOKEN_AUTH),
+            join(&def.at(GATEHOUSE), extension::CLASSIC.token_auth),
             "requires a token, but use_keyless is true: say which one you mean",
         ));
     }
@@ -202,7 +193,7 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
     if let Some(ext) = &ext {
         extension::read_oauth(ext, oauth.as_mut(), &extension::CLASSIC, &mut w)?;
         upstream_tls = extension::read_upstream_tls(ext, &extension::CLASSIC, &mut w)?;
-        w.unmapped(ext, &[TOKEN_AUTH, "oauth", UPSTREAM_TLS]);
+        w.unmapped(ext, &[extension::CLASSIC.token_auth, "oauth", extension::CLASSIC.upstream_tls]);
     }
 
     let versioning = import_versions(&def, &mut w)?;
@@ -236,14 +227,17 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         query_param: sources.as_ref().map_or_else(String::new, |s| s.query.clone()),
         cookie_name: sources.as_ref().map_or_else(String::new, |s| s.cookie.clone()),
         more: vec![
-            ("oauth.code_ttl_seconds", at_ext("oauth", CODE_TTL)),
-            ("oauth.error_status_code", at_ext("oauth", ERROR_STATUS)),
+            ("oauth.code_ttl_seconds", at_ext("oauth", extension::CLASSIC.code_ttl)),
+            ("oauth.error_status_code", at_ext("oauth", extension::CLASSIC.error_status)),
             ("versioning.versions", versions),
             ("versioning.default_version", join(&def.at("version_data"), "default_version")),
             ("versioning.key", join(&def.at("definition"), "key")),
-            ("upstream_ca_pem", at_ext(UPSTREAM_TLS, TLS_CA)),
-            ("upstream_client_cert_file", at_ext(UPSTREAM_TLS, TLS_CERT)),
-            ("upstream_client_key_file", at_ext(UPSTREAM_TLS, TLS_KEY)),
+            ("upstream_ca_pem", at_ext(extension::CLASSIC.upstream_tls, extension::CLASSIC.tls_ca)),
+            (
+                "upstream_client_cert_file",
+                at_ext(extension::CLASSIC.upstream_tls, extension::CLASSIC.tls_cert),
+            ),
+            ("upstream_client_key_file", at_ext(extension::CLASSIC.upstream_tls, extension::CLASSIC.tls_key)),
         ],
     };
     let api = Api {

@@ -6,12 +6,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::path::{Obj, Warnings};
-use super::{ImportError, classic, oas};
-use crate::{Api, OAuthSettings, UpstreamTls};
+use crate::ImportError;
+use crate::path::{Obj, Warnings};
+use gatehouse_model::{Api, OAuthSettings, UpstreamTls};
 
 /// The names the extension's settings go under in one form.
-pub(super) struct ExtensionKeys {
+pub(crate) struct ExtensionKeys {
     pub token_auth: &'static str,
     pub access_ttl: &'static str,
     pub refresh_ttl: &'static str,
@@ -23,34 +23,38 @@ pub(super) struct ExtensionKeys {
     pub tls_key: &'static str,
 }
 
+// The spellings live here rather than in `oas.rs` and `classic.rs`, which read their form's
+// extension through these keys: defined there, each importer and this module would import
+// each other.
+
 /// `x-gatehouse`: camelCase, as OpenAPI and Tyk OAS spell fields.
-pub(super) const OAS: ExtensionKeys = ExtensionKeys {
-    token_auth: oas::TOKEN_AUTH,
-    access_ttl: oas::ACCESS_TTL,
-    refresh_ttl: oas::REFRESH_TTL,
-    code_ttl: oas::CODE_TTL,
-    error_status: oas::ERROR_STATUS,
-    upstream_tls: oas::UPSTREAM_TLS,
-    tls_ca: oas::TLS_CA,
-    tls_cert: oas::TLS_CERT,
-    tls_key: oas::TLS_KEY,
+pub(crate) const OAS: ExtensionKeys = ExtensionKeys {
+    token_auth: "tokenAuth",
+    access_ttl: "accessTokenTtlSeconds",
+    refresh_ttl: "refreshTokenTtlSeconds",
+    code_ttl: "codeTtlSeconds",
+    error_status: "errorStatusCode",
+    upstream_tls: "upstreamTls",
+    tls_ca: "caPem",
+    tls_cert: "clientCertFile",
+    tls_key: "clientKeyFile",
 };
 
 /// `gatehouse`: snake_case, as Tyk Classic spells fields.
-pub(super) const CLASSIC: ExtensionKeys = ExtensionKeys {
-    token_auth: classic::TOKEN_AUTH,
-    access_ttl: classic::ACCESS_TTL,
-    refresh_ttl: classic::REFRESH_TTL,
-    code_ttl: classic::CODE_TTL,
-    error_status: classic::ERROR_STATUS,
-    upstream_tls: classic::UPSTREAM_TLS,
-    tls_ca: classic::TLS_CA,
-    tls_cert: classic::TLS_CERT,
-    tls_key: classic::TLS_KEY,
+pub(crate) const CLASSIC: ExtensionKeys = ExtensionKeys {
+    token_auth: "token_auth",
+    access_ttl: "access_token_ttl_seconds",
+    refresh_ttl: "refresh_token_ttl_seconds",
+    code_ttl: "code_ttl_seconds",
+    error_status: "error_status_code",
+    upstream_tls: "upstream_tls",
+    tls_ca: "ca_pem",
+    tls_cert: "client_cert_file",
+    tls_key: "client_key_file",
 };
 
 /// The settings of `api` that Tyk has no place for, each only when it is not the default.
-pub(super) fn write(api: &Api, keys: &ExtensionKeys) -> Map<String, Value> {
+pub(crate) fn write(api: &Api, keys: &ExtensionKeys) -> Map<String, Value> {
     let mut ext = Map::new();
     if api.token_auth {
         ext.insert(keys.token_auth.to_owned(), true.into());
@@ -85,7 +89,7 @@ pub(super) fn write(api: &Api, keys: &ExtensionKeys) -> Map<String, Value> {
 
 /// Reads the extension's `oauth` block into the imported OAuth settings; warns when the API
 /// has no authorization server for them to apply to.
-pub(super) fn read_oauth(
+pub(crate) fn read_oauth(
     ext: &Obj<'_>,
     settings: Option<&mut OAuthSettings>,
     keys: &ExtensionKeys,
@@ -117,7 +121,7 @@ pub(super) fn read_oauth(
 
 /// Reads the extension's upstream TLS block (Tyk names upstream certificates by id in its own
 /// store, so they travel here).
-pub(super) fn read_upstream_tls(
+pub(crate) fn read_upstream_tls(
     ext: &Obj<'_>,
     keys: &ExtensionKeys,
     w: &mut Warnings,

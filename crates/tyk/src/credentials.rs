@@ -9,22 +9,22 @@
 
 use serde_json::{Map, Value, json};
 
-use super::ImportError;
-use super::path::{Obj, Warnings};
-use crate::CredentialLocation;
+use crate::ImportError;
+use crate::path::{Obj, Warnings};
+use gatehouse_model::CredentialLocation;
 
 /// The header Tyk and Gatehouse read when none is named.
 const DEFAULT_HEADER: &str = "Authorization";
 
 /// Where each name of a [`CredentialLocation`] came from, for validation errors.
-pub(super) struct SourcePaths {
+pub(crate) struct SourcePaths {
     pub header: String,
     pub query: String,
     pub cookie: String,
 }
 
 /// A Tyk OAS scheme's sources (`X-Tyk-AuthSource`: `{enabled, name}` each).
-pub(super) fn from_oas_scheme(
+pub(crate) fn from_oas_scheme(
     scheme: &Obj<'_>,
     w: &mut Warnings,
 ) -> Result<(CredentialLocation, SourcePaths), ImportError> {
@@ -58,7 +58,7 @@ pub(super) fn from_oas_scheme(
 }
 
 /// The sources of a Tyk OAS scheme, with every name written out (no Tyk fallbacks).
-pub(super) fn to_oas_scheme(location: &CredentialLocation, scheme: &mut Map<String, Value>) {
+pub(crate) fn to_oas_scheme(location: &CredentialLocation, scheme: &mut Map<String, Value>) {
     let header = if location.header_name.is_empty() { DEFAULT_HEADER } else { &location.header_name };
     scheme.insert("header".to_owned(), json!({ "enabled": true, "name": header }));
     for (key, name) in [("query", &location.query_param), ("cookie", &location.cookie_name)] {
@@ -70,7 +70,7 @@ pub(super) fn to_oas_scheme(location: &CredentialLocation, scheme: &mut Map<Stri
 
 /// A Classic auth config (`auth`, `auth_configs.oauth` or `auth_configs.authToken`). Its other
 /// keys (signature validation, client certificates) belong to Tyk's own auth tokens.
-pub(super) fn from_classic(
+pub(crate) fn from_classic(
     config: &Obj<'_>,
     w: &mut Warnings,
 ) -> Result<(CredentialLocation, SourcePaths), ImportError> {
@@ -104,7 +104,7 @@ pub(super) fn from_classic(
 }
 
 /// A Classic auth config, every name written out.
-pub(super) fn to_classic(location: &CredentialLocation) -> Value {
+pub(crate) fn to_classic(location: &CredentialLocation) -> Value {
     let header = if location.header_name.is_empty() { DEFAULT_HEADER } else { &location.header_name };
     json!({
         "auth_header_name": header,

@@ -3,20 +3,20 @@
 //! becomes `token_auth` when `x-gatehouse.tokenAuth` says that is what it means; any other
 //! authentication method is refused, because Gatehouse would otherwise serve the API without it.
 
-use super::credentials::{self, SourcePaths};
-use super::path::{Obj, Warnings, join};
-use super::{ImportError, authorize_types, canonical_grants, notifications};
-use crate::{CredentialLocation, GrantType, Notifications, OAuthSettings};
+use crate::credentials::{self, SourcePaths};
+use crate::path::{Obj, Warnings, join};
+use crate::{ImportError, authorize_types, canonical_grants, notifications};
+use gatehouse_model::{CredentialLocation, GrantType, Notifications, OAuthSettings};
 
 /// Where Tyk (and Gatehouse) serve the OAuth endpoints, relative to the listen path. Tyk writes
 /// these relative URLs into the OpenAPI flows; anything else there documents endpoints that do
 /// not exist.
-pub(super) const AUTHORIZE_URL: &str = "/oauth/authorize";
-pub(super) const TOKEN_URL: &str = "/oauth/token";
+pub(crate) const AUTHORIZE_URL: &str = "/oauth/authorize";
+pub(crate) const TOKEN_URL: &str = "/oauth/token";
 
 /// What `authentication` says.
 #[derive(Default)]
-pub(super) struct Auth {
+pub(crate) struct Auth {
     /// The API's authorization server, when its enabled scheme is `oauth2`.
     pub oauth: Option<OAuthSettings>,
     /// The path of the enabled Tyk scheme; empty when there is none.
@@ -36,7 +36,7 @@ enum Kind {
 
 /// Reads `authentication`. `token_auth`: whether `x-gatehouse.tokenAuth` is true, which makes
 /// an `apiKey` scheme acceptable.
-pub(super) fn import(
+pub(crate) fn import(
     root: &Obj<'_>,
     server: &Obj<'_>,
     token_auth: bool,
@@ -197,7 +197,7 @@ fn enabled_scheme<'a>(
                     ));
                 }
             };
-            if scheme.get("providers").is_some_and(|p| !super::path::is_default(p)) {
+            if scheme.get("providers").is_some_and(|p| !crate::path::is_default(p)) {
                 return Err(ImportError::new(
                     scheme.at("providers"),
                     "external OAuth (validating another server's tokens) is not supported: Gatehouse \

@@ -1,5 +1,5 @@
-//! Tyk OAS export: a complete document Tyk can import, and that [`super::import_oas`] turns back
-//! into the same [`Api`] without warnings (the `tyk` module doc lists where each setting goes).
+//! Tyk OAS export: a complete document Tyk can import, and that [`crate::import_oas`] turns back
+//! into the same [`Api`] without warnings (the crate doc lists where each setting goes).
 //!
 //! Authentication is always written out: a protected API's scheme (`oauth`, or `authToken` for
 //! `token_auth` alone) with its credential sources, a keyless API's `enabled: false`. A document
@@ -8,10 +8,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::oas::{EXTENSION, TYK, V_DEFAULT, V_KEY, V_LOCATION, V_STRIP, V_VERSIONS, VERSIONING};
-use super::oas_auth::{AUTHORIZE_URL, TOKEN_URL};
-use super::{credentials, extension};
-use crate::{Api, GrantType, OAuthSettings};
+use crate::oas::{EXTENSION, TYK, V_DEFAULT, V_KEY, V_LOCATION, V_STRIP, V_VERSIONS, VERSIONING};
+use crate::oas_auth::{AUTHORIZE_URL, TOKEN_URL};
+use crate::{credentials, extension};
+use gatehouse_model::{Api, GrantType, OAuthSettings};
 
 /// The security schemes' names in both the OpenAPI components and Tyk's extension; Tyk's own
 /// examples call them so.

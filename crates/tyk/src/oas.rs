@@ -4,34 +4,25 @@
 
 use serde_json::Value;
 
-use super::path::{Obj, Warnings, is_default, missing};
-use super::{FieldPaths, ImportError, Imported, extension, oas_auth, validated};
-use crate::{Api, Upstream, UpstreamTls, Versioning};
+use crate::path::{Obj, Warnings, is_default, missing};
+use crate::{FieldPaths, ImportError, Imported, extension, oas_auth, validated};
+use gatehouse_model::{Api, Upstream, UpstreamTls, Versioning};
 
 /// The Tyk extension holding everything Tyk needs beyond OpenAPI.
-pub(super) const TYK: &str = "x-tyk-api-gateway";
+pub(crate) const TYK: &str = "x-tyk-api-gateway";
 
 /// Gatehouse's own extension, for the settings Tyk keeps in gateway configuration rather than
 /// in the API definition (token lifetimes, error status) or has no place for (see the module
-/// doc of `tyk`). [`super::export_oas`] writes it only when one of them is not the default, so
+/// doc of `tyk`). [`crate::export_oas`] writes it only when one of them is not the default, so
 /// exports of ordinary APIs are plain Tyk OAS; Tyk ignores it.
-pub(super) const EXTENSION: &str = "x-gatehouse";
-pub(super) const TOKEN_AUTH: &str = "tokenAuth";
-pub(super) const ACCESS_TTL: &str = "accessTokenTtlSeconds";
-pub(super) const REFRESH_TTL: &str = "refreshTokenTtlSeconds";
-pub(super) const CODE_TTL: &str = "codeTtlSeconds";
-pub(super) const ERROR_STATUS: &str = "errorStatusCode";
-pub(super) const VERSIONING: &str = "versioning";
-pub(super) const UPSTREAM_TLS: &str = "upstreamTls";
-/// Keys of `x-gatehouse.versioning` and `x-gatehouse.upstreamTls`.
-pub(super) const V_LOCATION: &str = "location";
-pub(super) const V_KEY: &str = "key";
-pub(super) const V_DEFAULT: &str = "defaultVersion";
-pub(super) const V_VERSIONS: &str = "versions";
-pub(super) const V_STRIP: &str = "stripVersioningData";
-pub(super) const TLS_CA: &str = "caPem";
-pub(super) const TLS_CERT: &str = "clientCertFile";
-pub(super) const TLS_KEY: &str = "clientKeyFile";
+pub(crate) const EXTENSION: &str = "x-gatehouse";
+pub(crate) const VERSIONING: &str = "versioning";
+/// Keys of `x-gatehouse.versioning` (the other keys of `x-gatehouse`: [`extension::OAS`]).
+pub(crate) const V_LOCATION: &str = "location";
+pub(crate) const V_KEY: &str = "key";
+pub(crate) const V_DEFAULT: &str = "defaultVersion";
+pub(crate) const V_VERSIONS: &str = "versions";
+pub(crate) const V_STRIP: &str = "stripVersioningData";
 
 /// Tyk OAS (OpenAPI 3 document with `x-tyk-api-gateway`).
 pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
@@ -52,7 +43,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
     }
     let ext = root.obj(EXTENSION)?;
     let token_auth = match &ext {
-        Some(ext) => ext.flag(TOKEN_AUTH)?,
+        Some(ext) => ext.flag(extension::OAS.token_auth)?,
         None => false,
     };
 
@@ -67,7 +58,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
     let mut auth = oas_auth::import(&root, &server, token_auth, &mut w)?;
     if token_auth && auth.disabled {
         return Err(ImportError::new(
-            format!("{EXTENSION}.{TOKEN_AUTH}"),
+            format!("{EXTENSION}.{}", extension::OAS.token_auth),
             format!(
                 "requires a token, but {TYK}.server.authentication.enabled is false: say which one you mean"
             ),
@@ -83,7 +74,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         .str("url")?
         .ok_or_else(|| missing(&url_path, "a string (load balancing is not supported)"))?;
     let upstream: Upstream =
-        url.parse().map_err(|e: crate::ValidationError| ImportError::new(url_path, e.message))?;
+        url.parse().map_err(|e: gatehouse_model::ValidationError| ImportError::new(url_path, e.message))?;
     w.unmapped(&upstream_obj, &["url"]);
 
     w.unmapped(&tyk, &["info", "server", "upstream"]);
@@ -94,7 +85,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         extension::read_oauth(ext, auth.oauth.as_mut(), &extension::OAS, &mut w)?;
         versioning = import_versioning(ext, &mut w)?;
         upstream_tls = extension::read_upstream_tls(ext, &extension::OAS, &mut w)?;
-        w.unmapped(ext, &[TOKEN_AUTH, "oauth", VERSIONING, UPSTREAM_TLS]);
+        w.unmapped(ext, &[extension::OAS.token_auth, "oauth", VERSIONING, extension::OAS.upstream_tls]);
     }
 
     let scheme = &auth.scheme_path;
@@ -110,14 +101,14 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         query_param: sources.as_ref().map_or_else(String::new, |s| s.query.clone()),
         cookie_name: sources.as_ref().map_or_else(String::new, |s| s.cookie.clone()),
         more: vec![
-            ("oauth.code_ttl_seconds", at_ext("oauth", CODE_TTL)),
-            ("oauth.error_status_code", at_ext("oauth", ERROR_STATUS)),
+            ("oauth.code_ttl_seconds", at_ext("oauth", extension::OAS.code_ttl)),
+            ("oauth.error_status_code", at_ext("oauth", extension::OAS.error_status)),
             ("versioning.versions", at_ext(VERSIONING, V_VERSIONS)),
             ("versioning.default_version", at_ext(VERSIONING, V_DEFAULT)),
             ("versioning.key", at_ext(VERSIONING, V_KEY)),
-            ("upstream_ca_pem", at_ext(UPSTREAM_TLS, TLS_CA)),
-            ("upstream_client_cert_file", at_ext(UPSTREAM_TLS, TLS_CERT)),
-            ("upstream_client_key_file", at_ext(UPSTREAM_TLS, TLS_KEY)),
+            ("upstream_ca_pem", at_ext(extension::OAS.upstream_tls, extension::OAS.tls_ca)),
+            ("upstream_client_cert_file", at_ext(extension::OAS.upstream_tls, extension::OAS.tls_cert)),
+            ("upstream_client_key_file", at_ext(extension::OAS.upstream_tls, extension::OAS.tls_key)),
         ],
     };
     let api = Api {

@@ -1,12 +1,12 @@
-//! Property tests: every valid [`Api`] survives export → import in both Tyk forms, as the `tyk`
-//! module doc promises (modulo the normalisation it lists), or the import refuses it with a
+//! Property tests: every valid [`Api`] survives export → import in both Tyk forms, as the crate
+//! doc promises (modulo the normalisation it lists), or the import refuses it with a
 //! reason; and no round trip ever weakens authentication.
 
 use proptest::prelude::*;
 use serde_json::Value;
 
 use super::*;
-use crate::{
+use gatehouse_model::{
     CredentialLocation, GrantType, OAuthSettings, Upstream, UpstreamTls, VersionLocation, Versioning,
 };
 
@@ -151,7 +151,7 @@ fn valid_api() -> impl Strategy<Value = Api> {
         )
 }
 
-/// What both round trips normalise (see the `tyk` module doc).
+/// What both round trips normalise (see the crate doc).
 fn normalised(mut api: Api) -> Api {
     if let Some(oauth) = &mut api.oauth {
         canonical_grants(&mut oauth.allowed_grant_types);

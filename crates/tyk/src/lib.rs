@@ -1,5 +1,22 @@
-//! Importing API definitions written for Tyk, and exporting Gatehouse's as Tyk OAS and Classic.
+//! `gatehouse-tyk`: importing API definitions written for Tyk into Gatehouse's domain types
+//! ([`gatehouse_model`]), and exporting Gatehouse's as Tyk OAS and Classic.
 //!
+//! # Layout
+//! - `lib.rs`: [`Imported`], [`ImportError`], [`parse_json`], and what both importers share
+//!   (validation at JSON paths, canonical grants, authorize types, the notification webhook).
+//! - `path.rs`: walking JSON objects with their paths, typed reads, the "unmapped field" warnings.
+//! - `oas.rs`: Tyk OAS import ([`import_oas`]): the document, `x-tyk-api-gateway`, versioning.
+//! - `oas_auth.rs`: Tyk OAS authentication: security schemes, OAuth flows, `authToken`.
+//! - `export.rs`: Tyk OAS export ([`export_oas`]).
+//! - `classic.rs`: Tyk Classic import ([`import_classic`]), `version_data` included.
+//! - `classic_export.rs`: Tyk Classic export ([`export_classic`]).
+//! - `credentials.rs`: where tokens are read from (header, query parameter, cookie), both forms.
+//! - `extension.rs`: Gatehouse's own block (`x-gatehouse`, `gatehouse`), its keys per form,
+//!   written and read once for both.
+//! - `oas_tests.rs`, `classic_tests.rs`: each importer's unit tests; `roundtrip_tests.rs`: the
+//!   export → import property tests (proptest). `tests/tyk_import.rs`: Tyk's own OAuth example.
+//!
+//! # Nothing dropped silently
 //! Tyk users migrate by handing Gatehouse the definitions they already have: Tyk OAS (an
 //! OpenAPI 3 document carrying `x-tyk-api-gateway`) or Tyk Classic (bare, or wrapped in
 //! `{"api_definition": …}` as the Dashboard takes it). Gatehouse supports a small part of what
@@ -49,13 +66,6 @@
 //! document says (`authentication.enabled: false`, `use_keyless: true`) or only what is left
 //! when its authentication is missing; the control plane refuses to replace a protected API by
 //! the latter unless the caller opts in.
-//!
-//! # Layout
-//! - `path`: walking JSON objects with their paths, typed reads, and the "unmapped field"
-//!   warnings.
-//! - `oas` and `oas_auth`: Tyk OAS import; `export`: Tyk OAS export.
-//! - `classic`: Tyk Classic import; `classic_export`: Tyk Classic export.
-//! - `credentials`: where tokens are read from, in both formats.
 
 mod classic;
 mod classic_export;
@@ -75,7 +85,7 @@ mod roundtrip_tests;
 
 use serde_json::Value;
 
-use crate::{Api, GrantType, Notifications, ValidationError};
+use gatehouse_model::{Api, GrantType, Notifications, ValidationError};
 use path::{Obj, Warnings};
 
 pub use classic::import_classic;

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::GrantType;
+use gatehouse_model::GrantType;
 
 const SCHEME: &str = "/x-tyk-api-gateway/server/authentication/securitySchemes/oauth";
 
@@ -136,7 +136,7 @@ fn credential_locations_import_from_the_scheme() {
     set(&mut doc, &format!("{SCHEME}/query"), json!({ "enabled": true, "name": "token" }));
     set(&mut doc, &format!("{SCHEME}/cookie"), json!({ "enabled": true }));
     set(&mut doc, "/x-tyk-api-gateway/server/authentication/stripAuthorizationData", json!(true));
-    let expected = crate::CredentialLocation {
+    let expected = gatehouse_model::CredentialLocation {
         header_name: "X-Api-Token".into(),
         query_param: "token".into(),
         // As in Tyk, an unnamed source takes the header's name.
