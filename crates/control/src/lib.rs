@@ -9,6 +9,8 @@
 //! - [`analytics`]: a client's usage per day and API, from what the gateways record.
 //! - [`keyless`]: the guard against replacing a protected API by a keyless one unasked.
 //! - [`policies`]: security policies; deleting one still in use is refused.
+//! - `references.rs`: checks that an object names one that exists (a client's or user's
+//!   policy).
 //! - [`users`]: resource owners of the password grant (Argon2id passwords).
 //! - [`tokens`]: authorization codes for identity servers and admin revocation, over the token
 //!   store the gateways share.
@@ -23,6 +25,7 @@ pub mod error;
 pub mod fleet;
 pub mod keyless;
 pub mod policies;
+mod references;
 pub mod registry;
 pub mod tokens;
 pub mod users;

@@ -90,15 +90,6 @@ fn check_name_free(state: &ConfigState, policy: &Policy) -> Result<(), ControlEr
     }
 }
 
-/// A policy id given for a client or user must name an existing policy.
-pub(crate) fn check_policy_exists(state: &ConfigState, policy_id: &str) -> Result<(), ControlError> {
-    if policy_id.is_empty() || state.policies.contains_key(policy_id) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("policy_id", format!("policy {policy_id:?} not found")).into())
-    }
-}
-
 fn policy_not_found(id: &str) -> ControlError {
     ControlError::NotFound(format!("policy {id:?} not found"))
 }

@@ -3,14 +3,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, ValidationError, api::check_id};
+use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, ValidationError, id::check_id};
 use gatehouse_oauth::secret;
 use gatehouse_store::{AnyStateStore, AnyTokenStore, StateStore};
 use tokio::sync::{Mutex, RwLock, broadcast};
 
 use crate::ControlError;
 use crate::keyless::{KeylessIntent, check_not_made_keyless};
-use crate::policies::check_policy_exists;
+use crate::references::check_policy_exists;
 use crate::watch::{LOG_CAPACITY, Published};
 
 /// The control plane's state: the durable store, an in-memory copy of its state, the tail of

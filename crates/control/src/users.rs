@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use gatehouse_model::{Change, ResourceOwner, SecretHash, ValidationError, api::check_id};
+use gatehouse_model::{Change, ResourceOwner, SecretHash, ValidationError, id::check_id};
 
 use crate::registry::hash_chosen_secret;
 use crate::{ControlError, ControlPlane};
@@ -35,7 +35,7 @@ impl ControlPlane {
             if state.users.contains_key(&user.username) {
                 return Err(ControlError::Conflict(format!("user {:?} already exists", user.username)));
             }
-            crate::policies::check_policy_exists(state, &user.policy_id)?;
+            crate::references::check_policy_exists(state, &user.policy_id)?;
             Ok((Change::UserPut(user.clone()), ()))
         })
         .await?;

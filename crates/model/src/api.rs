@@ -7,6 +7,7 @@ use http::Uri;
 use serde::{Deserialize, Serialize};
 
 use crate::ValidationError;
+use crate::id::check_id;
 use crate::versioning::Versioning;
 
 /// An API proxied by the gateways.
@@ -167,17 +168,6 @@ impl Api {
         }
         Ok(self)
     }
-}
-
-/// Identifiers travel in URL paths and storage keys: keep them to a safe alphabet.
-pub fn check_id(field: &str, id: &str) -> Result<(), ValidationError> {
-    if id.len() > 128 {
-        return Err(ValidationError::new(field, "must be at most 128 characters"));
-    }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)) {
-        return Err(ValidationError::new(field, "may contain only letters, digits and - _ . ~"));
-    }
-    Ok(())
 }
 
 fn normalise_listen_path(raw: &str) -> Result<String, ValidationError> {

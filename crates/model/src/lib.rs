@@ -6,6 +6,7 @@
 //! - [`session`]: what an access token grants, as stored in the token store.
 //! - [`grant`]: single-use grants between requests (authorization codes, refresh tokens) and
 //!   token families.
+//! - [`id`]: the safe alphabet and length of every identifier.
 //! - [`policy`]: security policies (access rights, rate limit, quota) tokens inherit.
 //! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
 //!   forward; both the control plane and the gateways apply changes with the same code.
@@ -19,6 +20,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod grant;
+pub mod id;
 pub mod policy;
 pub mod session;
 pub mod versioning;

@@ -46,7 +46,7 @@ const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 impl Policy {
     /// Checks every field; names the first one that is wrong.
     pub fn validate(self) -> Result<Self, ValidationError> {
-        crate::api::check_id("id", &self.id)?;
+        crate::id::check_id("id", &self.id)?;
         if self.name.trim().is_empty() {
             return Err(ValidationError::new("name", "is required"));
         }

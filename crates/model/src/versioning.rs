@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ValidationError;
-use crate::api::check_id;
+use crate::id::check_id;
 
 /// Where a request carries its version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
