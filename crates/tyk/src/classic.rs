@@ -11,10 +11,11 @@
 use serde_json::Value;
 
 use crate::credentials::{self, SourcePaths};
+use crate::extension;
+use crate::imported::{ImportError, Imported};
+use crate::oauth::{authorize_types, canonical_grants, notifications};
 use crate::path::{Obj, Warnings, is_default, join, unsupported};
-use crate::{
-    FieldPaths, ImportError, Imported, authorize_types, canonical_grants, extension, notifications, validated,
-};
+use crate::validate::{FieldPaths, validated};
 use gatehouse_model::{
     Api, CredentialLocation, GrantType, OAuthSettings, Upstream, UpstreamTls, ValidationError, Versioning,
 };

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::ImportError;
+use crate::imported::ImportError;
 use crate::path::{Obj, Warnings};
 use gatehouse_model::CredentialLocation;
 

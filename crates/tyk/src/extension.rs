@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::ImportError;
+use crate::imported::ImportError;
 use crate::path::{Obj, Warnings};
 use gatehouse_model::{Api, OAuthSettings, UpstreamTls};
 

@@ -4,8 +4,10 @@
 
 use serde_json::Value;
 
+use crate::imported::{ImportError, Imported};
 use crate::path::{Obj, Warnings, is_default, missing};
-use crate::{FieldPaths, ImportError, Imported, extension, oas_auth, validated};
+use crate::validate::{FieldPaths, validated};
+use crate::{extension, oas_auth};
 use gatehouse_model::{Api, Upstream, UpstreamTls, Versioning};
 
 /// The Tyk extension holding everything Tyk needs beyond OpenAPI.

@@ -4,8 +4,9 @@
 //! authentication method is refused, because Gatehouse would otherwise serve the API without it.
 
 use crate::credentials::{self, SourcePaths};
+use crate::imported::ImportError;
+use crate::oauth::{authorize_types, canonical_grants, notifications};
 use crate::path::{Obj, Warnings, join};
-use crate::{ImportError, authorize_types, canonical_grants, notifications};
 use gatehouse_model::{CredentialLocation, GrantType, Notifications, OAuthSettings};
 
 /// Where Tyk (and Gatehouse) serve the OAuth endpoints, relative to the listen path. Tyk writes

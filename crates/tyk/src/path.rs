@@ -5,7 +5,7 @@ use std::fmt::Display;
 
 use serde_json::{Map, Value};
 
-use crate::ImportError;
+use crate::imported::ImportError;
 
 /// The root's own path; children of the root are named without a prefix (`info.name`).
 const ROOT: &str = "$";

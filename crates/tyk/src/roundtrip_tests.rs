@@ -6,8 +6,10 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::*;
+use crate::oauth::canonical_grants;
 use gatehouse_model::{
-    CredentialLocation, GrantType, OAuthSettings, Upstream, UpstreamTls, VersionLocation, Versioning,
+    Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream, UpstreamTls, VersionLocation,
+    Versioning,
 };
 
 const ID: &str = "[A-Za-z0-9_.~-]{1,12}";
