@@ -12,6 +12,8 @@
 //! - [`probes`]: a plain port for the control plane's probes when its main port needs client
 //!   certificates.
 //! - [`observe`]: spans and metrics of admin calls, and `/metrics` on that port.
+//! - [`otel`]: the OTLP/gRPC span exporter and the process's telemetry set-up (logs plus the
+//!   exporter's layer), kept out of `gatehouse-telemetry` so the domain crates skip tonic.
 //! - [`admin_cli`]: `gatehouse admin …`, the admin tasks from a shell, over gRPC.
 //! - [`admin`]: the gRPC admin services and the shared-secret checks.
 //! - [`rest`]: REST/JSON transcoding generated from the `google.api.http` annotations.
@@ -35,6 +37,7 @@ pub mod cli_tls;
 pub mod config_file;
 pub mod listener;
 pub mod observe;
+pub mod otel;
 pub mod pb;
 pub mod peer;
 pub mod probes;

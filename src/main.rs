@@ -2,7 +2,7 @@
 
 use clap::{CommandFactory as _, FromArgMatches as _};
 use gatehouse::cli::{Cli, Role};
-use gatehouse::{config_file, roles};
+use gatehouse::{config_file, otel, roles};
 
 fn main() -> std::process::ExitCode {
     let command = Cli::command();
@@ -50,10 +50,9 @@ fn main() -> std::process::ExitCode {
     };
     // Before anything records a metric: handles taken earlier would stay no-ops.
     let metrics = if is_server { gatehouse_telemetry::metrics::install() } else { Ok(()) };
-    let options =
-        gatehouse_telemetry::Options { service_name, log_format: cli.log_format, traces: is_server };
+    let options = otel::Options { service_name, log_format: cli.log_format, traces: is_server };
     // The OTLP exporter's channel lives on the runtime.
-    let telemetry = metrics.and_then(|()| runtime.block_on(async { gatehouse_telemetry::init(options) }));
+    let telemetry = metrics.and_then(|()| runtime.block_on(async { otel::init(options) }));
     let telemetry = match telemetry {
         Ok(telemetry) => telemetry,
         Err(e) => {

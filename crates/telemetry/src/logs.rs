@@ -1,5 +1,7 @@
 //! The process-wide `tracing` subscriber: logs on stderr, filtered by `RUST_LOG`, as text or
-//! JSON lines, with the OpenTelemetry layer beside them when traces are exported.
+//! JSON lines, with an extra layer beside them: the binary's OpenTelemetry layer (`src/otel.rs`)
+//! when traces are exported. The exporter is not built here, so that the crates recording spans
+//! and metrics do not compile its gRPC stack.
 
 use std::io::IsTerminal as _;
 
@@ -43,13 +45,14 @@ impl std::fmt::Display for LogFormat {
 }
 
 /// A layer over the bare registry, so layers of different types can sit side by side.
-pub(crate) type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// Installs the global subscriber: the log layer, plus `otel` when traces are exported.
-pub(crate) fn install(format: LogFormat, otel: Option<BoxedLayer>) -> Result<(), String> {
+/// Installs the global subscriber: the log layer, plus `extra` (the OpenTelemetry layer when
+/// traces are exported). Fails if a global subscriber is already installed.
+pub fn install(format: LogFormat, extra: Option<BoxedLayer>) -> Result<(), String> {
     let mut layers: Vec<BoxedLayer> = Vec::with_capacity(2);
     layers.push(log_layer(format));
-    layers.extend(otel);
+    layers.extend(extra);
     tracing_subscriber::registry()
         .with(layers)
         .try_init()

@@ -8,6 +8,7 @@
 //! The spans use [`TARGET`], which only the OpenTelemetry layer enables: with exporting off they
 //! are disabled at their call site, and recording into them is a no-op.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -18,10 +19,24 @@ use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::otel;
-
 /// The `tracing` target of every span below.
 pub const TARGET: &str = "gatehouse_trace";
+
+/// Set while spans are exported. Read on every request to skip trace-context work (parsing
+/// `traceparent`, formatting span names) when nothing would see the result.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are being exported.
+#[inline]
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// Called by the exporter (the binary's `otel.rs`) once its layer is built, and with `false`
+/// when it shuts down.
+pub fn set_exporting(on: bool) {
+    EXPORTING.store(on, Ordering::Relaxed);
+}
 
 /// The gateway's server span for one request. Continues the caller's trace when the request
 /// carries a valid `traceparent`.
@@ -177,12 +192,12 @@ fn rename(span: &Span, name: String) {
 /// Makes `span` a child of the remote span named by the request's `traceparent` (when valid).
 /// A no-op when traces are not exported.
 pub fn continue_from(span: &Span, headers: &HeaderMap) {
-    if !otel::enabled() || span.is_disabled() || !headers.contains_key(TRACEPARENT) {
+    if !exporting() || span.is_disabled() || !headers.contains_key(TRACEPARENT) {
         return;
     }
     let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     if cx.span().span_context().is_valid() {
-        // Fails only without the layer, which `enabled()` rules out.
+        // Fails only without the layer, which `exporting()` rules out.
         let _ = span.set_parent(cx);
     }
 }
@@ -191,7 +206,7 @@ pub fn continue_from(span: &Span, headers: &HeaderMap) {
 /// the caller sent: the next hop's parent is us. A no-op when traces are not exported, so the
 /// caller's own header then passes through unchanged.
 pub fn inject(span: &Span, headers: &mut HeaderMap) {
-    if !otel::enabled() || span.is_disabled() {
+    if !exporting() || span.is_disabled() {
         return;
     }
     TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
