@@ -30,12 +30,12 @@ pub struct AuthGuardArgs {
 
 impl AuthGuardArgs {
     /// The failure policy the flags describe.
-    pub fn policy(&self) -> Result<FailurePolicy, String> {
+    pub fn policy(&self) -> anyhow::Result<FailurePolicy> {
         let seconds = |flag: &str, value: f64| {
             Duration::try_from_secs_f64(value)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("{flag}: {value} is not a positive number of seconds"))
+                .ok_or_else(|| anyhow::anyhow!("{flag}: {value} is not a positive number of seconds"))
         };
         let policy = FailurePolicy {
             limit: self.auth_failure_limit,
@@ -44,14 +44,14 @@ impl AuthGuardArgs {
             max_lockout: seconds("--auth-lockout-max", self.auth_lockout_max)?,
         };
         if policy.max_lockout < policy.lockout {
-            return Err("--auth-lockout-max must be at least --auth-lockout".into());
+            anyhow::bail!("--auth-lockout-max must be at least --auth-lockout");
         }
         Ok(policy)
     }
 
     /// Sets the process-wide policy and Argon2id bound (`default_slots` when the flag is 0);
     /// returns the policy.
-    pub fn apply(&self, default_slots: usize) -> Result<FailurePolicy, String> {
+    pub fn apply(&self, default_slots: usize) -> anyhow::Result<FailurePolicy> {
         let policy = self.policy()?;
         let slots = match self.argon2_concurrency {
             0 => default_slots,

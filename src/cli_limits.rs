@@ -41,12 +41,12 @@ pub struct ConnectionLimitArgs {
 }
 
 impl ConnectionLimitArgs {
-    pub fn limits(&self) -> Result<ConnectionLimits, String> {
+    pub fn limits(&self) -> anyhow::Result<ConnectionLimits> {
         if self.max_header_bytes < MIN_HEADER_BYTES {
-            return Err(format!("--max-header-bytes: at least {MIN_HEADER_BYTES}"));
+            anyhow::bail!("--max-header-bytes: at least {MIN_HEADER_BYTES}");
         }
         if self.max_headers == 0 {
-            return Err("--max-headers: at least 1".into());
+            anyhow::bail!("--max-headers: at least 1");
         }
         Ok(ConnectionLimits {
             header_read_timeout: positive("--header-read-timeout", self.header_read_timeout)?,
@@ -67,10 +67,10 @@ impl ConnectionLimitArgs {
 }
 
 /// A deadline of zero would close every connection at once: a mistake, said at start.
-fn positive(flag: &str, seconds: f64) -> Result<Duration, String> {
+fn positive(flag: &str, seconds: f64) -> anyhow::Result<Duration> {
     match Duration::try_from_secs_f64(seconds) {
         Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!("{flag}: {seconds} is not a positive number of seconds")),
+        _ => anyhow::bail!("{flag}: {seconds} is not a positive number of seconds"),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use anyhow::Context as _;
+
 use gatehouse_gateway::oauth::issuer::IssuerPolicy;
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -20,15 +22,15 @@ pub struct PublicNameArgs {
 
 impl PublicNameArgs {
     /// The issuer policy for a gateway whose listeners are bound to `bound`.
-    pub fn issuer_policy(&self, bound: &[SocketAddr]) -> Result<IssuerPolicy, String> {
+    pub fn issuer_policy(&self, bound: &[SocketAddr]) -> anyhow::Result<IssuerPolicy> {
         if let Some(url) = &self.public_url {
-            return IssuerPolicy::public_url(url.trim()).map_err(|e| format!("--public-url: {e}"));
+            return IssuerPolicy::public_url(url.trim()).map_err(anyhow::Error::msg).context("--public-url");
         }
         let configured: Vec<String> =
             self.public_hosts.iter().map(|h| h.trim()).filter(|h| !h.is_empty()).map(str::to_owned).collect();
         if !configured.is_empty() {
             for host in &configured {
-                check_host(host).map_err(|e| format!("--public-hosts: {e}"))?;
+                check_host(host).context("--public-hosts")?;
             }
             return Ok(IssuerPolicy::AllowedHosts(configured));
         }
@@ -37,11 +39,11 @@ impl PublicNameArgs {
 }
 
 /// A `Host` value: an authority without user info, nothing else.
-fn check_host(host: &str) -> Result<(), String> {
+fn check_host(host: &str) -> anyhow::Result<()> {
     let authority: http::uri::Authority =
-        host.parse().map_err(|e| format!("{host:?} is not a host[:port]: {e}"))?;
+        host.parse().with_context(|| format!("{host:?} is not a host[:port]"))?;
     if authority.as_str().contains('@') || authority.host().is_empty() {
-        return Err(format!("{host:?} is not a host[:port]"));
+        anyhow::bail!("{host:?} is not a host[:port]");
     }
     Ok(())
 }
@@ -99,6 +101,6 @@ mod tests {
             assert!(args.issuer_policy(&[]).is_err(), "{bad}");
         }
         let args = PublicNameArgs { public_url: Some("api.example.com".into()), ..Default::default() };
-        assert!(args.issuer_policy(&[]).unwrap_err().starts_with("--public-url:"));
+        assert!(format!("{:#}", args.issuer_policy(&[]).unwrap_err()).starts_with("--public-url: "));
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use gatehouse_tls::{ClientIdentity, ServerTls, ServerTlsOptions, SniCert};
 
 /// A listener's certificates, for the gateway and the control plane alike.
@@ -33,10 +34,10 @@ pub struct ListenerTlsArgs {
 
 impl ListenerTlsArgs {
     /// The listener's TLS config (watched for changes), or `None` for plain HTTP.
-    pub fn load(&self, client_ca: Option<PathBuf>) -> Result<Option<Arc<ServerTls>>, String> {
+    pub fn load(&self, client_ca: Option<PathBuf>) -> anyhow::Result<Option<Arc<ServerTls>>> {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             if client_ca.is_some() {
-                return Err("--tls-client-ca needs --tls-cert and --tls-key".into());
+                anyhow::bail!("--tls-client-ca needs --tls-cert and --tls-key");
             }
             return Ok(None);
         };
@@ -46,25 +47,25 @@ impl ListenerTlsArgs {
             .filter(|s| !s.trim().is_empty())
             .map(|s| SniCert::parse(s))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("--tls-sni-cert {e}"))?;
+            .context("--tls-sni-cert")?;
         let options = ServerTlsOptions { cert: cert.clone(), key: key.clone(), sni, client_ca };
-        ServerTls::load(options).map(Some).map_err(|e| format!("TLS: {e}"))
+        ServerTls::load(options).map(Some).context("TLS")
     }
 
     /// The HSTS header value, `None` when turned off.
-    pub fn hsts(&self) -> Result<Option<http::HeaderValue>, String> {
+    pub fn hsts(&self) -> anyhow::Result<Option<http::HeaderValue>> {
         let value = self.hsts.trim();
         if value.is_empty() || value.eq_ignore_ascii_case("off") {
             return Ok(None);
         }
         if !value.to_ascii_lowercase().contains("max-age=") {
-            return Err(format!(
+            anyhow::bail!(
                 "--hsts {value:?}: expected e.g. \"max-age=31536000; includeSubDomains\" or \"off\""
-            ));
+            );
         }
         http::HeaderValue::from_str(value)
             .map(Some)
-            .map_err(|_| format!("--hsts {value:?}: not a header value"))
+            .map_err(|_| anyhow::anyhow!("--hsts {value:?}: not a header value"))
     }
 }
 
@@ -91,17 +92,17 @@ impl ControlPlaneClientArgs {
 
     /// The TLS client config for `url`: `None` for http:// URLs (refusing TLS flags there, which
     /// would otherwise be silently ignored).
-    pub fn client_config(&self, url: &str) -> Result<Option<gatehouse_tls::rustls::ClientConfig>, String> {
+    pub fn client_config(&self, url: &str) -> anyhow::Result<Option<gatehouse_tls::rustls::ClientConfig>> {
         if !url.starts_with("https://") {
             if self.control_plane_ca.is_some() || self.control_plane_cert.is_some() {
-                return Err(format!(
+                anyhow::bail!(
                     "--control-plane-ca / --control-plane-cert need an https:// control plane, not {url}"
-                ));
+                );
             }
             return Ok(None);
         }
         let read =
-            |path: &PathBuf| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+            |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
         let roots = match &self.control_plane_ca {
             Some(path) => {
                 Some(gatehouse_tls::pem::roots_from_pem(&read(path)?, &path.display().to_string())?)
@@ -113,6 +114,6 @@ impl ControlPlaneClientArgs {
             _ => None,
         };
         // ALPN h2: gRPC over TLS; the connector sets it.
-        gatehouse_tls::client_config(roots, identity.as_ref(), &[]).map(Some)
+        Ok(Some(gatehouse_tls::client_config(roots, identity.as_ref(), &[])?))
     }
 }

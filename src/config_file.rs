@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context as _, bail};
 use clap::Command;
 use clap::error::ContextKind;
 
@@ -69,7 +70,7 @@ pub fn expand(
     command: &Command,
     args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
-) -> Result<Expanded, String> {
+) -> anyhow::Result<Expanded> {
     let unchanged = |args| Ok(Expanded { args, ..Expanded::default() });
     let Some(role_at) = role_position(command, &args) else { return unchanged(args) };
     let role = args[role_at].to_string_lossy().into_owned();
@@ -79,15 +80,15 @@ pub fn expand(
     let Some(path) = config_path(&args).or_else(|| env(CONFIG_ENV)) else { return unchanged(args) };
     let path = Path::new(&path);
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("config file {}: cannot read it: {e}", path.display()))?;
+        .with_context(|| format!("config file {}: cannot read it", path.display()))?;
     let table: toml::Table =
-        text.parse().map_err(|e| format!("config file {}: not valid TOML: {e}", path.display()))?;
+        text.parse().with_context(|| format!("config file {}: not valid TOML", path.display()))?;
 
     let mut command = command.clone();
     command.build();
     let Some(role_command) = command.find_subcommand(&role) else { return unchanged(args) };
-    let settings = settings_for(&command, &table, &role)
-        .map_err(|message| format!("config file {}: {message}", path.display()))?;
+    let settings =
+        settings_for(&command, &table, &role).with_context(|| format!("config file {}", path.display()))?;
 
     let mut inserted = Vec::new();
     let mut from_file = BTreeMap::new();
@@ -107,7 +108,7 @@ pub fn expand(
             match value {
                 toml::Value::Boolean(true) => inserted.push(OsString::from(&flag)),
                 toml::Value::Boolean(false) => {}
-                other => return Err(bad(path, &qualified, &other, "expected true or false")),
+                other => bail!(bad(path, &qualified, &other, "expected true or false")),
             }
         } else {
             let values = match value {
@@ -115,7 +116,9 @@ pub fn expand(
                 single => vec![single],
             };
             for item in values {
-                let text = scalar(&item).ok_or_else(|| bad(path, &qualified, &item, "expected a value"))?;
+                let Some(text) = scalar(&item) else {
+                    bail!(bad(path, &qualified, &item, "expected a value"))
+                };
                 inserted.push(OsString::from(&flag));
                 inserted.push(OsString::from(text));
             }
@@ -133,7 +136,7 @@ fn settings_for(
     command: &Command,
     table: &toml::Table,
     role: &str,
-) -> Result<Vec<(String, String, toml::Value)>, String> {
+) -> anyhow::Result<Vec<(String, String, toml::Value)>> {
     let known_anywhere =
         |key: &str| SERVER_ROLES.iter().filter_map(|r| command.find_subcommand(r)).any(|c| has_flag(c, key));
     let (mut settings, mut section_settings) = (Vec::new(), Vec::new());
@@ -141,7 +144,7 @@ fn settings_for(
         if let toml::Value::Table(section) = value {
             let section_name = key.replace('_', "-");
             if !SERVER_ROLES.contains(&section_name.as_str()) {
-                return Err(format!("unknown section [{key}] (sections: {})", SERVER_ROLES.join(", ")));
+                bail!("unknown section [{key}] (sections: {})", SERVER_ROLES.join(", "));
             }
             if section_name != role {
                 continue;
@@ -150,14 +153,14 @@ fn settings_for(
             for (inner, value) in section {
                 let flag = inner.replace('_', "-");
                 if !has_flag(role_command, &flag) {
-                    return Err(format!("unknown setting {section_name}.{inner}"));
+                    bail!("unknown setting {section_name}.{inner}");
                 }
                 section_settings.push((format!("{section_name}.{inner}"), flag, value.clone()));
             }
         } else {
             let flag = key.replace('_', "-");
             if !known_anywhere(&flag) {
-                return Err(format!("unknown setting {key}"));
+                bail!("unknown setting {key}");
             }
             settings.push((key.clone(), flag, value.clone()));
         }

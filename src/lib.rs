@@ -20,6 +20,7 @@
 //! - [`sync`]: a gateway following the control plane's config stream; [`channel`]: gRPC
 //!   channels to the control plane, TLS for https URLs.
 //! - [`pb`] and [`wire`]: generated wire types, and their conversion to domain types.
+//! - [`report`]: an error and its causes on one line, for stderr and logs.
 //!
 //! The domain lives in `crates/`: `model` (types), `oauth` (the authorization server),
 //! `store` (Redis, file and memory storage), `control` (registry and revision log),
@@ -41,6 +42,7 @@ pub mod otel;
 pub mod pb;
 pub mod peer;
 pub mod probes;
+pub mod report;
 pub mod rest;
 pub mod roles;
 pub mod sync;

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use gatehouse_control::ControlPlane;
 use gatehouse_gateway::conn::deadline::Deadline;
 use gatehouse_gateway::conn::watchdog::{Tracked, Watchdog};
@@ -66,7 +67,7 @@ pub async fn serve_control_plane(
     secrets: ControlSecrets,
     connections: Connections,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let services = AdminServices::new(Arc::clone(&control));
     let (health_reporter, health) = tonic_health::server::health_reporter();
     // The state is loaded before we get here: every service is ready to serve. From now on
@@ -309,26 +310,24 @@ fn plain(status: http::StatusCode, message: &'static str) -> Response<tonic::bod
 
 // gRPC server reflection, so grpcurl and other generic clients need no .proto files. Both
 // versions: some clients still speak only v1alpha.
-fn reflection_v1() -> Result<
+fn reflection_v1() -> anyhow::Result<
     tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
-    String,
 > {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| format!("cannot build gRPC reflection: {e}"))
+        .context("cannot build gRPC reflection")
 }
 
-fn reflection_v1alpha() -> Result<
+fn reflection_v1alpha() -> anyhow::Result<
     tonic_reflection::server::v1alpha::ServerReflectionServer<
         impl tonic_reflection::server::v1alpha::ServerReflection,
     >,
-    String,
 > {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
-        .map_err(|e| format!("cannot build gRPC reflection: {e}"))
+        .context("cannot build gRPC reflection")
 }
 
 async fn route(

@@ -1,7 +1,9 @@
 //! `gatehouse`: see the library crate for the layout.
 
+use anyhow::Context as _;
 use clap::{CommandFactory as _, FromArgMatches as _};
 use gatehouse::cli::{Cli, Role};
+use gatehouse::report::one_line;
 use gatehouse::{config_file, otel, roles};
 
 fn main() -> std::process::ExitCode {
@@ -9,8 +11,8 @@ fn main() -> std::process::ExitCode {
     let expanded =
         match config_file::expand(&command, std::env::args_os().collect(), |name| std::env::var_os(name)) {
             Ok(expanded) => expanded,
-            Err(message) => {
-                eprintln!("gatehouse: {message}");
+            Err(error) => {
+                eprintln!("gatehouse: {}", one_line(error.as_ref()));
                 return std::process::ExitCode::from(2);
             }
         };
@@ -62,13 +64,17 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.role {
-            Role::ControlPlane(args) => roles::control_plane(args).await,
-            Role::Gateway(args) => roles::gateway(args).await,
-            Role::Dev(args) => roles::dev(args).await,
+            Role::ControlPlane(args) => {
+                roles::control_plane(args).await.context("cannot start the control plane")
+            }
+            Role::Gateway(args) => roles::gateway(args).await.context("cannot start the gateway"),
+            Role::Dev(args) => roles::dev(args).await.context("cannot start dev mode"),
+            // The admin CLI's errors say what failed already ("NotFound: API \"x\" not found").
             Role::Admin(args) => gatehouse::admin_cli::run(args).await,
         }
     });
-    if let Err(message) = &result {
+    if let Err(error) = &result {
+        let message = one_line(error.as_ref());
         if is_server {
             tracing::error!("{message}");
         }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use anyhow::{Context as _, bail};
 use gatehouse_control::ControlPlane;
 use gatehouse_gateway::analytics::AnalyticsRecorder;
 use gatehouse_gateway::conn::Connections;
@@ -23,25 +24,23 @@ use crate::cli::{ControlPlaneArgs, DevArgs, GatewayArgs, StateStoreKind};
 use crate::listener::{ControlSecrets, ListenerTls, Readiness, serve_control_plane};
 use crate::sync::{self, ControlPlaneAccess};
 
-pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
+pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     // Before the secret checks, which take the failure policy from it.
     args.auth.apply(cpus())?;
     let node = match &args.node_secret {
-        Some(secret) => Some(SecretCheck::new(secret, "node").map_err(|e| format!("--node-secret: {e}"))?),
+        Some(secret) => Some(SecretCheck::new(secret, "node").context("--node-secret")?),
         None => None,
     };
     let secrets = ControlSecrets {
-        admin: SecretCheck::new(&args.admin_secret, "admin").map_err(|e| format!("--admin-secret: {e}"))?,
+        admin: SecretCheck::new(&args.admin_secret, "admin").context("--admin-secret")?,
         node,
     };
     if args.node_secret.as_deref() == Some(args.admin_secret.as_str()) {
-        return Err(
-            "--node-secret must differ from --admin-secret: gateways must not hold admin rights".into()
-        );
+        bail!("--node-secret must differ from --admin-secret: gateways must not hold admin rights");
     }
     let tokens = match &args.redis {
         Some(url) => Some(AnyTokenStore::Redis(
-            RedisTokenStore::connect(url).await.map_err(|e| redis_error("--redis", url, e))?,
+            RedisTokenStore::connect(url).await.with_context(|| redis_context("--redis", url))?,
         )),
         None => {
             tracing::warn!("no --redis: authorize-client and token revocation are unavailable");
@@ -51,16 +50,16 @@ pub async fn control_plane(args: ControlPlaneArgs) -> Result<(), String> {
     let store = match (args.state_store, &args.redis) {
         (StateStoreKind::File, _) => AnyStateStore::File(
             FileStateStore::open(&args.data_dir)
-                .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?,
+                .with_context(|| format!("--data-dir {}", args.data_dir.display()))?,
         ),
         (StateStoreKind::Redis, Some(url)) => AnyStateStore::Redis(
             RedisStateStore::connect(url)
                 .await
-                .map_err(|e| redis_error("--state-store redis: --redis", url, e))?,
+                .with_context(|| redis_context("--state-store redis: --redis", url))?,
         ),
-        (StateStoreKind::Redis, None) => return Err("--state-store redis needs --redis URL".into()),
+        (StateStoreKind::Redis, None) => bail!("--state-store redis needs --redis URL"),
     };
-    let control = ControlPlane::open(store, tokens).await.map_err(|e| e.to_string())?;
+    let control = ControlPlane::open(store, tokens).await?;
     let tls = match args.tls.load(args.tls_client_ca.clone())? {
         Some(config) => Some(ListenerTls { config, hsts: args.tls.hsts()? }),
         None => None,
@@ -102,10 +101,10 @@ struct ShardParts {
 }
 
 impl ShardParts {
-    async fn build(self) -> Result<Gateway, String> {
+    async fn build(self) -> anyhow::Result<Gateway> {
         let tokens = RedisTokenStore::connect(&self.redis)
             .await
-            .map_err(|e| redis_error("--redis", &self.redis, e))?;
+            .with_context(|| redis_context("--redis", &self.redis))?;
         Ok(Gateway {
             live: self.live,
             sessions: self.sessions,
@@ -125,7 +124,7 @@ impl ShardParts {
     }
 }
 
-pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
+pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let serving_threads = match args.serving_threads {
         0 => shards::default_count(),
         n => n,
@@ -133,12 +132,16 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     // One Argon2id verification per serving thread unless told otherwise.
     args.auth.apply(serving_threads)?;
     let tokens =
-        RedisTokenStore::connect(&args.redis).await.map_err(|e| redis_error("--redis", &args.redis, e))?;
+        RedisTokenStore::connect(&args.redis).await.with_context(|| redis_context("--redis", &args.redis))?;
     let node_id = args.node_id.unwrap_or_else(default_node_id);
     // Every TLS input is read before binding: a bad file stops the start with its name.
     let tls = args.tls.load(None)?;
     let mut edge = EdgePolicy {
-        trusted_proxies: args.trusted_proxies.parse().map_err(|e| format!("--trusted-proxies: {e}"))?,
+        trusted_proxies: args
+            .trusted_proxies
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .context("--trusted-proxies")?,
         hsts: args.tls.hsts()?,
         tls_required: tls.is_some(),
         connections: Connections::new(args.connections.limits()?, "gateway"),
@@ -213,29 +216,28 @@ pub async fn gateway(args: GatewayArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn dev(args: DevArgs) -> Result<(), String> {
+pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     args.auth.apply(cpus())?;
     let limits = args.connections.limits()?;
     let generated = args.admin_secret.is_none();
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
     let node_secret = gatehouse_oauth::token::mint();
     let secrets = ControlSecrets {
-        admin: SecretCheck::new(&admin_secret, "admin").map_err(|e| format!("--admin-secret: {e}"))?,
+        admin: SecretCheck::new(&admin_secret, "admin").context("--admin-secret")?,
         node: Some(SecretCheck::new(&node_secret, "node")?),
     };
     // One in-memory token store serves both roles, as Redis would serve both in production.
     let tokens = AnyTokenStore::Memory(MemoryTokenStore::new());
-    let control = ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), Some(tokens.clone()))
-        .await
-        .map_err(|e| e.to_string())?;
+    let control =
+        ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), Some(tokens.clone())).await?;
     // Before binding: loading the system's CA certificates takes a moment, and scripts (and
     // tests) take the open ports as the sign that the addresses below are printed.
     let upstream = UpstreamClient::new(ProxyTimeouts::default())
         .request_body_idle_timeout(limits.request_body_idle_timeout);
     let admin_listener = bind(args.admin_listen).await?;
     let gateway_listener = bind(args.listen).await?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    let gateway_addr = gateway_listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_addr = admin_listener.local_addr().context("the control plane's address")?;
+    let gateway_addr = gateway_listener.local_addr().context("the gateway's address")?;
     let issuer = args.public.issuer_policy(&[gateway_addr])?;
 
     let live = Arc::new(LiveConfig::new());
@@ -281,27 +283,27 @@ pub async fn dev(args: DevArgs) -> Result<(), String> {
         )
         .await
         {
-            tracing::error!("control plane stopped: {e}");
+            tracing::error!("control plane stopped: {}", crate::report::one_line(e.as_ref()));
         }
     });
     gateway.serve(gateway_listener, shutdown_signal(), std::time::Duration::from_secs(5)).await;
     Ok(())
 }
 
-async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
 }
 
-fn seconds(flag: &str, value: f64) -> Result<std::time::Duration, String> {
+fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("{flag}: {value} is not a number of seconds"))
+        .map_err(|_| anyhow::anyhow!("{flag}: {value} is not a number of seconds"))
 }
 
 /// A timeout of zero would refuse every request with 504: surely a mistake, so say so at start.
-fn positive_seconds(flag: &str, value: f64) -> Result<std::time::Duration, String> {
+fn positive_seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
     let duration = seconds(flag, value)?;
     if duration.is_zero() {
-        return Err(format!("{flag}: must be more than 0 seconds"));
+        bail!("{flag}: must be more than 0 seconds");
     }
     Ok(duration)
 }
@@ -340,8 +342,8 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// A Redis connection failure as the start-up error: the URL names the server, but its
-/// password, which Redis URLs carry inline, is masked.
-fn redis_error(flag: &str, url: &str, error: impl std::fmt::Display) -> String {
-    format!("{flag} {}: {error}", crate::config_file::mask_url_password(url))
+/// What a Redis connection failure happened to: the URL names the server, but its password,
+/// which Redis URLs carry inline, is masked.
+fn redis_context(flag: &str, url: &str) -> String {
+    format!("{flag} {}", crate::config_file::mask_url_password(url))
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use gatehouse_gateway::LiveConfig;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
@@ -35,7 +36,11 @@ pub async fn follow(url: String, access: ControlPlaneAccess, node_id: String, li
         let mut opened = false;
         match follow_once(&url, &access, &node_id, &live, &mut opened).await {
             Ok(()) => tracing::warn!(control_plane = %url, "config stream ended; reconnecting"),
-            Err(e) => tracing::warn!(error = %e, control_plane = %url, "config stream failed; reconnecting"),
+            Err(e) => tracing::warn!(
+                error = %crate::report::one_line(e.as_ref()),
+                control_plane = %url,
+                "config stream failed; reconnecting"
+            ),
         }
         if opened {
             // The control plane was up until just now: a restart, most likely. Retry promptly.
@@ -54,10 +59,10 @@ async fn follow_once(
     node_id: &str,
     live: &LiveConfig,
     opened: &mut bool,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
     let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("bad control-plane URL: {e}"))?
+        .context("bad control-plane URL")?
         .connect_timeout(CONNECT_TIMEOUT)
         // Detects a control plane that vanished without closing the connection.
         .http2_keep_alive_interval(Duration::from_secs(10))
@@ -65,9 +70,11 @@ async fn follow_once(
         .keep_alive_while_idle(true);
     let channel = crate::channel::connect(endpoint, access.tls.as_ref(), CONNECT_TIMEOUT)
         .await
-        .map_err(|e| format!("cannot connect: {}", crate::admin_cli::error_chain(&e)))?;
+        .context("cannot connect")?;
     let secret: Option<MetadataValue<_>> = match &access.node_secret {
-        Some(secret) => Some(secret.parse().map_err(|_| "node secret is not a valid header value")?),
+        Some(secret) => {
+            Some(secret.parse().map_err(|_| anyhow::anyhow!("node secret is not a valid header value"))?)
+        }
         None => None,
     };
     let mut client = pb::config_service_client::ConfigServiceClient::with_interceptor(
@@ -81,11 +88,16 @@ async fn follow_once(
     );
     let (store_id, revision) = live.position().unwrap_or_default();
     let request = pb::WatchRequest { node_id: node_id.to_owned(), store_id, revision };
-    let mut stream =
-        client.watch(request).await.map_err(|s| format!("watch refused: {}", s.message()))?.into_inner();
+    let mut stream = client
+        .watch(request)
+        .await
+        .map_err(|s| anyhow::anyhow!("watch refused: {}", s.message()))?
+        .into_inner();
     *opened = true;
     tracing::info!(control_plane = %url, held_revision = revision, "config stream open");
-    while let Some(event) = stream.message().await.map_err(|s| format!("stream error: {}", s.message()))? {
+    while let Some(event) =
+        stream.message().await.map_err(|s| anyhow::anyhow!("stream error: {}", s.message()))?
+    {
         match event.event {
             Some(pb::config_event::Event::Snapshot(snapshot)) => {
                 let state = snapshot_from_wire(snapshot)?;
@@ -97,10 +109,10 @@ async fn follow_once(
                 let (revision, change) = change_from_wire(delta)?;
                 // A gap means this stream cannot be trusted: reconnect and resume from what
                 // we hold, which yields the missing deltas or a snapshot.
-                live.apply_delta(revision, &change).map_err(|e| e.to_string())?;
+                live.apply_delta(revision, &change)?;
                 tracing::info!(revision, "config delta applied");
             }
-            None => return Err("empty config event".into()),
+            None => anyhow::bail!("empty config event"),
         }
     }
     Ok(())

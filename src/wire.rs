@@ -12,6 +12,24 @@ use gatehouse_tyk::Imported;
 
 use crate::pb;
 
+/// Why a config-stream message (snapshot or delta) cannot be applied by a gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// A message without a part the protocol requires, e.g. a delta without its change.
+    #[error("{0}")]
+    Missing(&'static str),
+    #[error("token key is not 32 bytes")]
+    TokenKeyLength,
+    #[error("sha256 secret hash is not 32 bytes")]
+    SecretHashLength,
+    #[error("confidential client {0:?} has no secret hash")]
+    NoSecretHash(String),
+    #[error("client {0:?} has an empty secret hash")]
+    EmptySecretHash(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
 /// An API from the wire, with the warnings of a Tyk Classic import (`api_definition`).
 pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<String>), ValidationError> {
     let mut api = api.ok_or_else(|| ValidationError::new("api", "is required"))?;
@@ -42,15 +60,19 @@ fn check_ca_pem(pem: &str, field: &str) -> Result<(), ValidationError> {
     }
     gatehouse_tls::pem::roots_from_pem(pem.as_bytes(), field)
         .map(drop)
-        .map_err(|e| ValidationError::new(field, e))
+        .map_err(|e| ValidationError::new(field, e.to_string()))
 }
 
-pub fn oas_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
-    serde_json::from_value(gatehouse_tyk::export_oas(api)).map_err(|e| e.to_string())
+/// The Tyk OAS export of `api`; failing only on a bug (an export that is not a JSON object).
+pub fn oas_to_wire(api: &Api) -> Result<pbjson_types::Struct, tonic::Status> {
+    serde_json::from_value(gatehouse_tyk::export_oas(api))
+        .map_err(|e| tonic::Status::internal(e.to_string()))
 }
 
-pub fn classic_to_wire(api: &Api) -> Result<pbjson_types::Struct, String> {
-    serde_json::from_value(gatehouse_tyk::export_classic(api)).map_err(|e| e.to_string())
+/// The Tyk Classic export of `api`; failing only on a bug, as [`oas_to_wire`].
+pub fn classic_to_wire(api: &Api) -> Result<pbjson_types::Struct, tonic::Status> {
+    serde_json::from_value(gatehouse_tyk::export_classic(api))
+        .map_err(|e| tonic::Status::internal(e.to_string()))
 }
 
 fn struct_to_json(s: &pbjson_types::Struct) -> serde_json::Value {
@@ -299,8 +321,8 @@ fn user_record(u: &ResourceOwner) -> pb::UserRecord {
     pb::UserRecord { user: Some(user_to_wire(u)), password_hash: u.password_hash.clone() }
 }
 
-fn user_from_record(r: pb::UserRecord) -> Result<ResourceOwner, String> {
-    let u = r.user.ok_or("user record without user")?;
+fn user_from_record(r: pb::UserRecord) -> Result<ResourceOwner, StreamError> {
+    let u = r.user.ok_or(StreamError::Missing("user record without user"))?;
     Ok(ResourceOwner {
         username: u.username,
         password_hash: r.password_hash,
@@ -335,16 +357,16 @@ fn client_record(c: &Client) -> pb::ClientRecord {
     pb::ClientRecord { client: Some(client_to_wire(c, None)), secret_hash }
 }
 
-fn client_from_record(r: pb::ClientRecord) -> Result<Client, String> {
-    let c = r.client.ok_or("client record without client")?;
+fn client_from_record(r: pb::ClientRecord) -> Result<Client, StreamError> {
+    let c = r.client.ok_or(StreamError::Missing("client record without client"))?;
     let secret_hash = match r.secret_hash.map(|h| h.kind) {
         None if c.public_client => None,
-        None => return Err(format!("confidential client {:?} has no secret hash", c.client_id)),
-        Some(Some(pb::secret_hash::Kind::Sha256(d))) => Some(SecretHash::Sha256(
-            d.as_slice().try_into().map_err(|_| "sha256 secret hash is not 32 bytes")?,
-        )),
+        None => return Err(StreamError::NoSecretHash(c.client_id)),
+        Some(Some(pb::secret_hash::Kind::Sha256(d))) => {
+            Some(SecretHash::Sha256(d.as_slice().try_into().map_err(|_| StreamError::SecretHashLength)?))
+        }
         Some(Some(pb::secret_hash::Kind::Argon2Phc(phc))) => Some(SecretHash::Argon2(phc)),
-        Some(None) => return Err(format!("client {:?} has an empty secret hash", c.client_id)),
+        Some(None) => return Err(StreamError::EmptySecretHash(c.client_id)),
     };
     Ok(Client {
         client_id: c.client_id,
@@ -372,11 +394,11 @@ pub fn snapshot_to_wire(state: &ConfigState) -> pb::ConfigSnapshot {
 
 /// A snapshot from the control plane. The control plane validated everything before it
 /// committed it, but a gateway re-checks rather than trust a peer's bytes.
-pub fn snapshot_from_wire(s: pb::ConfigSnapshot) -> Result<ConfigState, String> {
-    let token_key: [u8; 32] = s.token_key.as_slice().try_into().map_err(|_| "token key is not 32 bytes")?;
+pub fn snapshot_from_wire(s: pb::ConfigSnapshot) -> Result<ConfigState, StreamError> {
+    let token_key: [u8; 32] = s.token_key.as_slice().try_into().map_err(|_| StreamError::TokenKeyLength)?;
     let mut state = ConfigState::new(s.store_id, token_key);
     for api in s.apis {
-        let api = api_from_wire(Some(api)).map_err(|e| e.to_string())?;
+        let api = api_from_wire(Some(api))?;
         state.apis.insert(api.api_id.clone(), api);
     }
     for record in s.clients {
@@ -388,7 +410,7 @@ pub fn snapshot_from_wire(s: pb::ConfigSnapshot) -> Result<ConfigState, String> 
         state.users.insert(user.username.clone(), user);
     }
     for policy in s.policies {
-        let policy = policy_from_wire(Some(policy)).map_err(|e| e.to_string())?;
+        let policy = policy_from_wire(Some(policy))?;
         state.policies.insert(policy.id.clone(), policy);
     }
     state.revision = s.revision;
@@ -412,16 +434,16 @@ pub fn change_to_wire(revision: u64, change: &Change) -> pb::ConfigDelta {
     pb::ConfigDelta { revision, change: Some(change) }
 }
 
-pub fn change_from_wire(d: pb::ConfigDelta) -> Result<(u64, Change), String> {
+pub fn change_from_wire(d: pb::ConfigDelta) -> Result<(u64, Change), StreamError> {
     use pb::config_delta::Change as W;
-    let change = match d.change.ok_or("delta without change")? {
-        W::ApiPut(api) => Change::ApiPut(api_from_wire(Some(api)).map_err(|e| e.to_string())?),
+    let change = match d.change.ok_or(StreamError::Missing("delta without change"))? {
+        W::ApiPut(api) => Change::ApiPut(api_from_wire(Some(api))?),
         W::ApiDeleted(api_id) => Change::ApiDeleted { api_id },
         W::ClientPut(record) => Change::ClientPut(client_from_record(record)?),
         W::ClientDeleted(k) => Change::ClientDeleted(ClientKey { api_id: k.api_id, client_id: k.client_id }),
         W::UserPut(record) => Change::UserPut(user_from_record(record)?),
         W::UserDeleted(username) => Change::UserDeleted { username },
-        W::PolicyPut(policy) => Change::PolicyPut(policy_from_wire(Some(policy)).map_err(|e| e.to_string())?),
+        W::PolicyPut(policy) => Change::PolicyPut(policy_from_wire(Some(policy))?),
         W::PolicyDeleted(id) => Change::PolicyDeleted { id },
     };
     Ok((d.revision, change))

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
 use gatehouse_control::analytics::Date;
@@ -16,7 +16,7 @@ const POSTED: u64 = 2;
 
 /// `d/m/y` of the day `offset` days from today (UTC).
 fn day(offset: i64) -> String {
-    let today = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    let today = gatehouse_model::clock::unix_seconds() / 86_400;
     let d = Date::from_unix_day(today as i64 + offset);
     format!("{}/{}/{}", d.day, d.month, d.year)
 }

@@ -58,7 +58,7 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
     ) -> Result<Response<pb::ExportOasResponse>, Status> {
         let r = request.into_inner();
         let api = self.control.get_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
-        let document = oas_to_wire(&api).map_err(Status::internal)?;
+        let document = oas_to_wire(&api)?;
         Ok(Response::new(pb::ExportOasResponse { document: Some(document) }))
     }
 
@@ -68,7 +68,7 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
     ) -> Result<Response<pb::ExportClassicResponse>, Status> {
         let r = request.into_inner();
         let api = self.control.get_api(required("api_id", &r.api_id)?).await.map_err(status_from)?;
-        let api_definition = classic_to_wire(&api).map_err(Status::internal)?;
+        let api_definition = classic_to_wire(&api)?;
         Ok(Response::new(pb::ExportClassicResponse { api_definition: Some(api_definition) }))
     }
 

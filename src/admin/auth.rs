@@ -25,9 +25,9 @@ pub struct SecretCheck {
 }
 
 impl SecretCheck {
-    pub fn new(secret: &str, what: &'static str) -> Result<Self, String> {
+    pub fn new(secret: &str, what: &'static str) -> anyhow::Result<Self> {
         if secret.len() < MIN_SECRET_LEN {
-            return Err(format!("the {what} secret must be at least {MIN_SECRET_LEN} characters"));
+            anyhow::bail!("the {what} secret must be at least {MIN_SECRET_LEN} characters");
         }
         let throttle = Arc::new(AddressThrottle::new(gatehouse_oauth::throttle::policy()));
         Ok(Self { secret: secret.as_bytes().into(), what, throttle })

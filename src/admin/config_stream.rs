@@ -7,7 +7,7 @@ use futures_util::Stream;
 use gatehouse_control::fleet::NodeAuth;
 use gatehouse_control::watch::Published;
 use gatehouse_control::{ControlPlane, WatchStart};
-use gatehouse_oauth::now_unix;
+use gatehouse_model::clock::unix_seconds;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -65,7 +65,8 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
         let node_id = r.node_id;
         let address = peer.map(|p| p.to_string()).unwrap_or_default();
         tokio::spawn(async move {
-            let membership = control.fleet.join(node_id.clone(), auth, address, watcher.revision, now_unix());
+            let membership =
+                control.fleet.join(node_id.clone(), auth, address, watcher.revision, unix_seconds());
             let mut sent = watcher.revision;
             for event in first {
                 if tx.send(Ok(event)).await.is_err() {
@@ -94,7 +95,7 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
                 if tx.send(Ok(event)).await.is_err() {
                     break;
                 }
-                membership.sent(sent, now_unix());
+                membership.sent(sent, unix_seconds());
             }
             drop(membership);
             tracing::info!(%node_id, "gateway disconnected");

@@ -59,7 +59,7 @@ pub enum ApisCommand {
     ExportClassic { api_id: String },
 }
 
-pub async fn run(cmd: ApisCommand, conn: &Conn) -> Result<String, String> {
+pub async fn run(cmd: ApisCommand, conn: &Conn) -> anyhow::Result<String> {
     let mut client = conn.apis();
     match cmd {
         ApisCommand::List => {
@@ -124,7 +124,7 @@ pub async fn run(cmd: ApisCommand, conn: &Conn) -> Result<String, String> {
 
 /// An API created from a Tyk definition. Warnings name what was not carried over; they are
 /// repeated on stderr because an import that silently lost a setting is worse than none.
-fn imported(conn: &Conn, api: &pb::Api) -> Result<String, String> {
+fn imported(conn: &Conn, api: &pb::Api) -> anyhow::Result<String> {
     if !api.warnings.is_empty() {
         note(&format!("{} setting(s) of the definition were not imported; see warnings", api.warnings.len()));
     }

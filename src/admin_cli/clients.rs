@@ -71,7 +71,7 @@ pub enum ClientsCommand {
 const SHOWN_ONCE: &str =
     "the client secret is shown only this once: Gatehouse stores a hash of it and cannot show it again";
 
-pub async fn run(cmd: ClientsCommand, conn: &Conn) -> Result<String, String> {
+pub async fn run(cmd: ClientsCommand, conn: &Conn) -> anyhow::Result<String> {
     let mut service = conn.clients();
     match cmd {
         ClientsCommand::List { api_id } => {
@@ -111,9 +111,9 @@ pub async fn run(cmd: ClientsCommand, conn: &Conn) -> Result<String, String> {
         }
         ClientsCommand::Update { api_id, client_id, fields: f } => {
             if f.is_empty() {
-                return Err("nothing to update: give --redirect-uri, --policy-id, --description, \
-                            --name or --meta"
-                    .into());
+                anyhow::bail!(
+                    "nothing to update: give --redirect-uri, --policy-id, --description, --name or --meta"
+                );
             }
             // UpdateClient replaces every mutable field. Start from the current client so flags
             // not given keep their value (a concurrent edit in between would be overwritten).

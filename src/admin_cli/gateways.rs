@@ -10,7 +10,7 @@ pub enum GatewaysCommand {
     List,
 }
 
-pub async fn run(cmd: GatewaysCommand, conn: &Conn) -> Result<String, String> {
+pub async fn run(cmd: GatewaysCommand, conn: &Conn) -> anyhow::Result<String> {
     match cmd {
         GatewaysCommand::List => {
             let request = pb::ListGatewaysRequest {};

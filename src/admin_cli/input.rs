@@ -3,21 +3,23 @@
 use std::io::{IsTerminal as _, Read as _};
 use std::path::Path;
 
+use anyhow::Context as _;
+
 /// Reads `path` (`-`: stdin) as proto3 JSON of `T`, e.g. a `pb::Api` exactly as the REST API
 /// takes it. pbjson refuses unknown fields, so a typo in a field name is an error, not a silently
 /// ignored setting.
-pub fn json_file<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, String> {
+pub fn json_file<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
     let text = if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read {what} JSON from stdin: {e}"))?;
+            .with_context(|| format!("cannot read {what} JSON from stdin"))?;
         text
     } else {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
     };
     // serde_json's message names line and column, which is what one needs to fix the file.
-    serde_json::from_str(&text).map_err(|e| format!("{}: not a valid {what}: {e}", path.display()))
+    serde_json::from_str(&text).with_context(|| format!("{}: not a valid {what}", path.display()))
 }
 
 /// A secret (password, client secret, token) from stdin, never from a flag: flags end up in shell
@@ -26,7 +28,7 @@ pub fn json_file<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Res
 /// From a pipe, everything up to EOF minus one line ending (`printf` and `echo` both work). From
 /// a terminal, one line: nobody should have to know about Ctrl-D. The input is echoed then, as
 /// there is no terminal library here to turn echo off; a pipe or a file is the intended use.
-pub fn secret_from_stdin(what: &str) -> Result<String, String> {
+pub fn secret_from_stdin(what: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     let mut text = String::new();
     if stdin.is_terminal() {
@@ -35,10 +37,10 @@ pub fn secret_from_stdin(what: &str) -> Result<String, String> {
     } else {
         stdin.lock().read_to_string(&mut text)
     }
-    .map_err(|e| format!("cannot read the {what} from stdin: {e}"))?;
+    .with_context(|| format!("cannot read the {what} from stdin"))?;
     let secret = strip_line_ending(&text);
     if secret.is_empty() {
-        return Err(format!("no {what} on stdin"));
+        anyhow::bail!("no {what} on stdin");
     }
     Ok(secret.to_owned())
 }
@@ -48,10 +50,10 @@ fn strip_line_ending(text: &str) -> &str {
 }
 
 /// Parses `KEY=VALUE` (a `--meta` flag).
-pub fn key_value(raw: &str) -> Result<(String, String), String> {
+pub fn key_value(raw: &str) -> anyhow::Result<(String, String)> {
     match raw.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!("expected KEY=VALUE, got {raw:?}")),
+        _ => anyhow::bail!("expected KEY=VALUE, got {raw:?}"),
     }
 }
 
@@ -80,7 +82,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("api.json");
         std::fs::write(&path, r#"{"listen": "/a/"}"#).unwrap();
-        let err = json_file::<crate::pb::Api>(&path, "API").unwrap_err();
+        let err = format!("{:#}", json_file::<crate::pb::Api>(&path, "API").unwrap_err());
         assert!(err.contains("unknown field `listen`"), "{err}");
         assert!(json_file::<crate::pb::Api>(&dir.path().join("missing.json"), "API").is_err());
     }

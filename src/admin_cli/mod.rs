@@ -4,8 +4,9 @@
 //! [`gateways`]); each command returns the text to print, so the only writes to stdout happen in
 //! [`run`]. [`output`] renders tables and `key: value` lines, [`input`] reads files and stdin.
 //!
-//! Errors come back as `Err(String)`; `main` prints them to stderr and exits with 1, so they are
-//! not printed here as well.
+//! Errors come back as `anyhow` errors whose context says what failed (a gRPC error as
+//! `Code: message`); `main` prints them, with their causes, to stderr and exits with 1, so they
+//! are not printed here as well.
 
 mod apis;
 mod clients;
@@ -17,6 +18,8 @@ mod tokens;
 mod users;
 
 use std::io::Write as _;
+
+use anyhow::Context as _;
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
@@ -93,11 +96,11 @@ enum Command {
     Gateways(gateways::GatewaysCommand),
 }
 
-pub async fn run(args: AdminArgs) -> Result<(), String> {
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let secret = args
         .admin_secret
         .as_deref()
-        .ok_or("the admin secret is required: set GATEHOUSE_ADMIN_SECRET (or pass --admin-secret)")?;
+        .context("the admin secret is required: set GATEHOUSE_ADMIN_SECRET (or pass --admin-secret)")?;
     let tls = args.tls.client_config(&args.control_plane)?;
     let conn = Conn::connect(&args.control_plane, secret, tls.as_ref(), args.json).await?;
     let text = match args.command {
@@ -113,7 +116,7 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
 
 /// Writes the command's output. `println!` would panic when stdout is a closed pipe
 /// (`gatehouse admin apis list | head -1`); that is the reader's choice, not an error.
-fn print_stdout(text: &str) -> Result<(), String> {
+fn print_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let result = if text.is_empty() || text.ends_with('\n') {
         out.write_all(text.as_bytes())
@@ -121,7 +124,7 @@ fn print_stdout(text: &str) -> Result<(), String> {
         writeln!(out, "{text}")
     };
     match result.and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write to stdout: {e}")),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
         _ => Ok(()),
     }
 }
@@ -164,12 +167,12 @@ impl Conn {
         secret: &str,
         tls: Option<&gatehouse_tls::rustls::ClientConfig>,
         json: bool,
-    ) -> Result<Self, String> {
+    ) -> anyhow::Result<Self> {
         let auth = AdminAuth(authorization_value(secret)?);
         check_scheme(url)?;
         let endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|e| {
-                format!("--control-plane {url:?} is not a URL ({e}); expected e.g. http://host:7070")
+                anyhow::anyhow!("--control-plane {url:?} is not a URL ({e}); expected e.g. http://host:7070")
             })?
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT);
@@ -177,7 +180,7 @@ impl Conn {
         // (with its URL) instead of as an opaque `Unavailable` from the first call.
         let channel = crate::channel::connect(endpoint, tls, CONNECT_TIMEOUT)
             .await
-            .map_err(|e| format!("cannot reach the control plane at {url}: {}", error_chain(&e)))?;
+            .with_context(|| format!("cannot reach the control plane at {url}"))?;
         Ok(Self { channel, auth, json })
     }
 
@@ -222,26 +225,26 @@ impl Conn {
         &self,
         message: &T,
         readable: impl FnOnce(&T) -> String,
-    ) -> Result<String, String> {
+    ) -> anyhow::Result<String> {
         if self.json { output::json(message) } else { Ok(readable(message)) }
     }
 }
 
 /// The control plane serves gRPC in clear (h2c) and this client has no TLS: refuse what it
 /// could not speak up front, with the reason, rather than fail at connect time obscurely.
-fn check_scheme(url: &str) -> Result<(), String> {
+fn check_scheme(url: &str) -> anyhow::Result<()> {
     match url.split_once("://") {
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
             Ok(())
         }
-        _ => Err(format!(
+        _ => anyhow::bail!(
             "--control-plane {url:?} is not an http:// or https:// URL, e.g. http://control-plane:7070"
-        )),
+        ),
     }
 }
 
 /// The `authorization` metadata for `secret`. Never echoes the secret, even in errors.
-fn authorization_value(secret: &str) -> Result<MetadataValue<Ascii>, String> {
+fn authorization_value(secret: &str) -> anyhow::Result<MetadataValue<Ascii>> {
     // A secret read from a file often ends with a newline; someone may also have stored the
     // whole header value. The server compares the bare secret, so send exactly that.
     let secret = secret.trim();
@@ -250,40 +253,25 @@ fn authorization_value(secret: &str) -> Result<MetadataValue<Ascii>, String> {
         _ => secret,
     };
     if secret.is_empty() {
-        return Err("the admin secret is empty".into());
+        anyhow::bail!("the admin secret is empty");
     }
     // Header values may carry other bytes, but the server reads the header as ASCII text and
     // would answer "missing secret"; say what is wrong instead.
     let not_printable = "the admin secret must be printable ASCII";
     if !secret.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
-        return Err(not_printable.into());
+        anyhow::bail!(not_printable);
     }
-    let mut value: MetadataValue<Ascii> = format!("Bearer {secret}").parse().map_err(|_| not_printable)?;
+    let mut value: MetadataValue<Ascii> =
+        format!("Bearer {secret}").parse().map_err(|_| anyhow::anyhow!(not_printable))?;
     // Kept out of HPACK tables and shown as "Sensitive" in debug output of the headers.
     value.set_sensitive(true);
     Ok(value)
 }
 
 /// A gRPC error as `Code: message`, e.g. `NotFound: API "x" not found`.
-fn rpc_error(status: tonic::Status) -> String {
+fn rpc_error(status: tonic::Status) -> anyhow::Error {
     let message = if status.message().is_empty() { status.code().description() } else { status.message() };
-    format!("{:?}: {message}", status.code())
-}
-
-/// An error and its sources on one line: transport errors say little at the top ("transport
-/// error") and the useful part ("Connection refused") underneath.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = e.source();
-    }
-    text
+    anyhow::anyhow!("{:?}: {message}", status.code())
 }
 
 #[cfg(test)]
@@ -304,7 +292,7 @@ mod tests {
             assert_eq!(authorization_value(&given).unwrap().to_str().unwrap(), format!("Bearer {s}"));
         }
         assert!(authorization_value("  ").is_err());
-        let err = authorization_value("sécret-with-a-non-ascii-character").unwrap_err();
+        let err = format!("{:#}", authorization_value("sécret-with-a-non-ascii-character").unwrap_err());
         assert!(!err.contains("sécret"), "{err}");
     }
 
@@ -313,15 +301,20 @@ mod tests {
         assert!(check_scheme("http://127.0.0.1:7070").is_ok());
         assert!(check_scheme("HTTP://cp:7070").is_ok());
         assert!(check_scheme("https://cp:7070").is_ok());
-        assert!(check_scheme("127.0.0.1:7070").unwrap_err().contains("not an http:// or https:// URL"));
+        assert!(
+            check_scheme("127.0.0.1:7070")
+                .unwrap_err()
+                .to_string()
+                .contains("not an http:// or https:// URL")
+        );
     }
 
     #[test]
     fn rpc_errors_name_the_code() {
         assert_eq!(
-            rpc_error(tonic::Status::not_found("API \"x\" not found")),
+            rpc_error(tonic::Status::not_found("API \"x\" not found")).to_string(),
             "NotFound: API \"x\" not found"
         );
-        assert!(rpc_error(tonic::Status::unavailable("")).starts_with("Unavailable: "));
+        assert!(rpc_error(tonic::Status::unavailable("")).to_string().starts_with("Unavailable: "));
     }
 }

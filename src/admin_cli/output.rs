@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
+use anyhow::Context as _;
+
 /// `message` as pretty proto3 JSON, the shape the REST API returns (pbjson's serde impls).
-pub fn json<T: serde::Serialize>(message: &T) -> Result<String, String> {
-    serde_json::to_string_pretty(message).map_err(|e| format!("cannot encode the response as JSON: {e}"))
+pub fn json<T: serde::Serialize>(message: &T) -> anyhow::Result<String> {
+    serde_json::to_string_pretty(message).context("cannot encode the response as JSON")
 }
 
 /// A table whose column widths come from its content. The last column is not padded, so lines

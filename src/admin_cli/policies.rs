@@ -30,7 +30,7 @@ pub enum PoliciesCommand {
     Delete { id: String },
 }
 
-pub async fn run(cmd: PoliciesCommand, conn: &Conn) -> Result<String, String> {
+pub async fn run(cmd: PoliciesCommand, conn: &Conn) -> anyhow::Result<String> {
     let mut service = conn.policies();
     match cmd {
         PoliciesCommand::List => {

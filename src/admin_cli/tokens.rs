@@ -78,7 +78,7 @@ pub enum TokensCommand {
     },
 }
 
-pub async fn run(cmd: TokensCommand, conn: &Conn) -> Result<String, String> {
+pub async fn run(cmd: TokensCommand, conn: &Conn) -> anyhow::Result<String> {
     let mut service = conn.tokens();
     match cmd {
         TokensCommand::List { api_id, client_id, page } => {

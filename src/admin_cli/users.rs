@@ -28,7 +28,7 @@ pub enum UsersCommand {
     Delete { username: String },
 }
 
-pub async fn run(cmd: UsersCommand, conn: &Conn) -> Result<String, String> {
+pub async fn run(cmd: UsersCommand, conn: &Conn) -> anyhow::Result<String> {
     let mut service = conn.users();
     match cmd {
         UsersCommand::List => {

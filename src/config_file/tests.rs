@@ -22,7 +22,7 @@ fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<(Cli, clap::ArgMatches, 
     let env: HashMap<String, OsString> =
         env.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
     let command = Cli::command();
-    let expanded = expand(&command, argv(args), |k| env.get(k).cloned())?;
+    let expanded = expand(&command, argv(args), |k| env.get(k).cloned()).map_err(|e| format!("{e:#}"))?;
     // clap reads `env =` values from the process environment, which tests cannot set safely in
     // parallel: pass them as what they override, the command line (precedence is ours anyway).
     let matches = command.try_get_matches_from(&expanded.args).map_err(|e| match expanded.explain(&e) {

@@ -59,9 +59,9 @@ impl TraceService for Collector {
                     received.push(ReceivedSpan {
                         service: service.clone(),
                         name: span.name,
-                        trace_id: hex(&span.trace_id),
-                        span_id: hex(&span.span_id),
-                        parent_span_id: hex(&span.parent_span_id),
+                        trace_id: hex::encode(&span.trace_id),
+                        span_id: hex::encode(&span.span_id),
+                        parent_span_id: hex::encode(&span.parent_span_id),
                         kind: span.kind,
                         attributes: span.attributes.iter().map(|kv| (kv.key.clone(), value_of(kv))).collect(),
                     });
@@ -82,10 +82,6 @@ fn value_of(kv: &KeyValue) -> String {
         Some(other) => format!("{other:?}"),
         None => String::new(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The receiver; stops when dropped.

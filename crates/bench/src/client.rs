@@ -2,6 +2,7 @@
 //! when the server closed it. Enough for admin calls, pollers and the open-loop generator, and
 //! it keeps the harness's dependencies to hyper, which the workspace already builds.
 
+use anyhow::Context as _;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -28,8 +29,8 @@ impl Answer {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    pub fn json(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| format!("not JSON ({e}): {}", self.text()))
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).map_err(|e| anyhow::anyhow!("not JSON ({e}): {}", self.text()))
     }
 }
 
@@ -39,21 +40,21 @@ impl Conn {
         Self { addr, host, sender: None }
     }
 
-    async fn sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, String> {
+    async fn sender(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
         let usable = self.sender.as_ref().is_some_and(|s| !s.is_closed());
         if !usable {
             let stream =
-                TcpStream::connect(self.addr).await.map_err(|e| format!("connect {}: {e}", self.addr))?;
+                TcpStream::connect(self.addr).await.with_context(|| format!("connect {}", self.addr))?;
             let _ = stream.set_nodelay(true);
             let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
-                .map_err(|e| format!("handshake {}: {e}", self.addr))?;
+                .with_context(|| format!("handshake {}", self.addr))?;
             tokio::spawn(async move {
                 let _ = connection.await;
             });
             self.sender = Some(sender);
         }
-        self.sender.as_mut().ok_or_else(|| "no connection".to_owned())
+        self.sender.as_mut().context("no connection")
     }
 
     /// Sends one request and reads the whole answer.
@@ -63,21 +64,21 @@ impl Conn {
         path: &str,
         headers: &[(&str, &str)],
         body: Bytes,
-    ) -> Result<Answer, String> {
+    ) -> anyhow::Result<Answer> {
         let mut builder =
             Request::builder().method(method).uri(path).header(http::header::HOST, self.host.clone());
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let request = builder.body(Full::new(body)).map_err(|e| format!("bad request {path}: {e}"))?;
+        let request = builder.body(Full::new(body)).with_context(|| format!("bad request {path}"))?;
         let addr = self.addr;
         let sender = self.sender().await?;
-        sender.ready().await.map_err(|e| format!("connection to {addr}: {e}"))?;
+        sender.ready().await.with_context(|| format!("connection to {addr}"))?;
         let response = match sender.send_request(request).await {
             Ok(response) => response,
             Err(e) => {
                 self.sender = None;
-                return Err(format!("request to {}{path}: {e}", self.addr));
+                anyhow::bail!("request to {}{path}: {e}", self.addr);
             }
         };
         let status = response.status();
@@ -85,12 +86,12 @@ impl Conn {
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("body from {}{path}: {e}", self.addr))?
+            .with_context(|| format!("body from {}{path}", self.addr))?
             .to_bytes();
         Ok(Answer { status, body })
     }
 
-    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, String> {
+    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Answer> {
         self.send(Method::GET, path, headers, Bytes::new()).await
     }
 }

@@ -2,6 +2,7 @@
 //! and against one already holding a million live tokens, in interleaved rounds (two gateways,
 //! two Redis servers, one config).
 
+use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use crate::{RunArgs, wrk};
 const SEED_CONCURRENCY: usize = 512;
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
-pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(), String> {
+pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> anyhow::Result<()> {
     report.section("Token issuance (client_credentials)");
     let empty_redis = stack.start_redis("redis-empty").await?;
     let full_redis = stack.start_redis("redis-seeded").await?;
@@ -105,12 +106,9 @@ pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(
 /// session under `gh:at:{…}` and an entry in the client's index), for the bench client, so its
 /// index holds them all: the worst case for issuing more. Storage keys are random, as HMACs
 /// of unknown tokens are.
-async fn seed(redis: &Redis, count: usize) -> Result<(usize, f64), String> {
-    let store = RedisTokenStore::connect(&redis.url()).await.map_err(|e| format!("seed: {e}"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs();
+async fn seed(redis: &Redis, count: usize) -> anyhow::Result<(usize, f64)> {
+    let store = RedisTokenStore::connect(&redis.url()).await.context("seed")?;
+    let now = gatehouse_model::clock::unix_seconds();
     let session = Session {
         api_id: SECURE_API.to_owned(),
         client_id: CLIENT_ID.to_owned(),
@@ -137,25 +135,25 @@ async fn seed(redis: &Redis, count: usize) -> Result<(usize, f64), String> {
         .buffer_unordered(SEED_CONCURRENCY);
     let mut written = 0;
     while let Some(result) = writes.next().await {
-        result.map_err(|e| format!("seed: {e}"))?;
+        result.context("seed")?;
         written += 1;
     }
     Ok((written, started.elapsed().as_secs_f64()))
 }
 
-pub fn redis_cli(redis: &Redis, args: &[&str]) -> Result<String, String> {
+pub fn redis_cli(redis: &Redis, args: &[&str]) -> anyhow::Result<String> {
     let output = std::process::Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &redis.addr.port().to_string()])
         .args(args)
         .output()
-        .map_err(|e| format!("redis-cli: {e}"))?;
+        .context("redis-cli")?;
     if !output.status.success() {
-        return Err(format!("redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr)));
+        anyhow::bail!("redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-fn redis_info_field(redis: &Redis, field: &str) -> Result<String, String> {
+fn redis_info_field(redis: &Redis, field: &str) -> anyhow::Result<String> {
     let info = redis_cli(redis, &["INFO", "memory"])?;
     Ok(info.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).unwrap_or("?").trim().to_owned())
 }

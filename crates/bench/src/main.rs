@@ -31,6 +31,7 @@ mod throughput;
 mod upstream;
 mod wrk;
 
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -131,28 +132,26 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("gatehouse-bench: {message}");
+            eprintln!("gatehouse-bench: {message:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(args: RunArgs) -> Result<(), String> {
+async fn run(args: RunArgs) -> anyhow::Result<()> {
     let gatehouse = match &args.gatehouse {
         Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .map_err(|e| format!("cannot find this executable: {e}"))?
-            .with_file_name("gatehouse"),
+        None => std::env::current_exe().context("cannot find this executable")?.with_file_name("gatehouse"),
     };
     if !gatehouse.is_file() {
-        return Err(format!(
+        anyhow::bail!(
             "{} not found: build it first (cargo build --release --workspace --bins) or pass --gatehouse",
             gatehouse.display()
-        ));
+        );
     }
     for tool in ["wrk", "nginx", "redis-server"] {
         if !procs::on_path(tool) {
-            return Err(format!("{tool} not found: apt-get install -y wrk nginx-light redis-server"));
+            anyhow::bail!("{tool} not found: apt-get install -y wrk nginx-light redis-server");
         }
     }
     let mut stack = stack::Stack::start(gatehouse, args.baseline.clone(), args.keep).await?;

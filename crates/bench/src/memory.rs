@@ -15,7 +15,7 @@ use crate::stats::Report;
 /// Connections used to issue and to use the tokens.
 const WORKERS: usize = 64;
 
-pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(), String> {
+pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> anyhow::Result<()> {
     report.section("Gateway memory");
     let gateway = stack.start_gateway("gw-mem", &stack.redis, true).await?;
     // Let start-up allocations (config sync, connection pools) settle.
@@ -32,7 +32,7 @@ pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(
         for _ in 0..n {
             tokens.push(stack.token(&mut conn).await?);
         }
-        Ok::<_, String>(tokens)
+        Ok::<_, anyhow::Error>(tokens)
     }))
     .await;
     let mut tokens = Vec::with_capacity(args.memory_tokens);
@@ -56,7 +56,7 @@ pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(
                     refused += 1;
                 }
             }
-            Ok::<_, String>(refused)
+            Ok::<_, anyhow::Error>(refused)
         }
     }))
     .await;

@@ -8,6 +8,7 @@
 //! actually sent otherwise (the timer waking a little late is the generator's doing, not the
 //! server's, and would otherwise add up to a millisecond of tokio timer slack to every figure).
 
+use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ pub async fn run(
     rate: u32,
     duration: Duration,
     connections: usize,
-) -> Result<Outcome, String> {
+) -> anyhow::Result<Outcome> {
     let total = (f64::from(rate) * duration.as_secs_f64()) as usize;
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let connections = connections.max(1);
@@ -75,7 +76,7 @@ pub async fn run(
     let mut all = Vec::with_capacity(total);
     let mut errors = 0;
     for task in tasks {
-        let (latencies, e) = task.await.map_err(|e| format!("load task: {e}"))?;
+        let (latencies, e) = task.await.context("load task")?;
         all.extend(latencies);
         errors += e;
     }

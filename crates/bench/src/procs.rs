@@ -1,5 +1,6 @@
 //! Child processes of a run: started with logs to files, stopped when dropped.
 
+use anyhow::Context as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -13,16 +14,16 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `command` with stdout and stderr appended to `<log_dir>/<name>.log`.
-    pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> Result<Self, String> {
+    pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> anyhow::Result<Self> {
         let log = std::fs::File::create(log_dir.join(format!("{name}.log")))
-            .map_err(|e| format!("cannot create the log of {name}: {e}"))?;
-        let err = log.try_clone().map_err(|e| format!("cannot share the log of {name}: {e}"))?;
+            .with_context(|| format!("cannot create the log of {name}"))?;
+        let err = log.try_clone().with_context(|| format!("cannot share the log of {name}"))?;
         let child = command
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
             .spawn()
-            .map_err(|e| format!("cannot start {name}: {e}"))?;
+            .with_context(|| format!("cannot start {name}"))?;
         Ok(Self { name: name.to_owned(), child })
     }
 
@@ -36,11 +37,11 @@ impl Proc {
     }
 
     /// `Err` when the process has exited: a run must not go on measuring a dead server.
-    pub fn check_alive(&mut self) -> Result<(), String> {
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!("{} exited: {status} (see its log)", self.name)),
-            Err(e) => Err(format!("{}: {e}", self.name)),
+            Ok(Some(status)) => Err(anyhow::anyhow!("{} exited: {status} (see its log)", self.name)),
+            Err(e) => Err(anyhow::Error::new(e).context(self.name.clone())),
         }
     }
 }
@@ -68,20 +69,20 @@ impl Drop for Proc {
 /// A loopback address with a port nothing listens on right now. Another process could take
 /// it before ours binds; on this machine that race has not been seen, and a start-up that
 /// loses it fails loudly rather than measuring the wrong server.
-pub fn free_addr() -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener.local_addr().map_err(|e| format!("no free port: {e}"))
+pub fn free_addr() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("no free port")?;
+    listener.local_addr().context("no free port")
 }
 
 /// Waits until something accepts TCP connections on `addr`.
-pub async fn wait_listening(addr: SocketAddr, what: &str, timeout: Duration) -> Result<(), String> {
+pub async fn wait_listening(addr: SocketAddr, what: &str, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("{what} is not listening on {addr} after {timeout:?}"));
+            anyhow::bail!("{what} is not listening on {addr} after {timeout:?}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -95,16 +96,16 @@ pub fn on_path(tool: &str) -> bool {
 }
 
 /// `VmRSS` and `VmHWM` of a process, in kB.
-pub fn memory_kb(pid: u32) -> Result<(u64, u64), String> {
+pub fn memory_kb(pid: u32) -> anyhow::Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
     let field = |name: &str| {
         status
             .lines()
             .find_map(|line| line.strip_prefix(name))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|kb| kb.parse::<u64>().ok())
-            .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }

@@ -6,6 +6,7 @@
 //! A gateway's time is the end of the first poll showing it, so the resolution is one poll's
 //! round trip (reported), and the trial's time is that of the slowest gateway.
 
+use anyhow::Context as _;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -37,7 +38,7 @@ struct Samples {
     poll_time: Duration,
 }
 
-pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(), String> {
+pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> anyhow::Result<()> {
     report.section(&format!("Propagation to {} gateways", args.gateways));
     let mut gateways: Vec<Gateway> = Vec::with_capacity(args.gateways);
     for i in 0..args.gateways {
@@ -100,7 +101,7 @@ pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(
 
 /// Switches the keyless API's upstream between `a` and `b`; a gateway has the change when the
 /// other upstream answers.
-async fn config_trials(stack: &Stack, trials: usize, conns: &mut [Conn]) -> Result<Samples, String> {
+async fn config_trials(stack: &Stack, trials: usize, conns: &mut [Conn]) -> anyhow::Result<Samples> {
     let mut samples = Samples::default();
     let path = format!("{PROP_PATH}x");
     for trial in 0..trials {
@@ -127,7 +128,7 @@ async fn config_trials(stack: &Stack, trials: usize, conns: &mut [Conn]) -> Resu
 
 /// Revokes a token that every gateway has just served (so each holds it in its session cache);
 /// a gateway has the change when it refuses the token.
-async fn revocation_trials(stack: &Stack, trials: usize, conns: &mut [Conn]) -> Result<Samples, String> {
+async fn revocation_trials(stack: &Stack, trials: usize, conns: &mut [Conn]) -> anyhow::Result<Samples> {
     let mut samples = Samples::default();
     let path = format!("{SECURE_PATH}x");
     for trial in 0..trials {
@@ -137,7 +138,7 @@ async fn revocation_trials(stack: &Stack, trials: usize, conns: &mut [Conn]) -> 
         for conn in conns.iter_mut() {
             let answer = conn.get(&path, &headers).await?;
             if answer.status != StatusCode::OK {
-                return Err(format!("revocation trial {trial}: fresh token refused: {}", answer.status));
+                anyhow::bail!("revocation trial {trial}: fresh token refused: {}", answer.status);
             }
         }
         let started = Instant::now();
@@ -165,7 +166,7 @@ async fn poll_until(
     headers: &[(&str, &str)],
     started: Instant,
     done: impl Fn(&crate::client::Answer) -> bool,
-) -> Result<(Duration, u64, Duration), String> {
+) -> anyhow::Result<(Duration, u64, Duration)> {
     let mut polls = 0;
     let polling = Instant::now();
     loop {
@@ -175,21 +176,21 @@ async fn poll_until(
             return Ok((started.elapsed(), polls, polling.elapsed()));
         }
         if started.elapsed() > TRIAL_TIMEOUT {
-            return Err(format!("no change seen on {path} after {TRIAL_TIMEOUT:?}: {}", answer.status));
+            anyhow::bail!("no change seen on {path} after {TRIAL_TIMEOUT:?}: {}", answer.status);
         }
     }
 }
 
 fn record(
     samples: &mut Samples,
-    polled: Vec<Result<(Duration, u64, Duration), String>>,
+    polled: Vec<anyhow::Result<(Duration, u64, Duration)>>,
     admin_time: Duration,
     trial: usize,
     what: &str,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let mut slowest = Duration::ZERO;
     for result in polled {
-        let (elapsed, polls, poll_time) = result.map_err(|e| format!("{what} trial {trial}: {e}"))?;
+        let (elapsed, polls, poll_time) = result.with_context(|| format!("{what} trial {trial}"))?;
         slowest = slowest.max(elapsed);
         samples.each.push(micros(elapsed));
         samples.polls += polls;

@@ -1,6 +1,7 @@
 //! The system under test, as real processes on loopback: upstreams, Redis, nginx, a Gatehouse
 //! control plane and gateways, and the admin calls that configure them.
 
+use anyhow::Context as _;
 use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,11 +70,11 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub async fn start(gatehouse: PathBuf, baseline: Option<PathBuf>, keep: bool) -> Result<Self, String> {
+    pub async fn start(gatehouse: PathBuf, baseline: Option<PathBuf>, keep: bool) -> anyhow::Result<Self> {
         let mut dir = tempfile::Builder::new()
             .prefix("gatehouse-bench-")
             .tempdir()
-            .map_err(|e| format!("cannot create a working directory: {e}"))?;
+            .context("cannot create a working directory")?;
         if keep {
             dir.disable_cleanup(true);
             eprintln!("working directory (kept): {}", dir.path().display());
@@ -128,7 +129,7 @@ impl Stack {
     }
 
     /// `Err` if any long-lived process died during the run: its figures would be meaningless.
-    pub fn check_alive(&mut self) -> Result<(), String> {
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
         for proc in [
             &mut self.upstream,
             &mut self.redis.proc,
@@ -150,24 +151,24 @@ impl Stack {
         self.upstream.pid()
     }
 
-    pub fn upstream(&self, name: &str) -> Result<SocketAddr, String> {
+    pub fn upstream(&self, name: &str) -> anyhow::Result<SocketAddr> {
         self.upstreams
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, addr)| *addr)
-            .ok_or_else(|| format!("no upstream {name}"))
+            .with_context(|| format!("no upstream {name}"))
     }
 
     /// One admin REST call; `Err` unless it answers 200.
-    pub async fn admin(&self, method: Method, path: &str, body: Value) -> Result<Value, String> {
+    pub async fn admin(&self, method: Method, path: &str, body: Value) -> anyhow::Result<Value> {
         let answer = self.admin_raw(method.clone(), path, body).await?;
         if answer.status != http::StatusCode::OK {
-            return Err(format!("{method} {path}: {} {}", answer.status, answer.text()));
+            anyhow::bail!("{method} {path}: {} {}", answer.status, answer.text());
         }
         answer.json()
     }
 
-    pub async fn admin_raw(&self, method: Method, path: &str, body: Value) -> Result<Answer, String> {
+    pub async fn admin_raw(&self, method: Method, path: &str, body: Value) -> anyhow::Result<Answer> {
         let body = Bytes::from(body.to_string());
         let headers = [("authorization", ADMIN_SECRET), ("content-type", "application/json")];
         self.admin.lock().await.send(method, path, &headers, body).await
@@ -182,7 +183,7 @@ impl Stack {
         api
     }
 
-    async fn configure(&mut self) -> Result<(), String> {
+    async fn configure(&mut self) -> anyhow::Result<()> {
         let a = self.upstream("a")?;
         self.admin(Method::POST, "/api/apis", Self::api_body("open", OPEN_PATH, a, false)).await?;
         self.admin(Method::POST, "/api/apis", Self::api_body(PROP_API, PROP_PATH, a, false)).await?;
@@ -204,12 +205,12 @@ impl Stack {
             )
             .await?;
         self.client_secret =
-            client["secret"].as_str().ok_or_else(|| format!("no secret in {client}"))?.to_owned();
+            client["secret"].as_str().with_context(|| format!("no secret in {client}"))?.to_owned();
         Ok(())
     }
 
     /// Waits until `gateway` serves the keyless API and issues tokens (its config has arrived).
-    pub async fn wait_configured(&self, gateway: SocketAddr) -> Result<(), String> {
+    pub async fn wait_configured(&self, gateway: SocketAddr) -> anyhow::Result<()> {
         let deadline = Instant::now() + WAIT;
         let mut conn = Conn::new(gateway);
         loop {
@@ -218,7 +219,7 @@ impl Stack {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("gateway {gateway} has no usable config after {WAIT:?}"));
+                anyhow::bail!("gateway {gateway} has no usable config after {WAIT:?}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -231,20 +232,20 @@ impl Stack {
     }
 
     /// A client_credentials token, through the gateway `conn` talks to.
-    pub async fn token(&self, conn: &mut Conn) -> Result<String, String> {
+    pub async fn token(&self, conn: &mut Conn) -> anyhow::Result<String> {
         let basic = self.basic_auth();
         let headers =
             [("authorization", basic.as_str()), ("content-type", "application/x-www-form-urlencoded")];
         let body = Bytes::from_static(b"grant_type=client_credentials");
         let answer = conn.send(Method::POST, &token_path(), &headers, body).await?;
         if answer.status != http::StatusCode::OK {
-            return Err(format!("token: {} {}", answer.status, answer.text()));
+            anyhow::bail!("token: {} {}", answer.status, answer.text());
         }
         let json = answer.json()?;
-        json["access_token"].as_str().map(str::to_owned).ok_or_else(|| format!("no access_token in {json}"))
+        json["access_token"].as_str().map(str::to_owned).with_context(|| format!("no access_token in {json}"))
     }
 
-    pub async fn start_redis(&self, name: &str) -> Result<Redis, String> {
+    pub async fn start_redis(&self, name: &str) -> anyhow::Result<Redis> {
         start_redis(name, self.dir.path()).await
     }
 
@@ -254,7 +255,7 @@ impl Stack {
         name: &str,
         redis: &Redis,
         session_cache: bool,
-    ) -> Result<Gateway, String> {
+    ) -> anyhow::Result<Gateway> {
         let gateway =
             spawn_gateway(&self.gatehouse, self.dir.path(), name, self.cp_addr, &redis.url(), session_cache)
                 .await?;
@@ -267,38 +268,38 @@ pub fn token_path() -> String {
     format!("{SECURE_PATH}oauth/token")
 }
 
-fn start_upstream(dir: &Path) -> Result<(Proc, Vec<(String, SocketAddr)>), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let log = std::fs::File::create(dir.join("upstream.log")).map_err(|e| format!("upstream log: {e}"))?;
+fn start_upstream(dir: &Path) -> anyhow::Result<(Proc, Vec<(String, SocketAddr)>)> {
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let log = std::fs::File::create(dir.join("upstream.log")).context("upstream log")?;
     let mut child = Command::new(exe)
         .args(["upstream", "--name", "a", "--name", "b"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
-        .map_err(|e| format!("cannot start the upstream: {e}"))?;
-    let stdout = child.stdout.take().ok_or("the upstream has no stdout")?;
+        .context("cannot start the upstream")?;
+    let stdout = child.stdout.take().context("the upstream has no stdout")?;
     let proc = Proc::adopt("upstream", child);
     let mut upstreams = Vec::new();
     for line in std::io::BufReader::new(stdout).lines().take(2) {
-        let line = line.map_err(|e| format!("upstream: {e}"))?;
+        let line = line.context("upstream")?;
         let mut words = line.split_whitespace().skip(1);
         let (Some(name), Some(addr)) = (words.next(), words.next()) else {
-            return Err(format!("upstream said {line:?}"));
+            anyhow::bail!("upstream said {line:?}");
         };
-        let addr = addr.parse().map_err(|e| format!("upstream address {addr}: {e}"))?;
+        let addr = addr.parse().with_context(|| format!("upstream address {addr}"))?;
         upstreams.push((name.to_owned(), addr));
     }
     if upstreams.len() != 2 {
-        return Err("the upstream did not report its listeners".into());
+        anyhow::bail!("the upstream did not report its listeners");
     }
     Ok((proc, upstreams))
 }
 
-async fn start_redis(name: &str, dir: &Path) -> Result<Redis, String> {
+async fn start_redis(name: &str, dir: &Path) -> anyhow::Result<Redis> {
     let addr = procs::free_addr()?;
     let data = dir.join(format!("{name}-data"));
-    std::fs::create_dir_all(&data).map_err(|e| format!("{name}: {e}"))?;
+    std::fs::create_dir_all(&data).with_context(|| name.to_owned())?;
     let mut command = Command::new("redis-server");
     // No persistence: disk writes and fork()ed snapshots on a shared machine would add noise
     // that has nothing to do with the gateway (BENCHMARKS.md says so).
@@ -319,7 +320,7 @@ async fn spawn_gateway(
     cp: SocketAddr,
     redis_url: &str,
     session_cache: bool,
-) -> Result<Gateway, String> {
+) -> anyhow::Result<Gateway> {
     let addr = procs::free_addr()?;
     let mut command = Command::new(gatehouse);
     command
@@ -341,7 +342,7 @@ async fn spawn_gateway(
 /// no access log, keep-alive to the upstream with a pool large enough for every client
 /// connection, and keep-alive limits far above a run's request count so neither side
 /// reconnects mid-run.
-async fn start_nginx(dir: &Path, upstream: SocketAddr) -> Result<(Proc, SocketAddr), String> {
+async fn start_nginx(dir: &Path, upstream: SocketAddr) -> anyhow::Result<(Proc, SocketAddr)> {
     let addr = procs::free_addr()?;
     let d = dir.display();
     let conf = format!(
@@ -382,9 +383,9 @@ http {{
 }}
 "#
     );
-    std::fs::create_dir_all(dir.join("nginx-tmp")).map_err(|e| format!("nginx temp dir: {e}"))?;
+    std::fs::create_dir_all(dir.join("nginx-tmp")).context("nginx temp dir")?;
     let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).map_err(|e| format!("nginx.conf: {e}"))?;
+    std::fs::write(&conf_path, conf).context("nginx.conf")?;
     let mut command = Command::new("nginx");
     command
         .arg("-p")

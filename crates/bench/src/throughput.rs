@@ -30,7 +30,7 @@ const FULL_NOCACHE: &str = "gatehouse full auth, no session cache";
 const BASE_KEYLESS: &str = "baseline keyless";
 const BASE_FULL: &str = "baseline full auth";
 
-async fn targets(stack: &Stack) -> Result<Vec<Target>, String> {
+async fn targets(stack: &Stack) -> anyhow::Result<Vec<Target>> {
     let mut conn = crate::client::Conn::new(stack.gateway.addr);
     let token = stack.token(&mut conn).await?;
     let bearer = vec![("Authorization", format!("Bearer {token}"))];
@@ -105,7 +105,7 @@ fn index(targets: &[Target], name: &str) -> usize {
     targets.iter().position(|t| t.name == name).unwrap_or(0)
 }
 
-pub async fn closed_loop(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(), String> {
+pub async fn closed_loop(stack: &Stack, args: &RunArgs, report: &mut Report) -> anyhow::Result<()> {
     report.section("Proxy throughput (closed loop)");
     let targets = targets(stack).await?;
     fn load(t: &Target) -> wrk::Load<'_> {
@@ -207,7 +207,7 @@ pub async fn closed_loop(stack: &Stack, args: &RunArgs, report: &mut Report) -> 
     Ok(())
 }
 
-pub async fn fixed_rate(stack: &Stack, args: &RunArgs, report: &mut Report) -> Result<(), String> {
+pub async fn fixed_rate(stack: &Stack, args: &RunArgs, report: &mut Report) -> anyhow::Result<()> {
     report.section(&format!("Added latency at a fixed rate ({} rps, open loop)", args.rate));
     let targets = targets(stack).await?;
     let duration = Duration::from_secs(args.rate_duration);

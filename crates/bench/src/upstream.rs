@@ -2,6 +2,7 @@
 //! body, so the figures measure the proxies, not the backend. Each listener's body names it,
 //! which lets the propagation measurement see which upstream a gateway routes to.
 
+use anyhow::Context as _;
 use std::convert::Infallible;
 use std::io::Write as _;
 
@@ -12,16 +13,16 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-pub async fn serve(names: Vec<String>) -> Result<(), String> {
+pub async fn serve(names: Vec<String>) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for name in names {
         let listener =
-            TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("upstream {name}: bind: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| format!("upstream {name}: {e}"))?;
+            TcpListener::bind("127.0.0.1:0").await.with_context(|| format!("upstream {name}: bind"))?;
+        let addr = listener.local_addr().with_context(|| format!("upstream {name}"))?;
         // The parent reads these lines to learn the ports; flushed so it does not wait.
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening {name} {addr}").map_err(|e| e.to_string())?;
-        out.flush().map_err(|e| e.to_string())?;
+        writeln!(out, "listening {name} {addr}")?;
+        out.flush()?;
         drop(out);
         let body = Bytes::from(format!("{{\"upstream\":\"{name}\",\"ok\":true}}\n"));
         tasks.push(tokio::spawn(accept_loop(listener, body)));

@@ -2,6 +2,7 @@
 //! request and prints wrk's own summary as one JSON line, so nothing is scraped from its
 //! human-readable output.
 
+use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -62,7 +63,7 @@ pub fn run(
     connections: u32,
     seconds: u64,
     dir: &Path,
-) -> Result<Outcome, String> {
+) -> anyhow::Result<Outcome> {
     let mut script = format!("wrk.method = {}\n", lua_string(load.method));
     if let Some(body) = load.body {
         script.push_str(&format!("wrk.body = {}\n", lua_string(body)));
@@ -72,19 +73,19 @@ pub fn run(
     }
     script.push_str(DONE_LUA);
     let script_path = dir.join("wrk-script.lua");
-    std::fs::write(&script_path, script).map_err(|e| format!("wrk script: {e}"))?;
+    std::fs::write(&script_path, script).context("wrk script")?;
     let output = Command::new("wrk")
         .args(["-t", &threads.to_string(), "-c", &connections.to_string()])
         .args(["-d", &format!("{seconds}s"), "--timeout", "5s", "-s"])
         .arg(&script_path)
         .arg(format!("http://{}{}", load.addr, load.path))
         .output()
-        .map_err(|e| format!("cannot run wrk: {e}"))?;
+        .context("cannot run wrk")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let json = stdout.lines().find_map(|line| line.strip_prefix("WRK_JSON ")).ok_or_else(|| {
-        format!("wrk printed no summary: {stdout} {}", String::from_utf8_lossy(&output.stderr))
+        anyhow::anyhow!("wrk printed no summary: {stdout} {}", String::from_utf8_lossy(&output.stderr))
     })?;
-    let v: Value = serde_json::from_str(json).map_err(|e| format!("wrk summary {json}: {e}"))?;
+    let v: Value = serde_json::from_str(json).with_context(|| format!("wrk summary {json}"))?;
     let num = |k: &str| v[k].as_f64().unwrap_or(0.0);
     let requests = num("requests");
     let duration_s = num("duration_us") / 1e6;

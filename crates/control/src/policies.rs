@@ -2,8 +2,8 @@
 
 use gatehouse_model::{Change, ConfigState, Policy, ValidationError};
 
-use crate::registry::random_id;
 use crate::{ControlError, ControlPlane};
+use gatehouse_oauth::token::random_id;
 
 impl ControlPlane {
     /// Registers a policy; its id is generated when empty.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, ValidationError, id::check_id};
 use gatehouse_oauth::secret;
+use gatehouse_oauth::token::random_id;
 use gatehouse_store::{AnyStateStore, AnyTokenStore, StateStore};
 use tokio::sync::{Mutex, RwLock, broadcast};
 
@@ -339,10 +340,4 @@ fn api_not_found(api_id: &str) -> ControlError {
 
 fn client_not_found(api_id: &str, client_id: &str) -> ControlError {
     ControlError::NotFound(format!("client {client_id:?} not found for API {api_id:?}"))
-}
-
-/// 128-bit random identifier in hex, as Tyk's ids look.
-pub(crate) fn random_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -2,10 +2,11 @@
 //! revocation by admins. Both need the token store the gateways share.
 
 use gatehouse_model::ValidationError;
+use gatehouse_model::clock::unix_seconds;
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
 use gatehouse_oauth::introspect::{self, Revocation};
 use gatehouse_oauth::secret;
-use gatehouse_oauth::{OAuthError, TokenHasher, now_unix};
+use gatehouse_oauth::{OAuthError, TokenHasher};
 use gatehouse_store::{AnyTokenStore, ClientRef, ClientTokenEntry, TokenStore};
 
 use crate::{ControlError, ControlPlane};
@@ -54,7 +55,7 @@ impl ControlPlane {
             (api, client, TokenHasher::new(&state.token_key))
         };
         let request = authorize::validate(&api, params, |_| Some(&client)).map_err(oauth_to_invalid)?;
-        authorize::issue_code(tokens, &hasher, &api, &request, overrides, now_unix())
+        authorize::issue_code(tokens, &hasher, &api, &request, overrides, unix_seconds())
             .await
             .map_err(oauth_to_invalid)
     }
@@ -111,7 +112,7 @@ impl ControlPlane {
         self.get_client(api_id, client_id).await?;
         let offset = page.saturating_sub(1).saturating_mul(TOKEN_PAGE_SIZE);
         let (entries, total) = tokens
-            .list_client_tokens(&ClientRef { api_id, client_id }, now_unix(), offset, TOKEN_PAGE_SIZE)
+            .list_client_tokens(&ClientRef { api_id, client_id }, unix_seconds(), offset, TOKEN_PAGE_SIZE)
             .await?;
         let listed = entries
             .into_iter()

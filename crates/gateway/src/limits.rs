@@ -6,6 +6,7 @@ pub mod coalesce;
 
 use std::sync::Arc;
 
+use gatehouse_model::clock::unix_millis;
 use gatehouse_store::{AnyTokenStore, LimitKind, LimitOutcome};
 use gatehouse_telemetry::metrics::gateway::{ApiMetrics, Limit};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
@@ -58,7 +59,7 @@ pub async fn check(
     if grant.limits.rate.is_none() && grant.limits.quota.is_none() {
         return Ok(None);
     }
-    let outcome = coalescer.check(tokens, &grant.subject, &grant.limits, now_ms).await.map_err(|e| {
+    let outcome = coalescer.check(tokens, &grant.subject, &grant.limits, unix_millis).await.map_err(|e| {
         // Fail closed, and fast: without the shared counters no gateway can tell whether the
         // limit is spent.
         tracing::warn!(error = %e, "rate limiter unavailable");
@@ -83,17 +84,10 @@ pub async fn check(
             let mut response = json_error(status, message);
             if let Some(headers) = headers.filter(|_| kind == LimitKind::Rate) {
                 headers.apply(response.headers_mut());
-                let wait = headers.reset.saturating_sub(now_ms() / 1000).max(1);
+                let wait = headers.reset.saturating_sub(unix_millis() / 1000).max(1);
                 response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
             }
             Err(response)
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use gatehouse_oauth::now_unix;
+use gatehouse_model::clock::unix_seconds;
 use gatehouse_store::AnyTokenStore;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -159,11 +159,11 @@ impl Gateway {
                 Ok((token, _)) => token,
                 Err(refusal) => return refusal.response(),
             };
-            let session = match bearer::check(&config, &self.tokens, &self.sessions, &token, now_unix()).await
-            {
-                Ok(session) => session,
-                Err(refusal) => return refusal.response(),
-            };
+            let session =
+                match bearer::check(&config, &self.tokens, &self.sessions, &token, unix_seconds()).await {
+                    Ok(session) => session,
+                    Err(refusal) => return refusal.response(),
+                };
             // 5.–6. Policy: access rights, then rate limit and quota in one round trip.
             let request = policy::Request {
                 method: req.method().as_str(),

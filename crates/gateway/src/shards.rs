@@ -31,28 +31,60 @@ pub fn default_count() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
+/// Why the serving threads could not start or stopped on their own.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("cannot share the listening sockets: {0}")]
+    ShareSockets(#[source] std::io::Error),
+    #[error("cannot start serving thread {index}: {source}")]
+    SpawnThread {
+        index: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving thread {index}: cannot start its runtime: {source}")]
+    Runtime {
+        index: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving thread {index}: cannot listen: {source}")]
+    Listen {
+        index: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving thread {index} panicked")]
+    Panicked { index: usize },
+    /// The shard's [`Gateway`] could not be built (e.g. its Redis connection): the builder's
+    /// error as it is.
+    #[error(transparent)]
+    Build(Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Serves `listeners` on `count` threads until `shutdown` resolves, then drains every shard
 /// (for at most `drain_timeout`) and returns once all are done.
 ///
 /// `build` makes each shard's gateway on that shard's thread, so that the connections it opens
 /// (Redis, upstream pools) and their tasks belong to that thread's runtime. An error from any
 /// shard stops all of them and is returned.
-pub async fn serve<B, F>(
+pub async fn serve<B, F, E>(
     count: usize,
     listeners: Vec<Listener>,
     build: B,
     shutdown: impl Future<Output = ()>,
     drain_timeout: Duration,
-) -> Result<(), String>
+) -> Result<(), ShardError>
 where
     B: Fn(usize) -> F + Send + Sync + 'static,
-    F: Future<Output = Result<Gateway, String>>,
+    F: Future<Output = Result<Gateway, E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let sockets = listeners
         .into_iter()
         .map(|listener| Ok((listener.tcp.into_std()?, listener.tls)))
         .collect::<std::io::Result<Vec<_>>>()
-        .map_err(|e| format!("cannot share the listening sockets: {e}"))?;
+        .map_err(ShardError::ShareSockets)?;
     let build = Arc::new(build);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, mut done) = tokio::sync::mpsc::channel(count.max(1));
@@ -61,7 +93,7 @@ where
             .iter()
             .map(|(tcp, tls)| Ok((tcp.try_clone()?, tls.clone())))
             .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| format!("cannot share the listening sockets: {e}"))?;
+            .map_err(ShardError::ShareSockets)?;
         let shard = Shard { index, sockets: shard_sockets, stop: stop_rx.clone(), drain_timeout };
         let (build, done_tx) = (Arc::clone(&build), done_tx.clone());
         std::thread::Builder::new()
@@ -71,11 +103,11 @@ where
                 // than it reports: it stops the others like an error does.
                 let result =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shard.run(|i| build(i))))
-                        .unwrap_or_else(|_| Err(format!("serving thread {index} panicked")));
+                        .unwrap_or(Err(ShardError::Panicked { index }));
                 // The receiver is gone only when an earlier shard failed; nothing left to tell.
                 let _ = done_tx.blocking_send(result);
             })
-            .map_err(|e| format!("cannot start serving thread {index}: {e}"))?;
+            .map_err(|source| ShardError::SpawnThread { index, source })?;
     }
     drop(done_tx);
     // The original sockets close here; the shards hold their duplicates.
@@ -115,22 +147,23 @@ struct Shard {
 
 impl Shard {
     /// The shard's thread: its runtime, its gateway, its accept loops, until stopped and drained.
-    fn run<F>(self, build: impl FnOnce(usize) -> F) -> Result<(), String>
+    fn run<F, E>(self, build: impl FnOnce(usize) -> F) -> Result<(), ShardError>
     where
-        F: Future<Output = Result<Gateway, String>>,
+        F: Future<Output = Result<Gateway, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("serving thread {}: cannot start its runtime: {e}", self.index))?;
+            .map_err(|source| ShardError::Runtime { index: self.index, source })?;
         let Shard { index, sockets, mut stop, drain_timeout } = self;
         runtime.block_on(async move {
-            let gateway = Arc::new(build(index).await?);
+            let gateway = Arc::new(build(index).await.map_err(|e| ShardError::Build(e.into()))?);
             let listeners = sockets
                 .into_iter()
                 .map(|(tcp, tls)| Ok(Listener { tcp: tokio::net::TcpListener::from_std(tcp)?, tls }))
                 .collect::<std::io::Result<Vec<_>>>()
-                .map_err(|e| format!("serving thread {index}: cannot listen: {e}"))?;
+                .map_err(|source| ShardError::Listen { index, source })?;
             let stopped = async move {
                 // An error means the sender is gone, which also means stop.
                 let _ = stop.wait_for(|stop| *stop).await;
@@ -202,7 +235,7 @@ mod tests {
             move |index| {
                 let thread = std::thread::current().name().map(str::to_owned);
                 record.lock().unwrap().push((index, thread));
-                async { Ok(gateway()) }
+                async { Ok::<_, String>(gateway()) }
             },
             async move {
                 let _ = stopped.await;
@@ -218,7 +251,7 @@ mod tests {
 
         stop.send(()).unwrap();
         let result = tokio::time::timeout(BOUND, serving).await.expect("every shard stops").unwrap();
-        assert_eq!(result, Ok(()));
+        assert!(result.is_ok(), "{result:?}");
         assert!(TcpStream::connect(addr).await.is_err(), "nothing listens any more");
     }
 
@@ -234,7 +267,7 @@ mod tests {
         let result = tokio::time::timeout(BOUND, serve(3, listeners, build, std::future::pending(), BOUND))
             .await
             .expect("a failed shard ends the gateway without a shutdown signal");
-        assert_eq!(result, Err("--redis redis://nowhere: unreachable".to_owned()));
+        assert_eq!(result.map_err(|e| e.to_string()), Err("--redis redis://nowhere: unreachable".to_owned()));
     }
 
     #[tokio::test]
@@ -242,11 +275,11 @@ mod tests {
         let (listeners, _) = listener().await;
         let build = |index: usize| async move {
             assert_ne!(index, 0, "shard 0 cannot start");
-            Ok(gateway())
+            Ok::<_, String>(gateway())
         };
         let result = tokio::time::timeout(BOUND, serve(2, listeners, build, std::future::pending(), BOUND))
             .await
             .expect("a panicked shard ends the gateway");
-        assert_eq!(result, Err("serving thread 0 panicked".to_owned()));
+        assert_eq!(result.map_err(|e| e.to_string()), Err("serving thread 0 panicked".to_owned()));
     }
 }

@@ -47,31 +47,9 @@ impl std::fmt::Debug for ResourceOwner {
 pub enum SecretHash {
     /// SHA-256 of a 256-bit secret Gatehouse generated: a slow hash adds nothing against that
     /// much entropy and would hand attackers a CPU lever on the token endpoint.
-    Sha256(#[serde(with = "hex32")] [u8; 32]),
+    Sha256(#[serde(with = "crate::hex32")] [u8; 32]),
     /// Argon2id PHC string of a secret an admin chose (possibly guessable).
     Argon2(String),
-}
-
-mod hex32 {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        s.serialize_str(&hex)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let hex = String::deserialize(d)?;
-        let mut out = [0u8; 32];
-        if hex.len() != 64 {
-            return Err(serde::de::Error::custom("expected 64 hex characters"));
-        }
-        for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
-            let pair = std::str::from_utf8(chunk).map_err(serde::de::Error::custom)?;
-            out[i] = u8::from_str_radix(pair, 16).map_err(serde::de::Error::custom)?;
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub struct ConfigState {
     pub store_id: String,
     pub revision: u64,
     /// Key of the HMAC that turns tokens into storage keys, shared by all nodes.
-    #[serde(with = "key_hex")]
+    #[serde(with = "crate::hex32")]
     pub token_key: [u8; 32],
     pub apis: BTreeMap<String, Api>,
     /// Keyed by API id, then client id.
@@ -110,27 +110,6 @@ impl ConfigState {
 
     pub fn all_clients(&self) -> impl Iterator<Item = &Client> {
         self.clients.values().flat_map(|m| m.values())
-    }
-}
-
-mod key_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        s.serialize_str(&hex)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let hex = String::deserialize(d)?;
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err(serde::de::Error::custom("expected 64 hex characters"));
-        }
-        let mut out = [0u8; 32];
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
-        }
-        Ok(out)
     }
 }
 

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`api`]: an API definition (listen path, upstream, OAuth settings) and its validation.
 //! - [`client`]: an OAuth client app and the hash of its secret.
+//! - [`clock`]: the wall clock as unix seconds and milliseconds, the one place it is read.
 //! - [`session`]: what an access token grants, as stored in the token store.
 //! - [`grant`]: single-use grants between requests (authorization codes, refresh tokens) and
 //!   token families.
@@ -18,8 +19,10 @@
 
 pub mod api;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod grant;
+mod hex32;
 pub mod id;
 pub mod policy;
 pub mod session;

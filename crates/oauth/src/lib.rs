@@ -36,8 +36,3 @@ pub use error::{ErrorCode, OAuthError};
 pub use issue::{Issued, TokenIssuer, TokenResponse};
 pub use request::{ClientCredentials, TokenRequest};
 pub use token::TokenHasher;
-
-/// Seconds since the Unix epoch; the one clock of the crate, passed in so tests control time.
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}

@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use gatehouse_model::clock::unix_millis;
 use gatehouse_store::{FailurePolicy, FailureStore};
 use sha2::{Digest as _, Sha256};
 
@@ -148,7 +149,7 @@ impl Guard {
         if self.policy.limit == 0 {
             return Ok(());
         }
-        let now = now_ms();
+        let now = unix_millis();
         let all: Vec<Subject<'_>> = subjects.iter().copied().chain(self.address()).collect();
         let lockouts = futures_util::future::join_all(all.iter().map(|s| async move {
             store.lockout(&s.store_key(), now).await.map(|lock| lock.map(|l| (l, *s)))
@@ -177,7 +178,7 @@ impl Guard {
         if self.policy.limit == 0 {
             return;
         }
-        let now = now_ms();
+        let now = unix_millis();
         for s in std::iter::once(subject).chain(self.address()) {
             if let Err(error) = store.record_failure(&s.store_key(), &self.policy, now).await {
                 tracing::error!(%error, "cannot count a failed authentication");
@@ -215,11 +216,4 @@ impl Guard {
         drop(gate);
         Ok(ok)
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

@@ -58,25 +58,20 @@ pub mod kind {
 
 /// A storage key as the lower-case hex kept in grant and family records.
 pub fn key_to_hex(key: &TokenKey) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(key)
 }
 
-/// The inverse of [`key_to_hex`]; `None` for anything but 64 hex digits.
-pub fn key_from_hex(hex: &str) -> Option<TokenKey> {
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+/// The inverse of [`key_to_hex`]; `None` for anything but 64 hex digits (either case).
+pub fn key_from_hex(digits: &str) -> Option<TokenKey> {
+    let mut key = TokenKey::default();
+    hex::decode_to_slice(digits, &mut key).ok()?;
     Some(key)
 }
 
-/// A fresh random identifier (128 bits, hex) for token families and the like: not a secret.
+/// A fresh random identifier (128 bits from the thread's CSPRNG, 32 lower-case hex digits) for
+/// token families, APIs, clients and policies, as Tyk's ids look: unique, not a secret.
 pub fn random_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
 impl std::fmt::Debug for TokenHasher {
@@ -106,6 +101,18 @@ mod tests {
         let key = TokenHasher::new(&[5; 32]).key(kind::CODE, "c");
         assert_eq!(key_from_hex(&key_to_hex(&key)), Some(key));
         assert_eq!(key_from_hex("zz"), None);
+        assert_eq!(key_from_hex(&key_to_hex(&key).to_uppercase()), Some(key));
+        assert_eq!(key_from_hex(&format!("+{}", &key_to_hex(&key)[1..])), None);
+        assert_eq!(key_from_hex(&key_to_hex(&key)[..62]), None);
+    }
+
+    #[test]
+    fn random_ids_are_128_bit_lower_case_hex_and_unique() {
+        let ids: HashSet<String> = (0..1000).map(|_| random_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(
+            ids.iter().all(|id| id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 
@@ -78,7 +78,7 @@ fn read_range(from_minute: u64, to_minute: u64) -> std::ops::RangeInclusive<u64>
 
 /// The current Unix minute: the bucket analytics count a request in.
 pub fn unix_minute_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() / 60)
+    gatehouse_model::clock::unix_seconds() / 60
 }
 
 /// The Redis key of a client's counters for one minute.

@@ -20,13 +20,7 @@ pub(crate) const MAX_EXPIRES_AT: u64 = 253_402_300_799;
 
 /// Lower-case hex, as used for the store id and in Redis keys.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+    hex::encode(bytes)
 }
 
 /// The [`TokenKey`] whose [`hex`] is `s`; `None` unless `s` is exactly 64 lower-case hex digits.
@@ -34,24 +28,13 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// Keys named in stored records go through this before they are used to build a storage key,
 /// so a damaged or forged record cannot point a deletion at an arbitrary key.
 pub(crate) fn parse_token_key(s: &str) -> Option<TokenKey> {
-    let digits = s.as_bytes();
-    if digits.len() != 2 * std::mem::size_of::<TokenKey>() {
+    // `hex` also takes upper case, which no record is written in: refuse it first.
+    if !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     let mut key = TokenKey::default();
-    for (byte, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
-        let [high, low] = pair else { return None };
-        *byte = (nibble(*high)? << 4) | nibble(*low)?;
-    }
+    hex::decode_to_slice(s, &mut key).ok()?;
     Some(key)
-}
-
-fn nibble(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        _ => None,
-    }
 }
 
 /// The access and refresh token keys a family record names.

@@ -21,7 +21,7 @@ mod limits;
 mod throttle;
 
 use analytics::AnalyticsTable;
-use client_index::{ClientIndexes, unix_now};
+use client_index::ClientIndexes;
 use limits::LimitStates;
 use throttle::FailureCounts;
 
@@ -160,7 +160,8 @@ impl Tables {
         self.limits.sweep(now);
         self.failures.sweep(now);
         // Index entries expire by the wall clock, in unix seconds like their callers give them.
-        self.clients.sweep(unix_now());
+        // A clock set before 1970 reads as 0 and sweeps nothing.
+        self.clients.sweep(gatehouse_model::clock::unix_seconds());
         self.puts_since_sweep = 0;
         self.live_after_sweep = self.len_including_expired();
     }

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gatehouse_store::{
     AnalyticsStore, AnyTokenStore, MemoryTokenStore, MinuteAggregate, RedisTokenStore, StoreError,
@@ -14,7 +14,7 @@ use support::grants::redis_fixture;
 /// A minute a day ago: recent, since the memory store drops minutes past the retention by its
 /// own clock, as Redis expires them.
 fn minute_a_day_ago() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 60 - 24 * 60
+    gatehouse_model::clock::unix_seconds() / 60 - 24 * 60
 }
 
 fn agg(client: &str, api: &str, minute: u64, hits: u64, errors: u64, latency: u64) -> MinuteAggregate {

@@ -5,8 +5,9 @@
 mod support;
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use gatehouse_model::clock::unix_seconds as unix_now;
 use gatehouse_store::{
     AnyTokenStore, ClientRef, ClientTokenEntry, MemoryTokenStore, RedisTokenStore, StoreError, TokenKey,
     TokenStore,
@@ -19,10 +20,6 @@ const C1: ClientRef<'static> = ClientRef { api_id: "orders", client_id: "c1" };
 const C2: ClientRef<'static> = ClientRef { api_id: "orders", client_id: "c2" };
 /// The same client id under another API: a different client.
 const C1_BILLING: ClientRef<'static> = ClientRef { api_id: "billing", client_id: "c1" };
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
 
 fn access(n: u8) -> ClientTokenEntry {
     ClientTokenEntry::Access(key(n))

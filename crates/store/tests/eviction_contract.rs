@@ -11,6 +11,7 @@ use gatehouse_store::{
     TokenKey, TokenStore,
 };
 use support::RedisServer;
+use support::grants::hex;
 use tokio::time::timeout;
 
 const LONG_TTL: Duration = Duration::from_secs(600);
@@ -22,10 +23,6 @@ fn key(n: u8) -> TokenKey {
     k[0] = 0xe1;
     k[31] = n;
     k
-}
-
-fn hex(key: &TokenKey) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn session() -> Session {

@@ -6,8 +6,9 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use gatehouse_model::clock::unix_millis as unix_ms;
 use gatehouse_store::{
     AnyTokenStore, LimitKind, LimitOutcome, Limits, MemoryTokenStore, Quota, RateLimit, RedisTokenStore,
     StoreError, TokenStore,
@@ -30,10 +31,6 @@ fn quota(max: u64, period_secs: u64) -> Limits {
 
 fn both(r: f64, per_secs: f64, max: u64, period_secs: u64) -> Limits {
     Limits { rate: rate(r, per_secs).rate, quota: quota(max, period_secs).quota }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// A quota's reset is `now` plus what is left of the period by the store's clock, which moves

@@ -3,8 +3,9 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use gatehouse_model::clock::unix_millis as now_ms;
 use gatehouse_store::{AnyTokenStore, FailurePolicy, FailureStore, MemoryTokenStore, RedisTokenStore};
 use support::grants::redis_fixture;
 
@@ -15,10 +16,6 @@ fn policy() -> FailurePolicy {
         lockout: Duration::from_secs(30),
         max_lockout: Duration::from_secs(100),
     }
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
 
 const SECOND: u64 = 1000;

@@ -148,7 +148,7 @@ async fn redis_key_holds_only_the_hex_of_the_token_key() {
 
     let mut raw = raw_connection(&server).await;
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut raw).await.unwrap();
-    let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(k);
     assert_eq!(keys, vec![format!("gh:at:{{{hex}}}")]);
 
     let ttl_ms: i64 = redis::cmd("PTTL").arg(&keys[0]).query_async(&mut raw).await.unwrap();

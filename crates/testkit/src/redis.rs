@@ -11,6 +11,17 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Another process may grab the port between our probe and the server's bind.
 const START_ATTEMPTS: usize = 3;
 
+/// Why a `redis-server` did not come up.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("spawn redis-server (is it on PATH?): {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("redis-server on port {port} exited with {status}")]
+    Exited { port: u16, status: std::process::ExitStatus },
+    #[error("redis-server on port {port} did not answer PING")]
+    NoPing { port: u16 },
+}
+
 /// A running `redis-server` on a loopback port, killed when dropped.
 pub struct RedisServer {
     child: Child,
@@ -20,14 +31,7 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free port.
     pub fn start() -> Self {
-        let mut last_error = String::new();
-        for _ in 0..START_ATTEMPTS {
-            match Self::try_start(free_port()) {
-                Ok(server) => return server,
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("could not start redis-server: {last_error}");
+        Self::start_retrying(|| Self::try_start(free_port()))
     }
 
     /// Starts a server on `port`, e.g. to stand in for one that was restarted.
@@ -39,14 +43,22 @@ impl RedisServer {
     /// fsynced on every write (`appendfsync always`): whatever it acknowledged survives a
     /// SIGKILL, so a test can restart it on the same port and dir and find the data again.
     pub fn start_persistent(dir: &Path) -> Self {
-        let mut last_error = String::new();
+        Self::start_retrying(|| Self::try_start_with(free_port(), Some(dir)))
+    }
+
+    /// `start` on a fresh free port each time, [`START_ATTEMPTS`] times at most.
+    fn start_retrying(mut start: impl FnMut() -> Result<Self, StartError>) -> Self {
+        let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start_with(free_port(), Some(dir)) {
+            match start() {
                 Ok(server) => return server,
-                Err(e) => last_error = e,
+                Err(e) => last_error = Some(e),
             }
         }
-        panic!("could not start redis-server: {last_error}");
+        match last_error {
+            Some(e) => panic!("could not start redis-server: {e}"),
+            None => panic!("could not start redis-server: no attempt made"),
+        }
     }
 
     /// A persistent server on `port` over `dir`, e.g. the one [`Self::start_persistent`] started,
@@ -55,11 +67,11 @@ impl RedisServer {
         Self::try_start_with(port, Some(dir)).unwrap_or_else(|e| panic!("could not start redis-server: {e}"))
     }
 
-    fn try_start(port: u16) -> Result<Self, String> {
+    fn try_start(port: u16) -> Result<Self, StartError> {
         Self::try_start_with(port, None)
     }
 
-    fn try_start_with(port: u16, persist_in: Option<&Path>) -> Result<Self, String> {
+    fn try_start_with(port: u16, persist_in: Option<&Path>) -> Result<Self, StartError> {
         let port_arg = port.to_string();
         let mut args = vec!["--port", &port_arg, "--bind", "127.0.0.1", "--save", ""];
         let dir_arg;
@@ -76,7 +88,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("spawn redis-server (is it on PATH?): {e}"))?;
+            .map_err(StartError::Spawn)?;
         // From here on the guard owns the process, so every early return kills it.
         let mut server = Self { child, port };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
@@ -85,10 +97,10 @@ impl RedisServer {
                 return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("redis-server on port {port} exited with {status}"));
+                return Err(StartError::Exited { port, status });
             }
             if Instant::now() > deadline {
-                return Err(format!("redis-server on port {port} did not answer PING"));
+                return Err(StartError::NoPing { port });
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::pem;
+use crate::{TlsError, pem};
 
 /// A client certificate chain and its key, in PEM.
 #[derive(Clone)]
@@ -47,14 +47,14 @@ pub fn client_config(
     roots: Option<RootCertStore>,
     identity: Option<&ClientIdentity>,
     alpn: &[&[u8]],
-) -> Result<ClientConfig, String> {
+) -> Result<ClientConfig, TlsError> {
     let roots = match roots {
         Some(roots) => Arc::new(roots),
         None => system_roots(),
     };
     let builder = ClientConfig::builder_with_provider(crate::provider())
         .with_protocol_versions(crate::PROTOCOL_VERSIONS)
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Config)?
         .with_root_certificates(roots);
     let mut config = match identity {
         Some(identity) => {
@@ -62,7 +62,7 @@ pub fn client_config(
             let key = pem::key_from_pem(&identity.key_pem, "client key")?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("client certificate and key do not form a usable pair: {e}"))?
+                .map_err(|source| TlsError::UnusableClientPair { source })?
         }
         None => builder.with_no_client_auth(),
     };

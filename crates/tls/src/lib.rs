@@ -1,6 +1,7 @@
 //! TLS for Gatehouse: rustls on the ring provider, no OpenSSL.
 //!
 //! # Layout
+//! - [`error`]: [`TlsError`], naming the file or setting at fault, with the cause as `source`.
 //! - [`pem`]: certificates, keys and CA bundles from PEM files or text.
 //! - [`server`]: listener configs (TLS 1.2 + 1.3, ALPN h2 + http/1.1, SNI with several
 //!   certificates, optional client certificates), rebuilt when the files on disk change, and the
@@ -13,6 +14,7 @@
 //! end up with another crypto provider or an older protocol.
 
 pub mod client;
+mod error;
 pub mod identity;
 pub mod pem;
 pub mod server;
@@ -20,8 +22,8 @@ pub mod server;
 use std::sync::Arc;
 
 pub use client::{ClientIdentity, client_config, system_roots};
+pub use error::TlsError;
 pub use identity::peer_identity;
-pub use pem::TlsError;
 pub use server::{ServerTls, ServerTlsOptions, SniCert};
 
 pub use rustls;

@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-use crate::pem::{self, TlsError};
+use crate::{TlsError, pem};
 
 /// How often certificate files are re-read. Reading a few small files each second costs
 /// nothing measurable, and a rotated certificate is served within about a second.
@@ -44,10 +44,11 @@ pub struct SniCert {
 
 impl SniCert {
     /// Parses `host=cert.pem,key.pem`.
-    pub fn parse(spec: &str) -> Result<Self, String> {
-        let usage = "expected HOST=CERT.pem,KEY.pem";
-        let (host, files) = spec.trim().split_once('=').ok_or_else(|| format!("{spec:?}: {usage}"))?;
-        let (cert, key) = files.split_once(',').ok_or_else(|| format!("{spec:?}: {usage}"))?;
+    pub fn parse(spec: &str) -> Result<Self, TlsError> {
+        let invalid = |problem: String| TlsError::SniSpec { spec: spec.to_owned(), problem };
+        let usage = || invalid("expected HOST=CERT.pem,KEY.pem".to_owned());
+        let (host, files) = spec.trim().split_once('=').ok_or_else(usage)?;
+        let (cert, key) = files.split_once(',').ok_or_else(usage)?;
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
         let valid =
             |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
@@ -56,18 +57,18 @@ impl SniCert {
             None => valid(&host),
         };
         if !name_ok {
-            return Err(format!("{spec:?}: {host:?} is not a host name"));
+            return Err(invalid(format!("{host:?} is not a host name")));
         }
         let (cert, key) = (cert.trim(), key.trim());
         if cert.is_empty() || key.is_empty() {
-            return Err(format!("{spec:?}: {usage}"));
+            return Err(usage());
         }
         Ok(Self { host, cert: cert.into(), key: key.into() })
     }
 
     /// Parses a list as the environment carries it: specs separated by `;`, or by newlines.
     /// (`,` already separates a spec's two files.)
-    pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
+    pub fn parse_list(list: &str) -> Result<Vec<Self>, TlsError> {
         list.split([';', '\n']).filter(|s| !s.trim().is_empty()).map(Self::parse).collect()
     }
 }
@@ -202,7 +203,7 @@ fn build(options: &ServerTlsOptions, contents: &Contents) -> Result<ServerConfig
     let pair = |cert: &Path, key: &Path| {
         pem::certified_key(file(cert), file(key), &cert.display().to_string())
             .map(Arc::new)
-            .map_err(|e| TlsError::file(key, e))
+            .map_err(|e| TlsError::in_file(key, e))
     };
     let default = pair(&options.cert, &options.key)?;
     let mut exact = HashMap::new();
@@ -217,13 +218,13 @@ fn build(options: &ServerTlsOptions, contents: &Contents) -> Result<ServerConfig
     let resolver = Arc::new(SniResolver { default, exact, wildcard });
     let builder = ServerConfig::builder_with_provider(crate::provider())
         .with_protocol_versions(crate::PROTOCOL_VERSIONS)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .map_err(TlsError::Config)?;
     let builder = match &options.client_ca {
         Some(ca) => {
-            let roots = pem::roots_from_pem(file(ca), "client CA").map_err(|e| TlsError::file(ca, e))?;
+            let roots = pem::roots_from_pem(file(ca), "client CA").map_err(|e| TlsError::in_file(ca, e))?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crate::provider())
                 .build()
-                .map_err(|e| TlsError::file(ca, e.to_string()))?;
+                .map_err(|source| TlsError::ClientVerifier { path: ca.clone(), source })?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
@@ -271,6 +272,14 @@ mod tests {
         for bad in ["", "host", "host=a", "=a,b", "h st=a,b", "host=,b", "*.=a,b"] {
             assert!(SniCert::parse(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            SniCert::parse("host=a").unwrap_err().to_string(),
+            r#""host=a": expected HOST=CERT.pem,KEY.pem"#
+        );
+        assert_eq!(
+            SniCert::parse("h st=a,b").unwrap_err().to_string(),
+            r#""h st=a,b": "h st" is not a host name"#
+        );
         let list = SniCert::parse_list("a.test=1,2; b.test=3,4;").unwrap();
         assert_eq!(list.len(), 2);
     }

@@ -2,10 +2,11 @@
 //! client authentication, unlike Tyk's unauthenticated revoke.
 
 use gatehouse_model::Api;
+use gatehouse_model::clock::unix_seconds;
 use gatehouse_oauth::introspect::{self, Revocation};
 use gatehouse_oauth::issue::authenticate;
 use gatehouse_oauth::throttle::Guard;
-use gatehouse_oauth::{ErrorCode, OAuthError, now_unix};
+use gatehouse_oauth::{ErrorCode, OAuthError};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -35,7 +36,7 @@ pub async fn introspect(
             api,
             token,
             request.param("token_type_hint"),
-            now_unix(),
+            unix_seconds(),
         )
         .await
     }

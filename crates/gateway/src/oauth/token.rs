@@ -1,8 +1,9 @@
 //! `POST /<listen-path>/oauth/token`.
 
 use gatehouse_model::Api;
+use gatehouse_model::clock::unix_seconds;
 use gatehouse_oauth::throttle::Guard;
-use gatehouse_oauth::{Issued, TokenIssuer, now_unix};
+use gatehouse_oauth::{Issued, TokenIssuer};
 use gatehouse_telemetry::trace;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -48,7 +49,7 @@ async fn grant(
         request.param("grant_type").and_then(|g| GRANT_TYPES.into_iter().find(|known| *known == g));
     trace::record_grant_type(span, grant_type.unwrap_or("unsupported"));
     let issuer = TokenIssuer { store: &gateway.tokens, hasher: &config.hasher, state: &config.state, guard };
-    let result = issuer.token(api, &request, now_unix()).await;
+    let result = issuer.token(api, &request, unix_seconds()).await;
     match &result {
         Ok(issued) => {
             trace::record_client(span, &issued.client_id);

@@ -78,7 +78,10 @@ where
             let roots = if settings.ca_pem.is_empty() {
                 None
             } else {
-                Some(gatehouse_tls::pem::roots_from_pem(settings.ca_pem.as_bytes(), "upstream_ca_pem")?)
+                Some(
+                    gatehouse_tls::pem::roots_from_pem(settings.ca_pem.as_bytes(), "upstream_ca_pem")
+                        .map_err(|e| e.to_string())?,
+                )
             };
             build_client(self.timeouts, roots, identity.as_ref())
         });
@@ -134,7 +137,7 @@ where
     // The https connector wraps this one and needs it to accept https URIs.
     http.enforce_http(false);
     // ALPN stays empty here: the connector sets it to what the pool speaks (HTTP/1.1).
-    let config = gatehouse_tls::client_config(roots, identity, &[])?;
+    let config = gatehouse_tls::client_config(roots, identity, &[]).map_err(|e| e.to_string())?;
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http()

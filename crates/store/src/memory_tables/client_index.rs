@@ -7,7 +7,7 @@
 //! moves it rather than adding a second one.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::Tables;
 use crate::common::{MAX_EXPIRES_AT, check_client, check_entry};
@@ -184,11 +184,6 @@ impl ClientIndexes {
             !index.by_expiry.is_empty()
         });
     }
-}
-
-/// The wall clock in unix seconds, for sweeping; a clock set before 1970 sweeps nothing.
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub fn key(n: u8) -> TokenKey {
 }
 
 pub fn hex(k: &TokenKey) -> String {
-    k.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(k)
 }
 
 pub fn code(client_id: &str) -> AuthorizationCode {
