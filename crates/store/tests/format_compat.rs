@@ -184,18 +184,25 @@ async fn redis_state_store_follows_every_change_log_fixture() {
     }
 }
 
-#[tokio::test]
-async fn redis_token_store_reads_every_token_fixture() {
+async fn token_store() -> (RedisTokenStore, RedisServer) {
     let server = RedisServer::start();
-    let store = RedisTokenStore::connect(&server.url()).await.unwrap();
+    (RedisTokenStore::connect(&server.url()).await.unwrap(), server)
+}
+
+#[tokio::test]
+async fn redis_token_store_reads_every_session_fixture() {
+    let (store, server) = token_store().await;
     for version in versions(&format::SESSION) {
-        flush(&server).await;
         let json = fixture(&format::SESSION, version, "json");
         raw_set(&server, &RedisTokenStore::session_key(&ACCESS), &json).await;
         assert_eq!(store.get_session(&ACCESS).await.unwrap(), Some(records::session()), "session v{version}");
     }
+}
+
+#[tokio::test]
+async fn redis_token_store_redeems_every_authorization_code_fixture() {
+    let (store, server) = token_store().await;
     for version in versions(&format::AUTHORIZATION_CODE) {
-        flush(&server).await;
         let json = fixture(&format::AUTHORIZATION_CODE, version, "json");
         raw_set(&server, &RedisTokenStore::code_key(&CODE), &json).await;
         let fresh = store.redeem_code(&CODE, FAMILY, WINDOW).await.unwrap();
@@ -203,8 +210,12 @@ async fn redis_token_store_reads_every_token_fixture() {
         let replayed = store.redeem_code(&CODE, "other", WINDOW).await.unwrap();
         assert_eq!(replayed, Taken::Replayed { family_id: FAMILY.into() });
     }
+}
+
+#[tokio::test]
+async fn redis_token_store_uses_every_refresh_grant_fixture() {
+    let (store, server) = token_store().await;
     for version in versions(&format::REFRESH_GRANT) {
-        flush(&server).await;
         let json = fixture(&format::REFRESH_GRANT, version, "json");
         raw_set(&server, &RedisTokenStore::refresh_key(&REFRESH), &json).await;
         let grant = Some(records::refresh_grant());
@@ -215,6 +226,11 @@ async fn redis_token_store_reads_every_token_fixture() {
         let replayed = store.use_refresh(&REFRESH, WINDOW).await.unwrap();
         assert_eq!(replayed, Taken::Replayed { family_id: FAMILY.into() }, "refresh grant v{version}");
     }
+}
+
+#[tokio::test]
+async fn redis_token_store_revokes_by_every_family_record_fixture() {
+    let (store, server) = token_store().await;
     for version in versions(&format::FAMILY) {
         flush(&server).await;
         let (session_key, refresh_key) =
@@ -268,8 +284,7 @@ async fn a_change_of_a_newer_format_is_refused() {
 
 #[tokio::test]
 async fn token_records_of_a_newer_format_are_refused_and_left_alone() {
-    let server = RedisServer::start();
-    let store = RedisTokenStore::connect(&server.url()).await.unwrap();
+    let (store, server) = token_store().await;
     let newer_fixture = |format: &Format| newer(format, &fixture(format, format.writes, "json"));
 
     let (json, message) = newer_fixture(&format::SESSION);
