@@ -10,14 +10,14 @@
 //! Each is the serde form of a root type and of every type reachable from it (a change to
 //! `Api`'s serde form is a change of both `state` and `change`):
 //!
-//! | format               | root type           | where                                               |
-//! |----------------------|---------------------|-----------------------------------------------------|
-//! | [`STATE`]            | `ConfigState`       | `state.json` (pretty-printed), `gh:{gh-cp}:state`   |
-//! | [`CHANGE`]           | `Change`            | the `change` field of each `gh:{gh-cp}:log` entry   |
-//! | [`SESSION`]          | `Session`           | `gh:at:{…}`                                         |
+//! | format                 | root type           | where                                             |
+//! |------------------------|---------------------|---------------------------------------------------|
+//! | [`STATE`]              | `ConfigState`       | `state.json` (pretty-printed), `gh:{gh-cp}:state` |
+//! | [`CHANGE`]             | `Change`            | the `change` field of each `gh:{gh-cp}:log` entry |
+//! | [`SESSION`]            | `Session`           | `gh:at:{…}`                                       |
 //! | [`AUTHORIZATION_CODE`] | `AuthorizationCode` | `gh:code:{…}` until spent                         |
-//! | [`REFRESH_GRANT`]    | `RefreshGrant`      | `gh:rt:{…}` until spent                             |
-//! | [`FAMILY`]           | `FamilyMembers`     | `gh:fam:{…}`                                        |
+//! | [`REFRESH_GRANT`]      | `RefreshGrant`      | `gh:rt:{…}` until spent                           |
+//! | [`FAMILY`]             | `FamilyMembers`     | `gh:fam:{…}`                                      |
 //!
 //! # Encoding
 //! The record's own JSON object with a `"v"` field written first: `{"v":1,"api_id":…}`. A
@@ -47,8 +47,9 @@
 //! `#[serde(default)]`) needs no new version: older readers ignore it, newer ones default it.
 //!
 //! A new version ships in two releases, since releases side by side read each other's writes:
-//! 1. The first reads the new version (raise `reads_up_to`; decode the old shape into a
-//!    private type mirroring it and convert), and still writes the old one.
+//! 1. The first learns to read the new version (raise `reads_up_to`, and give `decode` an
+//!    arm per version: an older shape decodes into a private type mirroring it and converts),
+//!    and still writes the old one.
 //! 2. The next writes the new version (raise `writes`), once no release that cannot read it
 //!    is left running.
 //!
@@ -60,10 +61,11 @@
 //! # Records without a version field
 //! Counters (analytics hashes, rate-limit and quota keys, failure counts), spent markers
 //! (`spent:<family id>`) and client-index members (`at:<hex>`, `fam:<id>`) are not serde
-//! forms but a handful of named fields and prefixes, and several releases write into one key
-//! at once: a version field would name the format of a key that holds both. Their names are
-//! their version: a reader skips (analytics) or refuses (markers, members) a name it does not
-//! know, and a changed meaning takes a new field name, prefix or key name, never an old one.
+//! forms but a handful of named fields, prefixes and number formats, and releases side by side
+//! write into one key at once, so a version field could not name the format of what a key
+//! holds. Their names are their version: a reader does not interpret a field, prefix or value
+//! it does not know (analytics skips it; markers, members and limit keys are refused), and a
+//! changed meaning takes a new field name, prefix or key name, never an old one.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -73,7 +75,8 @@ use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, Ref
 /// One persisted JSON format and the versions this build handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Format {
-    /// What error messages call a record of this format.
+    /// What error messages call a record of this format; its fixtures' directory under
+    /// `tests/fixtures/`, spaces as `-`.
     pub name: &'static str,
     /// The version every record of this format is written in.
     pub writes: u64,
