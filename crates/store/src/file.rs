@@ -2,7 +2,8 @@
 //! commit.
 //!
 //! Layout of the directory:
-//! - `state.json`: the whole [`ConfigState`]. It holds the token key, so it is created mode 0600.
+//! - `state.json`: the whole [`ConfigState`], versioned (see [`crate::format`]). It holds the
+//!   token key, so it is created mode 0600.
 //! - `state.json.tmp`: the next state while it is being written; left over only by a crash, and
 //!   overwritten by the next commit.
 //! - `LOCK`: held with an exclusive OS lock while a store is open. The file itself stays behind
@@ -17,6 +18,7 @@ use gatehouse_model::{Change, ConfigState};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::common::{fresh_state, next_revision};
+use crate::format;
 use crate::{StateStore, StoreError};
 
 const STATE_FILE: &str = "state.json";
@@ -132,8 +134,9 @@ impl StateStore for FileStateStore {
 fn read_or_create(dir: &Path) -> Result<ConfigState, StoreError> {
     let path = dir.join(STATE_FILE);
     match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
+        Ok(bytes) => {
+            format::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let state = fresh_state()?;
             write_state(dir, &state)?;
@@ -147,8 +150,8 @@ fn read_or_create(dir: &Path) -> Result<ConfigState, StoreError> {
 /// Replaces `state.json` with `state` so that a crash at any point leaves either the old or the
 /// new file complete.
 fn write_state(dir: &Path, state: &ConfigState) -> Result<(), StoreError> {
-    let json = serde_json::to_vec_pretty(state)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode state: {e}")))?;
+    let json =
+        format::encode_pretty(state).map_err(|e| StoreError::Corrupt(format!("cannot encode state: {e}")))?;
     let temp = dir.join(TEMP_FILE);
     let result = write_synced(&temp, &json).map_err(|e| io_error("cannot write", &temp, &e));
     if result.is_err() {

@@ -31,6 +31,7 @@ mod analytics;
 mod common;
 mod eviction;
 mod file;
+pub mod format;
 pub mod health;
 mod memory;
 mod memory_tables;

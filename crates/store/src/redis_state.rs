@@ -5,14 +5,14 @@
 //! Lua script may read and write them together. None of them expires: this is durable
 //! configuration, not a cache, and losing it would lose every API, client and the token key.
 //! - `gh:{gh-cp}:state`: the whole [`ConfigState`] as JSON, revision, store id and token key
-//!   included.
+//!   included (versioned: see [`crate::format`]).
 //! - `gh:{gh-cp}:rev`: `<revision>:<store id>` of that state. A commit compares this small value
 //!   instead of decoding the whole state inside Redis, where a script blocks every other client
 //!   (token traffic may share the server) for as long as it runs. It names the store id too, so
 //!   a commit prepared against a state that was wiped and re-created meanwhile (a new store id,
 //!   back at revision 0) cannot land on the new one.
 //! - `gh:{gh-cp}:log`: a stream with one entry per revision, entry id `<revision>-0`, field
-//!   `change` holding the [`Change`] as JSON. Trimmed with an exact `MAXLEN` to the last
+//!   `change` holding the [`Change`] as versioned JSON. Trimmed with an exact `MAXLEN` to the last
 //!   [`RedisStateStore::LOG_LEN`] entries: exact rather than `~`, so that how far back a replica
 //!   can catch up is a fixed number, and trimming one entry per commit costs next to nothing.
 //!
@@ -29,9 +29,9 @@ use std::time::Duration;
 use gatehouse_model::{Change, ConfigState};
 use redis::Script;
 use redis::aio::ConnectionManager;
-use serde::Serialize;
 
 use crate::common::{fresh_state, next_revision};
+use crate::format::{self, Persisted};
 use crate::redis_conn::{self, unavailable};
 use crate::{StateStore, StoreError};
 
@@ -153,8 +153,7 @@ impl RedisStateStore {
                     .map_err(unavailable)?
             }
         };
-        serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("value at {}: {e}", Self::STATE_KEY)))
+        format::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("value at {}: {e}", Self::STATE_KEY)))
     }
 }
 
@@ -234,8 +233,8 @@ fn parse_rev(value: &str) -> Result<u64, StoreError> {
     })
 }
 
-fn encode(what: &str, value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
+fn encode(what: &str, value: &impl Persisted) -> Result<Vec<u8>, StoreError> {
+    format::encode(value).map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
 }
 
 #[cfg(test)]

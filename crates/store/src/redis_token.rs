@@ -2,6 +2,8 @@
 //!
 //! # Keys
 //! - `gh:at:{<hex>}`: an access token's session (hex: the 64 hex digits of its `TokenKey`).
+//!   This and the code, refresh token and family values are versioned JSON (see
+//!   [`crate::format`]).
 //! - `gh:code:{<hex>}`: an authorization code, then its spent marker.
 //! - `gh:rt:{<hex>}`: a refresh token's grant, then its spent marker.
 //! - `gh:fam:{<family id>}`: a token family's live members.
@@ -32,10 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, Taken};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::common::{MAX_TTL, hex, member_keys};
+use crate::format::{self, Persisted};
 use crate::redis_conn::{RedisConn, cluster_nodes, is_cluster_url, unavailable};
 use crate::{ClientRef, ClientTokenEntry, LimitOutcome, Limits, StoreError, TokenKey, TokenStore};
 
@@ -103,7 +104,7 @@ impl RedisTokenStore {
     async fn put_json(
         &self,
         redis_key: String,
-        value: &impl Serialize,
+        value: &impl Persisted,
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let Some(ttl_ms) = ttl_millis(ttl) else {
@@ -111,7 +112,7 @@ impl RedisTokenStore {
             // already-expired entry is simply one that is not there.
             return self.delete(&redis_key).await.map(drop);
         };
-        let json = serde_json::to_vec(value)
+        let json = format::encode(value)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode value for {redis_key}: {e}")))?;
         redis::cmd("SET")
             .arg(redis_key)
@@ -274,8 +275,8 @@ impl TokenStore for RedisTokenStore {
     }
 }
 
-fn decode<T: DeserializeOwned>(redis_key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("value at {redis_key}: {e}")))
+fn decode<T: Persisted>(redis_key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    format::decode(bytes).map_err(|e| StoreError::Corrupt(format!("value at {redis_key}: {e}")))
 }
 
 /// `ttl` in whole milliseconds for `PX`, rounded up so that a sub-millisecond TTL still stores

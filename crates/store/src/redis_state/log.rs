@@ -10,6 +10,7 @@ use redis::{AsyncConnectionConfig, Client};
 use super::{RedisStateStore, parse_rev};
 use crate::StoreError;
 use crate::common::next_revision;
+use crate::format;
 use crate::redis_conn::{CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, unavailable};
 
 /// Longest single wait. A longer `wait` returns empty after this, which "up to `wait`" allows;
@@ -150,7 +151,7 @@ fn decode_entry(entry: Value) -> Result<(u64, Change), StoreError> {
     let mut fields = fields.into_iter();
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         if bytes(name)? == b"change" {
-            return serde_json::from_slice(&bytes(value)?)
+            return format::decode(&bytes(value)?)
                 .map(|change| (revision, change))
                 .map_err(|e| corrupt(format!("entry {id}: {e}")));
         }

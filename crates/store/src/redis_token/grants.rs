@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use gatehouse_model::{FamilyMembers, Taken};
 use redis::Script;
-use serde::de::DeserializeOwned;
 
 use super::{RedisTokenStore, decode, ttl_millis, unavailable};
 use crate::StoreError;
 use crate::common::member_keys;
+use crate::format::Persisted;
 
 /// What a spent grant is replaced with, followed by the family id. Stored grants are JSON
 /// objects, which cannot start with this, so one GET tells a grant from a marker.
@@ -22,10 +22,14 @@ const SPENT_PREFIX: &[u8] = b"spent:";
 /// - `ARGV[2]`: `given` for a marker naming `ARGV[3]`, `own` for one naming the grant's own
 ///   `family_id`. Read here rather than by the caller afterwards, which would leave a moment
 ///   in which the grant is spent but no marker says so.
+/// - `ARGV[4]`: the newest format version of the grant this build reads (see `crate::format`).
 ///
 /// Returns nil when there is nothing, the marker when the grant was spent before, else the
-/// grant as stored. Whenever it returns a grant, the grant is gone: one whose family cannot be
-/// read is deleted rather than left to be spent again, and the caller reports it as corrupt.
+/// grant as stored. Whenever it returns a grant of a version this build reads, the grant is
+/// gone: one whose family cannot be read is deleted rather than left to be spent again, and
+/// the caller reports it as corrupt. A grant of a newer version is returned untouched, for the
+/// caller to refuse: its fields are not this script's to interpret, and a release that can read
+/// it may still redeem it.
 const SPEND_LUA: &str = r"
 local value = redis.call('GET', KEYS[1])
 if not value then
@@ -34,10 +38,16 @@ end
 if string.sub(value, 1, 6) == 'spent:' then
   return value
 end
+local ok, grant = pcall(cjson.decode, value)
+if not ok or type(grant) ~= 'table' then
+  grant = nil
+end
+if grant and type(grant.v) == 'number' and grant.v > tonumber(ARGV[4]) then
+  return value
+end
 local family = ARGV[3]
 if ARGV[2] == 'own' then
-  local ok, grant = pcall(cjson.decode, value)
-  if not ok or type(grant) ~= 'table' or type(grant.family_id) ~= 'string' then
+  if not grant or type(grant.family_id) ~= 'string' then
     redis.call('DEL', KEYS[1])
     return value
   end
@@ -68,7 +78,7 @@ pub(super) fn is_spent(value: &[u8]) -> bool {
 }
 
 impl RedisTokenStore {
-    pub(super) async fn spend<T: DeserializeOwned>(
+    pub(super) async fn spend<T: Persisted>(
         &self,
         redis_key: &str,
         marker: MarkerFamily<'_>,
@@ -83,6 +93,7 @@ impl RedisTokenStore {
             .arg(ttl_millis(replay_window).unwrap_or(0))
             .arg(mode)
             .arg(family_id)
+            .arg(T::FORMAT.reads_up_to)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -125,7 +136,7 @@ impl RedisTokenStore {
 }
 
 /// What the spend script's answer means.
-fn taken<T: DeserializeOwned>(redis_key: &str, value: Option<Vec<u8>>) -> Result<Taken<T>, StoreError> {
+fn taken<T: Persisted>(redis_key: &str, value: Option<Vec<u8>>) -> Result<Taken<T>, StoreError> {
     let Some(value) = value else {
         return Ok(Taken::Missing);
     };
@@ -141,35 +152,43 @@ fn taken<T: DeserializeOwned>(redis_key: &str, value: Option<Vec<u8>>) -> Result
 mod tests {
     use super::*;
 
+    /// Any persisted type stands in for a grant here; the family record is the smallest.
+    type Grant = FamilyMembers;
+
+    fn grant() -> Grant {
+        FamilyMembers { access_key: "ab".into(), refresh_key: None }
+    }
+
     #[test]
     fn nothing_is_missing() {
-        assert_eq!(taken::<u32>("k", None).unwrap(), Taken::Missing);
+        assert_eq!(taken::<Grant>("k", None).unwrap(), Taken::Missing);
     }
 
     #[test]
     fn a_marker_is_a_replay_of_its_family() {
-        let replayed = taken::<u32>("k", Some(b"spent:fam-1".to_vec())).unwrap();
+        let replayed = taken::<Grant>("k", Some(b"spent:fam-1".to_vec())).unwrap();
         assert_eq!(replayed, Taken::Replayed { family_id: "fam-1".into() });
     }
 
     #[test]
     fn json_is_fresh() {
-        assert_eq!(taken::<u32>("k", Some(b"42".to_vec())).unwrap(), Taken::Fresh(42));
+        let json = br#"{"access_key":"ab","refresh_key":null}"#.to_vec();
+        assert_eq!(taken::<Grant>("k", Some(json)).unwrap(), Taken::Fresh(grant()));
     }
 
     #[test]
     fn garbage_is_corrupt() {
         assert!(
-            matches!(taken::<u32>("k", Some(b"{".to_vec())), Err(StoreError::Corrupt(m)) if m.contains("k"))
+            matches!(taken::<Grant>("k", Some(b"{".to_vec())), Err(StoreError::Corrupt(m)) if m.contains("k"))
         );
-        assert!(matches!(taken::<u32>("k", Some(b"spent:\xff".to_vec())), Err(StoreError::Corrupt(_))));
+        assert!(matches!(taken::<Grant>("k", Some(b"spent:\xff".to_vec())), Err(StoreError::Corrupt(_))));
     }
 
     #[test]
     fn json_cannot_pass_for_a_marker() {
-        // Whatever serde_json writes for a grant starts with `{`.
+        // Whatever the store writes for a grant starts with `{`.
         let json =
-            serde_json::to_vec(&FamilyMembers { access_key: "spent:".into(), refresh_key: None }).unwrap();
+            crate::format::encode(&FamilyMembers { access_key: "spent:".into(), refresh_key: None }).unwrap();
         assert!(!is_spent(&json));
     }
 }
