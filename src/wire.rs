@@ -65,8 +65,7 @@ fn check_ca_pem(pem: &str, field: &str) -> Result<(), ValidationError> {
 
 /// The Tyk OAS export of `api`; failing only on a bug (an export that is not a JSON object).
 pub fn oas_to_wire(api: &Api) -> Result<pbjson_types::Struct, tonic::Status> {
-    serde_json::from_value(gatehouse_tyk::export_oas(api))
-        .map_err(|e| tonic::Status::internal(e.to_string()))
+    serde_json::from_value(gatehouse_tyk::export_oas(api)).map_err(|e| tonic::Status::internal(e.to_string()))
 }
 
 /// The Tyk Classic export of `api`; failing only on a bug, as [`oas_to_wire`].
