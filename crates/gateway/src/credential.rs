@@ -5,7 +5,7 @@ use gatehouse_model::CredentialLocation;
 use http::HeaderMap;
 use http::header::COOKIE;
 
-use crate::bearer::Refusal;
+use crate::refusal::Refusal;
 
 /// Where the token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

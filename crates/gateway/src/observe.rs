@@ -12,7 +12,7 @@ use http::{HeaderMap, Method, Request, Response};
 use tracing::Span;
 
 use crate::live::RuntimeConfig;
-use crate::proxy::ResponseBody;
+use crate::response::ResponseBody;
 
 /// One request under observation, from arrival to response head.
 pub(crate) struct Observed {

@@ -6,26 +6,21 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use bytes::Bytes;
 use gatehouse_model::{Upstream, UpstreamTls};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
-use http_body_util::{Either, Full, LengthLimitError, Limited};
+use http_body_util::{Either, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::forwarded::{Hop, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
+use crate::response::{ResponseBody, body_too_large, json_error};
 use client_body::{ClientBody, ClientBodyError};
 
 mod client_body;
 pub mod tunnel;
 mod upgrade;
 pub mod upstream_tls;
-
-/// Body of every gateway response: the upstream's streamed body, or a small body the gateway made
-/// itself (errors, token responses). An enum rather than a boxed body: no allocation per request
-/// for the common case.
-pub type ResponseBody = Either<Incoming, Full<Bytes>>;
 
 /// How long the gateway waits on an upstream before answering 504.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,24 +412,4 @@ fn classify(err: &hyper_util::client::legacy::Error) -> (StatusCode, &'static st
         _ => "upstream connection error",
     };
     (StatusCode::BAD_GATEWAY, label)
-}
-
-/// A JSON error response made by the gateway: body `{"error": message}`, content-type
-/// application/json (Tyk's error template shape).
-/// 413, closing the connection: the rest of the body is still on the wire, so the connection
-/// cannot carry another request, and a client that is not told so reuses it and meets a
-/// broken pipe on its next request (hyper closes it only after the response is written).
-fn body_too_large() -> Response<ResponseBody> {
-    let mut response = json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-pub fn json_error(status: StatusCode, message: &str) -> Response<ResponseBody> {
-    let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
-        .unwrap_or_else(|_| br#"{"error":"internal error"}"#.to_vec());
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }

@@ -1,26 +1,25 @@
 //! The gateway's HTTP listener and request pipeline.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use gatehouse_oauth::now_unix;
 use gatehouse_store::AnyTokenStore;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 
 use crate::analytics::ProxiedRequest;
 use gatehouse_telemetry::metrics::gateway::RouteKind;
 use tracing::Instrument as _;
 
+use crate::edge::EdgePolicy;
 use crate::forwarded::Hop;
-use crate::listener::{EdgePolicy, Listener};
 use crate::live::LiveConfig;
 use crate::notify::Notifier;
 use crate::oauth::{self, Endpoint};
 use crate::observe::{self, Observed};
 use crate::path::{PathRefusal, PathRules};
-use crate::proxy::{ResponseBody, UpstreamClient, json_error};
+use crate::proxy::UpstreamClient;
+use crate::response::{ResponseBody, json_error};
 use crate::{bearer, credential, limits, policy, version};
 
 /// Everything a request needs, shared by all connections.
@@ -48,18 +47,6 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Serves connections from `listener` (plain HTTP) until `shutdown` resolves, then lets
-    /// in-flight requests finish, for at most `drain_timeout`. TLS listeners and a second
-    /// listener: [`Gateway::serve_listeners`].
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()>,
-        drain_timeout: std::time::Duration,
-    ) {
-        self.serve_listeners(vec![Listener::plain(listener)], shutdown, drain_timeout).await;
-    }
-
     /// The hot path, step by step as ARCHITECTURE.md numbers it.
     /// `hop` is the connection the request came on (peer, TLS, trusted proxy or not).
     pub async fn handle(&self, req: Request<Incoming>, hop: Hop) -> Response<ResponseBody> {
@@ -141,7 +128,12 @@ impl Gateway {
             && let Some(endpoint) = Endpoint::from_path(rest)
         {
             observed.routed(&config, api, endpoint.route_kind());
-            return oauth::handle(self, &config, api, endpoint, req, &hop).await;
+            let server = oauth::AuthServer {
+                tokens: &self.tokens,
+                notifier: &self.notifier,
+                trusted_proxies: &self.edge.trusted_proxies,
+            };
+            return oauth::handle(server, &config, api, endpoint, req, &hop).await;
         }
         observed.routed(&config, api, RouteKind::Proxy);
         // The version a versioned API serves this request as, and its path for the upstream.

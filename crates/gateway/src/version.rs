@@ -12,7 +12,7 @@ use gatehouse_model::{VersionLocation, Versioning};
 use http::HeaderMap;
 
 use crate::credential::{query_value, without_param};
-use crate::proxy::{ResponseBody, json_error};
+use crate::response::{ResponseBody, json_error};
 
 /// Why a request has no version the API serves. Tyk's messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
