@@ -9,8 +9,11 @@
 //!   responses, graceful drain.
 //! - [`edge`]: how the gateway meets its clients (trusted proxies, HSTS, TLS required, connection
 //!   limits, the metadata issuer), set once at start-up.
-//! - [`server`]: the request pipeline, in the order of the design's hot path: route by listen
-//!   path → OAuth endpoints → bearer check → policy → limits → proxy.
+//! - [`server`]: [`Gateway`], the probes, and the order of the request's phases.
+//! - `pipeline`: one file per phase of the hot path (route, metadata, OAuth endpoints,
+//!   authenticate, authorize, admit, upstream request, forward) over a `RequestContext` that
+//!   telemetry and analytics are recorded from once, at the end.
+//! - [`upstream_path`]: the upstream's path and query, a pure function of the routed request.
 //! - [`forwarded`]: trusted proxies: whose `X-Forwarded-*` headers are believed.
 //! - [`tls_only`]: the refusal of credential-carrying requests that arrive without TLS.
 //! - [`oauth`]: the authorization server's endpoints (`/oauth/authorize`, `/oauth/token`,
@@ -51,6 +54,7 @@ pub mod notify;
 pub mod oauth;
 mod observe;
 pub mod path;
+mod pipeline;
 pub mod policy;
 pub mod proxy;
 pub mod refusal;
@@ -59,6 +63,7 @@ pub mod server;
 pub mod session_cache;
 pub mod shards;
 pub mod tls_only;
+pub mod upstream_path;
 pub mod version;
 
 pub use live::LiveConfig;

@@ -143,16 +143,19 @@ impl UpstreamClient {
         path_and_query: &str,
         hop: &Hop,
     ) -> Response<ResponseBody> {
-        self.forward_tls(req, upstream, &UpstreamTls::default(), path_and_query, hop).await
+        let target = crate::upstream_path::below_base(&upstream.base_path, path_and_query);
+        self.forward_tls(req, upstream, &UpstreamTls::default(), &target, hop).await
     }
 
-    /// [`UpstreamClient::forward`] with an API's TLS settings for an https upstream.
+    /// Forwards `req` to `upstream` with an API's TLS settings for an https upstream. `target` is
+    /// the upstream's whole path and query, base path included (what
+    /// [`upstream_path_and_query`](crate::upstream_path::upstream_path_and_query) makes).
     pub async fn forward_tls(
         &self,
         mut req: Request<Incoming>,
         upstream: &Upstream,
         tls: &UpstreamTls,
-        path_and_query: &str,
+        target: &str,
         hop: &Hop,
     ) -> Response<ResponseBody> {
         if upstream.scheme != "http" && upstream.scheme != "https" {
@@ -173,7 +176,7 @@ impl UpstreamClient {
                 }
             }
         };
-        let Some(uri) = upstream_uri(upstream, path_and_query) else {
+        let Some(uri) = upstream_uri(upstream, target) else {
             tracing::warn!(upstream = %upstream.authority, "cannot build the upstream URI");
             return json_error(StatusCode::BAD_GATEWAY, "upstream unavailable");
         };
@@ -280,24 +283,14 @@ impl UpstreamClient {
     }
 }
 
-/// `scheme://authority` + base path + the requested path. `None` only when the caller passed
-/// characters a URI cannot hold.
-fn upstream_uri(upstream: &Upstream, path_and_query: &str) -> Option<Uri> {
-    let base = upstream.base_path.as_str();
-    let mut uri = String::with_capacity(8 + upstream.authority.len() + base.len() + path_and_query.len() + 1);
+/// `scheme://authority` + `target`. `None` only when the caller passed characters a URI cannot
+/// hold.
+fn upstream_uri(upstream: &Upstream, target: &str) -> Option<Uri> {
+    let mut uri = String::with_capacity(upstream.scheme.len() + 3 + upstream.authority.len() + target.len());
     uri.push_str(&upstream.scheme);
     uri.push_str("://");
     uri.push_str(&upstream.authority);
-    uri.push_str(base);
-    // Tolerate callers that hand over "" or "?q" (a request to the listen path itself) or a path
-    // without its leading slash, rather than gluing "base" and "path" into "basepath".
-    match path_and_query.as_bytes().first() {
-        Some(b'/') => {}
-        None | Some(b'?') if base.is_empty() => uri.push('/'),
-        None | Some(b'?') => {}
-        Some(_) => uri.push('/'),
-    }
-    uri.push_str(path_and_query);
+    uri.push_str(target);
     Uri::try_from(uri).ok()
 }
 
