@@ -5,7 +5,7 @@ use gatehouse_model::CredentialLocation;
 use http::HeaderMap;
 use http::header::COOKIE;
 
-use crate::bearer::Refusal;
+use crate::refusal::Refusal;
 
 /// Where the token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +63,9 @@ pub fn find<'r>(
     Ok((token.to_owned(), source))
 }
 
-/// Removes the credential from what goes upstream: the header, the cookie, and returns the
-/// query to forward (without the parameter).
-pub fn strip(location: &CredentialLocation, headers: &mut HeaderMap, query: Option<&str>) -> Option<String> {
+/// Removes the credential's header and cookie from what goes upstream. (The query parameter is
+/// left out of the upstream's URL by `upstream_path`, whether the API strips credentials or not.)
+pub fn strip_headers(location: &CredentialLocation, headers: &mut HeaderMap) {
     headers.remove(location.header());
     if !location.cookie_name.is_empty() {
         let kept: Vec<String> = headers
@@ -84,25 +84,6 @@ pub fn strip(location: &CredentialLocation, headers: &mut HeaderMap, query: Opti
             headers.insert(COOKIE, value);
         }
     }
-    let query = query?;
-    if location.query_param.is_empty() {
-        return Some(query.to_owned());
-    }
-    without_param(query, &location.query_param)
-}
-
-/// `query` without the parameter `name` (matched decoded); `None` when nothing is left.
-pub(crate) fn without_param(query: &str, name: &str) -> Option<String> {
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty() && decoded_name(pair).as_deref() != Some(name))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("&"))
-}
-
-fn decoded_name(pair: &str) -> Option<String> {
-    let name = pair.split('=').next()?;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("{name}=")).ok()?.pop().map(|(n, _)| n)
 }
 
 pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
@@ -209,10 +190,9 @@ mod tests {
         h.insert("authorization", HeaderValue::from_static("Bearer t"));
         h.insert(COOKIE, HeaderValue::from_static("a=1; session=t; b=2"));
         let loc = location("", "access_token", "session");
-        let query = strip(&loc, &mut h, Some("x=1&access_token=t&y=2"));
-        assert_eq!(query.as_deref(), Some("x=1&y=2"));
+        strip_headers(&loc, &mut h);
         assert!(h.get("authorization").is_none());
         assert_eq!(h[COOKIE], "a=1; b=2");
-        assert_eq!(strip(&loc, &mut h, Some("access_token=t")), None);
+        // The query's credential: `upstream_path`'s tests.
     }
 }

@@ -7,8 +7,13 @@
 //!   deadlines, the connection cap, header limits, the `Host` check.
 //! - [`listener`]: accepting connections, plain or TLS (`gatehouse_tls`), HSTS on HTTPS
 //!   responses, graceful drain.
-//! - [`server`]: the request pipeline, in the order of the design's hot path: route by listen
-//!   path → OAuth endpoints → bearer check → policy → limits → proxy.
+//! - [`edge`]: how the gateway meets its clients (trusted proxies, HSTS, TLS required, connection
+//!   limits, the metadata issuer), set once at start-up.
+//! - [`server`]: [`Gateway`], the probes, and the order of the request's phases.
+//! - `pipeline`: one file per phase of the hot path (route, metadata, OAuth endpoints,
+//!   authenticate, authorize, admit, upstream request, forward) over a `RequestContext` that
+//!   telemetry and analytics are recorded from once, at the end.
+//! - [`upstream_path`]: the upstream's path and query, a pure function of the routed request.
 //! - [`forwarded`]: trusted proxies: whose `X-Forwarded-*` headers are believed.
 //! - [`tls_only`]: the refusal of credential-carrying requests that arrive without TLS.
 //! - [`oauth`]: the authorization server's endpoints (`/oauth/authorize`, `/oauth/token`,
@@ -19,6 +24,8 @@
 //!   slashes), or why it is refused.
 //! - [`credential`]: where a request's token is (header, query, cookie), and stripping it.
 //! - [`bearer`]: checking the access token of a proxied request.
+//! - [`refusal`]: why a protected request was refused (credential, session, policy), and the
+//!   RFC 6750 answer.
 //! - [`session_cache`]: sessions cached on the node, evicted as revocations are announced.
 //! - [`policy`]: the token's policy at request time: access rights, allowed URLs, limits.
 //! - [`limits`]: rate limit and quota, counted in the shared store in one round trip.
@@ -26,6 +33,7 @@
 //!   batches by a background task.
 //! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed; https
 //!   upstreams verified (`proxy::upstream_tls`).
+//! - [`response`]: the body type every response shares, and the gateway's own JSON errors.
 //! - `observe`: each request's span and metrics (names and handles in `gatehouse_telemetry`).
 //! - [`shards`]: thread-per-core serving: one single-threaded runtime and one [`Gateway`] per
 //!   serving thread, all accepting from the same sockets.
@@ -37,6 +45,7 @@ pub mod analytics;
 pub mod bearer;
 pub mod conn;
 pub mod credential;
+pub mod edge;
 pub mod forwarded;
 pub mod limits;
 pub mod listener;
@@ -45,12 +54,16 @@ pub mod notify;
 pub mod oauth;
 mod observe;
 pub mod path;
+mod pipeline;
 pub mod policy;
 pub mod proxy;
+pub mod refusal;
+pub mod response;
 pub mod server;
 pub mod session_cache;
 pub mod shards;
 pub mod tls_only;
+pub mod upstream_path;
 pub mod version;
 
 pub use live::LiveConfig;

@@ -12,7 +12,7 @@ use gatehouse_telemetry::metrics::gateway::{ApiMetrics, Limit};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::policy::Grant;
-use crate::proxy::{ResponseBody, json_error};
+use crate::response::{ResponseBody, json_error};
 
 /// The `X-RateLimit-*` values of one request: the rate limit's when there is one, the quota's
 /// otherwise.

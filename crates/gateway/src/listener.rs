@@ -20,29 +20,10 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::conn::watchdog::{Tracked, Watchdog};
-use crate::conn::{Admission, BodyReadTimeout, Connections, Slot, host, is_probe_path};
-use crate::forwarded::{Hop, TrustedProxies};
-use crate::oauth::issuer::IssuerPolicy;
-use crate::proxy::{ResponseBody, json_error};
+use crate::conn::{Admission, BodyReadTimeout, Slot, host, is_probe_path};
+use crate::forwarded::Hop;
+use crate::response::{ResponseBody, json_error};
 use crate::server::Gateway;
-
-/// How this gateway meets its clients; set once at start-up.
-#[derive(Debug, Clone, Default)]
-pub struct EdgePolicy {
-    /// Peers whose `X-Forwarded-*` headers are believed.
-    pub trusted_proxies: TrustedProxies,
-    /// `Strict-Transport-Security` on responses to requests that came over TLS; `None`: not sent.
-    pub hsts: Option<HeaderValue>,
-    /// This gateway terminates TLS: a request reaching an endpoint that carries credentials
-    /// (OAuth endpoints, protected APIs) without TLS is refused, never redirected, since the
-    /// credentials have already crossed the network in clear.
-    pub tls_required: bool,
-    /// Read deadlines, header limits and the connection cap, shared by every listener and
-    /// serving thread of this gateway.
-    pub connections: Connections,
-    /// Whose name RFC 8414 metadata speaks in (`--public-url`, `--public-hosts`).
-    pub issuer: IssuerPolicy,
-}
 
 /// One socket the gateway serves, with its TLS config when it speaks TLS.
 pub struct Listener {
@@ -57,6 +38,18 @@ impl Listener {
 }
 
 impl Gateway {
+    /// Serves connections from `listener` (plain HTTP) until `shutdown` resolves, then lets
+    /// in-flight requests finish, for at most `drain_timeout`. TLS listeners and a second
+    /// listener: [`Gateway::serve_listeners`].
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        drain_timeout: std::time::Duration,
+    ) {
+        self.serve_listeners(vec![Listener::plain(listener)], shutdown, drain_timeout).await;
+    }
+
     /// Serves every listener until `shutdown` resolves, then stops accepting and lets in-flight
     /// requests finish, for at most `drain_timeout`.
     pub async fn serve_listeners(

@@ -1,8 +1,8 @@
-//! What the request pipeline reports about each request: its span (see
-//! `gatehouse_telemetry::trace`) and its metrics. `server.rs` calls in here at a few points;
-//! everything about how requests are measured lives here.
+//! How a request is measured: its span (see `gatehouse_telemetry::trace`) and its metrics.
+//! The pipeline notes what it learns in its `RequestContext` and records it here once, at the
+//! end (`RequestContext::finish`); only the upstream call's own span is opened on the way, since
+//! its context travels upstream in `traceparent`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_model::Api;
@@ -11,16 +11,25 @@ use gatehouse_telemetry::trace;
 use http::{HeaderMap, Method, Request, Response};
 use tracing::Span;
 
-use crate::live::RuntimeConfig;
-use crate::proxy::ResponseBody;
+use crate::response::ResponseBody;
 
 /// One request under observation, from arrival to response head.
 pub(crate) struct Observed {
     span: Span,
     method: Method,
     started: Instant,
-    kind: RouteKind,
-    api: Option<Arc<ApiMetrics>>,
+}
+
+/// What the pipeline learned about a request that its telemetry records.
+pub(crate) struct Outcome<'r> {
+    pub kind: RouteKind,
+    /// The API it reached (from the configuration that served it), with its metric handles.
+    pub api: Option<&'r Api>,
+    pub metrics: Option<&'r ApiMetrics>,
+    /// The authenticated client (from its session, never from what it claims).
+    pub client_id: Option<&'r str>,
+    /// How long the upstream took to answer, when the request went there.
+    pub upstream_elapsed: Option<Duration>,
 }
 
 impl Observed {
@@ -29,8 +38,6 @@ impl Observed {
             span: trace::gateway_request(req.method(), req.headers()),
             method: req.method().clone(),
             started: Instant::now(),
-            kind: RouteKind::Unavailable,
-            api: None,
         }
     }
 
@@ -38,25 +45,8 @@ impl Observed {
         &self.span
     }
 
-    /// The request reached `api` (from `config`, the version serving it) as `kind`.
-    pub(crate) fn routed(&mut self, config: &RuntimeConfig, api: &Api, kind: RouteKind) {
-        self.kind = kind;
-        self.api = config.api_metrics(&api.api_id).cloned();
-        trace::record_route(&self.span, &self.method, kind.as_str(), &api.api_id, &api.listen_path);
-    }
-
-    /// The request reached no API.
-    pub(crate) fn unrouted(&mut self, kind: RouteKind) {
-        self.kind = kind;
-    }
-
-    /// The API's handles, for what is counted deeper in the pipeline (limits, tokens).
-    pub(crate) fn api_metrics(&self) -> &ApiMetrics {
-        self.api.as_deref().unwrap_or(ApiMetrics::unrouted())
-    }
-
-    pub(crate) fn client(&self, client_id: &str) {
-        trace::record_client(&self.span, client_id);
+    pub(crate) fn method(&self) -> &Method {
+        &self.method
     }
 
     /// A client span for the upstream call, its context written into the outgoing headers so
@@ -69,18 +59,33 @@ impl Observed {
         span
     }
 
-    pub(crate) fn upstream_done(&self, span: &Span, status: u16, elapsed: Duration) {
-        trace::record_status(span, status);
-        trace::record_upstream_duration(&self.span, elapsed);
-        self.api_metrics().upstream(elapsed);
-    }
-
     /// Counts the request and closes its span's attributes, once the response head is ready.
-    pub(crate) fn finish<B>(self, response: &Response<B>) {
-        let status = response.status().as_u16();
+    pub(crate) fn finish(self, outcome: &Outcome<'_>, status: u16) {
+        if let Some(api) = outcome.api {
+            trace::record_route(
+                &self.span,
+                &self.method,
+                outcome.kind.as_str(),
+                &api.api_id,
+                &api.listen_path,
+            );
+        }
+        if let Some(client_id) = outcome.client_id {
+            trace::record_client(&self.span, client_id);
+        }
+        let metrics = outcome.metrics.unwrap_or(ApiMetrics::unrouted());
+        if let Some(elapsed) = outcome.upstream_elapsed {
+            trace::record_upstream_duration(&self.span, elapsed);
+            metrics.upstream(elapsed);
+        }
         trace::record_status(&self.span, status);
-        self.api_metrics().request(self.kind, status, self.started.elapsed());
+        metrics.request(outcome.kind, status, self.started.elapsed());
     }
+}
+
+/// The upstream's status on the upstream call's span.
+pub(crate) fn upstream_answered(span: &Span, status: u16) {
+    trace::record_status(span, status);
 }
 
 /// `GET /metrics` on the gateway's listener.

@@ -32,7 +32,7 @@ use std::borrow::Cow;
 
 use http::{Response, StatusCode};
 
-use crate::proxy::{ResponseBody, json_error};
+use crate::response::{ResponseBody, json_error};
 
 /// What to do with `%2F` and `%5C` in a request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -13,7 +13,7 @@ use gatehouse_model::{Api, ConfigState, Policy, Session};
 use gatehouse_store::{Limits, Quota, RateLimit};
 use regex::Regex;
 
-use crate::bearer::Refusal;
+use crate::refusal::Refusal;
 
 /// The allowed-URL rules of every (policy, API) pair, compiled once per config version.
 #[derive(Default)]

@@ -6,26 +6,21 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use bytes::Bytes;
 use gatehouse_model::{Upstream, UpstreamTls};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
-use http_body_util::{Either, Full, LengthLimitError, Limited};
+use http_body_util::{Either, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::forwarded::{Hop, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
+use crate::response::{ResponseBody, body_too_large, json_error};
 use client_body::{ClientBody, ClientBodyError};
 
 mod client_body;
 pub mod tunnel;
 mod upgrade;
 pub mod upstream_tls;
-
-/// Body of every gateway response: the upstream's streamed body, or a small body the gateway made
-/// itself (errors, token responses). An enum rather than a boxed body: no allocation per request
-/// for the common case.
-pub type ResponseBody = Either<Incoming, Full<Bytes>>;
 
 /// How long the gateway waits on an upstream before answering 504.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,16 +143,19 @@ impl UpstreamClient {
         path_and_query: &str,
         hop: &Hop,
     ) -> Response<ResponseBody> {
-        self.forward_tls(req, upstream, &UpstreamTls::default(), path_and_query, hop).await
+        let target = crate::upstream_path::below_base(&upstream.base_path, path_and_query);
+        self.forward_tls(req, upstream, &UpstreamTls::default(), &target, hop).await
     }
 
-    /// [`UpstreamClient::forward`] with an API's TLS settings for an https upstream.
+    /// Forwards `req` to `upstream` with an API's TLS settings for an https upstream. `target` is
+    /// the upstream's whole path and query, base path included (what
+    /// [`upstream_path_and_query`](crate::upstream_path::upstream_path_and_query) makes).
     pub async fn forward_tls(
         &self,
         mut req: Request<Incoming>,
         upstream: &Upstream,
         tls: &UpstreamTls,
-        path_and_query: &str,
+        target: &str,
         hop: &Hop,
     ) -> Response<ResponseBody> {
         if upstream.scheme != "http" && upstream.scheme != "https" {
@@ -178,7 +176,7 @@ impl UpstreamClient {
                 }
             }
         };
-        let Some(uri) = upstream_uri(upstream, path_and_query) else {
+        let Some(uri) = upstream_uri(upstream, target) else {
             tracing::warn!(upstream = %upstream.authority, "cannot build the upstream URI");
             return json_error(StatusCode::BAD_GATEWAY, "upstream unavailable");
         };
@@ -285,24 +283,14 @@ impl UpstreamClient {
     }
 }
 
-/// `scheme://authority` + base path + the requested path. `None` only when the caller passed
-/// characters a URI cannot hold.
-fn upstream_uri(upstream: &Upstream, path_and_query: &str) -> Option<Uri> {
-    let base = upstream.base_path.as_str();
-    let mut uri = String::with_capacity(8 + upstream.authority.len() + base.len() + path_and_query.len() + 1);
+/// `scheme://authority` + `target`. `None` only when the caller passed characters a URI cannot
+/// hold.
+fn upstream_uri(upstream: &Upstream, target: &str) -> Option<Uri> {
+    let mut uri = String::with_capacity(upstream.scheme.len() + 3 + upstream.authority.len() + target.len());
     uri.push_str(&upstream.scheme);
     uri.push_str("://");
     uri.push_str(&upstream.authority);
-    uri.push_str(base);
-    // Tolerate callers that hand over "" or "?q" (a request to the listen path itself) or a path
-    // without its leading slash, rather than gluing "base" and "path" into "basepath".
-    match path_and_query.as_bytes().first() {
-        Some(b'/') => {}
-        None | Some(b'?') if base.is_empty() => uri.push('/'),
-        None | Some(b'?') => {}
-        Some(_) => uri.push('/'),
-    }
-    uri.push_str(path_and_query);
+    uri.push_str(target);
     Uri::try_from(uri).ok()
 }
 
@@ -417,24 +405,4 @@ fn classify(err: &hyper_util::client::legacy::Error) -> (StatusCode, &'static st
         _ => "upstream connection error",
     };
     (StatusCode::BAD_GATEWAY, label)
-}
-
-/// A JSON error response made by the gateway: body `{"error": message}`, content-type
-/// application/json (Tyk's error template shape).
-/// 413, closing the connection: the rest of the body is still on the wire, so the connection
-/// cannot carry another request, and a client that is not told so reuses it and meets a
-/// broken pipe on its next request (hyper closes it only after the response is written).
-fn body_too_large() -> Response<ResponseBody> {
-    let mut response = json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-pub fn json_error(status: StatusCode, message: &str) -> Response<ResponseBody> {
-    let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
-        .unwrap_or_else(|_| br#"{"error":"internal error"}"#.to_vec());
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }

@@ -8,10 +8,10 @@ use gatehouse_model::Api;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 
+use crate::edge::EdgePolicy;
 use crate::forwarded::Hop;
-use crate::listener::EdgePolicy;
 use crate::oauth::Endpoint;
-use crate::proxy::{ResponseBody, json_error};
+use crate::response::{ResponseBody, json_error};
 
 pub fn refuse(
     edge: &EdgePolicy,

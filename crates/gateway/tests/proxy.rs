@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient, json_error};
+use gatehouse_gateway::proxy::{ProxyTimeouts, UpstreamClient};
+use gatehouse_gateway::response::json_error;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;

@@ -14,7 +14,7 @@ use tracing::{Instrument as _, Span};
 
 use super::{collect_limited, error_response, is_form};
 use crate::live::RuntimeConfig;
-use crate::proxy::ResponseBody;
+use crate::response::ResponseBody;
 
 pub async fn handle(config: &RuntimeConfig, api: &Api, req: Request<Incoming>) -> Response<ResponseBody> {
     let span = trace::authorize(&api.api_id);

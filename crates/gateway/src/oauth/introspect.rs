@@ -10,13 +10,12 @@ use gatehouse_oauth::{ErrorCode, OAuthError};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::{error_response, oauth_json, read_form_request, refusal_response};
+use super::{AuthServer, error_response, oauth_json, read_form_request, refusal_response};
 use crate::live::RuntimeConfig;
-use crate::proxy::ResponseBody;
-use crate::server::Gateway;
+use crate::response::ResponseBody;
 
 pub async fn introspect(
-    gateway: &Gateway,
+    gateway: AuthServer<'_>,
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
@@ -28,10 +27,10 @@ pub async fn introspect(
         Err(response) => return response,
     };
     let result = async {
-        authenticate(&gateway.tokens, guard, &config.state, api, &request).await?;
+        authenticate(gateway.tokens, guard, &config.state, api, &request).await?;
         let token = request.require("token")?;
         introspect::introspect(
-            &gateway.tokens,
+            gateway.tokens,
             &config.hasher,
             api,
             token,
@@ -50,7 +49,7 @@ pub async fn introspect(
 }
 
 pub async fn revoke(
-    gateway: &Gateway,
+    gateway: AuthServer<'_>,
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
@@ -62,11 +61,11 @@ pub async fn revoke(
         Err(response) => return response,
     };
     let result = async {
-        let client = authenticate(&gateway.tokens, guard, &config.state, api, &request).await?;
+        let client = authenticate(gateway.tokens, guard, &config.state, api, &request).await?;
         let token = request.require("token")?;
         let window = settings.map(|s| s.refresh_token_ttl().max(s.access_token_ttl())).unwrap_or(0);
         introspect::revoke(
-            &gateway.tokens,
+            gateway.tokens,
             &config.hasher,
             introspect::Owner { api_id: Some(&api.api_id), client_id: &client.client_id },
             token,

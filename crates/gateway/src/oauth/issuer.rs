@@ -3,7 +3,7 @@
 //! trusts the document it fetched through a hostile intermediary, would send credentials to
 //! the attacker's host (RFC 8414 §3.3 requires the issuer to be the one the client expected).
 //!
-//! Set once at start-up, in the gateway's [`EdgePolicy`](crate::listener::EdgePolicy) (its
+//! Set once at start-up, in the gateway's [`EdgePolicy`](crate::edge::EdgePolicy) (its
 //! serving threads all speak for the same public name): a configured public URL, else the
 //! `Host` values of an allow-list. With
 //! neither set the allow-list is the addresses the gateway's listeners are bound to (loopback

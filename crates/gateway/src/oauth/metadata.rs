@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
 use http_body_util::Full;
 
 use super::issuer::IssuerPolicy;
-use crate::proxy::ResponseBody;
+use crate::response::ResponseBody;
 
 pub const METADATA_PREFIX: &str = "/.well-known/oauth-authorization-server";
 

@@ -14,6 +14,7 @@ use gatehouse_model::{Api, OAuthSettings};
 use gatehouse_oauth::request::MAX_BODY_BYTES;
 use gatehouse_oauth::throttle::{Guard, Throttled};
 use gatehouse_oauth::{OAuthError, TokenRequest};
+use gatehouse_store::AnyTokenStore;
 use http::header::{
     ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -25,10 +26,21 @@ use hyper::body::Incoming;
 pub use metadata::{METADATA_PREFIX, metadata_document};
 
 use crate::conn::BodyReadTimeout;
-use crate::forwarded::Hop;
+use crate::forwarded::{Hop, TrustedProxies};
 use crate::live::RuntimeConfig;
-use crate::proxy::ResponseBody;
-use crate::server::Gateway;
+use crate::notify::Notifier;
+use crate::response::ResponseBody;
+
+/// What the authorization server's endpoints use of their gateway, and nothing more: the token
+/// store, the token webhook, and the trusted proxies that say who a client is (client
+/// authentication is throttled per source address). Borrowed for one request; built by
+/// `Gateway::phases` from its own fields.
+#[derive(Clone, Copy)]
+pub struct AuthServer<'g> {
+    pub tokens: &'g AnyTokenStore,
+    pub notifier: &'g Notifier,
+    pub trusted_proxies: &'g TrustedProxies,
+}
 
 /// An endpoint of the authorization server, by the path under the listen path (a trailing
 /// slash is accepted, as the seed's curl examples use one).
@@ -67,7 +79,7 @@ impl Endpoint {
 /// `api` must come from `config`: one request sees one version of the configuration.
 /// `hop` is the connection it came on: client authentication is throttled per source address.
 pub async fn handle(
-    gateway: &Gateway,
+    gateway: AuthServer<'_>,
     config: &RuntimeConfig,
     api: &Api,
     endpoint: Endpoint,
@@ -79,7 +91,7 @@ pub async fn handle(
         protect(response.headers_mut());
         return response;
     }
-    let guard = || Guard::new(Some(gateway.edge.trusted_proxies.client_ip(hop, req.headers())));
+    let guard = || Guard::new(Some(gateway.trusted_proxies.client_ip(hop, req.headers())));
     let mut response = match endpoint {
         // Checking an authorization request is CPU alone once its body is in: a deadline on the
         // whole is the deadline on its body.

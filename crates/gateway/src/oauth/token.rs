@@ -9,16 +9,15 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::{Instrument as _, Span};
 
-use super::{error_response, oauth_json, read_form_request, refusal_response};
+use super::{AuthServer, error_response, oauth_json, read_form_request, refusal_response};
 use crate::live::RuntimeConfig;
 use crate::notify::{NotificationType, TokenNotification};
-use crate::proxy::ResponseBody;
-use crate::server::Gateway;
+use crate::response::ResponseBody;
 
 const GRANT_TYPES: [&str; 4] = ["authorization_code", "client_credentials", "password", "refresh_token"];
 
 pub async fn handle(
-    gateway: &Gateway,
+    gateway: AuthServer<'_>,
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
@@ -29,7 +28,7 @@ pub async fn handle(
 }
 
 async fn grant(
-    gateway: &Gateway,
+    gateway: AuthServer<'_>,
     config: &RuntimeConfig,
     api: &Api,
     req: Request<Incoming>,
@@ -48,7 +47,7 @@ async fn grant(
     let grant_type =
         request.param("grant_type").and_then(|g| GRANT_TYPES.into_iter().find(|known| *known == g));
     trace::record_grant_type(span, grant_type.unwrap_or("unsupported"));
-    let issuer = TokenIssuer { store: &gateway.tokens, hasher: &config.hasher, state: &config.state, guard };
+    let issuer = TokenIssuer { store: gateway.tokens, hasher: &config.hasher, state: &config.state, guard };
     let result = issuer.token(api, &request, unix_seconds()).await;
     match &result {
         Ok(issued) => {
@@ -86,7 +85,7 @@ async fn grant(
 
 /// Tyk's token notification: for the code and password grants (`new`) and refreshes
 /// (`refresh`), never client_credentials. Queued; the response does not wait for it.
-fn notify(gateway: &Gateway, api: &Api, issued: &Issued) {
+fn notify(gateway: AuthServer<'_>, api: &Api, issued: &Issued) {
     let Some(target) = api.oauth.as_ref().and_then(|s| s.notifications.as_ref()) else { return };
     let notification_type = match issued.grant {
         gatehouse_model::GrantType::ClientCredentials => return,

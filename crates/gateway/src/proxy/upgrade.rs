@@ -18,8 +18,9 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use super::strip_hop_by_hop;
 use super::tunnel::{TunnelEnd, Tunnels};
-use super::{ResponseBody, json_error, strip_hop_by_hop};
+use crate::response::{ResponseBody, json_error};
 
 /// The client's side of a pending upgrade: what it offered, and the handle that yields its
 /// connection once the 101 has been written to it.
