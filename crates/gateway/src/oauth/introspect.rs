@@ -2,8 +2,8 @@
 //! client authentication, unlike Tyk's unauthenticated revoke.
 
 use gatehouse_model::Api;
+use gatehouse_oauth::client_auth::authenticate;
 use gatehouse_oauth::introspect::{self, Revocation};
-use gatehouse_oauth::issue::authenticate;
 use gatehouse_oauth::throttle::Guard;
 use gatehouse_oauth::{ErrorCode, OAuthError, now_unix};
 use http::{Request, Response, StatusCode};
