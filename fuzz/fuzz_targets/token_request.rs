@@ -1,14 +1,16 @@
-//! The token endpoint's request parser (`crates/oauth/src/request.rs`): a form body and an
-//! `Authorization` header value, as the gateway hands them over.
+//! The token endpoint's request parser (`crates/oauth/src/request.rs`, then the typed grant of
+//! `crates/oauth/src/grant_request.rs`): a form body and an `Authorization` header value, as the
+//! gateway hands them over.
 //!
 //! Input: the header value on the first line (an empty line for none), the body after it.
 //! Besides "no panic", it checks the redaction invariant of ARCHITECTURE.md: `Debug` of a parsed
-//! request never shows the client secret; and a refusal's `error_description` keeps to RFC 6749
-//! §5.2's characters (no quote, backslash, control or non-ASCII byte echoed from the input).
+//! request never shows the client secret, nor `Debug` of its grant a code, password, refresh
+//! token or verifier; and a refusal's `error_description` keeps to RFC 6749 §5.2's characters
+//! (no quote, backslash, control or non-ASCII byte echoed from the input).
 
 #![no_main]
 
-use gatehouse_oauth::TokenRequest;
+use gatehouse_oauth::{GrantRequest, OAuthError, TokenRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,16 +22,30 @@ fuzz_target!(|data: &[u8]| {
     let header = std::str::from_utf8(header).ok().filter(|h| !h.is_empty());
     let request = match TokenRequest::parse(body, header) {
         Ok(request) => request,
-        Err(error) => {
-            let json: serde_json::Value = serde_json::from_str(&error.to_json()).expect("errors are JSON");
-            let description = json["error_description"].as_str().unwrap_or_default();
-            assert!(
-                description.chars().all(gatehouse_oauth::error::is_description_char),
-                "error_description {description:?} leaves RFC 6749 §5.2's characters"
-            );
-            return;
-        }
+        Err(error) => return assert_description_conforms(&error),
     };
+
+    // The typed grant, read as the token endpoint reads it. Its Debug may show "<redacted>" and
+    // the values that are no secrets (username, scope, redirect URI); nothing else.
+    if let Ok(grant_type) = request.grant_type() {
+        match GrantRequest::parse(grant_type, &request) {
+            Ok(grant) => {
+                assert_eq!(grant.grant_type(), grant_type);
+                let debug = format!("{grant:?}");
+                let shown = |literal: &str| {
+                    literal == "<redacted>"
+                        || ["username", "scope", "redirect_uri"].into_iter().any(|name| {
+                            request.param(name).is_some_and(|v| format!("{v:?}") == format!("\"{literal}\""))
+                        })
+                        || literal.contains('\\')
+                };
+                for literal in string_literals(&debug) {
+                    assert!(shown(literal), "Debug of a grant shows {literal:?}: {debug}");
+                }
+            }
+            Err(error) => assert_description_conforms(&error),
+        }
+    }
 
     for name in ["grant_type", "client_id", "client_secret", "code", "redirect_uri", "scope", "refresh_token"]
     {
@@ -59,6 +75,15 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+fn assert_description_conforms(error: &OAuthError) {
+    let json: serde_json::Value = serde_json::from_str(&error.to_json()).expect("errors are JSON");
+    let description = json["error_description"].as_str().unwrap_or_default();
+    assert!(
+        description.chars().all(gatehouse_oauth::error::is_description_char),
+        "error_description {description:?} leaves RFC 6749 §5.2's characters"
+    );
+}
 
 /// The string literals of Debug output, as written (escapes kept), without their quotes.
 fn string_literals(debug: &str) -> Vec<&str> {

@@ -2,7 +2,7 @@
 //! cache or the token store. Its refusals and their answers are in [`crate::refusal`].
 
 use gatehouse_model::Session;
-use gatehouse_oauth::issue::ACCESS_TOKEN_KIND;
+use gatehouse_oauth::token::kind;
 use gatehouse_store::{AnyTokenStore, TokenStore};
 
 use crate::live::RuntimeConfig;
@@ -22,7 +22,7 @@ pub async fn check(
     token: &str,
     now: u64,
 ) -> Result<Session, Refusal> {
-    let key = config.hasher.key(ACCESS_TOKEN_KIND, token);
+    let key = config.hasher.key(kind::ACCESS_TOKEN, token);
     let session = match cache.get(&key, now) {
         Some(session) => session,
         None => {

@@ -1,9 +1,12 @@
-//! Parsing token requests strictly (RFC 6749 §3.2, §2.3.1).
+//! Parsing token requests strictly (RFC 6749 §3.2, §2.3.1): the form, and the client
+//! credentials it or the `Authorization` header carries. What the token endpoint's grant asks
+//! for is typed from it in [`crate::grant_request`].
 
 use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use gatehouse_model::GrantType;
 use percent_encoding::percent_decode_str;
 
 use crate::OAuthError;
@@ -82,6 +85,14 @@ impl TokenRequest {
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.param(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))
+    }
+
+    /// The grant the token endpoint is asked for: `invalid_request` when none is named,
+    /// `unsupported_grant_type` for a name outside [`GrantType`].
+    pub fn grant_type(&self) -> Result<GrantType, OAuthError> {
+        self.require("grant_type")?
+            .parse()
+            .map_err(|()| OAuthError::new(crate::ErrorCode::UnsupportedGrantType, "unknown grant_type"))
     }
 
     /// Client credentials from HTTP Basic and/or the body. Both at once are accepted only when

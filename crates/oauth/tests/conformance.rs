@@ -3,7 +3,7 @@
 //! repeat (§4.1.3), secrets kept out of authorization requests, and error descriptions within
 //! §5.2's character set.
 
-// Shared with grants.rs, which uses the rest of it.
+// The fixture serves every test file; this one uses part of it.
 #[allow(dead_code)]
 mod support;
 

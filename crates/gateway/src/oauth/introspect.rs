@@ -3,8 +3,8 @@
 
 use gatehouse_model::Api;
 use gatehouse_model::clock::unix_seconds;
+use gatehouse_oauth::client_auth::authenticate;
 use gatehouse_oauth::introspect::{self, Revocation};
-use gatehouse_oauth::issue::authenticate;
 use gatehouse_oauth::throttle::Guard;
 use gatehouse_oauth::{ErrorCode, OAuthError};
 use http::{Request, Response, StatusCode};

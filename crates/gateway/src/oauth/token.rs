@@ -1,7 +1,7 @@
 //! `POST /<listen-path>/oauth/token`.
 
-use gatehouse_model::Api;
 use gatehouse_model::clock::unix_seconds;
+use gatehouse_model::{Api, GrantType};
 use gatehouse_oauth::throttle::Guard;
 use gatehouse_oauth::{Issued, TokenIssuer};
 use gatehouse_telemetry::trace;
@@ -13,8 +13,6 @@ use super::{AuthServer, error_response, oauth_json, read_form_request, refusal_r
 use crate::live::RuntimeConfig;
 use crate::notify::{NotificationType, TokenNotification};
 use crate::response::ResponseBody;
-
-const GRANT_TYPES: [&str; 4] = ["authorization_code", "client_credentials", "password", "refresh_token"];
 
 pub async fn handle(
     gateway: AuthServer<'_>,
@@ -44,9 +42,8 @@ async fn grant(
         }
     };
     // Only names from the fixed vocabulary reach the span: the parameter is the caller's text.
-    let grant_type =
-        request.param("grant_type").and_then(|g| GRANT_TYPES.into_iter().find(|known| *known == g));
-    trace::record_grant_type(span, grant_type.unwrap_or("unsupported"));
+    let grant_type = request.grant_type().map_or("unsupported", GrantType::as_str);
+    trace::record_grant_type(span, grant_type);
     let issuer = TokenIssuer { store: gateway.tokens, hasher: &config.hasher, state: &config.state, guard };
     let result = issuer.token(api, &request, unix_seconds()).await;
     match &result {
@@ -88,8 +85,8 @@ async fn grant(
 fn notify(gateway: AuthServer<'_>, api: &Api, issued: &Issued) {
     let Some(target) = api.oauth.as_ref().and_then(|s| s.notifications.as_ref()) else { return };
     let notification_type = match issued.grant {
-        gatehouse_model::GrantType::ClientCredentials => return,
-        gatehouse_model::GrantType::RefreshToken => NotificationType::Refresh,
+        GrantType::ClientCredentials => return,
+        GrantType::RefreshToken => NotificationType::Refresh,
         _ => NotificationType::New,
     };
     gateway.notifier.send(
