@@ -2,11 +2,12 @@
 //! revocation by admins. Both need the token store the gateways share.
 
 use gatehouse_model::ValidationError;
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex};
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
 use gatehouse_oauth::introspect::{self, Revocation};
 use gatehouse_oauth::secret;
 use gatehouse_oauth::{OAuthError, TokenHasher, now_unix};
-use gatehouse_store::{AnyTokenStore, ClientRef, ClientTokenEntry, TokenStore};
+use gatehouse_store::AnyTokenStore;
 
 use crate::{ControlError, ControlPlane};
 

@@ -2,8 +2,8 @@
 //! written for Tyk keeps recognising them.
 
 use gatehouse_model::Session;
+use gatehouse_model::storage::SessionStore;
 use gatehouse_oauth::issue::ACCESS_TOKEN_KIND;
-use gatehouse_store::{AnyTokenStore, TokenStore};
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, Response, StatusCode};
 
@@ -80,7 +80,7 @@ impl Refusal {
 /// whether their session was cached or not.
 pub async fn check(
     config: &RuntimeConfig,
-    tokens: &AnyTokenStore,
+    tokens: &impl SessionStore,
     cache: &SessionCache,
     token: &str,
     now: u64,

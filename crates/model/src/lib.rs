@@ -10,6 +10,9 @@
 //! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
 //!   forward; both the control plane and the gateways apply changes with the same code.
 //! - [`versioning`]: API versions, where a request names its version.
+//! - [`storage`]: the storage contracts (one trait per concern: sessions, grants, the client
+//!   token index, limits, failure counts, analytics, the control plane's state) and the types
+//!   they speak in; `gatehouse-store` implements them.
 //! - [`tyk`]: import of Tyk OAS and Classic API definitions (reporting what is lost); export to
 //!   both, which imports back to the same API.
 //!
@@ -22,6 +25,7 @@ pub mod config;
 pub mod grant;
 pub mod policy;
 pub mod session;
+pub mod storage;
 pub mod tyk;
 pub mod versioning;
 

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gatehouse_model::storage::TokenStore;
 use gatehouse_model::{Api, AuthorizationCode, Client, GrantType, OAuthSettings};
-use gatehouse_store::TokenStore;
 
 use crate::token::{self, kind};
 use crate::{ErrorCode, OAuthError, TokenHasher, pkce};

@@ -1,7 +1,7 @@
 //! The rules of the authorization_code, password and refresh_token grants.
 
+use gatehouse_model::storage::{FailureStore, TokenStore};
 use gatehouse_model::{Api, Client, GrantType, OAuthSettings, Taken};
-use gatehouse_store::{FailureStore, TokenStore};
 
 use crate::error::store_unavailable;
 use crate::issue::{FamilySeed, Issued, TokenIssuer, TokenResponse};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gatehouse_model::Api;
-use gatehouse_store::TokenStore;
+use gatehouse_model::storage::TokenStore;
 use serde::Serialize;
 
 use crate::error::store_unavailable;

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gatehouse_model::SecretHash;
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, FailureStore, TokenStore};
 use gatehouse_model::{
     Api, Client, ConfigState, FamilyMembers, GrantType, OAuthSettings, RefreshGrant, Session,
 };
-use gatehouse_store::{ClientRef, ClientTokenEntry, FailureStore, TokenStore};
 use serde::Serialize;
 
 use crate::error::store_unavailable;

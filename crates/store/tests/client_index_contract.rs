@@ -7,10 +7,10 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gatehouse_store::{
-    AnyTokenStore, ClientRef, ClientTokenEntry, MemoryTokenStore, RedisTokenStore, StoreError, TokenKey,
-    TokenStore,
+use gatehouse_model::storage::{
+    ClientRef, ClientTokenEntry, ClientTokenIndex, SessionStore, StoreError, TokenKey, TokenStore,
 };
+use gatehouse_store::{AnyTokenStore, MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use support::grants::*;
 use tokio::time::timeout;

@@ -3,7 +3,7 @@
 //! Under load, a busy client's requests each paid a Redis round trip and a script run on the
 //! same two keys. Here, while one check of a subject is in flight, later requests of that
 //! subject wait; when it returns they go together as one batch
-//! ([`TokenStore::check_limits_batch`]), which the store decides exactly as it would have
+//! ([`LimitStore::check_limits_batch`]), which the store decides exactly as it would have
 //! decided them one after another. Limits stay exact across gateways: every count still happens
 //! in the store, atomically. A subject seen one request at a time pays what it paid before, plus
 //! a task spawn and a channel.
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use gatehouse_store::{AnyTokenStore, LimitOutcome, Limits, TokenStore};
+use gatehouse_model::storage::{LimitOutcome, LimitStore, Limits};
 use tokio::sync::oneshot;
 
 type Answer = Result<LimitOutcome, String>;
@@ -39,9 +39,9 @@ impl Coalescer {
     /// Counts one request of `subject`: in a batch with the other requests of `subject` that
     /// arrive while a check of it is in flight. `now_ms` is the clock (unix ms), read as each
     /// store call goes out. `Err` is why the store could not decide.
-    pub async fn check(
+    pub async fn check<S: LimitStore + Clone>(
         self: &Arc<Self>,
-        store: &AnyTokenStore,
+        store: &S,
         subject: &str,
         limits: &Limits,
         now_ms: fn() -> u64,
@@ -75,9 +75,9 @@ impl Coalescer {
 
     /// The subject's checks, batch after batch, until nobody waits. A task of its own, so that
     /// a request that goes away (its client disconnected) never strands the ones waiting.
-    async fn run(
+    async fn run<S: LimitStore>(
         self: Arc<Self>,
-        store: AnyTokenStore,
+        store: S,
         subject: String,
         limits: Limits,
         first: oneshot::Sender<Answer>,
@@ -116,7 +116,7 @@ impl Coalescer {
 
 /// Checks `batch` (one store call) and answers each request, in the order they arrived.
 async fn answer(
-    store: &AnyTokenStore,
+    store: &impl LimitStore,
     subject: &str,
     limits: &Limits,
     now_ms: u64,
@@ -165,7 +165,8 @@ impl Drop for Registered<'_> {
 #[cfg(test)]
 mod tests {
     use futures_util::future::join_all;
-    use gatehouse_store::{LimitKind, MemoryTokenStore, Quota, RateLimit};
+    use gatehouse_model::storage::{LimitKind, Quota, RateLimit};
+    use gatehouse_store::{AnyTokenStore, MemoryTokenStore};
 
     use super::*;
 
