@@ -15,10 +15,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use gatehouse_model::storage::{LimitOutcome, LimitStore, Limits};
+use gatehouse_model::storage::{LimitOutcome, LimitStore, Limits, StoreError};
 use tokio::sync::oneshot;
 
-type Answer = Result<LimitOutcome, String>;
+/// The store's error itself, so the caller logs and maps it by its kind; cloned to every
+/// request of a batch that failed.
+type Answer = Result<LimitOutcome, StoreError>;
 
 /// The subjects with a check in flight, and the requests waiting for the next one.
 #[derive(Default)]
@@ -67,10 +69,12 @@ impl Coalescer {
             }
         };
         if !queued {
-            return store.check_limits(subject, limits, now_ms()).await.map_err(|e| e.to_string());
+            return store.check_limits(subject, limits, now_ms()).await;
         }
         // The sender is dropped unanswered only if the batching task ended abnormally.
-        answered.await.unwrap_or_else(|_| Err("the limit check was abandoned".to_owned()))
+        answered
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the limit check was abandoned".to_owned())))
     }
 
     /// The subject's checks, batch after batch, until nobody waits. A task of its own, so that
@@ -125,7 +129,7 @@ async fn answer(
     if let [_] = batch.as_slice() {
         // A request alone, the common case for most subjects: the plain check, no batch to
         // build or take apart.
-        let outcome = store.check_limits(subject, limits, now_ms).await.map_err(|e| e.to_string());
+        let outcome = store.check_limits(subject, limits, now_ms).await;
         batch.into_iter().for_each(|request| drop(request.send(outcome.clone())));
         return;
     }
@@ -138,10 +142,7 @@ async fn answer(
             // would have been checked alone.
             let _ = request.send(Ok(outcome));
         }),
-        Err(error) => {
-            let error = error.to_string();
-            batch.into_iter().for_each(|request| drop(request.send(Err(error.clone()))));
-        }
+        Err(error) => batch.into_iter().for_each(|request| drop(request.send(Err(error.clone())))),
     }
 }
 
@@ -237,7 +238,11 @@ mod tests {
         let limits = Limits { rate: None, quota: Some(Quota { max: 1, period_secs: 60 }) };
         let requests = (0..5).map(|_| coalescer.check(&store, "bad{subject", &limits, now));
         let answers = join_all(requests).await;
-        assert!(answers.iter().all(|a| a.as_ref().is_err_and(|e| e.contains("invalid limit subject"))));
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(StoreError::Corrupt(why)) if why.contains("invalid limit subject")))
+        );
         assert!(coalescer.lock().is_empty());
     }
 }

@@ -1,7 +1,8 @@
 //! What a store call may fail with.
 
-/// Why a store could not answer.
-#[derive(Debug, thiserror::Error)]
+/// Why a store could not answer. `Clone`, so one failure can answer every request that waited
+/// on the same call (the gateway's limit coalescer).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend could not be reached or answered with an error; the caller may retry.
     #[error("store unavailable: {0}")]
