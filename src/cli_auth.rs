@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use gatehouse_model::storage::FailurePolicy;
 use gatehouse_oauth::throttle::DEFAULT_POLICY;
-use gatehouse_store::FailurePolicy;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct AuthGuardArgs {

@@ -40,7 +40,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         bail!("--node-secret must differ from --admin-secret: gateways must not hold admin rights");
     }
     let tokens = match &args.redis {
-        Some(url) => Some(AnyTokenStore::Redis(
+        Some(url) => Some(AnyTokenStore::redis(
             RedisTokenStore::connect(url).await.with_context(|| redis_context("--redis", url))?,
         )),
         None => {
@@ -110,7 +110,7 @@ impl ShardParts {
             live: self.live,
             sessions: self.sessions,
             analytics: self.analytics,
-            tokens: AnyTokenStore::Redis(tokens),
+            tokens: AnyTokenStore::redis(tokens),
             upstream: UpstreamClient::new(self.timeouts)
                 .max_request_body(self.max_request_body)
                 .request_body_idle_timeout(self.edge.connections.limits.request_body_idle_timeout)
@@ -172,7 +172,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         response_header: positive_seconds("--upstream-timeout", args.upstream_timeout)?,
     };
     let notifier = Notifier::start(NotifierConfig::default());
-    let tokens = AnyTokenStore::Redis(tokens);
+    let tokens = AnyTokenStore::redis(tokens);
     let sessions = if args.session_cache { SessionCache::start(&tokens) } else { SessionCache::disabled() };
     let analytics = AnalyticsRecorder::start(tokens.clone());
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));

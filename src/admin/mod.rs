@@ -21,7 +21,7 @@ pub mod users;
 use std::sync::Arc;
 
 use gatehouse_control::{ControlError, ControlPlane};
-use gatehouse_store::StoreError;
+use gatehouse_model::storage::StoreError;
 use tonic::Status;
 
 /// The admin service implementations, one per gRPC service; the REST transcoder's generated

@@ -1,5 +1,5 @@
 //! Guessing the admin (or node) secret: failures counted per source address, in process, with
-//! the same rule as the gateways' shared counters (`gatehouse_store::FailurePolicy`: a window
+//! the same rule as the gateways' shared counters (`gatehouse_model::storage::FailurePolicy`: a window
 //! from the first failure, then lockouts doubling up to a cap). In process because the check
 //! runs in tonic's synchronous interceptors and the control plane may have no Redis; with
 //! several replicas each counts its own, so a guesser gets at most replicas × the limit per
@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use gatehouse_store::FailurePolicy;
+use gatehouse_model::storage::FailurePolicy;
 
 /// Addresses tracked before expired ones are swept; past [`MAX_TRACKED`] after a sweep, new
 /// addresses are not counted (a flood from that many addresses is beyond a per-address rule).

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, SessionStore, TokenKey};
 use gatehouse_model::{GrantType, Session};
-use gatehouse_store::{ClientRef, ClientTokenEntry, RedisTokenStore, TokenKey, TokenStore};
+use gatehouse_store::RedisTokenStore;
 
 use crate::stack::{CLIENT_ID, POLICY_ID, Redis, SECURE_API, Stack, token_path};
 use crate::stats::{Report, median, ms};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use gatehouse_model::ValidationError;
-use gatehouse_store::{AnalyticsStore, MinuteAggregate};
+use gatehouse_model::storage::{AnalyticsStore, MinuteAggregate};
 
 use crate::{ControlError, ControlPlane};
 

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_model::storage::{StateStore, StoreError};
 use gatehouse_model::{Change, ConfigState};
-use gatehouse_store::{StateStore, StoreError};
 
 use crate::watch::{LOG_CAPACITY, Published};
 use crate::{ControlError, ControlPlane};

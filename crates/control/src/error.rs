@@ -1,7 +1,7 @@
 //! Errors of admin operations.
 
 use gatehouse_model::ValidationError;
-use gatehouse_store::StoreError;
+use gatehouse_model::storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {

@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! - [`registry`]: [`ControlPlane`], the admin operations; every mutation is validated, committed
-//!   to the [`StateStore`](gatehouse_store::StateStore) and only then applied in memory and
+//!   to the [`StateStore`](gatehouse_model::storage::StateStore) and only then applied in memory and
 //!   published (`commit.rs`: compare-and-set on the revision, catching up with replicas).
 //! - [`analytics`]: a client's usage per day and API, from what the gateways record.
 //! - [`keyless`]: the guard against replacing a protected API by a keyless one unasked.

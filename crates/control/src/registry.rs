@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use gatehouse_model::storage::{StateStore, StoreError};
 use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, ValidationError, id::check_id};
 use gatehouse_oauth::secret;
 use gatehouse_oauth::token::random_id;
-use gatehouse_store::{AnyStateStore, AnyTokenStore, StateStore};
+use gatehouse_store::{AnyStateStore, AnyTokenStore};
 use tokio::sync::{Mutex, RwLock, broadcast};
 
 use crate::ControlError;
@@ -88,7 +89,7 @@ impl ControlPlane {
 
     /// Whether the state store answers (a PING when it is Redis): the control plane's
     /// readiness, since no admin write can commit without it.
-    pub async fn ping_store(&self) -> Result<(), gatehouse_store::StoreError> {
+    pub async fn ping_store(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
 
@@ -300,7 +301,7 @@ pub(crate) async fn hash_chosen_secret(
     }
     tokio::task::spawn_blocking(move || secret::hash_chosen(&chosen))
         .await
-        .map_err(|e| ControlError::Store(gatehouse_store::StoreError::Unavailable(e.to_string())))?
+        .map_err(|e| ControlError::Store(StoreError::Unavailable(e.to_string())))?
         .map_err(|e| ValidationError::new(field, e).into())
 }
 

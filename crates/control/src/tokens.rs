@@ -3,11 +3,12 @@
 
 use gatehouse_model::ValidationError;
 use gatehouse_model::clock::unix_seconds;
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex};
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
 use gatehouse_oauth::introspect::{self, Revocation};
 use gatehouse_oauth::secret;
 use gatehouse_oauth::{OAuthError, TokenHasher};
-use gatehouse_store::{AnyTokenStore, ClientRef, ClientTokenEntry, TokenStore};
+use gatehouse_store::AnyTokenStore;
 
 use crate::{ControlError, ControlPlane};
 

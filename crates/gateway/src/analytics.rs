@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use gatehouse_store::{AnalyticsStore, AnyTokenStore, MinuteAggregate, StoreError, unix_minute_now};
+use gatehouse_model::storage::{AnalyticsStore, MinuteAggregate, StoreError};
+use gatehouse_store::{AnyTokenStore, unix_minute_now};
 
 /// How often the background task writes what was recorded.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);

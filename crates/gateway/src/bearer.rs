@@ -2,8 +2,8 @@
 //! cache or the token store. Its refusals and their answers are in [`crate::refusal`].
 
 use gatehouse_model::Session;
+use gatehouse_model::storage::SessionStore;
 use gatehouse_oauth::token::kind;
-use gatehouse_store::{AnyTokenStore, TokenStore};
 
 use crate::live::RuntimeConfig;
 use crate::refusal::Refusal;
@@ -17,7 +17,7 @@ use crate::session_cache::SessionCache;
 /// whether their session was cached or not.
 pub async fn check(
     config: &RuntimeConfig,
-    tokens: &AnyTokenStore,
+    tokens: &impl SessionStore,
     cache: &SessionCache,
     token: &str,
     now: u64,

@@ -39,7 +39,7 @@
 //!   serving thread, all accepting from the same sockets.
 //!
 //! The node holds no state of its own beyond a cache of config: tokens live in the shared
-//! [`TokenStore`](gatehouse_store::TokenStore), so any node can serve any request.
+//! [`TokenStore`](gatehouse_model::storage::TokenStore), so any node can serve any request.
 
 pub mod analytics;
 pub mod bearer;

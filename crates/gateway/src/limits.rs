@@ -7,7 +7,7 @@ pub mod coalesce;
 use std::sync::Arc;
 
 use gatehouse_model::clock::unix_millis;
-use gatehouse_store::{AnyTokenStore, LimitKind, LimitOutcome};
+use gatehouse_model::storage::{LimitKind, LimitOutcome, LimitStore};
 use gatehouse_telemetry::metrics::gateway::{ApiMetrics, Limit};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
@@ -51,7 +51,7 @@ impl LimitHeaders {
 /// Counts the request; `Err` is the response to send instead of proxying.
 /// Refusals are counted in `metrics`, the API's handles.
 pub async fn check(
-    tokens: &AnyTokenStore,
+    tokens: &(impl LimitStore + Clone),
     coalescer: &Arc<coalesce::Coalescer>,
     grant: &Grant,
     metrics: &ApiMetrics,

@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
+use gatehouse_model::storage::{Limits, Quota, RateLimit};
 use gatehouse_model::{Api, ConfigState, Policy, Session};
-use gatehouse_store::{Limits, Quota, RateLimit};
 use regex::Regex;
 
 use crate::refusal::Refusal;

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use gatehouse_model::Session;
-use gatehouse_store::{AnyTokenStore, EvictionEvent, Evictions, TokenKey};
+use gatehouse_model::storage::TokenKey;
+use gatehouse_store::{AnyTokenStore, EvictionEvent, Evictions};
 use tokio::task::JoinHandle;
 
 /// Entries held at most; when full, the oldest goes.

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_gateway::session_cache::SessionCache;
+use gatehouse_model::storage::{SessionStore, TokenKey};
 use gatehouse_model::{GrantType, Session};
-use gatehouse_store::{AnyTokenStore, RedisTokenStore, TokenKey, TokenStore};
+use gatehouse_store::{AnyTokenStore, RedisTokenStore};
 use gatehouse_testkit::RedisServer;
 
 /// A behaviour check with a generous bound, not a benchmark: delivery is normally well under a
@@ -37,7 +38,7 @@ struct Node {
 
 impl Node {
     async fn start(url: &str) -> Self {
-        let tokens = AnyTokenStore::Redis(RedisTokenStore::connect(url).await.unwrap());
+        let tokens = AnyTokenStore::redis(RedisTokenStore::connect(url).await.unwrap());
         let cache = SessionCache::start(&tokens);
         let node = Self { tokens, cache };
         node.wait_until("the subscription is live", |n| n.cache.is_trusted()).await;

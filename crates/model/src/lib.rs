@@ -12,6 +12,9 @@
 //! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
 //!   forward; both the control plane and the gateways apply changes with the same code.
 //! - [`versioning`]: API versions, where a request names its version.
+//! - [`storage`]: the storage contracts (one trait per concern: sessions, grants, the client
+//!   token index, limits, failure counts, analytics, the control plane's state) and the types
+//!   they speak in; `gatehouse-store` implements them.
 //!
 //! Wire types (prost) are converted to these at the edge (`src/wire` in the binary crate), so the
 //! OAuth and gateway logic never sees a protobuf message. Tyk's API definitions are converted to
@@ -26,6 +29,7 @@ mod hex32;
 pub mod id;
 pub mod policy;
 pub mod session;
+pub mod storage;
 pub mod versioning;
 
 pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream, UpstreamTls};

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gatehouse_model::storage::GrantStore;
 use gatehouse_model::{Api, AuthorizationCode, Client, GrantType, OAuthSettings};
-use gatehouse_store::TokenStore;
 
 use crate::token::{self, kind};
 use crate::{ErrorCode, OAuthError, TokenHasher, pkce};
@@ -127,7 +127,7 @@ pub struct IssuedCode {
 }
 
 /// Mints a single-use code bound to the request, stores it, and builds `redirect_to`.
-pub async fn issue_code<S: TokenStore>(
+pub async fn issue_code<S: GrantStore>(
     store: &S,
     hasher: &TokenHasher,
     api: &Api,

@@ -1,8 +1,8 @@
 //! Client authentication at the token, introspection and revocation endpoints (RFC 6749
 //! §2.3.1, §3.2.1), guarded against guessing by [`crate::throttle`].
 
+use gatehouse_model::storage::FailureStore;
 use gatehouse_model::{Api, Client, ConfigState, GrantType, SecretHash};
-use gatehouse_store::FailureStore;
 
 use crate::throttle::{Guard, Subject};
 use crate::{OAuthError, TokenRequest, secret};

@@ -146,7 +146,7 @@ pub(crate) fn parameter_label(name: &str) -> String {
 }
 
 /// Our storage failing is not the client's fault: RFC 6749's `temporarily_unavailable`.
-pub(crate) fn store_unavailable(error: gatehouse_store::StoreError) -> OAuthError {
+pub(crate) fn store_unavailable(error: gatehouse_model::storage::StoreError) -> OAuthError {
     tracing::error!(%error, "token store unavailable");
     OAuthError::new(ErrorCode::TemporarilyUnavailable, "token storage is unavailable")
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gatehouse_model::Api;
-use gatehouse_store::TokenStore;
+use gatehouse_model::storage::{GrantStore, SessionStore};
 use serde::Serialize;
 
 use crate::error::store_unavailable;
@@ -40,7 +40,7 @@ fn search_order(hint: Option<&str>) -> [&'static str; 2] {
 }
 
 /// Introspects `token` for `api`: live tokens of other APIs are reported inactive.
-pub async fn introspect<S: TokenStore>(
+pub async fn introspect<S: SessionStore + GrantStore>(
     store: &S,
     hasher: &TokenHasher,
     api: &Api,
@@ -106,7 +106,7 @@ pub struct Owner<'a> {
 
 /// Revokes `token` if it belongs to `owner` (RFC 7009 §2.1). `family_window` is how long a
 /// revoked family is remembered.
-pub async fn revoke<S: TokenStore>(
+pub async fn revoke<S: SessionStore + GrantStore>(
     store: &S,
     hasher: &TokenHasher,
     owner: Owner<'_>,

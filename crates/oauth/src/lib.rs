@@ -23,7 +23,8 @@
 //! - [`scope`]: RFC 6749 §3.3 scope syntax, and §6's narrowing of a refresh's scope.
 //! - [`introspect`]: RFC 7662 introspection and RFC 7009 revocation, for clients and admins.
 //!
-//! The gateway crate wires these to HTTP; the stores come in through `gatehouse_store` traits.
+//! The gateway crate wires these to HTTP; the stores come in through the `gatehouse_model::storage`
+//! traits.
 
 pub mod argon2_pool;
 pub mod authorize;

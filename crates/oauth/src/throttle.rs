@@ -5,7 +5,7 @@
 //! same counts: the client (per API), the username (per API, password grant) and the source
 //! address (the trusted-proxy-aware one). A request naming a locked-out subject is refused
 //! before any secret is checked, so a locked-out guesser costs one store read. Nothing resets a
-//! count but time (see `gatehouse_store::FailureStore`).
+//! count but time (see `gatehouse_model::storage::FailureStore`).
 //!
 //! What counts: a wrong or missing client secret and an unknown client id count against the
 //! client id named and the address; a wrong password or unknown username, against the username
@@ -20,7 +20,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use gatehouse_model::clock::unix_millis;
-use gatehouse_store::{FailurePolicy, FailureStore};
+use gatehouse_model::storage::{FailurePolicy, FailureStore};
 use sha2::{Digest as _, Sha256};
 
 use crate::argon2_pool::{self, Argon2Pool};

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use rand::TryRngCore as _;
 use sha2::Sha256;
 
-use gatehouse_store::TokenKey;
+use gatehouse_model::storage::TokenKey;
 
 /// Random bytes in every token, code and generated secret: 256 bits, twice RFC 6749 §10.10's
 /// floor, so guessing stays out of reach even with many live tokens.

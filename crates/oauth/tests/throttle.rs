@@ -9,10 +9,10 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use gatehouse_model::storage::FailurePolicy;
 use gatehouse_oauth::ErrorCode;
 use gatehouse_oauth::argon2_pool::{self, Argon2Pool};
 use gatehouse_oauth::throttle::{DEFAULT_POLICY, Guard, Subject, Throttled};
-use gatehouse_store::FailurePolicy;
 use support::*;
 
 fn addr(last: u8) -> Option<IpAddr> {

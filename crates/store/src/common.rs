@@ -1,18 +1,11 @@
 //! Small helpers shared by the implementations.
 
-use std::time::Duration;
-
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, StoreError, TokenKey};
 use gatehouse_model::{ConfigState, FamilyMembers};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 
-use crate::{ClientRef, ClientTokenEntry, StoreError, TokenKey};
-
 pub(crate) mod limits;
-
-/// Longest TTL a store honours. Callers never ask for more than a token lifetime; the cap only
-/// keeps absurd values from overflowing `Instant` arithmetic or Redis' expiry range.
-pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Latest expiry a client's token index records, in unix seconds (9999-12-31T23:59:59Z); later
 /// ones are capped to it. Far beyond any token's life, and exact as a Redis score (a double).

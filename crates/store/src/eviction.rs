@@ -17,10 +17,11 @@
 
 use std::time::Duration;
 
+use gatehouse_model::storage::TokenKey;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::{AnyTokenStore, TokenKey};
+use crate::AnyTokenStore;
 
 /// The Redis channel deleted sessions are announced on; messages are the 64 hex digits of the
 /// session's [`TokenKey`].
@@ -70,7 +71,7 @@ impl AnyTokenStore {
             AnyTokenStore::Memory(s) => Source::Memory { rx: s.subscribe_evictions(), started: false },
             AnyTokenStore::Redis(s) => {
                 let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-                Source::Redis { rx, follower: tokio::spawn(s.follow_evictions(tx)) }
+                Source::Redis { rx, follower: tokio::spawn(s.inner().follow_evictions(tx)) }
             }
         };
         Evictions { source }

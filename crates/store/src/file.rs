@@ -14,12 +14,12 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use gatehouse_model::storage::{StateStore, StoreError};
 use gatehouse_model::{Change, ConfigState};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::common::{fresh_state, next_revision};
 use crate::format;
-use crate::{StateStore, StoreError};
 
 const STATE_FILE: &str = "state.json";
 const TEMP_FILE: &str = "state.json.tmp";

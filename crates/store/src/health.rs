@@ -7,10 +7,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use gatehouse_model::storage::StoreError;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-
-use crate::StoreError;
 
 /// How long one PING's answer is reused.
 pub const CACHE_FOR: Duration = Duration::from_secs(1);

@@ -4,14 +4,15 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use gatehouse_model::storage::{
+    ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore, LimitOutcome, LimitStore, Limits,
+    SessionStore, StateStore, StoreError, TokenKey,
+};
 use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, RefreshGrant, Session, Taken};
 
 use crate::common::limits::{Plan, UNLIMITED};
 use crate::common::{fresh_state, next_revision};
 use crate::memory_tables::Tables;
-use crate::{
-    ClientRef, ClientTokenEntry, LimitOutcome, Limits, StateStore, StoreError, TokenKey, TokenStore,
-};
 
 /// Token state in hash maps behind one mutex. Clones share the same maps.
 #[derive(Clone, Default)]
@@ -32,7 +33,7 @@ impl MemoryTokenStore {
     }
 
     /// A receiver of the keys of sessions this store deletes (see `crate::eviction`).
-    pub(crate) fn subscribe_evictions(&self) -> tokio::sync::broadcast::Receiver<crate::TokenKey> {
+    pub(crate) fn subscribe_evictions(&self) -> tokio::sync::broadcast::Receiver<TokenKey> {
         self.lock().subscribe_evictions()
     }
 
@@ -52,7 +53,7 @@ impl std::fmt::Debug for MemoryTokenStore {
 
 // `Instant::now()` is read before taking the lock so that time spent waiting for it counts
 // against the entries rather than in their favour.
-impl TokenStore for MemoryTokenStore {
+impl SessionStore for MemoryTokenStore {
     async fn put_session(&self, key: &TokenKey, session: &Session, ttl: Duration) -> Result<(), StoreError> {
         let now = Instant::now();
         self.lock().put_session(key, session, ttl, now);
@@ -68,7 +69,9 @@ impl TokenStore for MemoryTokenStore {
         let now = Instant::now();
         Ok(self.lock().delete_session(key, now))
     }
+}
 
+impl GrantStore for MemoryTokenStore {
     async fn put_code(
         &self,
         key: &TokenKey,
@@ -134,7 +137,9 @@ impl TokenStore for MemoryTokenStore {
         let now = Instant::now();
         Ok(self.lock().family_revoked(family_id, now))
     }
+}
 
+impl ClientTokenIndex for MemoryTokenStore {
     async fn index_client_token(
         &self,
         client: &ClientRef<'_>,
@@ -163,7 +168,9 @@ impl TokenStore for MemoryTokenStore {
         let now = Instant::now();
         self.lock().revoke_client_tokens(client, family_window, now)
     }
+}
 
+impl LimitStore for MemoryTokenStore {
     async fn check_limits(
         &self,
         subject: &str,

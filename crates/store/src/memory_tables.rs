@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+use gatehouse_model::storage::{MAX_TTL, StoreError, TokenKey};
 use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, Taken};
 
-use crate::common::{MAX_TTL, member_keys};
+use crate::common::member_keys;
 use crate::eviction::EvictionSender;
-use crate::{StoreError, TokenKey};
 
 mod analytics;
 mod client_index;

@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
+use gatehouse_model::storage::StoreError;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use tokio::task::JoinSet;
-
-use crate::StoreError;
 
 /// Each connection attempt and each command give up after this long: a gateway answers 503
 /// quickly rather than piling up requests behind a Redis that stopped answering.

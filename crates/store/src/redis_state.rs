@@ -26,6 +26,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use gatehouse_model::storage::{StateStore, StoreError};
 use gatehouse_model::{Change, ConfigState};
 use redis::Script;
 use redis::aio::ConnectionManager;
@@ -33,7 +34,6 @@ use redis::aio::ConnectionManager;
 use crate::common::{fresh_state, next_revision};
 use crate::format::{self, Persisted};
 use crate::redis_conn::{self, unavailable};
-use crate::{StateStore, StoreError};
 
 mod log;
 

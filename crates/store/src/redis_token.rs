@@ -33,12 +33,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Session, Taken};
+use gatehouse_model::Session;
+use gatehouse_model::storage::{MAX_TTL, SessionStore, StoreError, TokenKey};
 
-use crate::common::{MAX_TTL, hex, member_keys};
+use crate::common::hex;
 use crate::format::{self, Persisted};
 use crate::redis_conn::{RedisConn, cluster_nodes, is_cluster_url, unavailable};
-use crate::{ClientRef, ClientTokenEntry, LimitOutcome, Limits, StoreError, TokenKey, TokenStore};
 
 mod client_index;
 mod evict;
@@ -46,9 +46,7 @@ mod grants;
 mod limits;
 mod throttle;
 
-use grants::MarkerFamily;
-
-/// [`TokenStore`] over one Redis server or a Redis Cluster. Clones share the connection, which
+/// The token store over one Redis server or a Redis Cluster. Clones share the connection, which
 /// reconnects by itself after failures.
 #[derive(Clone)]
 pub struct RedisTokenStore {
@@ -146,7 +144,7 @@ impl std::fmt::Debug for RedisTokenStore {
     }
 }
 
-impl TokenStore for RedisTokenStore {
+impl SessionStore for RedisTokenStore {
     async fn put_session(&self, key: &TokenKey, session: &Session, ttl: Duration) -> Result<(), StoreError> {
         self.put_json(Self::session_key(key), session, ttl).await
     }
@@ -159,119 +157,6 @@ impl TokenStore for RedisTokenStore {
     async fn delete_session(&self, key: &TokenKey) -> Result<bool, StoreError> {
         // Announced even when nothing was there: a gateway may still hold a copy.
         Ok(self.delete_and_evict(vec![Self::session_key(key)], &[*key]).await? > 0)
-    }
-
-    async fn put_code(
-        &self,
-        key: &TokenKey,
-        code: &AuthorizationCode,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        self.put_json(Self::code_key(key), code, ttl).await
-    }
-
-    async fn redeem_code(
-        &self,
-        key: &TokenKey,
-        family_id: &str,
-        replay_window: Duration,
-    ) -> Result<Taken<AuthorizationCode>, StoreError> {
-        self.spend(&Self::code_key(key), MarkerFamily::Given(family_id), replay_window).await
-    }
-
-    async fn put_refresh(
-        &self,
-        key: &TokenKey,
-        grant: &RefreshGrant,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        self.put_json(Self::refresh_key(key), grant, ttl).await
-    }
-
-    async fn use_refresh(
-        &self,
-        key: &TokenKey,
-        replay_window: Duration,
-    ) -> Result<Taken<RefreshGrant>, StoreError> {
-        self.spend(&Self::refresh_key(key), MarkerFamily::GrantsOwn, replay_window).await
-    }
-
-    async fn get_refresh(&self, key: &TokenKey) -> Result<Option<RefreshGrant>, StoreError> {
-        let redis_key = Self::refresh_key(key);
-        match self.get_raw(&redis_key).await? {
-            Some(bytes) if !grants::is_spent(&bytes) => decode(&redis_key, &bytes).map(Some),
-            _ => Ok(None),
-        }
-    }
-
-    async fn set_family(
-        &self,
-        family_id: &str,
-        members: &FamilyMembers,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        // Rejected here rather than at revocation, where it would be too late to do anything.
-        member_keys(family_id, members)?;
-        self.put_json(Self::family_key(family_id), members, ttl).await
-    }
-
-    async fn revoke_family(&self, family_id: &str, ttl: Duration) -> Result<(), StoreError> {
-        self.revoke(family_id, ttl).await
-    }
-
-    async fn family_revoked(&self, family_id: &str) -> Result<bool, StoreError> {
-        let found: u64 = redis::cmd("EXISTS")
-            .arg(Self::family_revoked_key(family_id))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(found > 0)
-    }
-
-    async fn index_client_token(
-        &self,
-        client: &ClientRef<'_>,
-        entry: &ClientTokenEntry,
-        expires_at: u64,
-    ) -> Result<(), StoreError> {
-        self.index_client(client, entry, expires_at).await
-    }
-
-    async fn list_client_tokens(
-        &self,
-        client: &ClientRef<'_>,
-        now: u64,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
-        self.list_client(client, now, offset, limit).await
-    }
-
-    async fn revoke_client_tokens(
-        &self,
-        client: &ClientRef<'_>,
-        family_window: Duration,
-    ) -> Result<usize, StoreError> {
-        self.revoke_client(client, family_window).await
-    }
-
-    async fn check_limits(
-        &self,
-        subject: &str,
-        limits: &Limits,
-        now_ms: u64,
-    ) -> Result<LimitOutcome, StoreError> {
-        self.limits(subject, limits, now_ms).await
-    }
-
-    async fn check_limits_batch(
-        &self,
-        subject: &str,
-        limits: &Limits,
-        now_ms: u64,
-        count: u64,
-    ) -> Result<Vec<LimitOutcome>, StoreError> {
-        self.limits_batch(subject, limits, now_ms, count).await
     }
 }
 

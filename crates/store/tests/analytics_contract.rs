@@ -5,9 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use gatehouse_store::{
-    AnalyticsStore, AnyTokenStore, MemoryTokenStore, MinuteAggregate, RedisTokenStore, StoreError,
-};
+use gatehouse_model::storage::{AnalyticsStore, MinuteAggregate, StoreError};
+use gatehouse_store::{AnyTokenStore, MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use support::grants::redis_fixture;
 
@@ -154,7 +153,7 @@ analytics_contract!(on_any_memory, async { (AnyTokenStore::Memory(MemoryTokenSto
 analytics_contract!(on_redis, async { redis_fixture().await });
 analytics_contract!(on_any_redis, async {
     let (store, server) = redis_fixture().await;
-    (AnyTokenStore::Redis(store), server)
+    (AnyTokenStore::redis(store), server)
 });
 
 /// The documented key layout, hash tag on the client, with an expiry: other tools (and the

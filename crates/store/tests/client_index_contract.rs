@@ -8,10 +8,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use gatehouse_model::clock::unix_seconds as unix_now;
-use gatehouse_store::{
-    AnyTokenStore, ClientRef, ClientTokenEntry, MemoryTokenStore, RedisTokenStore, StoreError, TokenKey,
-    TokenStore,
+use gatehouse_model::storage::{
+    ClientRef, ClientTokenEntry, ClientTokenIndex, SessionStore, StoreError, TokenKey, TokenStore,
 };
+use gatehouse_store::{AnyTokenStore, MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use support::grants::*;
 use tokio::time::timeout;

@@ -7,9 +7,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use gatehouse_model::Taken;
-use gatehouse_store::{
-    ClientRef, ClientTokenEntry, Limits, RateLimit, RedisStateStore, RedisTokenStore, StoreError, TokenStore,
+use gatehouse_model::storage::{
+    ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore, LimitStore, Limits, RateLimit, SessionStore,
+    StoreError,
 };
+use gatehouse_store::{RedisStateStore, RedisTokenStore};
 use gatehouse_testkit::RedisCluster;
 use support::free_port;
 use support::grants::{LONG_TTL, RACERS, WINDOW, code, key, live_pair, session};

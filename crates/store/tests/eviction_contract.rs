@@ -5,11 +5,11 @@ mod support;
 
 use std::time::Duration;
 
-use gatehouse_model::{FamilyMembers, GrantType, Session};
-use gatehouse_store::{
-    AnyTokenStore, ClientRef, ClientTokenEntry, EvictionEvent, Evictions, MemoryTokenStore, RedisTokenStore,
-    TokenKey, TokenStore,
+use gatehouse_model::storage::{
+    ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore, SessionStore, TokenKey,
 };
+use gatehouse_model::{FamilyMembers, GrantType, Session};
+use gatehouse_store::{AnyTokenStore, EvictionEvent, Evictions, MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use support::grants::hex;
 use tokio::time::timeout;
@@ -105,13 +105,13 @@ async fn memory_announces_deletions() {
 async fn redis_announces_deletions() {
     let server = RedisServer::start();
     let store = RedisTokenStore::connect(&server.url()).await.unwrap();
-    deletions_are_announced(AnyTokenStore::Redis(store)).await;
+    deletions_are_announced(AnyTokenStore::redis(store)).await;
 }
 
 #[tokio::test]
 async fn redis_deletions_reach_subscribers_of_other_connections() {
     let server = RedisServer::start();
-    let gateway = AnyTokenStore::Redis(RedisTokenStore::connect(&server.url()).await.unwrap());
+    let gateway = AnyTokenStore::redis(RedisTokenStore::connect(&server.url()).await.unwrap());
     let control = RedisTokenStore::connect(&server.url()).await.unwrap();
     let mut sub = subscribe(&gateway).await;
     control.delete_session(&key(9)).await.unwrap();
@@ -134,7 +134,7 @@ async fn a_slow_memory_subscriber_is_told_to_reset() {
 async fn a_redis_restart_is_reported_lost_then_reset() {
     let server = RedisServer::start();
     let port = server.port();
-    let store = AnyTokenStore::Redis(RedisTokenStore::connect(&server.url()).await.unwrap());
+    let store = AnyTokenStore::redis(RedisTokenStore::connect(&server.url()).await.unwrap());
     let mut sub = subscribe(&store).await;
 
     drop(server);
@@ -156,7 +156,7 @@ async fn a_redis_restart_is_reported_lost_then_reset() {
 #[tokio::test]
 async fn a_frozen_redis_is_reported_lost() {
     let server = RedisServer::start();
-    let store = AnyTokenStore::Redis(RedisTokenStore::connect(&server.url()).await.unwrap());
+    let store = AnyTokenStore::redis(RedisTokenStore::connect(&server.url()).await.unwrap());
     let mut sub = subscribe(&store).await;
     // No FIN, no RST: only the subscription's ping can tell.
     server.freeze();

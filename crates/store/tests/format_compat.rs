@@ -16,9 +16,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gatehouse_model::storage::{GrantStore, SessionStore, StateStore, StoreError};
 use gatehouse_model::{Change, ConfigState, Taken};
 use gatehouse_store::format::{self, Format};
-use gatehouse_store::{FileStateStore, RedisStateStore, RedisTokenStore, StateStore, StoreError, TokenStore};
+use gatehouse_store::{FileStateStore, RedisStateStore, RedisTokenStore};
 use records::{ACCESS, CODE, FAMILY, REFRESH};
 use support::RedisServer;
 

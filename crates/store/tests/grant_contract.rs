@@ -6,8 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_model::storage::{StoreError, TokenStore};
 use gatehouse_model::{FamilyMembers, Taken};
-use gatehouse_store::{AnyTokenStore, MemoryTokenStore, StoreError, TokenStore};
+use gatehouse_store::{AnyTokenStore, MemoryTokenStore};
 use support::grants::*;
 use tokio::sync::Barrier;
 use tokio::time::sleep;

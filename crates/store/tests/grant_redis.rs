@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_model::Taken;
-use gatehouse_store::{RedisTokenStore, StoreError, TokenStore};
+use gatehouse_model::storage::{GrantStore, StoreError};
+use gatehouse_store::RedisTokenStore;
 use support::RedisServer;
 use support::grants::*;
 use tokio::sync::Barrier;

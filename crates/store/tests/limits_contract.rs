@@ -9,10 +9,8 @@ mod support;
 use std::time::Duration;
 
 use gatehouse_model::clock::unix_millis as unix_ms;
-use gatehouse_store::{
-    AnyTokenStore, LimitKind, LimitOutcome, Limits, MemoryTokenStore, Quota, RateLimit, RedisTokenStore,
-    StoreError, TokenStore,
-};
+use gatehouse_model::storage::{LimitKind, LimitOutcome, LimitStore, Limits, Quota, RateLimit, StoreError};
+use gatehouse_store::{AnyTokenStore, MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use support::grants::redis_fixture;
 use tokio::task::JoinSet;
@@ -44,11 +42,11 @@ fn assert_quota_reset(outcome: &LimitOutcome, period_end: u64) {
 mod cases {
     use super::*;
 
-    async fn check(s: &impl TokenStore, subject: &str, limits: &Limits, now_ms: u64) -> LimitOutcome {
+    async fn check(s: &impl LimitStore, subject: &str, limits: &Limits, now_ms: u64) -> LimitOutcome {
         s.check_limits(subject, limits, now_ms).await.unwrap()
     }
 
-    pub async fn a_burst_then_one_per_interval(s: &impl TokenStore) {
+    pub async fn a_burst_then_one_per_interval(s: &impl LimitStore) {
         let limits = rate(10.0, 60.0);
         for n in 1..=10u64 {
             let outcome = check(s, "fam:f1", &limits, T0).await;
@@ -83,7 +81,7 @@ mod cases {
         assert_eq!(check(s, "fam:f1", &limits, T0 + 66_000).await.refused_by, Some(LimitKind::Rate));
     }
 
-    pub async fn fractional_rates(s: &impl TokenStore) {
+    pub async fn fractional_rates(s: &impl LimitStore) {
         // 1 per 2 s and 0.5 per 1 s are the same limit: one request every 2 s, a burst of one.
         for (subject, limits) in [("one-per-2s", rate(1.0, 2.0)), ("half-per-1s", rate(0.5, 1.0))] {
             let first = check(s, subject, &limits, T0).await;
@@ -119,7 +117,7 @@ mod cases {
         assert_eq!(check(s, "3", &limits, T0 + 334).await.refused_by, None);
     }
 
-    pub async fn a_quota_allows_its_max(s: &impl TokenStore) {
+    pub async fn a_quota_allows_its_max(s: &impl LimitStore) {
         let limits = quota(5, 3_600);
         for n in 1..=5u64 {
             let outcome = check(s, "client:orders:c1", &limits, T0).await;
@@ -135,7 +133,7 @@ mod cases {
         }
     }
 
-    pub async fn refused_requests_consume_neither_limit(s: &impl TokenStore) {
+    pub async fn refused_requests_consume_neither_limit(s: &impl LimitStore) {
         let limits = both(2.0, 60.0, 3, 3_600);
         check(s, "fam:f1", &limits, T0).await;
         let second = check(s, "fam:f1", &limits, T0).await;
@@ -163,7 +161,7 @@ mod cases {
         assert_eq!(check(s, "fam:f3", &rate_first, T0).await.refused_by, Some(LimitKind::Rate));
     }
 
-    pub async fn a_quota_period_ends(s: &impl TokenStore) {
+    pub async fn a_quota_period_ends(s: &impl LimitStore) {
         let limits = quota(2, 1);
         let start = unix_ms();
         let first = check(s, "fam:f1", &limits, start).await;
@@ -187,7 +185,7 @@ mod cases {
         assert!(renewed.quota_reset_ms.unwrap() > now + 900);
     }
 
-    pub async fn subjects_are_independent(s: &impl TokenStore) {
+    pub async fn subjects_are_independent(s: &impl LimitStore) {
         let limits = both(1.0, 60.0, 1, 3_600);
         assert_eq!(check(s, "fam:a", &limits, T0).await.refused_by, None);
         assert_eq!(check(s, "fam:a", &limits, T0).await.refused_by, Some(LimitKind::Rate));
@@ -198,7 +196,7 @@ mod cases {
         assert_eq!(check(s, "fam:a", &limits, T0 + 60_000).await.refused_by, Some(LimitKind::Quota));
     }
 
-    pub async fn no_limits_allow_everything(s: &impl TokenStore) {
+    pub async fn no_limits_allow_everything(s: &impl LimitStore) {
         let none = Limits { rate: None, quota: None };
         let unlimited = LimitOutcome {
             refused_by: None,
@@ -214,7 +212,7 @@ mod cases {
         assert_eq!(check(s, "fam:f1", &quota(1, 60), T0).await.refused_by, None);
     }
 
-    pub async fn bad_subjects_and_limits_are_rejected(s: &impl TokenStore) {
+    pub async fn bad_subjects_and_limits_are_rejected(s: &impl LimitStore) {
         for bad in ["a{b", "a}b", "{fam:f1}", "}"] {
             for limits in [rate(1.0, 1.0), quota(1, 1)] {
                 let checked = s.check_limits(bad, &limits, T0).await;
@@ -231,7 +229,7 @@ mod cases {
 
     /// A batch decides what its requests would have one by one: a store answering batches and
     /// single requests keeps one state.
-    pub async fn a_batch_counts_as_its_requests_one_by_one(s: &impl TokenStore) {
+    pub async fn a_batch_counts_as_its_requests_one_by_one(s: &impl LimitStore) {
         // Rate 5 per minute, quota 8: a batch of 3, then one of 4 (2 pass, the rate is spent).
         let limits = both(5.0, 60.0, 8, 3_600);
         let first = s.check_limits_batch("fam:b", &limits, T0, 3).await.unwrap();
@@ -276,7 +274,7 @@ mod cases {
 
     /// 30 requests at once, from `gateways` (stores sharing state), against a rate limit of 10
     /// per minute, and then against a quota of 7 on top.
-    pub async fn racing_requests_pass_exactly_the_limit<S: TokenStore + Clone>(gateways: &[S]) {
+    pub async fn racing_requests_pass_exactly_the_limit<S: LimitStore + Clone>(gateways: &[S]) {
         for (subject, limits, expected) in
             [("fam:race", rate(10.0, 60.0), 10), ("fam:both", both(10.0, 60.0, 7, 60), 7)]
         {
@@ -334,7 +332,7 @@ limits_contract!(on_any_memory, async { (AnyTokenStore::Memory(MemoryTokenStore:
 limits_contract!(on_redis, async { redis_fixture().await });
 limits_contract!(on_any_redis, async {
     let (store, server) = redis_fixture().await;
-    (AnyTokenStore::Redis(store), server)
+    (AnyTokenStore::redis(store), server)
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

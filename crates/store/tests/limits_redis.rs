@@ -6,10 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use gatehouse_store::{
-    LimitKind, LimitOutcome, Limits, MemoryTokenStore, Quota, RateLimit, RedisTokenStore, StoreError,
-    TokenStore,
-};
+use gatehouse_model::storage::{LimitKind, LimitOutcome, LimitStore, Limits, Quota, RateLimit, StoreError};
+use gatehouse_store::{MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use support::grants::redis_fixture;
 use tokio::time::timeout;

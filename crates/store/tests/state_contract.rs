@@ -9,10 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_model::storage::{StateStore, StoreError};
 use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, SecretHash};
-use gatehouse_store::{
-    AnyStateStore, FileStateStore, MemoryStateStore, RedisStateStore, StateStore, StoreError,
-};
+use gatehouse_store::{AnyStateStore, FileStateStore, MemoryStateStore, RedisStateStore};
 use support::RedisServer;
 
 fn api(id: &str) -> Api {

@@ -7,8 +7,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gatehouse_model::storage::{StateStore, StoreError};
 use gatehouse_model::{Change, ConfigState};
-use gatehouse_store::{RedisStateStore, StateStore, StoreError};
+use gatehouse_store::RedisStateStore;
 use support::RedisServer;
 use tokio::sync::Barrier;
 use tokio::time::{sleep, timeout};

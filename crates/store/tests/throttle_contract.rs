@@ -6,7 +6,8 @@ mod support;
 use std::time::Duration;
 
 use gatehouse_model::clock::unix_millis as now_ms;
-use gatehouse_store::{AnyTokenStore, FailurePolicy, FailureStore, MemoryTokenStore, RedisTokenStore};
+use gatehouse_model::storage::{FailurePolicy, FailureStore};
+use gatehouse_store::{AnyTokenStore, MemoryTokenStore, RedisTokenStore};
 use support::grants::redis_fixture;
 
 fn policy() -> FailurePolicy {
@@ -120,7 +121,7 @@ throttle_contract!(on_any_memory, async { (AnyTokenStore::Memory(MemoryTokenStor
 throttle_contract!(on_redis, async { redis_fixture().await });
 throttle_contract!(on_any_redis, async {
     let (store, server) = redis_fixture().await;
-    (AnyTokenStore::Redis(store), server)
+    (AnyTokenStore::redis(store), server)
 });
 
 /// One key per subject, hash-tagged on it, never without a TTL: the lockout's plus a window.

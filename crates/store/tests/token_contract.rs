@@ -5,8 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use gatehouse_model::storage::{SessionStore, StoreError, TokenKey};
 use gatehouse_model::{GrantType, Session};
-use gatehouse_store::{AnyTokenStore, MemoryTokenStore, RedisTokenStore, StoreError, TokenKey, TokenStore};
+use gatehouse_store::{AnyTokenStore, MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use tokio::time::timeout;
 
@@ -40,17 +41,17 @@ fn session(client_id: &str) -> Session {
 mod cases {
     use super::*;
 
-    pub async fn round_trip(s: &impl TokenStore) {
+    pub async fn round_trip(s: &impl SessionStore) {
         s.put_session(&key(1), &session("c1"), LONG_TTL).await.unwrap();
         assert_eq!(s.get_session(&key(1)).await.unwrap(), Some(session("c1")));
     }
 
-    pub async fn unknown_key_is_none(s: &impl TokenStore) {
+    pub async fn unknown_key_is_none(s: &impl SessionStore) {
         s.put_session(&key(1), &session("c1"), LONG_TTL).await.unwrap();
         assert_eq!(s.get_session(&key(2)).await.unwrap(), None);
     }
 
-    pub async fn expires_after_ttl(s: &impl TokenStore) {
+    pub async fn expires_after_ttl(s: &impl SessionStore) {
         s.put_session(&key(1), &session("short"), Duration::from_secs(1)).await.unwrap();
         s.put_session(&key(2), &session("long"), LONG_TTL).await.unwrap();
         assert!(s.get_session(&key(1)).await.unwrap().is_some());
@@ -59,7 +60,7 @@ mod cases {
         assert_eq!(s.get_session(&key(2)).await.unwrap(), Some(session("long")));
     }
 
-    pub async fn zero_ttl_stores_nothing(s: &impl TokenStore) {
+    pub async fn zero_ttl_stores_nothing(s: &impl SessionStore) {
         s.put_session(&key(1), &session("c1"), Duration::ZERO).await.unwrap();
         assert_eq!(s.get_session(&key(1)).await.unwrap(), None);
         // Over an existing entry, a zero TTL ends it rather than making it permanent.
@@ -68,7 +69,7 @@ mod cases {
         assert_eq!(s.get_session(&key(2)).await.unwrap(), None);
     }
 
-    pub async fn delete_reports_presence(s: &impl TokenStore) {
+    pub async fn delete_reports_presence(s: &impl SessionStore) {
         s.put_session(&key(1), &session("c1"), LONG_TTL).await.unwrap();
         assert!(s.delete_session(&key(1)).await.unwrap());
         assert_eq!(s.get_session(&key(1)).await.unwrap(), None);
@@ -76,20 +77,20 @@ mod cases {
         assert!(!s.delete_session(&key(9)).await.unwrap());
     }
 
-    pub async fn put_overwrites(s: &impl TokenStore) {
+    pub async fn put_overwrites(s: &impl SessionStore) {
         s.put_session(&key(1), &session("old"), LONG_TTL).await.unwrap();
         s.put_session(&key(1), &session("new"), LONG_TTL).await.unwrap();
         assert_eq!(s.get_session(&key(1)).await.unwrap(), Some(session("new")));
     }
 
-    pub async fn overwrite_replaces_ttl(s: &impl TokenStore) {
+    pub async fn overwrite_replaces_ttl(s: &impl SessionStore) {
         s.put_session(&key(1), &session("c1"), LONG_TTL).await.unwrap();
         s.put_session(&key(1), &session("c1"), Duration::from_millis(300)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(s.get_session(&key(1)).await.unwrap(), None);
     }
 
-    pub async fn keys_are_independent(s: &impl TokenStore) {
+    pub async fn keys_are_independent(s: &impl SessionStore) {
         for n in 0..20 {
             s.put_session(&key(n), &session(&format!("c{n}")), LONG_TTL).await.unwrap();
         }

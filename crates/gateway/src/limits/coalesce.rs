@@ -3,7 +3,7 @@
 //! Under load, a busy client's requests each paid a Redis round trip and a script run on the
 //! same two keys. Here, while one check of a subject is in flight, later requests of that
 //! subject wait; when it returns they go together as one batch
-//! ([`TokenStore::check_limits_batch`]), which the store decides exactly as it would have
+//! ([`LimitStore::check_limits_batch`]), which the store decides exactly as it would have
 //! decided them one after another. Limits stay exact across gateways: every count still happens
 //! in the store, atomically. A subject seen one request at a time pays what it paid before, plus
 //! a task spawn and a channel.
@@ -15,10 +15,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use gatehouse_store::{AnyTokenStore, LimitOutcome, Limits, TokenStore};
+use gatehouse_model::storage::{LimitOutcome, LimitStore, Limits, StoreError};
 use tokio::sync::oneshot;
 
-type Answer = Result<LimitOutcome, String>;
+/// The store's error itself, so the caller logs and maps it by its kind; cloned to every
+/// request of a batch that failed.
+type Answer = Result<LimitOutcome, StoreError>;
 
 /// The subjects with a check in flight, and the requests waiting for the next one.
 #[derive(Default)]
@@ -39,9 +41,9 @@ impl Coalescer {
     /// Counts one request of `subject`: in a batch with the other requests of `subject` that
     /// arrive while a check of it is in flight. `now_ms` is the clock (unix ms), read as each
     /// store call goes out. `Err` is why the store could not decide.
-    pub async fn check(
+    pub async fn check<S: LimitStore + Clone>(
         self: &Arc<Self>,
-        store: &AnyTokenStore,
+        store: &S,
         subject: &str,
         limits: &Limits,
         now_ms: fn() -> u64,
@@ -67,17 +69,19 @@ impl Coalescer {
             }
         };
         if !queued {
-            return store.check_limits(subject, limits, now_ms()).await.map_err(|e| e.to_string());
+            return store.check_limits(subject, limits, now_ms()).await;
         }
         // The sender is dropped unanswered only if the batching task ended abnormally.
-        answered.await.unwrap_or_else(|_| Err("the limit check was abandoned".to_owned()))
+        answered
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the limit check was abandoned".to_owned())))
     }
 
     /// The subject's checks, batch after batch, until nobody waits. A task of its own, so that
     /// a request that goes away (its client disconnected) never strands the ones waiting.
-    async fn run(
+    async fn run<S: LimitStore>(
         self: Arc<Self>,
-        store: AnyTokenStore,
+        store: S,
         subject: String,
         limits: Limits,
         first: oneshot::Sender<Answer>,
@@ -116,7 +120,7 @@ impl Coalescer {
 
 /// Checks `batch` (one store call) and answers each request, in the order they arrived.
 async fn answer(
-    store: &AnyTokenStore,
+    store: &impl LimitStore,
     subject: &str,
     limits: &Limits,
     now_ms: u64,
@@ -125,7 +129,7 @@ async fn answer(
     if let [_] = batch.as_slice() {
         // A request alone, the common case for most subjects: the plain check, no batch to
         // build or take apart.
-        let outcome = store.check_limits(subject, limits, now_ms).await.map_err(|e| e.to_string());
+        let outcome = store.check_limits(subject, limits, now_ms).await;
         batch.into_iter().for_each(|request| drop(request.send(outcome.clone())));
         return;
     }
@@ -138,10 +142,7 @@ async fn answer(
             // would have been checked alone.
             let _ = request.send(Ok(outcome));
         }),
-        Err(error) => {
-            let error = error.to_string();
-            batch.into_iter().for_each(|request| drop(request.send(Err(error.clone()))));
-        }
+        Err(error) => batch.into_iter().for_each(|request| drop(request.send(Err(error.clone())))),
     }
 }
 
@@ -165,7 +166,8 @@ impl Drop for Registered<'_> {
 #[cfg(test)]
 mod tests {
     use futures_util::future::join_all;
-    use gatehouse_store::{LimitKind, MemoryTokenStore, Quota, RateLimit};
+    use gatehouse_model::storage::{LimitKind, Quota, RateLimit};
+    use gatehouse_store::{AnyTokenStore, MemoryTokenStore};
 
     use super::*;
 
@@ -236,7 +238,11 @@ mod tests {
         let limits = Limits { rate: None, quota: Some(Quota { max: 1, period_secs: 60 }) };
         let requests = (0..5).map(|_| coalescer.check(&store, "bad{subject", &limits, now));
         let answers = join_all(requests).await;
-        assert!(answers.iter().all(|a| a.as_ref().is_err_and(|e| e.contains("invalid limit subject"))));
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(StoreError::Corrupt(why)) if why.contains("invalid limit subject")))
+        );
         assert!(coalescer.lock().is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! RFC 6749 §4.1.3 with RFC 7636: redeeming an authorization code.
 
 // Store methods used: redeem_code; revoke_family (spend_once); mint_family's.
-use gatehouse_store::TokenStore;
+use gatehouse_model::storage::{ClientTokenIndex, GrantStore, SessionStore};
 
 use gatehouse_model::GrantType;
 
@@ -17,7 +17,7 @@ const CODE: SingleUse = SingleUse {
     replay_log: "authorization code replayed; its tokens are revoked",
 };
 
-impl<S: TokenStore> TokenIssuer<'_, S> {
+impl<S: SessionStore + GrantStore + ClientTokenIndex> TokenIssuer<'_, S> {
     /// A code is redeemed once, by the client it was issued to, with the redirect URI and PKCE
     /// verifier it was bound to. A replayed code revokes what the first redemption issued
     /// (§4.1.2).

@@ -1,7 +1,7 @@
 //! RFC 6749 §4.4: the client_credentials grant.
 
 // Store methods used: put_session, index_client_token.
-use gatehouse_store::{ClientRef, ClientTokenEntry, TokenStore};
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, SessionStore};
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use crate::error::store_unavailable;
 use crate::grant_request::ClientCredentialsRequest;
 use crate::token::{self, kind};
 
-impl<S: TokenStore> TokenIssuer<'_, S> {
+impl<S: SessionStore + ClientTokenIndex> TokenIssuer<'_, S> {
     /// An access token for the client itself, never with a refresh token (§4.4.3). The scope
     /// asked for is granted as asked (no policy narrows scopes) and echoed, as Tyk does.
     pub(super) async fn client_credentials(

@@ -10,7 +10,9 @@ mod refresh_token;
 
 // Store methods used here: put_session, put_refresh, set_family, index_client_token
 // (mint_family); revoke_family (spend_once); FailureStore's through `authenticate` (token).
-use gatehouse_store::{ClientRef, ClientTokenEntry, FailureStore, TokenStore};
+use gatehouse_model::storage::{
+    ClientRef, ClientTokenEntry, ClientTokenIndex, FailureStore, GrantStore, SessionStore,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -83,7 +85,7 @@ struct GrantContext<'a> {
     now: u64,
 }
 
-impl<S: TokenStore + FailureStore> TokenIssuer<'_, S> {
+impl<S: SessionStore + GrantStore + ClientTokenIndex + FailureStore> TokenIssuer<'_, S> {
     /// Answers a token request for `api`. The refusals come in a fixed order: the grant type,
     /// client authentication, whether the API and client may use the grant, the scope syntax
     /// and the grant's required parameters ([`GrantRequest::parse`]), then the grant's rules.
@@ -151,7 +153,7 @@ struct SingleUse {
     replay_log: &'static str,
 }
 
-impl<S: TokenStore> TokenIssuer<'_, S> {
+impl<S: SessionStore + GrantStore + ClientTokenIndex> TokenIssuer<'_, S> {
     /// The record of a code or refresh token just taken from the store. Spending one twice is
     /// a theft or a replay: the family the first use started is revoked (RFC 6749 §4.1.2,
     /// RFC 9700 §4.14.2).

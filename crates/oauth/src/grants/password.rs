@@ -2,7 +2,7 @@
 //! (RFC 9700 §2.4): the API must allow it.
 
 // Store methods used: FailureStore through the guard's verify_argon2; mint_family's.
-use gatehouse_store::{FailureStore, TokenStore};
+use gatehouse_model::storage::{ClientTokenIndex, FailureStore, GrantStore, SessionStore};
 
 use gatehouse_model::GrantType;
 
@@ -12,7 +12,7 @@ use crate::grant_request::PasswordRequest;
 use crate::throttle::Subject;
 use crate::token::random_id;
 
-impl<S: TokenStore + FailureStore> TokenIssuer<'_, S> {
+impl<S: SessionStore + GrantStore + ClientTokenIndex + FailureStore> TokenIssuer<'_, S> {
     pub(super) async fn password(
         &self,
         cx: &GrantContext<'_>,

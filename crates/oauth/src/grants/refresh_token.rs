@@ -3,7 +3,7 @@
 
 // Store methods used: get_refresh, use_refresh, delete_session, family_revoked;
 // revoke_family (spend_once, and directly); mint_family's.
-use gatehouse_store::TokenStore;
+use gatehouse_model::storage::{ClientTokenIndex, GrantStore, SessionStore};
 
 use gatehouse_model::GrantType;
 
@@ -19,7 +19,7 @@ const REFRESH_TOKEN: SingleUse = SingleUse {
     replay_log: "refresh token reused; its token family is revoked",
 };
 
-impl<S: TokenStore> TokenIssuer<'_, S> {
+impl<S: SessionStore + GrantStore + ClientTokenIndex> TokenIssuer<'_, S> {
     pub(super) async fn refresh_token(
         &self,
         cx: &GrantContext<'_>,

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use gatehouse_model::storage::{FailurePolicy, GrantStore, SessionStore};
 use gatehouse_model::{
     Api, Client, ConfigState, GrantType, OAuthSettings, RefreshGrant, ResourceOwner, SecretHash, Session,
 };
@@ -14,7 +15,7 @@ use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionO
 use gatehouse_oauth::throttle::{DEFAULT_POLICY, Guard};
 use gatehouse_oauth::token::kind;
 use gatehouse_oauth::{ErrorCode, Issued, OAuthError, TokenHasher, TokenIssuer, TokenRequest, secret};
-use gatehouse_store::{FailurePolicy, MemoryTokenStore, TokenStore};
+use gatehouse_store::MemoryTokenStore;
 
 /// The API under test, and a second one whose tokens the first must not accept.
 pub const API_ID: &str = "orders";

@@ -1,5 +1,5 @@
-//! Rate limits and quotas ([`TokenStore::check_limits`](crate::TokenStore::check_limits)): the
-//! checks and the arithmetic both token stores share. [`MemoryTokenStore`](crate::MemoryTokenStore)
+//! Rate limits and quotas ([`LimitStore`](gatehouse_model::storage::LimitStore)): the checks and
+//! the arithmetic both token stores share. [`MemoryTokenStore`](crate::MemoryTokenStore)
 //! runs [`Plan::decide`] under its mutex; the Redis store runs the same decision in Lua
 //! (`redis_token/limits.rs`), and both turn what they found into a [`LimitOutcome`] with
 //! [`Plan::outcome`].
@@ -22,8 +22,7 @@
 //! `max` requests per fixed period that starts with the first request counted: a counter that
 //! expires after the period, by the store's clock (Redis' for Redis, like any key's TTL).
 
-use crate::common::MAX_TTL;
-use crate::{LimitKind, LimitOutcome, Limits, Quota, RateLimit, StoreError};
+use gatehouse_model::storage::{LimitKind, LimitOutcome, Limits, MAX_TTL, Quota, RateLimit, StoreError};
 
 /// How long a rate limit's state outlives the moment its bucket is full again. Forgetting it
 /// then changes nothing (a TAT in the past counts as `now`); the margin covers a gateway whose

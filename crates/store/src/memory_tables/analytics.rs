@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use gatehouse_model::storage::{MAX_READ_MINUTES, MinuteAggregate};
+
 use super::Tables;
-use crate::MinuteAggregate;
-use crate::analytics::MAX_READ_MINUTES;
 
 /// Counters of one (client, minute, endpoint).
 #[derive(Debug, Default, Clone, Copy)]

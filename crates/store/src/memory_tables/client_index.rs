@@ -9,9 +9,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, StoreError, TokenKey};
+
 use super::Tables;
 use crate::common::{MAX_EXPIRES_AT, check_client, check_entry};
-use crate::{ClientRef, ClientTokenEntry, StoreError, TokenKey};
 
 impl Tables {
     pub(crate) fn index_client_token(

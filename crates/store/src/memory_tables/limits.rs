@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use gatehouse_model::storage::LimitOutcome;
+
 use super::{Expiring, Tables};
-use crate::LimitOutcome;
 use crate::common::limits::{BatchVerdict, Plan, RATE_STATE_MARGIN_MS};
 
 /// Every subject's limit state.
@@ -94,10 +95,11 @@ impl Tables {
 
 #[cfg(test)]
 mod tests {
+    use gatehouse_model::storage::{LimitKind, Limits, Quota, RateLimit};
+
     use super::*;
     use crate::common::limits::Plan;
     use crate::memory_tables::MIN_PUTS_BETWEEN_SWEEPS;
-    use crate::{LimitKind, Limits, Quota, RateLimit};
 
     const NOW_MS: u64 = 1_700_000_000_000;
 

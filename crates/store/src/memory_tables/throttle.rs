@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use gatehouse_model::storage::{FailurePolicy, FailureStore, StoreError};
+
 use super::{Expiring, Tables};
-use crate::FailurePolicy;
 
 /// What `gh:{fail:<subject>}` holds in Redis.
 #[derive(Clone, Copy)]
@@ -60,8 +61,8 @@ impl Tables {
 }
 
 // `Instant::now()` before the lock, as in `memory.rs`.
-impl crate::FailureStore for crate::MemoryTokenStore {
-    async fn lockout(&self, subject: &str, now_ms: u64) -> Result<Option<Duration>, crate::StoreError> {
+impl FailureStore for crate::MemoryTokenStore {
+    async fn lockout(&self, subject: &str, now_ms: u64) -> Result<Option<Duration>, StoreError> {
         let now = Instant::now();
         Ok(self.lock().lockout(subject, now, now_ms))
     }
@@ -71,7 +72,7 @@ impl crate::FailureStore for crate::MemoryTokenStore {
         subject: &str,
         policy: &FailurePolicy,
         now_ms: u64,
-    ) -> Result<Option<Duration>, crate::StoreError> {
+    ) -> Result<Option<Duration>, StoreError> {
         let now = Instant::now();
         Ok(self.lock().record_failure(subject, policy, now, now_ms))
     }

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use gatehouse_model::Change;
+use gatehouse_model::storage::StoreError;
 use redis::Value;
 use redis::{AsyncConnectionConfig, Client};
 
 use super::{RedisStateStore, parse_rev};
-use crate::StoreError;
 use crate::common::next_revision;
 use crate::format;
 use crate::redis_conn::{CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, unavailable};

@@ -10,12 +10,12 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, StoreError};
 use redis::Script;
 use tokio::task::JoinSet;
 
 use super::{RedisTokenStore, unavailable};
 use crate::common::{MAX_EXPIRES_AT, check_client, check_entry, hex, parse_token_key};
-use crate::{ClientRef, ClientTokenEntry, StoreError};
 
 /// How long an index outlives its latest entry. Covers the entry's last second (Redis drops a
 /// key at the start of the second EXPIREAT names, while the entry is live until its end) and a
@@ -57,8 +57,10 @@ impl RedisTokenStore {
         check_client(client)?;
         Ok(format!("gh:ct:{{{}:{}}}", client.api_id, client.client_id))
     }
+}
 
-    pub(super) async fn index_client(
+impl ClientTokenIndex for RedisTokenStore {
+    async fn index_client_token(
         &self,
         client: &ClientRef<'_>,
         entry: &ClientTokenEntry,
@@ -77,7 +79,7 @@ impl RedisTokenStore {
             .map_err(unavailable)
     }
 
-    pub(super) async fn list_client(
+    async fn list_client_tokens(
         &self,
         client: &ClientRef<'_>,
         now: u64,
@@ -107,11 +109,11 @@ impl RedisTokenStore {
     }
 
     /// Revokes what the index holds now, a chunk at a time: access tokens' sessions are deleted,
-    /// families revoked by [`RedisTokenStore::revoke`], and then just those entries removed from
+    /// families revoked as `revoke_family` revokes them, and then just those entries removed from
     /// the index (Redis deletes the set once it is empty). Removing just those, rather than the
     /// whole set, keeps a token issued and indexed while this runs in the index, where a later
     /// listing or revoke-all finds it; and an error part-way leaves the rest indexed for a retry.
-    pub(super) async fn revoke_client(
+    async fn revoke_client_tokens(
         &self,
         client: &ClientRef<'_>,
         family_window: Duration,
@@ -139,7 +141,9 @@ impl RedisTokenStore {
         }
         Ok(entries.len())
     }
+}
 
+impl RedisTokenStore {
     async fn revoke_entries(
         &self,
         entries: &[ClientTokenEntry],

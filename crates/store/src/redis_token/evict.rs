@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use gatehouse_model::storage::{StoreError, TokenKey};
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -14,7 +15,6 @@ use super::{RedisTokenStore, unavailable};
 use crate::common::{hex, parse_token_key};
 use crate::eviction::{EVICTION_CHANNEL, EvictionEvent, RESUBSCRIBE_MAX_DELAY, RESUBSCRIBE_MIN_DELAY};
 use crate::redis_conn::{CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, RedisConn};
-use crate::{StoreError, TokenKey};
 
 /// How often an idle subscription is pinged. A server that vanished without closing the socket
 /// (a partition, a frozen host) sends nothing, which would look just like a quiet channel; the

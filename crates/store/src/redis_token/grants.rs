@@ -3,11 +3,11 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use gatehouse_model::{FamilyMembers, Taken};
+use gatehouse_model::storage::{GrantStore, StoreError, TokenKey};
+use gatehouse_model::{AuthorizationCode, FamilyMembers, RefreshGrant, Taken};
 use redis::Script;
 
 use super::{RedisTokenStore, decode, ttl_millis, unavailable};
-use crate::StoreError;
 use crate::common::member_keys;
 use crate::format::Persisted;
 
@@ -132,6 +132,75 @@ impl RedisTokenStore {
         tokens.extend(refresh.map(|refresh| Self::refresh_key(&refresh)));
         self.delete_and_evict(tokens, &[access]).await?;
         self.delete(&family_key).await.map(drop)
+    }
+}
+
+impl GrantStore for RedisTokenStore {
+    async fn put_code(
+        &self,
+        key: &TokenKey,
+        code: &AuthorizationCode,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.put_json(Self::code_key(key), code, ttl).await
+    }
+
+    async fn redeem_code(
+        &self,
+        key: &TokenKey,
+        family_id: &str,
+        replay_window: Duration,
+    ) -> Result<Taken<AuthorizationCode>, StoreError> {
+        self.spend(&Self::code_key(key), MarkerFamily::Given(family_id), replay_window).await
+    }
+
+    async fn put_refresh(
+        &self,
+        key: &TokenKey,
+        grant: &RefreshGrant,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.put_json(Self::refresh_key(key), grant, ttl).await
+    }
+
+    async fn use_refresh(
+        &self,
+        key: &TokenKey,
+        replay_window: Duration,
+    ) -> Result<Taken<RefreshGrant>, StoreError> {
+        self.spend(&Self::refresh_key(key), MarkerFamily::GrantsOwn, replay_window).await
+    }
+
+    async fn get_refresh(&self, key: &TokenKey) -> Result<Option<RefreshGrant>, StoreError> {
+        let redis_key = Self::refresh_key(key);
+        match self.get_raw(&redis_key).await? {
+            Some(bytes) if !is_spent(&bytes) => decode(&redis_key, &bytes).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn set_family(
+        &self,
+        family_id: &str,
+        members: &FamilyMembers,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        // Rejected here rather than at revocation, where it would be too late to do anything.
+        member_keys(family_id, members)?;
+        self.put_json(Self::family_key(family_id), members, ttl).await
+    }
+
+    async fn revoke_family(&self, family_id: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.revoke(family_id, ttl).await
+    }
+
+    async fn family_revoked(&self, family_id: &str) -> Result<bool, StoreError> {
+        let found: u64 = redis::cmd("EXISTS")
+            .arg(Self::family_revoked_key(family_id))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(found > 0)
     }
 }
 

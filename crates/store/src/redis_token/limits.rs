@@ -14,11 +14,11 @@
 
 use std::sync::LazyLock;
 
+use gatehouse_model::storage::{LimitKind, LimitOutcome, LimitStore, Limits, StoreError};
 use redis::Script;
 
 use super::{RedisTokenStore, unavailable};
 use crate::common::limits::{BatchVerdict, Plan, RATE_STATE_MARGIN_MS, UNLIMITED, check_subject};
-use crate::{LimitKind, LimitOutcome, Limits, StoreError};
 
 /// Checks and counts a batch of requests. `KEYS[1]`: the rate key; `KEYS[2]`: the quota key.
 ///
@@ -140,8 +140,10 @@ impl RedisTokenStore {
         check_subject(subject)?;
         Ok(format!("gh:{{lim:{subject}}}:quota"))
     }
+}
 
-    pub(super) async fn limits(
+impl LimitStore for RedisTokenStore {
+    async fn check_limits(
         &self,
         subject: &str,
         limits: &Limits,
@@ -154,7 +156,7 @@ impl RedisTokenStore {
         Ok(plan.outcome(&plan.verdict_of(&batch, 0), quota_ttl_ms))
     }
 
-    pub(super) async fn limits_batch(
+    async fn check_limits_batch(
         &self,
         subject: &str,
         limits: &Limits,
@@ -167,7 +169,9 @@ impl RedisTokenStore {
         let (batch, quota_ttl_ms) = self.count_batch(subject, &plan, count).await?;
         Ok(plan.outcomes(&batch, quota_ttl_ms))
     }
+}
 
+impl RedisTokenStore {
     /// Runs the script for `count` requests; also returns how long the quota period has left.
     async fn count_batch(
         &self,

@@ -1,13 +1,18 @@
-//! Failure counters in Redis (the rule: `crate::throttle`): one script per failure on one key,
-//! `gh:{fail:<subject>}`, so the count is exact however many gateways report at once.
+//! Failure counters in Redis (the rule: [`FailureStore`]'s module in `gatehouse_model::storage`):
+//! one script per failure on one key, so the count is exact however many gateways report at
+//! once.
+//!
+//! # Redis keys
+//! `gh:{fail:<subject>}`: a hash with `n` (failures) and `until` (end of the lockout, unix ms
+//! by the callers' clock), always with a TTL. One key per script: Redis Cluster is fine.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use gatehouse_model::storage::{FailurePolicy, FailureStore, StoreError};
 use redis::Script;
 
 use super::{RedisTokenStore, unavailable};
-use crate::{FailurePolicy, FailureStore, StoreError};
 
 /// Counts a failure. `KEYS[1]`: the subject's hash. `ARGV`: now (unix ms), the limit, the first
 /// lockout, the longest lockout and the window (ms). Mirrors `FailurePolicy::lockout_after`;

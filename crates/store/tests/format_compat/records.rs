@@ -5,12 +5,12 @@
 //! else misreads that release's data. Every optional field is set somewhere, so a renamed or
 //! re-typed field cannot hide behind a default.
 
+use gatehouse_model::storage::TokenKey;
 use gatehouse_model::{
     AccessDefinition, AccessSpec, Api, AuthorizationCode, Change, Client, ClientKey, ConfigState,
     CredentialLocation, FamilyMembers, GrantType, Notifications, OAuthSettings, Policy, RefreshGrant,
     ResourceOwner, SecretHash, Session, VersionLocation, Versioning,
 };
-use gatehouse_store::TokenKey;
 
 /// The storage keys the token records were written under.
 pub const ACCESS: TokenKey = [0xa1; 32];

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use gatehouse_model::storage::{TokenKey, TokenStore};
 use gatehouse_model::{AuthorizationCode, FamilyMembers, GrantType, RefreshGrant, Session};
-use gatehouse_store::{RedisTokenStore, TokenKey, TokenStore};
+use gatehouse_store::RedisTokenStore;
 
 use super::RedisServer;
 

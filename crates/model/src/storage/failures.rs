@@ -13,15 +13,11 @@
 //! after a lockout keep doubling it. Attempts refused during a lockout are not counted: they
 //! were never checked. Nothing resets a count but time: a success by the owner must not hand
 //! a guesser a fresh allowance.
-//!
-//! # Redis keys
-//! `gh:{fail:<subject>}`: a hash with `n` (failures) and `until` (end of the lockout, unix ms
-//! by the callers' clock), always with a TTL. One key per script: Redis Cluster is fine.
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::{AnyTokenStore, StoreError};
+use super::{MAX_TTL, StoreError};
 
 /// When failures turn into lockouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,22 +42,25 @@ impl FailurePolicy {
         Some(Duration::from_millis(lock.min(self.max_lockout_ms()).max(1)))
     }
 
-    pub(crate) fn window_ms(&self) -> u64 {
+    /// The window in milliseconds, as the stores count it: at least 1.
+    pub fn window_ms(&self) -> u64 {
         millis(self.window).max(1)
     }
 
-    pub(crate) fn lockout_ms(&self) -> u64 {
+    /// The first lockout in milliseconds, as the stores count it: at least 1.
+    pub fn lockout_ms(&self) -> u64 {
         millis(self.lockout).max(1)
     }
 
-    pub(crate) fn max_lockout_ms(&self) -> u64 {
+    /// The longest lockout in milliseconds, as the stores count it: at least the first.
+    pub fn max_lockout_ms(&self) -> u64 {
         millis(self.max_lockout).max(self.lockout_ms())
     }
 }
 
 /// Capped well below 2⁵³ ms, so every number is exact in Redis' Lua.
 fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(crate::common::MAX_TTL.as_secs() * 1000)
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(MAX_TTL.as_secs() * 1000)
 }
 
 /// Where failures are counted.
@@ -80,27 +79,6 @@ pub trait FailureStore: Send + Sync + 'static {
         policy: &FailurePolicy,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<Duration>, StoreError>> + Send;
-}
-
-impl FailureStore for AnyTokenStore {
-    async fn lockout(&self, subject: &str, now_ms: u64) -> Result<Option<Duration>, StoreError> {
-        match self {
-            AnyTokenStore::Memory(s) => s.lockout(subject, now_ms).await,
-            AnyTokenStore::Redis(s) => s.lockout(subject, now_ms).await,
-        }
-    }
-
-    async fn record_failure(
-        &self,
-        subject: &str,
-        policy: &FailurePolicy,
-        now_ms: u64,
-    ) -> Result<Option<Duration>, StoreError> {
-        match self {
-            AnyTokenStore::Memory(s) => s.record_failure(subject, policy, now_ms).await,
-            AnyTokenStore::Redis(s) => s.record_failure(subject, policy, now_ms).await,
-        }
-    }
 }
 
 #[cfg(test)]

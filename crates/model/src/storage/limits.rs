@@ -1,0 +1,72 @@
+//! Rate limits and quotas, counted in the store so that any number of gateways enforce one
+//! limit exactly.
+
+use std::future::Future;
+
+use super::StoreError;
+
+/// The limits of one subject (a token family, or a client acting on its own behalf).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// `rate` requests per `per` seconds, smoothed (GCRA with a burst of `rate` rounded down,
+    /// at least 1).
+    pub rate: Option<RateLimit>,
+    /// `max` requests per fixed period of `period_secs`, counted from the first request.
+    pub quota: Option<Quota>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub rate: f64,
+    pub per_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub max: u64,
+    pub period_secs: u64,
+}
+
+/// What a limit check decided, with what the `X-RateLimit-*` headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitOutcome {
+    /// `None`: allowed (and counted).
+    pub refused_by: Option<LimitKind>,
+    /// Requests the rate limit still allows right now (its burst left), when there is one.
+    pub rate_remaining: Option<u64>,
+    /// Unix milliseconds when the rate limit allows a full burst again.
+    pub rate_reset_ms: Option<u64>,
+    pub quota_remaining: Option<u64>,
+    /// Unix milliseconds when the quota period ends.
+    pub quota_reset_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    Rate,
+    Quota,
+}
+
+/// Where requests are counted against their subject's limits.
+pub trait LimitStore: Send + Sync + 'static {
+    /// Counts one request of `subject` against its rate limit and quota, atomically and in one
+    /// round trip, so any number of gateways enforce one limit exactly. A request refused by
+    /// either limit consumes neither.
+    fn check_limits(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<LimitOutcome, StoreError>> + Send;
+
+    /// Counts `count` requests of `subject` at once, as [`LimitStore::check_limits`] would one
+    /// after another, atomically and in one round trip: their outcomes, in order. For a gateway
+    /// that gathers the concurrent checks of one subject into one.
+    fn check_limits_batch(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        now_ms: u64,
+        count: u64,
+    ) -> impl Future<Output = Result<Vec<LimitOutcome>, StoreError>> + Send;
+}
