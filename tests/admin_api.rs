@@ -1,6 +1,8 @@
 //! The admin API's contract, REST and gRPC, against `gatehouse dev`: authentication, precise
 //! errors with the right status, and the Dashboard's shapes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

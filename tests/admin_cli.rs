@@ -1,6 +1,8 @@
 //! `gatehouse admin …` as an operator runs it: the real binary as a child process against
 //! `gatehouse dev`, the admin secret in its environment, secrets on stdin.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::Write as _;

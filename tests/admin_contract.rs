@@ -3,6 +3,8 @@
 //! refuses a malformed body, and answers an unknown id with 404; over gRPC each service refuses
 //! an unauthenticated caller and the node secret.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

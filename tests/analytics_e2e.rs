@@ -1,6 +1,8 @@
 //! Usage analytics end to end: a gateway proxies a client's requests, and the control plane
 //! reports them at the Dashboard's `GET /api/activity/oauthid/…`, read from the shared Redis.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! connections and threads), and a bystander keeps getting tokens from its own address, its
 //! password verified in the same bounded pool, all the while.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;

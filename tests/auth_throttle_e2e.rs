@@ -4,6 +4,8 @@
 //! lockout lasts, and other clients and addresses are unaffected; the admin secret is
 //! throttled per address on the control plane, over REST and gRPC.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Client apps and their tokens, administered as the Dashboard does: update (a new policy
 //! revokes the client's tokens), secret rotation, paginated listing, token listing, revoke-all.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

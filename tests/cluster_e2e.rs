@@ -2,6 +2,8 @@
 //! issued by one gateway work on the other, one rate limit holds across both, codes are single
 //! use, and a revocation reaches both.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

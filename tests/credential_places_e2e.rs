@@ -3,6 +3,8 @@
 //! `400 invalid_request`), and never forwarded in a URL, even by an API that keeps credentials
 //! for its upstream (`strip_auth_data` off).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

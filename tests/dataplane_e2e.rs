@@ -2,6 +2,8 @@
 //! renewal, multi-API access through a shared policy, policy changes on live tokens, revocation
 //! everywhere, and Redis going away and coming back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::{Duration, Instant};

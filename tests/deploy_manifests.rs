@@ -2,6 +2,8 @@
 //! silently ignores when no flag reads them: a renamed flag would leave a deployment running on
 //! a default. Every variable the manifests set must be one that `gatehouse <role> --help` lists.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -3,6 +3,8 @@
 //! the client library would fix the request up: `Host` (RFC 9112 §3.2), header count and size,
 //! OAuth form and admin body sizes, body deadlines, and gRPC message size.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

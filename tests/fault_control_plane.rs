@@ -5,6 +5,8 @@
 //! `skeleton_e2e` shows a gateway resuming after a restart; this test keeps load on the
 //! gateways throughout and bounds the resync time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::{Duration, Instant};

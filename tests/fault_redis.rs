@@ -10,6 +10,8 @@
 //! `dataplane_e2e` shows one request answered 503 quickly and recovery after a restart without
 //! persistence; this test holds every request of a loaded run to account instead.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -3,6 +3,8 @@
 //! it. Each gets the right answer (502 or 504 JSON, or 200) within the configured bounds while
 //! many clients call them at once, and the gateway does not pile up connections or memory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! follows readiness, with bearer tokens and requests outliving the listener, nothing fails
 //! either, across the drain and the exit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::process::Command;

@@ -3,6 +3,8 @@
 //! answers, on `/readyz` and on the standard gRPC health service alike. Liveness stays up
 //! throughout: restarting a process would not bring Redis back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

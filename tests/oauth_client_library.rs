@@ -6,6 +6,8 @@
 //!
 //! Flows cross gateways on purpose: a flow started on one gateway finishes on the other.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::HashMap;

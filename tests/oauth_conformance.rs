@@ -4,6 +4,8 @@
 //! policy refused (REST and gRPC), and RFC 8414 metadata that never takes its issuer from an
 //! arbitrary `Host`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 //! use of codes, refresh rotation with reuse detection, PKCE, client-authenticated introspection
 //! and revocation, RFC error statuses, and no secret in any log line.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -7,6 +7,8 @@
 //!
 //! Requests go over raw TCP: HTTP clients would normalise these paths themselves.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

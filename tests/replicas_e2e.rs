@@ -1,6 +1,8 @@
 //! Two control-plane replicas on one Redis, a gateway on each: a change made through either
 //! replica reaches every gateway; the fleet view, reflection and health answer on each.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

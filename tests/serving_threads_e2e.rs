@@ -2,6 +2,8 @@
 //! behaves as one: every thread is running, connections arriving at once are all served, a
 //! quota counted from every thread is spent exactly once, and SIGTERM drains them all.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The walking skeleton end to end: a control plane streams config to two gateway processes
 //! that issue client_credentials tokens into one real Redis and proxy with them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

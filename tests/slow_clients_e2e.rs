@@ -3,6 +3,8 @@
 //! stop anyone else from being served, and every one of them is closed (or answered 408) within
 //! its deadline. The connection cap admits probes past it and closes the rest on accept.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::{Duration, Instant};

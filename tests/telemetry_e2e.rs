@@ -2,6 +2,8 @@
 //! the test (names, parent links across the caller → gateway → upstream hops, no secrets),
 //! `/metrics` on both roles parsed strictly against known traffic, and JSON logs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 #[path = "telemetry/exposition.rs"]
 mod exposition;

@@ -5,6 +5,8 @@
 //! Certificates are made in the test (rcgen). Upstream TLS and trusted proxies:
 //! `tls_upstream_e2e.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::Path;

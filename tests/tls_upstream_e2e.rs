@@ -4,6 +4,8 @@
 //! a client certificate when the API names it. X-Forwarded-For and -Proto are believed only
 //! from configured proxy networks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

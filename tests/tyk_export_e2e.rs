@@ -3,6 +3,8 @@
 //! keeps it refusing requests without a token; a Tyk OAS document whose authentication was lost is
 //! refused over a protected API unless the caller asks for a keyless one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

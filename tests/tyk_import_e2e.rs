@@ -2,6 +2,8 @@
 //! the seed's "complete and valid" Tyk OAS example takes effect on the gateway; a Classic
 //! definition wrapped as the Dashboard takes it works; unsupported fields come back as warnings.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

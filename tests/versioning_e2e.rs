@@ -2,6 +2,8 @@
 //! first path segment, stripped before the upstream sees it, and granted per version by the
 //! client's policy, through a real gateway, Redis and upstream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

@@ -83,6 +83,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 impl UpstreamClient {
     pub fn new(timeouts: ProxyTimeouts) -> Self {
         // Only a client identity or a CA bundle can make this fail, and neither is given.
+        #[allow(clippy::expect_used, reason = "no identity and no custom roots: cannot fail")]
         let client = upstream_tls::build_client(timeouts, None, None)
             .expect("a TLS client config without identity or custom roots always builds");
         let tls = std::sync::Arc::new(upstream_tls::TlsClients::new(timeouts));

@@ -1,5 +1,7 @@
 //! The token notification webhook against a real hyper receiver on a loopback socket.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt::Write as _;

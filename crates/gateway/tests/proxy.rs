@@ -1,6 +1,8 @@
 //! The proxy over real loopback sockets: a hyper client talks to a small gateway server whose
 //! only job is `UpstreamClient::forward`, which talks to a real hyper upstream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use support::*;

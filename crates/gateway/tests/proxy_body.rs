@@ -3,6 +3,8 @@
 //! steady upload goes through. Real sockets on loopback: a raw TCP client (to stall at will), the
 //! gateway's proxy, and an upstream that reads the whole body before answering.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Two gateways caching sessions over one real Redis: a revocation made elsewhere evicts the
 //! session from both caches within milliseconds, and a Redis restart clears them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,8 @@
 //! Protocol upgrades through the proxy over real loopback sockets: WebSocket is spliced end
 //! to end, anything else (h2c) is forwarded as a plain request, never tunnelled.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use support::*;

@@ -32,6 +32,7 @@ pub fn hash_chosen(secret: &str) -> Result<SecretHash, String> {
 }
 
 fn argon2() -> Argon2<'static> {
+    #[allow(clippy::expect_used, reason = "constant parameters, checked by the tests")]
     let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }

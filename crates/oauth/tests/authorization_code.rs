@@ -1,6 +1,8 @@
 //! RFC 6749 §4.1.3 with RFC 7636: redeeming authorization codes, through the public API over
 //! the in-memory token store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 // The fixture serves every test file; this one uses part of it.
 #[allow(dead_code)]
 mod support;

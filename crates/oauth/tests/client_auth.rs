@@ -1,6 +1,8 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3.1, §3.2.1, §5.2): wrong, unknown
 //! and missing credentials, over the in-memory token store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 // The fixture serves every test file; this one uses part of it.
 #[allow(dead_code)]
 mod support;

@@ -3,6 +3,8 @@
 //! repeat (§4.1.3), secrets kept out of authorization requests, and error descriptions within
 //! §5.2's character set.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 // The fixture serves every test file; this one uses part of it.
 #[allow(dead_code)]
 mod support;

@@ -1,6 +1,8 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009) of the tokens the grants issue, through
 //! the public API over the in-memory token store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 // The fixture serves every test file; this one uses part of it.
 #[allow(dead_code)]
 mod support;

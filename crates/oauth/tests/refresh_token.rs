@@ -1,6 +1,8 @@
 //! RFC 6749 §6 with RFC 9700 §4.14.2 rotation: the refresh_token grant, through the public API
 //! over the in-memory token store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 // The fixture serves every test file; this one uses part of it.
 #[allow(dead_code)]
 mod support;

@@ -2,6 +2,8 @@
 //! client, username and address, lockouts refuse even the right secret, and Argon2id runs only
 //! in the bounded pool, gated per client, username and address.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 // The fixture serves the grant tests too; this file uses part of it.
 #[allow(dead_code)]
 mod support;

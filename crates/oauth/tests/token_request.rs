@@ -2,6 +2,8 @@
 //! required parameters, secrets kept out of `Debug`), and the RFC 6749 §5.2 errors the endpoint
 //! answers with.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 // The fixture serves every test file; this one uses part of it.
 #[allow(dead_code)]
 mod support;

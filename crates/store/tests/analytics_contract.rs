@@ -1,6 +1,8 @@
 //! The contract every `AnalyticsStore` meets, run against memory and a real redis-server, plus
 //! the Redis key layout and behaviour with the server gone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! `revoke_client_tokens`), run against each `TokenStore`, plus the checks that only make sense
 //! for Redis (key layout and expiry, damaged members, a large index, a dead server).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::collections::HashSet;

@@ -2,6 +2,8 @@
 //! with keys spread over the nodes. Needs `redis-server` and `redis-cli` with cluster support;
 //! without them these tests fail, they are never skipped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! Every way a store deletes a session announces it to eviction subscribers, in memory and on
 //! a real Redis; a Redis subscription survives a server restart and says so with a `Reset`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::Duration;

@@ -8,6 +8,8 @@
 //! [`write_fixtures`], never by hand, and never rewritten once committed: a reader that fails on
 //! one has broken a rolling upgrade from the release that wrote it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 #[path = "format_compat/records.rs"]
 mod records;
 mod support;

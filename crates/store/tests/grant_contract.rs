@@ -1,6 +1,8 @@
 //! The contract for single-use grants (authorization codes, refresh tokens) and token families,
 //! run against each `TokenStore`. Checks that only make sense for Redis are in `grant_redis.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::sync::Arc;

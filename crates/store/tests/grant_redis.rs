@@ -2,6 +2,8 @@
 //! reloading, several connections racing, a dead server. The contract itself is in
 //! `grant_contract.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::sync::Arc;

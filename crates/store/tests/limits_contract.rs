@@ -4,6 +4,8 @@
 //! test of a period ending uses a short one and sleeps. Checks only Redis needs (keys, several
 //! gateways, damaged state, a dead server) are in `limits_redis.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! damaged state, script reloading, a dead server, and agreement with the memory store over a
 //! long pseudo-random run. The contract itself is in `limits_contract.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::Duration;

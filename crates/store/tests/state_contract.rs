@@ -2,6 +2,8 @@
 //! a private `redis-server` per test), plus the durability and failure checks of the file
 //! store. Checks only Redis needs (replicas, the change log) are in `state_redis.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::fs;

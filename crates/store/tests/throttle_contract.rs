@@ -1,6 +1,8 @@
 //! The contract every `FailureStore` meets, run against memory and a real redis-server, plus
 //! the Redis key layout (one key per subject, always with a TTL).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The contract every `TokenStore` meets, run against each implementation, plus the checks that
 //! only make sense for Redis (key layout, behaviour when the server is gone).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::Duration;

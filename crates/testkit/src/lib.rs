@@ -11,6 +11,9 @@
 //! - [`process`]: a `gatehouse` process (or any command) killed when the test ends, with its
 //!   logs captured in a file for diagnosis and for scanning.
 
+// Fixtures for tests only: a set-up that fails is a failed test, and a panic says so best.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod cluster;
 pub mod nginx;
 pub mod pki;

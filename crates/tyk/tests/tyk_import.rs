@@ -1,5 +1,7 @@
 //! Tyk's own "complete and valid" OAuth example, and export → import round trips.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use gatehouse_model::{Api, GrantType, Notifications, OAuthSettings, VersionLocation, Versioning};
 use gatehouse_tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
 
