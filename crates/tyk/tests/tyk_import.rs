@@ -1,5 +1,6 @@
 //! Tyk's own "complete and valid" OAuth example, and export → import round trips.
 
+use gatehouse_model::test_util::ApiBuilder;
 use gatehouse_model::{Api, GrantType, Notifications, OAuthSettings, VersionLocation, Versioning};
 use gatehouse_tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
 
@@ -50,18 +51,11 @@ fn the_seed_survives_export_and_import() {
 }
 
 fn keyless() -> Api {
-    Api {
-        api_id: "orders".into(),
-        name: "Orders".into(),
-        listen_path: "/orders/".into(),
-        strip_listen_path: false,
-        upstream: "http://10.0.0.7:8080/v2".parse().unwrap(),
-        token_auth: false,
-        credentials: Default::default(),
-        versioning: None,
-        upstream_tls: Default::default(),
-        oauth: None,
-    }
+    ApiBuilder::new("orders")
+        .name("Orders")
+        .strip_listen_path(false)
+        .upstream("http://10.0.0.7:8080/v2")
+        .build()
 }
 
 fn with_oauth(settings: OAuthSettings) -> Api {
