@@ -21,18 +21,7 @@ struct Cluster {
 
 impl Cluster {
     async fn admin(&self, method: &str, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.cp.url()))
-            .header("authorization", ADMIN_SECRET)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, 200, "{method} {path}: {body}");
-        body
+        admin_ok(&self.http, &self.cp, method, path, body).await
     }
 
     async fn token(&self, client_id: &str, secret: &str) -> String {
