@@ -55,20 +55,7 @@ async fn new_client(c: &Cluster, id: &str, policy: &str) -> String {
         c.admin("POST", "/api/apis/oauth/issuer", json!({"client_id": id, "policy_id": policy})).await;
     let secret = client["secret"].as_str().unwrap().to_owned();
     for gateway in &c.gateways {
-        let url = gateway.url("/issuer/oauth/introspect");
-        eventually("every gateway knows the client", SYNC, || async {
-            let r = c
-                .http
-                .post(&url)
-                .basic_auth(id, Some(&secret))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("token=none")
-                .send()
-                .await
-                .ok()?;
-            (r.status() == StatusCode::OK).then_some(())
-        })
-        .await;
+        wait_for_client(&c.http, &gateway.url("/issuer/oauth/introspect"), id, &secret).await;
     }
     secret
 }
