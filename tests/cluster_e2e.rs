@@ -46,18 +46,7 @@ async fn the_core_flows_work_on_redis_cluster() {
     .await;
     // Introspection authenticates the client without spending its rate limit.
     let introspect = gw2.url("/svc/oauth/introspect");
-    eventually("gateway 2 has the client", Duration::from_secs(10), || async {
-        let r = http
-            .post(&introspect)
-            .basic_auth("app", Some(&secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("token=none")
-            .send()
-            .await
-            .ok()?;
-        (r.status() == StatusCode::OK).then_some(())
-    })
-    .await;
+    wait_for_client(&http, &introspect, "app", &secret).await;
     let calls = (0..12).map(|i| {
         let gw = if i % 2 == 0 { &gw1 } else { &gw2 };
         http.get(gw.url("/svc/x")).bearer_auth(&token).send()

@@ -23,18 +23,7 @@ struct Cluster {
 
 impl Cluster {
     async fn admin(&self, method: &str, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.cp.url()))
-            .header("authorization", ADMIN_SECRET)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, 200, "{method} {path}: {body}");
-        body
+        admin_ok(&self.http, &self.cp, method, path, body).await
     }
 
     async fn token(&self, client_id: &str, secret: &str) -> String {
@@ -68,20 +57,7 @@ async fn new_client(c: &Cluster, id: &str, policy: &str) -> String {
         c.admin("POST", "/api/apis/oauth/issuer", json!({"client_id": id, "policy_id": policy})).await;
     let secret = client["secret"].as_str().unwrap().to_owned();
     for gateway in &c.gateways {
-        let url = gateway.url("/issuer/oauth/introspect");
-        eventually("every gateway knows the client", SYNC, || async {
-            let r = c
-                .http
-                .post(&url)
-                .basic_auth(id, Some(&secret))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("token=none")
-                .send()
-                .await
-                .ok()?;
-            (r.status() == StatusCode::OK).then_some(())
-        })
-        .await;
+        wait_for_client(&c.http, &gateway.url("/issuer/oauth/introspect"), id, &secret).await;
     }
     secret
 }

@@ -88,18 +88,7 @@ impl Cluster {
     }
 
     async fn admin_json(&self, method: &str, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.cp.url()))
-            .header("authorization", ADMIN_SECRET)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, StatusCode::OK, "{method} {path}: {body}");
-        body
+        admin_ok(&self.http, &self.cp, method, path, body).await
     }
 
     /// A form POST as the seed's curl examples send it; returns status, headers and JSON body.

@@ -53,34 +53,16 @@ fn auth_kind(api: &Api) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use gatehouse_model::{GrantType, OAuthSettings};
+    use gatehouse_model::GrantType;
+    use gatehouse_model::test_util::{ApiBuilder, oauth_settings};
     use gatehouse_store::{AnyStateStore, MemoryStateStore};
 
     use super::*;
     use crate::ControlPlane;
 
     fn api(token_auth: bool, oauth: bool) -> Api {
-        Api {
-            api_id: "orders".into(),
-            name: "Orders".into(),
-            listen_path: "/orders/".into(),
-            strip_listen_path: true,
-            upstream: "http://127.0.0.1:1".parse().unwrap(),
-            token_auth,
-            credentials: Default::default(),
-            versioning: None,
-            upstream_tls: Default::default(),
-            oauth: oauth.then(|| OAuthSettings {
-                allowed_grant_types: vec![GrantType::ClientCredentials],
-                allowed_authorize_types: vec![],
-                auth_login_redirect: String::new(),
-                access_token_ttl_secs: 0,
-                refresh_token_ttl_secs: 0,
-                code_ttl_secs: 0,
-                notifications: None,
-                error_status: None,
-            }),
-        }
+        let api = ApiBuilder::new("orders").name("Orders").token_auth(token_auth);
+        if oauth { api.oauth(oauth_settings(&[GrantType::ClientCredentials])).build() } else { api.build() }
     }
 
     #[tokio::test]

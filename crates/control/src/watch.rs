@@ -70,21 +70,11 @@ impl ControlPlane {
 mod tests {
     use super::*;
     use gatehouse_model::Api;
+    use gatehouse_model::test_util::ApiBuilder;
     use gatehouse_store::{AnyStateStore, MemoryStateStore};
 
     fn api(id: &str) -> Api {
-        Api {
-            api_id: id.into(),
-            name: id.into(),
-            listen_path: format!("/{id}/"),
-            strip_listen_path: true,
-            upstream: "http://127.0.0.1:1".parse().unwrap(),
-            token_auth: false,
-            credentials: Default::default(),
-            versioning: None,
-            upstream_tls: Default::default(),
-            oauth: None,
-        }
+        ApiBuilder::new(id).build()
     }
 
     #[tokio::test]

@@ -109,21 +109,12 @@ impl LiveConfig {
 
 #[cfg(test)]
 mod tests {
+    use gatehouse_model::test_util::ApiBuilder;
+
     use super::*;
 
     fn api(id: &str, listen_path: &str) -> Api {
-        Api {
-            api_id: id.into(),
-            name: id.into(),
-            listen_path: listen_path.into(),
-            strip_listen_path: true,
-            upstream: "http://127.0.0.1:1".parse().unwrap(),
-            token_auth: false,
-            credentials: Default::default(),
-            versioning: None,
-            upstream_tls: Default::default(),
-            oauth: None,
-        }
+        ApiBuilder::new(id).listen_path(listen_path).build()
     }
 
     fn live_with(apis: &[Api]) -> LiveConfig {

@@ -147,23 +147,13 @@ fn limits_of(policy: &Policy) -> Limits {
 mod tests {
     use std::collections::BTreeMap;
 
-    use gatehouse_model::{AccessDefinition, AccessSpec, Change, GrantType};
+    use gatehouse_model::test_util::{ApiBuilder, SessionBuilder};
+    use gatehouse_model::{AccessDefinition, AccessSpec, Change};
 
     use super::*;
 
     fn api(id: &str) -> Api {
-        Api {
-            api_id: id.into(),
-            name: id.into(),
-            listen_path: format!("/{id}/"),
-            strip_listen_path: true,
-            upstream: "http://127.0.0.1:1".parse().unwrap(),
-            oauth: None,
-            token_auth: true,
-            credentials: Default::default(),
-            versioning: None,
-            upstream_tls: Default::default(),
-        }
+        ApiBuilder::new(id).token_auth(true).build()
     }
 
     fn req<'a>(method: &'a str, path: &'a str) -> Request<'a> {
@@ -188,17 +178,11 @@ mod tests {
     }
 
     fn session(api: &str, policy: &str, family: Option<&str>) -> Session {
-        Session {
-            api_id: api.into(),
-            client_id: "c".into(),
-            policy_id: policy.into(),
-            grant: GrantType::ClientCredentials,
-            meta_data: BTreeMap::new(),
-            issued_at: 0,
-            expires_at: u64::MAX,
-            family_id: family.map(str::to_owned),
-            scope: None,
-            username: None,
+        let session =
+            SessionBuilder::new().api(api).client("c").policy(policy).issued_at(0).expires_at(u64::MAX);
+        match family {
+            Some(family) => session.family(family).build(),
+            None => session.build(),
         }
     }
 

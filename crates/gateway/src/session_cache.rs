@@ -215,23 +215,12 @@ impl std::fmt::Debug for SessionCache {
 
 #[cfg(test)]
 mod tests {
-    use gatehouse_model::GrantType;
+    use gatehouse_model::test_util::SessionBuilder;
 
     use super::*;
 
     fn session(expires_at: u64) -> Session {
-        Session {
-            api_id: "a".into(),
-            client_id: "c".into(),
-            policy_id: String::new(),
-            grant: GrantType::ClientCredentials,
-            meta_data: Default::default(),
-            issued_at: 0,
-            expires_at,
-            family_id: None,
-            scope: None,
-            username: None,
-        }
+        SessionBuilder::new().api("a").client("c").policy("").issued_at(0).expires_at(expires_at).build()
     }
 
     fn key(n: u8) -> TokenKey {

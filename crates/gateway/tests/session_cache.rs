@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_gateway::session_cache::SessionCache;
+use gatehouse_model::Session;
 use gatehouse_model::storage::{SessionStore, TokenKey};
-use gatehouse_model::{GrantType, Session};
+use gatehouse_model::test_util::SessionBuilder;
 use gatehouse_store::{AnyTokenStore, RedisTokenStore};
 use gatehouse_testkit::RedisServer;
 
@@ -19,18 +20,7 @@ const LONG_TTL: Duration = Duration::from_secs(600);
 const NOW: u64 = 1_700_000_100;
 
 fn session() -> Session {
-    Session {
-        api_id: "orders".into(),
-        client_id: "app".into(),
-        policy_id: "gold".into(),
-        grant: GrantType::ClientCredentials,
-        meta_data: Default::default(),
-        issued_at: 1_700_000_000,
-        expires_at: 1_700_003_600,
-        family_id: None,
-        scope: None,
-        username: None,
-    }
+    SessionBuilder::new().build()
 }
 
 struct Node {

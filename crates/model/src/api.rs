@@ -393,20 +393,10 @@ fn or_default(configured: u64, default: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::ApiBuilder;
 
     fn api(listen_path: &str) -> Api {
-        Api {
-            api_id: "a1".into(),
-            name: "n".into(),
-            listen_path: listen_path.into(),
-            strip_listen_path: true,
-            upstream: "http://127.0.0.1:9000".parse().unwrap(),
-            token_auth: false,
-            credentials: Default::default(),
-            versioning: None,
-            upstream_tls: Default::default(),
-            oauth: None,
-        }
+        ApiBuilder::new("a1").name("n").listen_path(listen_path).upstream("http://127.0.0.1:9000").build()
     }
 
     #[test]

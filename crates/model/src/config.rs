@@ -117,6 +117,7 @@ impl ConfigState {
 mod tests {
     use super::*;
     use crate::SecretHash;
+    use crate::test_util::ApiBuilder;
 
     fn client(api: &str, id: &str) -> Client {
         Client {
@@ -132,18 +133,7 @@ mod tests {
     }
 
     fn api(id: &str) -> Api {
-        Api {
-            api_id: id.into(),
-            name: id.into(),
-            listen_path: format!("/{id}/"),
-            strip_listen_path: true,
-            upstream: "http://127.0.0.1:1".parse().unwrap(),
-            token_auth: false,
-            credentials: Default::default(),
-            versioning: None,
-            upstream_tls: Default::default(),
-            oauth: None,
-        }
+        ApiBuilder::new(id).build()
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! - [`storage`]: the storage contracts (one trait per concern: sessions, grants, the client
 //!   token index, limits, failure counts, analytics, the control plane's state) and the types
 //!   they speak in; `gatehouse-store` implements them.
+//! - [`test_util`] (feature `test-util`, and this crate's own tests): builders for `Api` and
+//!   `Session` with the defaults most tests want.
 //!
 //! Wire types (prost) are converted to these at the edge (`src/wire` in the binary crate), so the
 //! OAuth and gateway logic never sees a protobuf message. Tyk's API definitions are converted to
@@ -30,6 +32,8 @@ pub mod id;
 pub mod policy;
 pub mod session;
 pub mod storage;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod versioning;
 
 pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream, UpstreamTls};

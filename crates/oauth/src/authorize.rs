@@ -201,31 +201,18 @@ fn settings(api: &Api) -> Result<&OAuthSettings, OAuthError> {
 
 #[cfg(test)]
 mod tests {
+    use gatehouse_model::test_util::{ApiBuilder, oauth_settings};
+
     use super::*;
     use crate::secret;
 
     fn api() -> Api {
-        Api {
-            api_id: "api".into(),
-            name: "api".into(),
-            listen_path: "/api/".into(),
-            strip_listen_path: true,
-            upstream: "http://127.0.0.1:1".parse().unwrap(),
-            token_auth: false,
-            credentials: Default::default(),
-            versioning: None,
-            upstream_tls: Default::default(),
-            oauth: Some(OAuthSettings {
-                allowed_grant_types: vec![GrantType::AuthorizationCode],
-                allowed_authorize_types: vec!["code".into()],
-                auth_login_redirect: "http://idp.example/login".into(),
-                access_token_ttl_secs: 0,
-                refresh_token_ttl_secs: 0,
-                code_ttl_secs: 0,
-                notifications: None,
-                error_status: None,
-            }),
-        }
+        let settings = OAuthSettings {
+            allowed_authorize_types: vec!["code".into()],
+            auth_login_redirect: "http://idp.example/login".into(),
+            ..oauth_settings(&[GrantType::AuthorizationCode])
+        };
+        ApiBuilder::new("api").oauth(settings).build()
     }
 
     fn client(public: bool) -> Client {

@@ -251,24 +251,13 @@ impl StateStore for MemoryStateStore {
 
 #[cfg(test)]
 mod tests {
-    use gatehouse_model::GrantType;
+    use gatehouse_model::test_util::SessionBuilder;
 
     use super::*;
     use crate::memory_tables::MIN_PUTS_BETWEEN_SWEEPS;
 
     fn session() -> Session {
-        Session {
-            api_id: "a".into(),
-            client_id: "c".into(),
-            policy_id: String::new(),
-            grant: GrantType::ClientCredentials,
-            meta_data: Default::default(),
-            issued_at: 0,
-            expires_at: 1,
-            family_id: None,
-            scope: None,
-            username: None,
-        }
+        SessionBuilder::new().api("a").client("c").policy("").issued_at(0).expires_at(1).build()
     }
 
     fn key(n: usize) -> TokenKey {

@@ -276,6 +276,7 @@ impl Tables {
 #[cfg(test)]
 mod tests {
     use gatehouse_model::GrantType;
+    use gatehouse_model::test_util::SessionBuilder;
 
     use super::*;
 
@@ -386,17 +387,14 @@ mod tests {
     }
 
     fn session() -> Session {
-        Session {
-            api_id: "a".into(),
-            client_id: "c".into(),
-            policy_id: "p".into(),
-            grant: GrantType::AuthorizationCode,
-            meta_data: Default::default(),
-            issued_at: 0,
-            expires_at: 1,
-            family_id: Some("f".into()),
-            scope: None,
-            username: None,
-        }
+        SessionBuilder::new()
+            .api("a")
+            .client("c")
+            .policy("p")
+            .grant(GrantType::AuthorizationCode)
+            .issued_at(0)
+            .expires_at(1)
+            .family("f")
+            .build()
     }
 }

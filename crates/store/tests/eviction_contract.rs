@@ -10,7 +10,8 @@ use std::time::Duration;
 use gatehouse_model::storage::{
     ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore, SessionStore, TokenKey,
 };
-use gatehouse_model::{FamilyMembers, GrantType, Session};
+use gatehouse_model::test_util::SessionBuilder;
+use gatehouse_model::{FamilyMembers, Session};
 use gatehouse_store::{AnyTokenStore, EvictionEvent, Evictions, MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use support::grants::hex;
@@ -28,18 +29,7 @@ fn key(n: u8) -> TokenKey {
 }
 
 fn session() -> Session {
-    Session {
-        api_id: "orders".into(),
-        client_id: "app".into(),
-        policy_id: "gold".into(),
-        grant: GrantType::ClientCredentials,
-        meta_data: Default::default(),
-        issued_at: 1_700_000_000,
-        expires_at: 4_000_000_000,
-        family_id: None,
-        scope: None,
-        username: None,
-    }
+    SessionBuilder::new().expires_at(4_000_000_000).build()
 }
 
 async fn next(sub: &mut Evictions) -> EvictionEvent {

@@ -12,23 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_model::storage::{StateStore, StoreError};
+use gatehouse_model::test_util::ApiBuilder;
 use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, SecretHash};
 use gatehouse_store::{AnyStateStore, FileStateStore, MemoryStateStore, RedisStateStore};
 use support::RedisServer;
 
 fn api(id: &str) -> Api {
-    Api {
-        api_id: id.into(),
-        name: format!("API {id}"),
-        listen_path: format!("/{id}/"),
-        strip_listen_path: true,
-        upstream: "http://127.0.0.1:9000/base".parse().unwrap(),
-        token_auth: false,
-        credentials: Default::default(),
-        versioning: None,
-        upstream_tls: Default::default(),
-        oauth: None,
-    }
+    ApiBuilder::new(id).name(format!("API {id}")).upstream("http://127.0.0.1:9000/base").build()
 }
 
 fn client(api_id: &str, id: &str) -> Client {

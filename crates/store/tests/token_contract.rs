@@ -7,8 +7,9 @@ mod support;
 
 use std::time::Duration;
 
+use gatehouse_model::Session;
 use gatehouse_model::storage::{SessionStore, StoreError, TokenKey};
-use gatehouse_model::{GrantType, Session};
+use gatehouse_model::test_util::SessionBuilder;
 use gatehouse_store::{AnyTokenStore, MemoryTokenStore, RedisTokenStore};
 use support::RedisServer;
 use tokio::time::timeout;
@@ -25,18 +26,7 @@ fn key(n: u8) -> TokenKey {
 }
 
 fn session(client_id: &str) -> Session {
-    Session {
-        api_id: "orders".into(),
-        client_id: client_id.into(),
-        policy_id: "gold".into(),
-        grant: GrantType::ClientCredentials,
-        meta_data: [("tenant".to_owned(), "acme".to_owned())].into(),
-        issued_at: 1_700_000_000,
-        expires_at: 1_700_003_600,
-        family_id: None,
-        scope: None,
-        username: None,
-    }
+    SessionBuilder::new().client(client_id).meta("tenant", "acme").build()
 }
 
 /// The cases, generic over the store.

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
+use gatehouse_model::test_util::ApiBuilder;
 use gatehouse_model::{Api, GrantType, Notifications, OAuthSettings, VersionLocation, Versioning};
 use gatehouse_tyk::{Imported, export_classic, export_oas, import_classic, import_oas, parse_json};
 
@@ -52,18 +53,11 @@ fn the_seed_survives_export_and_import() {
 }
 
 fn keyless() -> Api {
-    Api {
-        api_id: "orders".into(),
-        name: "Orders".into(),
-        listen_path: "/orders/".into(),
-        strip_listen_path: false,
-        upstream: "http://10.0.0.7:8080/v2".parse().unwrap(),
-        token_auth: false,
-        credentials: Default::default(),
-        versioning: None,
-        upstream_tls: Default::default(),
-        oauth: None,
-    }
+    ApiBuilder::new("orders")
+        .name("Orders")
+        .strip_listen_path(false)
+        .upstream("http://10.0.0.7:8080/v2")
+        .build()
 }
 
 fn with_oauth(settings: OAuthSettings) -> Api {

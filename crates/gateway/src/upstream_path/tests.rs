@@ -3,6 +3,7 @@
 //! queries, root paths. Requests are routed by the real `RuntimeConfig::route` and versions
 //! resolved by the real `version::resolve`, so each row is what the pipeline would forward.
 
+use gatehouse_model::test_util::ApiBuilder;
 use gatehouse_model::{Change, ConfigState, CredentialLocation, Versioning};
 use http::HeaderMap;
 
@@ -46,26 +47,21 @@ fn api(setup: Setup) -> Api {
             CredentialLocation { query_param: query_param.into(), strip, ..CredentialLocation::default() },
         ),
     };
-    Api {
-        api_id: "a".into(),
-        name: "a".into(),
-        listen_path: setup.listen_path.into(),
-        strip_listen_path: setup.strip_listen_path,
-        upstream: setup.upstream.parse().unwrap(),
-        oauth: None,
-        token_auth,
-        credentials,
-        versioning: setup.versioning.map(|(location, strip)| {
-            Box::new(Versioning {
-                location,
-                key: "x-api-version".into(),
-                default_version: "v1".into(),
-                versions: vec!["v1".into(), "v2".into()],
-                strip,
-            })
-        }),
-        upstream_tls: Default::default(),
-    }
+    let versioning = setup.versioning.map(|(location, strip)| Versioning {
+        location,
+        key: "x-api-version".into(),
+        default_version: "v1".into(),
+        versions: vec!["v1".into(), "v2".into()],
+        strip,
+    });
+    ApiBuilder::new("a")
+        .listen_path(setup.listen_path)
+        .strip_listen_path(setup.strip_listen_path)
+        .upstream(setup.upstream)
+        .token_auth(token_auth)
+        .credentials(credentials)
+        .versioning(versioning)
+        .build()
 }
 
 /// What the upstream is asked for when `target` (path and query, as sent) reaches `setup`'s API.

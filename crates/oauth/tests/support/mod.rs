@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use gatehouse_model::storage::{FailurePolicy, GrantStore, SessionStore};
+use gatehouse_model::test_util::ApiBuilder;
 use gatehouse_model::{
     Api, Client, ConfigState, GrantType, OAuthSettings, RefreshGrant, ResourceOwner, SecretHash, Session,
 };
@@ -127,18 +128,7 @@ impl Fixture {
         let secret = secret::generate();
         let partner_secret = secret::generate();
         for (api_id, settings) in [(API_ID, settings), (OTHER_API_ID, all_grants())] {
-            let api = Api {
-                api_id: api_id.into(),
-                name: api_id.into(),
-                listen_path: format!("/{api_id}/"),
-                strip_listen_path: true,
-                upstream: "http://127.0.0.1:9".parse().expect("valid upstream"),
-                token_auth: false,
-                credentials: Default::default(),
-                versioning: None,
-                upstream_tls: Default::default(),
-                oauth: Some(settings),
-            };
+            let api = ApiBuilder::new(api_id).upstream("http://127.0.0.1:9").oauth(settings).build();
             state.apis.insert(api_id.into(), api);
             let mut clients = vec![client(api_id, CONFIDENTIAL, Some(secret::hash_generated(&secret)))];
             if api_id == API_ID {

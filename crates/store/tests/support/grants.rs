@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use gatehouse_model::storage::{TokenKey, TokenStore};
+use gatehouse_model::test_util::SessionBuilder;
 use gatehouse_model::{AuthorizationCode, FamilyMembers, GrantType, RefreshGrant, Session};
 use gatehouse_store::RedisTokenStore;
 
@@ -56,18 +57,13 @@ pub fn grant(family_id: &str, access: &TokenKey) -> RefreshGrant {
 }
 
 pub fn session(family_id: &str) -> Session {
-    Session {
-        api_id: "orders".into(),
-        client_id: "c1".into(),
-        policy_id: "gold".into(),
-        grant: GrantType::Password,
-        meta_data: Default::default(),
-        issued_at: 1_700_000_000,
-        expires_at: 1_700_003_600,
-        family_id: Some(family_id.into()),
-        scope: Some("read".into()),
-        username: Some("alice".into()),
-    }
+    SessionBuilder::new()
+        .client("c1")
+        .grant(GrantType::Password)
+        .family(family_id)
+        .scope("read")
+        .username("alice")
+        .build()
 }
 
 pub fn members(access: &TokenKey, refresh: Option<&TokenKey>) -> FamilyMembers {
