@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub role: Role,
-    /// A TOML config file: settings are flag names, at the top level or under [gateway],
-    /// [control-plane] or [dev]. Precedence: flag > GATEHOUSE_* environment > file > default.
+    /// A TOML config file: settings are flag names, at the top level or under `[gateway]`,
+    /// `[control-plane]` or `[dev]`. Precedence: flag > GATEHOUSE_* environment > file > default.
     #[arg(long, global = true, env = crate::config_file::CONFIG_ENV, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Print the effective configuration (secrets masked) and each value's origin, then exit.

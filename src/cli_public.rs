@@ -9,7 +9,7 @@ use gatehouse_gateway::oauth::issuer::IssuerPolicy;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PublicNameArgs {
-    /// The URL clients reach this gateway at (e.g. https://api.example.com): RFC 8414
+    /// The URL clients reach this gateway at (e.g. `https://api.example.com`): RFC 8414
     /// metadata names its issuer and endpoints under it, whatever Host a request carries.
     #[arg(long, env = "GATEHOUSE_PUBLIC_URL", conflicts_with = "public_hosts")]
     pub public_url: Option<String>,

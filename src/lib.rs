@@ -26,6 +26,10 @@
 //! `store` (Redis, file and memory storage), `control` (registry and revision log),
 //! `gateway` (the data plane). See ARCHITECTURE.md.
 
+// These docs are for the people who maintain the binary and link its private modules; read
+// them with `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod admin;
 pub mod admin_cli;
 pub mod channel;

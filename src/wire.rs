@@ -1,7 +1,7 @@
 //! Conversions between wire types ([`crate::pb`]) and domain types ([`gatehouse_model`]).
 //! Validation that needs no state happens here, so errors name the wire field.
 
-use gatehouse_control::{ClientUpdate, NewClient, NewUser};
+use gatehouse_control::{ClientFields, NewClient, NewUser};
 use gatehouse_model::{
     AccessDefinition, AccessSpec, Api, Change, Client, ClientKey, ConfigState, CredentialLocation, GrantType,
     Notifications, OAuthSettings, Policy, ResourceOwner, SecretHash, UpstreamTls, ValidationError,
@@ -207,30 +207,30 @@ fn saturating_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-pub fn new_client_from_wire(r: pb::CreateClientRequest) -> NewClient {
-    NewClient {
-        api_id: r.api_id,
-        client_id: r.client_id,
-        client_name: r.client_name,
-        redirect_uri: r.redirect_uri,
-        policy_id: r.policy_id,
-        meta_data: r.meta_data.into_iter().collect(),
-        description: r.description,
-        secret: (!r.secret.is_empty()).then_some(r.secret),
-        public: r.public_client,
-    }
+/// The admin-set fields of a client, from either request that carries them (the same names
+/// in both messages).
+macro_rules! client_fields_from_wire {
+    ($r:ident) => {
+        ClientFields {
+            api_id: $r.api_id,
+            client_id: $r.client_id,
+            client_name: $r.client_name,
+            redirect_uri: $r.redirect_uri,
+            policy_id: $r.policy_id,
+            meta_data: $r.meta_data.into_iter().collect(),
+            description: $r.description,
+        }
+    };
 }
 
-pub fn client_update_from_wire(r: pb::UpdateClientRequest) -> ClientUpdate {
-    ClientUpdate {
-        api_id: r.api_id,
-        client_id: r.client_id,
-        client_name: r.client_name,
-        redirect_uri: r.redirect_uri,
-        policy_id: r.policy_id,
-        meta_data: r.meta_data.into_iter().collect(),
-        description: r.description,
-    }
+pub fn new_client_from_wire(r: pb::CreateClientRequest) -> NewClient {
+    let secret = (!r.secret.is_empty()).then_some(r.secret);
+    let public = r.public_client;
+    NewClient { fields: client_fields_from_wire!(r), secret, public }
+}
+
+pub fn client_update_from_wire(r: pb::UpdateClientRequest) -> ClientFields {
+    client_fields_from_wire!(r)
 }
 
 pub fn policy_from_wire(p: Option<pb::Policy>) -> Result<Policy, ValidationError> {

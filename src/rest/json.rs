@@ -1,5 +1,6 @@
 //! Building the request message's JSON from path, query and body; encoding the answer.
 
+use gatehouse_model::json::kind;
 use http::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -105,17 +106,6 @@ pub fn merge_input(
         input.insert(name.to_owned(), Value::String(value));
     }
     Ok(Value::Object(input))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A form body as a JSON object of strings. Repeated names are refused: which one would win

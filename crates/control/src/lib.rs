@@ -33,6 +33,6 @@ pub mod watch;
 
 pub use error::ControlError;
 pub use keyless::KeylessIntent;
-pub use registry::{ClientUpdate, ControlPlane, NewClient};
+pub use registry::{ClientFields, ControlPlane, NewClient};
 pub use users::NewUser;
 pub use watch::{WatchStart, Watcher};

@@ -38,9 +38,9 @@ pub(crate) struct Current {
     pub(crate) log: VecDeque<Published>,
 }
 
-/// New values for a client's mutable fields (all replaced).
+/// The fields of a client app an admin sets, at creation and (all replaced) on update.
 #[derive(Debug, Default)]
-pub struct ClientUpdate {
+pub struct ClientFields {
     pub api_id: String,
     pub client_id: String,
     pub client_name: String,
@@ -50,16 +50,10 @@ pub struct ClientUpdate {
     pub description: String,
 }
 
-/// A client app to register.
+/// A client app to register; an empty `client_id` has one generated.
 #[derive(Debug, Default)]
 pub struct NewClient {
-    pub api_id: String,
-    pub client_id: String,
-    pub client_name: String,
-    pub redirect_uri: String,
-    pub policy_id: String,
-    pub meta_data: BTreeMap<String, String>,
-    pub description: String,
+    pub fields: ClientFields,
     /// A secret the admin chose; `None` to have one generated.
     pub secret: Option<String>,
     /// A public client: no secret at all, PKCE required.
@@ -182,12 +176,13 @@ impl ControlPlane {
     /// Registers a client app. Returns it with the secret in clear, which is never available
     /// again: only its hash is stored. Public clients have none.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<String>), ControlError> {
+        let NewClient { fields: new, secret: chosen_secret, public } = new;
         let client_id = if new.client_id.is_empty() { random_id() } else { new.client_id };
         check_id("client_id", &client_id)?;
         if !new.redirect_uri.is_empty() {
             check_redirect_uri(&new.redirect_uri)?;
         }
-        let (secret, secret_hash) = match (new.public, new.secret) {
+        let (secret, secret_hash) = match (public, chosen_secret) {
             (true, Some(_)) => {
                 return Err(ValidationError::new("secret", "a public client has no secret").into());
             }
@@ -231,7 +226,7 @@ impl ControlPlane {
 
     /// Changes a client's redirect URI, policy, metadata, description or name. Returns the
     /// client and whether its policy changed (then its tokens must be revoked, as Tyk does).
-    pub async fn update_client(&self, update: ClientUpdate) -> Result<(Client, bool), ControlError> {
+    pub async fn update_client(&self, update: ClientFields) -> Result<(Client, bool), ControlError> {
         if !update.redirect_uri.is_empty() {
             check_redirect_uri(&update.redirect_uri)?;
         }

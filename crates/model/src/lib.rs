@@ -8,6 +8,7 @@
 //! - [`grant`]: single-use grants between requests (authorization codes, refresh tokens) and
 //!   token families.
 //! - [`id`]: the safe alphabet and length of every identifier.
+//! - [`json`]: how error messages name a JSON value's kind.
 //! - [`policy`]: security policies (access rights, rate limit, quota) tokens inherit.
 //! - [`config`]: the whole control-plane state at one revision and the [`Change`]s that move it
 //!   forward; both the control plane and the gateways apply changes with the same code.
@@ -15,7 +16,7 @@
 //! - [`storage`]: the storage contracts (one trait per concern: sessions, grants, the client
 //!   token index, limits, failure counts, analytics, the control plane's state) and the types
 //!   they speak in; `gatehouse-store` implements them.
-//! - [`test_util`] (feature `test-util`, and this crate's own tests): builders for `Api` and
+//! - `test_util` (feature `test-util`, and this crate's own tests): builders for `Api` and
 //!   `Session` with the defaults most tests want.
 //!
 //! Wire types (prost) are converted to these at the edge (`src/wire` in the binary crate), so the
@@ -29,6 +30,7 @@ pub mod config;
 pub mod grant;
 mod hex32;
 pub mod id;
+pub mod json;
 pub mod policy;
 pub mod session;
 pub mod storage;

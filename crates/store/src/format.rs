@@ -34,7 +34,7 @@
 //! # Reading and writing
 //! - A record without `v` is version 0, written before versions existed: read as today.
 //! - A record of a version up to [`Format::reads_up_to`] is read.
-//! - A record of a later version is refused: [`StoreError::Corrupt`](crate::StoreError)
+//! - A record of a later version is refused: [`StoreError::Corrupt`](gatehouse_model::storage::StoreError::Corrupt)
 //!   "… written by a newer Gatehouse (format v2); this build reads up to v1". The spend
 //!   script leaves such a grant untouched rather than spending it, so the release that can
 //!   read it still can.
@@ -99,28 +99,22 @@ pub(crate) trait Persisted: Serialize + DeserializeOwned {
     const FORMAT: Format;
 }
 
-impl Persisted for ConfigState {
-    const FORMAT: Format = STATE;
+/// Which format each persisted type is written in.
+macro_rules! persisted {
+    ($($ty:ty => $format:expr),* $(,)?) => {
+        $(impl Persisted for $ty {
+            const FORMAT: Format = $format;
+        })*
+    };
 }
 
-impl Persisted for Change {
-    const FORMAT: Format = CHANGE;
-}
-
-impl Persisted for Session {
-    const FORMAT: Format = SESSION;
-}
-
-impl Persisted for AuthorizationCode {
-    const FORMAT: Format = AUTHORIZATION_CODE;
-}
-
-impl Persisted for RefreshGrant {
-    const FORMAT: Format = REFRESH_GRANT;
-}
-
-impl Persisted for FamilyMembers {
-    const FORMAT: Format = FAMILY;
+persisted! {
+    ConfigState => STATE,
+    Change => CHANGE,
+    Session => SESSION,
+    AuthorizationCode => AUTHORIZATION_CODE,
+    RefreshGrant => REFRESH_GRANT,
+    FamilyMembers => FAMILY,
 }
 
 /// Why a stored record was not read. Callers add where it was stored.

@@ -24,7 +24,7 @@
 //! - `metered.rs`: [`Metered`], the decorator that times every Redis token-store call and
 //!   counts its failures (`gatehouse_redis_duration_seconds`, `gatehouse_redis_errors_total`, by
 //!   operation).
-//! - [`format`]: versions of the persisted JSON records (read old, write current, refuse
+//! - [`format`](mod@format): versions of the persisted JSON records (read old, write current, refuse
 //!   newer) and how they evolve (`tests/format_compat.rs` reads the committed fixtures).
 
 mod analytics;

@@ -10,7 +10,7 @@ use gatehouse_model::storage::{
 };
 use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, RefreshGrant, Session, Taken};
 
-use crate::common::limits::{Plan, UNLIMITED};
+use crate::common::limits::{UNLIMITED, planned, unlimited_batch};
 use crate::common::{fresh_state, next_revision};
 use crate::memory_tables::Tables;
 
@@ -157,7 +157,7 @@ impl ClientTokenIndex for MemoryTokenStore {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
-        self.lock().list_client_tokens(client, now, offset, limit)
+        self.lock().clients.list(client, now, offset, limit)
     }
 
     async fn revoke_client_tokens(
@@ -177,11 +177,17 @@ impl LimitStore for MemoryTokenStore {
         limits: &Limits,
         now_ms: u64,
     ) -> Result<LimitOutcome, StoreError> {
-        let Some(plan) = Plan::new(subject, limits, now_ms)? else {
-            return Ok(UNLIMITED);
-        };
-        let now = Instant::now();
-        Ok(self.lock().check_limits(subject, &plan, now))
+        planned(
+            subject,
+            limits,
+            now_ms,
+            || UNLIMITED,
+            |plan| async move {
+                let now = Instant::now();
+                Ok(self.lock().check_limits(subject, &plan, now))
+            },
+        )
+        .await
     }
 
     async fn check_limits_batch(
@@ -191,11 +197,17 @@ impl LimitStore for MemoryTokenStore {
         now_ms: u64,
         count: u64,
     ) -> Result<Vec<LimitOutcome>, StoreError> {
-        let Some(plan) = Plan::new(subject, limits, now_ms)? else {
-            return Ok(vec![UNLIMITED; usize::try_from(count).unwrap_or(usize::MAX)]);
-        };
-        let now = Instant::now();
-        Ok(self.lock().check_limits_batch(subject, &plan, count, now))
+        planned(
+            subject,
+            limits,
+            now_ms,
+            || unlimited_batch(count),
+            |plan| async move {
+                let now = Instant::now();
+                Ok(self.lock().check_limits_batch(subject, &plan, count, now))
+            },
+        )
+        .await
     }
 }
 

@@ -120,7 +120,7 @@ pub(crate) struct Tables {
     refresh: Expiring<TokenKey, Single<RefreshGrant>>,
     families: Expiring<String, FamilyMembers>,
     revoked: Expiring<String, ()>,
-    clients: ClientIndexes,
+    pub(crate) clients: ClientIndexes,
     limits: LimitStates,
     failures: FailureCounts,
     analytics: AnalyticsTable,

@@ -1,7 +1,7 @@
 //! TLS for Gatehouse: rustls on the ring provider, no OpenSSL.
 //!
 //! # Layout
-//! - [`error`]: [`TlsError`], naming the file or setting at fault, with the cause as `source`.
+//! - `error`: [`TlsError`], naming the file or setting at fault, with the cause as `source`.
 //! - [`pem`]: certificates, keys and CA bundles from PEM files or text.
 //! - [`server`]: listener configs (TLS 1.2 + 1.3, ALPN h2 + http/1.1, SNI with several
 //!   certificates, optional client certificates), rebuilt when the files on disk change, and the

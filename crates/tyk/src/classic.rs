@@ -15,7 +15,7 @@ use crate::extension;
 use crate::imported::{ImportError, Imported};
 use crate::oauth::{authorize_types, canonical_grants, notifications};
 use crate::path::{Obj, Warnings, is_default, join, unsupported};
-use crate::validate::{FieldPaths, validated};
+use crate::validate::{FieldPaths, extension_paths, validated};
 use gatehouse_model::{
     Api, CredentialLocation, GrantType, OAuthSettings, Upstream, UpstreamTls, ValidationError, Versioning,
 };
@@ -224,22 +224,16 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         auth_login_redirect: join(&def.at("oauth_meta"), "auth_login_redirect"),
         allowed_authorize_types: join(&def.at("oauth_meta"), "allowed_authorize_types"),
         notifications_url: join(&def.at("notifications"), "oauth_on_keychange_url"),
-        header_name: sources.as_ref().map_or_else(String::new, |s| s.header.clone()),
-        query_param: sources.as_ref().map_or_else(String::new, |s| s.query.clone()),
-        cookie_name: sources.as_ref().map_or_else(String::new, |s| s.cookie.clone()),
-        more: vec![
-            ("oauth.code_ttl_seconds", at_ext("oauth", extension::CLASSIC.code_ttl)),
-            ("oauth.error_status_code", at_ext("oauth", extension::CLASSIC.error_status)),
-            ("versioning.versions", versions),
-            ("versioning.default_version", join(&def.at("version_data"), "default_version")),
-            ("versioning.key", join(&def.at("definition"), "key")),
-            ("upstream_ca_pem", at_ext(extension::CLASSIC.upstream_tls, extension::CLASSIC.tls_ca)),
-            (
-                "upstream_client_cert_file",
-                at_ext(extension::CLASSIC.upstream_tls, extension::CLASSIC.tls_cert),
-            ),
-            ("upstream_client_key_file", at_ext(extension::CLASSIC.upstream_tls, extension::CLASSIC.tls_key)),
-        ],
+        sources,
+        more: [
+            extension_paths(&extension::CLASSIC, at_ext),
+            vec![
+                ("versioning.versions", versions),
+                ("versioning.default_version", join(&def.at("version_data"), "default_version")),
+                ("versioning.key", join(&def.at("definition"), "key")),
+            ],
+        ]
+        .concat(),
     };
     let api = Api {
         api_id,

@@ -1,5 +1,5 @@
 //! Tyk Classic export: a bare `api_definition` that Tyk can load and that
-//! [`crate::import_classic`] turns back into the same [`Api`] without warnings (the crate doc
+//! [`crate::import_classic`] turns back into the same [`Api`](gatehouse_model::Api) without warnings (the crate doc
 //! lists where each setting goes and what the round trip normalises).
 
 use serde_json::{Map, Value, json};

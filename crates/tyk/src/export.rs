@@ -1,5 +1,5 @@
 //! Tyk OAS export: a complete document Tyk can import, and that [`crate::import_oas`] turns back
-//! into the same [`Api`] without warnings (the crate doc lists where each setting goes).
+//! into the same [`Api`](gatehouse_model::Api) without warnings (the crate doc lists where each setting goes).
 //!
 //! Authentication is always written out: a protected API's scheme (`oauth`, or `authToken` for
 //! `token_auth` alone) with its credential sources, a keyless API's `enabled: false`. A document

@@ -26,12 +26,12 @@
 //! weaken security (another authentication method: Gatehouse would serve the API keyless) is an
 //! [`ImportError`].
 //!
-//! Everything here is pure: text in, values out. The imported [`Api`] has passed
-//! [`Api::validate`] (so its listen path is normalised), except that `api_id` stays empty when
+//! Everything here is pure: text in, values out. The imported [`Api`](gatehouse_model::Api) has passed
+//! [`Api::validate`](gatehouse_model::Api::validate) (so its listen path is normalised), except that `api_id` stays empty when
 //! the definition has none: the control plane assigns one.
 //!
 //! # Export → import is the identity
-//! Every setting of an [`Api`] survives [`export_oas`] → [`import_oas`] and [`export_classic`]
+//! Every setting of an [`Api`](gatehouse_model::Api) survives [`export_oas`] → [`import_oas`] and [`export_classic`]
 //! → [`import_classic`] without warnings (a property test in `roundtrip_tests.rs` checks it over
 //! generated APIs). Where Tyk's format has a place for a setting, the export uses it:
 //!

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::imported::{ImportError, Imported};
 use crate::path::{Obj, Warnings, is_default, missing};
-use crate::validate::{FieldPaths, validated};
+use crate::validate::{FieldPaths, extension_paths, validated};
 use crate::{extension, oas_auth};
 use gatehouse_model::{Api, Upstream, UpstreamTls, Versioning};
 
@@ -99,19 +99,16 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
         auth_login_redirect: format!("{scheme}.authLoginRedirect"),
         allowed_authorize_types: format!("{scheme}.allowedAuthorizeTypes"),
         notifications_url: format!("{scheme}.notifications.onKeyChangeUrl"),
-        header_name: sources.as_ref().map_or_else(String::new, |s| s.header.clone()),
-        query_param: sources.as_ref().map_or_else(String::new, |s| s.query.clone()),
-        cookie_name: sources.as_ref().map_or_else(String::new, |s| s.cookie.clone()),
-        more: vec![
-            ("oauth.code_ttl_seconds", at_ext("oauth", extension::OAS.code_ttl)),
-            ("oauth.error_status_code", at_ext("oauth", extension::OAS.error_status)),
-            ("versioning.versions", at_ext(VERSIONING, V_VERSIONS)),
-            ("versioning.default_version", at_ext(VERSIONING, V_DEFAULT)),
-            ("versioning.key", at_ext(VERSIONING, V_KEY)),
-            ("upstream_ca_pem", at_ext(extension::OAS.upstream_tls, extension::OAS.tls_ca)),
-            ("upstream_client_cert_file", at_ext(extension::OAS.upstream_tls, extension::OAS.tls_cert)),
-            ("upstream_client_key_file", at_ext(extension::OAS.upstream_tls, extension::OAS.tls_key)),
-        ],
+        sources,
+        more: [
+            extension_paths(&extension::OAS, at_ext),
+            vec![
+                ("versioning.versions", at_ext(VERSIONING, V_VERSIONS)),
+                ("versioning.default_version", at_ext(VERSIONING, V_DEFAULT)),
+                ("versioning.key", at_ext(VERSIONING, V_KEY)),
+            ],
+        ]
+        .concat(),
     };
     let api = Api {
         api_id,

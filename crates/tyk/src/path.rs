@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 
+use gatehouse_model::json::kind;
 use serde_json::{Map, Value};
 
 use crate::imported::ImportError;
@@ -140,17 +141,6 @@ pub(crate) fn join(path: &str, key: &str) -> String {
 
 fn shown(path: &str) -> &str {
     if path.is_empty() { ROOT } else { path }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 pub(crate) fn wrong_type(path: &str, expected: &str, found: &Value) -> ImportError {

@@ -17,6 +17,7 @@
 
 pub mod deadline;
 pub mod host;
+pub mod observed;
 pub mod watchdog;
 
 use std::sync::Arc;

@@ -24,11 +24,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use gatehouse_telemetry::metrics::connections::TimeoutKind;
 use http::Version;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::ConnectionLimits;
+use super::observed::{Observed, ReadObserver};
 
 /// One connection's watchdog; clones observe the same connection.
 #[derive(Clone)]
@@ -71,7 +71,7 @@ impl Watchdog {
 
     /// The connection's stream, with arriving bytes reported to this watchdog.
     pub fn watch<T>(&self, io: T) -> Watched<T> {
-        Watched { io, state: Arc::clone(&self.state) }
+        Observed::new(io, Arrivals(Arc::clone(&self.state)))
     }
 
     /// A request reached the service; the returned guard ends it when dropped (put it in the
@@ -191,53 +191,14 @@ where
 }
 
 /// A connection's stream that tells its watchdog when bytes arrive.
-pub struct Watched<T> {
-    io: T,
-    state: Arc<State>,
-}
+pub type Watched<T> = Observed<T, Arrivals>;
 
-impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.state.bytes_arrived();
-        }
-        polled
-    }
-}
+/// The watchdog's ear on its connection's stream.
+pub struct Arrivals(Arc<State>);
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+impl ReadObserver for Arrivals {
+    fn bytes_read(&self) {
+        self.0.bytes_arrived();
     }
 }
 

@@ -42,6 +42,16 @@ pub struct AuthServer<'g> {
     pub trusted_proxies: &'g TrustedProxies,
 }
 
+/// What a client-authenticated form endpoint (token, introspection, revocation) serves one
+/// request with: client authentication is throttled through `guard`, keyed by the caller's
+/// address.
+struct FormCall<'a> {
+    server: AuthServer<'a>,
+    config: &'a RuntimeConfig,
+    api: &'a Api,
+    guard: Guard,
+}
+
 /// An endpoint of the authorization server, by the path under the listen path (a trailing
 /// slash is accepted, as the seed's curl examples use one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +101,12 @@ pub async fn handle(
         protect(response.headers_mut());
         return response;
     }
-    let guard = || Guard::new(Some(gateway.trusted_proxies.client_ip(hop, req.headers())));
+    let form_call = || FormCall {
+        server: gateway,
+        config,
+        api,
+        guard: Guard::new(Some(gateway.trusted_proxies.client_ip(hop, req.headers()))),
+    };
     let mut response = match endpoint {
         // Checking an authorization request is CPU alone once its body is in: a deadline on the
         // whole is the deadline on its body.
@@ -101,17 +116,16 @@ pub async fn handle(
                 .await
                 .unwrap_or_else(|_| BodyError::TimedOut(deadline).response())
         }
-        Endpoint::Token => {
-            let guard = guard();
-            token::handle(gateway, config, api, req, &guard).await
-        }
-        Endpoint::Introspect => {
-            let guard = guard();
-            introspect::introspect(gateway, config, api, req, &guard).await
-        }
-        Endpoint::Revoke => {
-            let guard = guard();
-            introspect::revoke(gateway, config, api, req, &guard).await
+        Endpoint::Token => token::handle(&form_call(), req).await,
+        Endpoint::Introspect | Endpoint::Revoke => {
+            let call = form_call();
+            match read_form_request(req).await {
+                Ok(request) if endpoint == Endpoint::Introspect => {
+                    introspect::introspect(&call, &request).await
+                }
+                Ok(request) => introspect::revoke(&call, &request).await,
+                Err(response) => response,
+            }
         }
     };
     protect(response.headers_mut());

@@ -2,37 +2,23 @@
 
 use gatehouse_model::clock::unix_seconds;
 use gatehouse_model::{Api, GrantType};
-use gatehouse_oauth::throttle::Guard;
 use gatehouse_oauth::{Issued, TokenIssuer};
 use gatehouse_telemetry::trace;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::{Instrument as _, Span};
 
-use super::{AuthServer, error_response, oauth_json, read_form_request, refusal_response};
-use crate::live::RuntimeConfig;
+use super::{AuthServer, FormCall, error_response, oauth_json, read_form_request, refusal_response};
 use crate::notify::{NotificationType, TokenNotification};
 use crate::response::ResponseBody;
 
-pub async fn handle(
-    gateway: AuthServer<'_>,
-    config: &RuntimeConfig,
-    api: &Api,
-    req: Request<Incoming>,
-    guard: &Guard,
-) -> Response<ResponseBody> {
-    let span = trace::token_grant(&api.api_id);
-    grant(gateway, config, api, req, guard, &span).instrument(span.clone()).await
+pub async fn handle(call: &FormCall<'_>, req: Request<Incoming>) -> Response<ResponseBody> {
+    let span = trace::token_grant(&call.api.api_id);
+    grant(call, req, &span).instrument(span.clone()).await
 }
 
-async fn grant(
-    gateway: AuthServer<'_>,
-    config: &RuntimeConfig,
-    api: &Api,
-    req: Request<Incoming>,
-    guard: &Guard,
-    span: &Span,
-) -> Response<ResponseBody> {
+async fn grant(call: &FormCall<'_>, req: Request<Incoming>, span: &Span) -> Response<ResponseBody> {
+    let FormCall { server, config, api, guard } = call;
     let settings = api.oauth.as_ref();
     let request = match read_form_request(req).await {
         Ok(request) => request,
@@ -44,7 +30,7 @@ async fn grant(
     // Only names from the fixed vocabulary reach the span: the parameter is the caller's text.
     let grant_type = request.grant_type().map_or("unsupported", GrantType::as_str);
     trace::record_grant_type(span, grant_type);
-    let issuer = TokenIssuer { store: gateway.tokens, hasher: &config.hasher, state: &config.state, guard };
+    let issuer = TokenIssuer { store: server.tokens, hasher: &config.hasher, state: &config.state, guard };
     let result = issuer.token(api, &request, unix_seconds()).await;
     match &result {
         Ok(issued) => {
@@ -67,7 +53,7 @@ async fn grant(
     }
     match result {
         Ok(issued) => {
-            notify(gateway, api, &issued);
+            notify(*server, api, &issued);
             match serde_json::to_string(&issued.response) {
                 Ok(json) => oauth_json(StatusCode::OK, json),
                 Err(e) => error_response(

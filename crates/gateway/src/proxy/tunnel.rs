@@ -6,15 +6,15 @@
 //! tunnel that carried no byte in either direction for the idle timeout (WebSocket pings
 //! count), so dead peers behind NATs and half-open connections do not pin sockets forever.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
+
+use crate::conn::observed::{Observed, ReadObserver};
 
 /// Default idle timeout: long enough for any application that sends keep-alives, short enough
 /// that abandoned connections are reclaimed within the hour.
@@ -91,8 +91,9 @@ impl Tunnels {
         let _open = OpenGuard::new(&self.inner);
         let started = Instant::now();
         let activity = Arc::new(AtomicU64::new(0));
-        let mut client = Active { io: client, activity: Arc::clone(&activity), started };
-        let mut upstream = Active { io: upstream, activity: Arc::clone(&activity), started };
+        let stamp = || Stamp { activity: Arc::clone(&activity), started };
+        let mut client = Observed::new(client, stamp());
+        let mut upstream = Observed::new(upstream, stamp());
         let mut closing = self.inner.closing.subscribe();
         tokio::select! {
             copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match copied {
@@ -150,45 +151,17 @@ async fn idle(timeout: Option<Duration>, activity: &AtomicU64, started: Instant)
     }
 }
 
-/// An I/O stream that stamps `activity` (milliseconds since `started`) whenever it reads bytes:
-/// a timestamp per read is cheaper than a timer reset per read.
-struct Active<T> {
-    io: T,
+/// Stamps `activity` (milliseconds since `started`) whenever a side reads bytes: a timestamp
+/// per read is cheaper than a timer reset per read.
+struct Stamp {
     activity: Arc<AtomicU64>,
     started: Instant,
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Active<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            self.activity.store(elapsed, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Active<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+impl ReadObserver for Stamp {
+    fn bytes_read(&self) {
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.activity.store(elapsed, Ordering::Relaxed);
     }
 }
 

@@ -223,6 +223,30 @@ pub(crate) const UNLIMITED: LimitOutcome = LimitOutcome {
     quota_reset_ms: None,
 };
 
+/// A check of `subject` against `limits` as both stores run it: planned and validated first,
+/// then counted by `count`; a subject without limits is answered `unlimited` with no storage
+/// touched.
+pub(crate) async fn planned<T, Fut>(
+    subject: &str,
+    limits: &Limits,
+    now_ms: u64,
+    unlimited: impl FnOnce() -> T,
+    count: impl FnOnce(Plan) -> Fut,
+) -> Result<T, StoreError>
+where
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    match Plan::new(subject, limits, now_ms)? {
+        Some(plan) => count(plan).await,
+        None => Ok(unlimited()),
+    }
+}
+
+/// [`UNLIMITED`] for each of `count` requests.
+pub(crate) fn unlimited_batch(count: u64) -> Vec<LimitOutcome> {
+    vec![UNLIMITED; usize::try_from(count).unwrap_or(usize::MAX)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

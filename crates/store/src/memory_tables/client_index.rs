@@ -27,16 +27,6 @@ impl Tables {
         Ok(())
     }
 
-    pub(crate) fn list_client_tokens(
-        &mut self,
-        client: &ClientRef<'_>,
-        now: u64,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
-        self.clients.list(client, now, offset, limit)
-    }
-
     /// Revokes everything the client's index names, then drops the index; an error part-way
     /// leaves the index in place for a retry, as in Redis.
     pub(crate) fn revoke_client_tokens(
@@ -109,7 +99,7 @@ impl Index {
 
 /// Every client's index, by `(api_id, client_id)`. Indexes left empty are dropped.
 #[derive(Default)]
-pub(super) struct ClientIndexes {
+pub(crate) struct ClientIndexes {
     clients: HashMap<(String, String), Index>,
 }
 
@@ -138,7 +128,7 @@ impl ClientIndexes {
 
     /// A page of the entries live at `now` (expiring at `now` or later), soonest first, and how
     /// many there are. Purges the expired ones first, like the Redis store.
-    fn list(
+    pub(crate) fn list(
         &mut self,
         client: &ClientRef<'_>,
         now: u64,

@@ -18,7 +18,9 @@ use gatehouse_model::storage::{LimitKind, LimitOutcome, LimitStore, Limits, Stor
 use redis::Script;
 
 use super::{RedisTokenStore, unavailable};
-use crate::common::limits::{BatchVerdict, Plan, RATE_STATE_MARGIN_MS, UNLIMITED, check_subject};
+use crate::common::limits::{
+    BatchVerdict, Plan, RATE_STATE_MARGIN_MS, UNLIMITED, check_subject, planned, unlimited_batch,
+};
 
 /// Checks and counts a batch of requests. `KEYS[1]`: the rate key; `KEYS[2]`: the quota key.
 ///
@@ -149,11 +151,17 @@ impl LimitStore for RedisTokenStore {
         limits: &Limits,
         now_ms: u64,
     ) -> Result<LimitOutcome, StoreError> {
-        let Some(plan) = Plan::new(subject, limits, now_ms)? else {
-            return Ok(UNLIMITED);
-        };
-        let (batch, quota_ttl_ms) = self.count_batch(subject, &plan, 1).await?;
-        Ok(plan.outcome(&plan.verdict_of(&batch, 0), quota_ttl_ms))
+        planned(
+            subject,
+            limits,
+            now_ms,
+            || UNLIMITED,
+            |plan| async move {
+                let (batch, quota_ttl_ms) = self.count_batch(subject, &plan, 1).await?;
+                Ok(plan.outcome(&plan.verdict_of(&batch, 0), quota_ttl_ms))
+            },
+        )
+        .await
     }
 
     async fn check_limits_batch(
@@ -163,11 +171,17 @@ impl LimitStore for RedisTokenStore {
         now_ms: u64,
         count: u64,
     ) -> Result<Vec<LimitOutcome>, StoreError> {
-        let Some(plan) = Plan::new(subject, limits, now_ms)? else {
-            return Ok(vec![UNLIMITED; usize::try_from(count).unwrap_or(usize::MAX)]);
-        };
-        let (batch, quota_ttl_ms) = self.count_batch(subject, &plan, count).await?;
-        Ok(plan.outcomes(&batch, quota_ttl_ms))
+        planned(
+            subject,
+            limits,
+            now_ms,
+            || unlimited_batch(count),
+            |plan| async move {
+                let (batch, quota_ttl_ms) = self.count_batch(subject, &plan, count).await?;
+                Ok(plan.outcomes(&batch, quota_ttl_ms))
+            },
+        )
+        .await
     }
 }
 
