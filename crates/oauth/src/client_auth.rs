@@ -31,24 +31,31 @@ pub async fn authenticate<'s, S: FailureStore>(
         .map(|username| Subject::User { api_id: &api.api_id, username });
     guard.check(store, &[Some(subject), user].into_iter().flatten().collect::<Vec<_>>()).await?;
     let client = state.client(&api.api_id, &credentials.client_id);
+    // A Basic secret may arrive in two forms (see `ClientCredentials::client_secret_as_sent`);
+    // the second is only there when it differs from the first.
+    let candidates = credentials.secret_candidates();
     // (verified, failure already counted)
-    let (verified, counted) = match (client, credentials.client_secret.as_deref()) {
+    let (verified, counted) = match (client, candidates.first()) {
         (Some(client), None) if client.is_public() => return Ok(client),
-        (Some(client), Some(presented)) => match &client.secret_hash {
-            Some(SecretHash::Argon2(phc)) if secret::remembered(presented, phc) => (true, false),
+        (Some(client), Some(_)) => match &client.secret_hash {
+            Some(SecretHash::Argon2(phc)) if candidates.iter().any(|c| secret::remembered(c, phc)) => {
+                (true, false)
+            }
             Some(SecretHash::Argon2(phc)) => {
-                let ok = guard.verify_argon2(store, subject, presented, Some(phc)).await?;
-                if ok {
+                let matched = guard.verify_argon2_any(store, subject, &candidates, Some(phc)).await?;
+                if let Some(presented) = matched.and_then(|i| candidates.get(i)) {
                     secret::remember(presented, phc);
                 }
-                (ok, true)
+                (matched.is_some(), true)
             }
-            Some(hash) => (secret::verify(presented, hash), false),
+            // Each form compared in constant time, and both always compared.
+            Some(hash) => (candidates.iter().fold(false, |any, c| secret::verify(c, hash) | any), false),
             None => (false, false),
         },
         (Some(_), None) => (false, false),
-        (None, presented) => {
-            (guard.verify_argon2(store, subject, presented.unwrap_or(""), None).await?, true)
+        (None, _) => {
+            let presented = if candidates.is_empty() { vec![""] } else { candidates.clone() };
+            (guard.verify_argon2_any(store, subject, &presented, None).await?.is_some(), true)
         }
     };
     match client {

@@ -40,7 +40,20 @@ impl std::fmt::Debug for TokenRequest {
 pub struct ClientCredentials {
     pub client_id: String,
     pub client_secret: Option<String>,
+    /// The secret exactly as HTTP Basic carried it, when RFC 6749 §2.3.1's form-decoding
+    /// changed it (a `+` or `%` in it) and the body did not settle which form is meant. curl
+    /// `-u`, requests, authlib and requests-oauthlib send secrets unencoded, so a secret
+    /// migrated from Tyk holding `+` would otherwise arrive with a space in its place; client
+    /// authentication tries this form when `client_secret` does not match.
+    pub client_secret_as_sent: Option<String>,
     pub via_basic: bool,
+}
+
+impl ClientCredentials {
+    /// The secrets to verify, in order: the decoded form, then the form as sent if it differs.
+    pub fn secret_candidates(&self) -> Vec<&str> {
+        self.client_secret.iter().chain(&self.client_secret_as_sent).map(String::as_str).collect()
+    }
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -49,6 +62,7 @@ impl std::fmt::Debug for ClientCredentials {
         f.debug_struct("ClientCredentials")
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field("client_secret_as_sent", &self.client_secret_as_sent.as_ref().map(|_| "<redacted>"))
             .field("via_basic", &self.via_basic)
             .finish()
     }
@@ -105,29 +119,51 @@ impl TokenRequest {
         let form_id = self.param("client_id");
         let form_secret = self.param("client_secret");
         match basic {
-            Some((id, secret)) => {
+            Some(Basic { id, secret, as_sent }) => {
                 if form_id.is_some_and(|f| f != id) {
                     return Err(OAuthError::invalid_request("client_id in the body differs from HTTP Basic"));
                 }
-                if form_secret.is_some_and(|f| f != secret) {
-                    return Err(OAuthError::invalid_request(
-                        "client_secret in the body differs from HTTP Basic",
-                    ));
-                }
-                Ok(Some(ClientCredentials { client_id: id, client_secret: Some(secret), via_basic: true }))
+                // A secret in the body as well says which form of the Basic one is meant.
+                let (secret, as_sent) = match form_secret {
+                    None => (secret, as_sent),
+                    Some(f) if f == secret => (secret, None),
+                    Some(f) if as_sent.as_deref() == Some(f) => (f.to_owned(), None),
+                    Some(_) => {
+                        return Err(OAuthError::invalid_request(
+                            "client_secret in the body differs from HTTP Basic",
+                        ));
+                    }
+                };
+                Ok(Some(ClientCredentials {
+                    client_id: id,
+                    client_secret: Some(secret),
+                    client_secret_as_sent: as_sent,
+                    via_basic: true,
+                }))
             }
             None => Ok(form_id.map(|id| ClientCredentials {
                 client_id: id.to_owned(),
                 client_secret: form_secret.map(str::to_owned),
+                client_secret_as_sent: None,
                 via_basic: false,
             })),
         }
     }
 }
 
+/// HTTP Basic client credentials: the id and secret form-decoded, and the secret as sent when
+/// decoding changed it.
+struct Basic {
+    id: String,
+    secret: String,
+    as_sent: Option<String>,
+}
+
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1). `None` when the header
-/// uses another scheme. The scheme name is case-insensitive (RFC 9110 §11.1).
-fn parse_basic(header: &str) -> Result<Option<(String, String)>, OAuthError> {
+/// uses another scheme. The scheme name is case-insensitive (RFC 9110 §11.1). The id must
+/// form-decode; a secret that does not (a `%` before bytes that are not UTF-8) is taken as
+/// sent, since clients that do not encode send exactly such secrets.
+fn parse_basic(header: &str) -> Result<Option<Basic>, OAuthError> {
     let Some((scheme, rest)) = header.trim().split_once(' ') else {
         return Ok(None);
     };
@@ -137,13 +173,17 @@ fn parse_basic(header: &str) -> Result<Option<(String, String)>, OAuthError> {
     let malformed = || OAuthError::invalid_client(true);
     let decoded = STANDARD.decode(rest.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let (id, raw_secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let id = form_decode(id).ok_or_else(malformed)?;
-    let secret = form_decode(secret).ok_or_else(malformed)?;
     if id.is_empty() {
         return Err(malformed());
     }
-    Ok(Some((id, secret)))
+    let basic = match form_decode(raw_secret) {
+        Some(secret) if secret == raw_secret => Basic { id, secret, as_sent: None },
+        Some(secret) => Basic { id, secret, as_sent: Some(raw_secret.to_owned()) },
+        None => Basic { id, secret: raw_secret.to_owned(), as_sent: None },
+    };
+    Ok(Some(basic))
 }
 
 /// `application/x-www-form-urlencoded` decoding of one Basic credential part.
@@ -178,6 +218,34 @@ mod tests {
         let c = r.credentials.unwrap();
         assert_eq!(c.client_id, "my id");
         assert_eq!(c.client_secret.as_deref(), Some("s:cret x"));
+    }
+
+    #[test]
+    fn a_basic_secret_changed_by_decoding_is_kept_as_sent_too() {
+        // As curl -u and requests send a Tyk-migrated secret: unencoded.
+        let r = TokenRequest::parse(b"grant_type=x", Some(&basic("app:a+b%2Fc"))).unwrap();
+        let c = r.credentials.unwrap();
+        assert_eq!(c.secret_candidates(), ["a b/c", "a+b%2Fc"]);
+        // Strictly encoded: the decoded form comes first (a raw "a%2Bb" is as likely).
+        let r = TokenRequest::parse(b"", Some(&basic("app:a%2Bb"))).unwrap();
+        assert_eq!(r.credentials.unwrap().secret_candidates(), ["a+b", "a%2Bb"]);
+        // Nothing to decode: one form only, so nothing is verified twice.
+        let r = TokenRequest::parse(b"", Some(&basic("app:plain"))).unwrap();
+        assert_eq!(r.credentials.unwrap().secret_candidates(), ["plain"]);
+        // `%` before bytes that do not decode to UTF-8: only the form as sent makes sense.
+        let r = TokenRequest::parse(b"", Some(&basic("app:100%ff"))).unwrap();
+        assert_eq!(r.credentials.unwrap().secret_candidates(), ["100%ff"]);
+    }
+
+    #[test]
+    fn a_body_secret_says_which_form_of_the_basic_one_is_meant() {
+        let header = basic("app:a+b");
+        let r = TokenRequest::parse(b"client_secret=a%2Bb", Some(&header)).unwrap();
+        assert_eq!(r.credentials.unwrap().secret_candidates(), ["a+b"]);
+        let r = TokenRequest::parse(b"client_secret=a+b", Some(&header)).unwrap();
+        assert_eq!(r.credentials.unwrap().secret_candidates(), ["a b"]);
+        let e = TokenRequest::parse(b"client_secret=ab", Some(&header)).unwrap_err();
+        assert_eq!(e.error_description, "client_secret in the body differs from HTTP Basic");
     }
 
     #[test]

@@ -197,6 +197,22 @@ impl Guard {
         presented: &str,
         phc: Option<&str>,
     ) -> Result<bool, OAuthError> {
+        Ok(self.verify_argon2_any(store, subject, &[presented], phc).await?.is_some())
+    }
+
+    /// [`Guard::verify_argon2`] for one attempt that may mean either of a few forms of a secret
+    /// (a Basic secret decoded and as sent): which of `candidates` matched, if any. They are
+    /// verified one after another within the same gates and slot, so an attempt never holds more
+    /// than one slot and still counts as one failure; the cost grows with their number, which is
+    /// why callers pass a second form only when it differs from the first. Unknown subjects pay
+    /// for every candidate too, so timing does not tell them apart.
+    pub async fn verify_argon2_any<S: FailureStore>(
+        &self,
+        store: &S,
+        subject: Subject<'_>,
+        candidates: &[&str],
+        phc: Option<&str>,
+    ) -> Result<Option<usize>, OAuthError> {
         let keys: Vec<String> =
             std::iter::once(subject).chain(self.address()).map(|s| s.store_key()).collect();
         let Ok(gate) = self.pool.enter(&keys).await else {
@@ -207,13 +223,19 @@ impl Guard {
             ));
         };
         self.check(store, &[subject]).await?;
-        let matched =
-            self.pool.verify(&gate, presented.as_bytes(), phc.unwrap_or(argon2_pool::DUMMY_PHC)).await;
-        let ok = matched && phc.is_some();
-        if !ok {
+        let mut matched = None;
+        for (index, candidate) in candidates.iter().enumerate() {
+            let verified =
+                self.pool.verify(&gate, candidate.as_bytes(), phc.unwrap_or(argon2_pool::DUMMY_PHC)).await;
+            if verified && phc.is_some() {
+                matched = Some(index);
+                break;
+            }
+        }
+        if matched.is_none() {
             self.failed(store, subject).await;
         }
         drop(gate);
-        Ok(ok)
+        Ok(matched)
     }
 }

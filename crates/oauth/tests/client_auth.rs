@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 mod support;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use gatehouse_oauth::ErrorCode;
 use support::*;
 
@@ -64,4 +66,35 @@ async fn unknown_or_missing_client_authentication_is_invalid_client() {
     let e = fx.token_raw(fx.other_api(), &other, Some(&auth), NOW).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::InvalidClient, "client ids are scoped to their API");
     assert_eq!(fx.store.len_including_expired(), 0);
+}
+
+/// A secret migrated from Tyk holding `+` and `%`, sent over HTTP Basic the way curl `-u`,
+/// requests and authlib send it (unencoded), or strictly encoded (RFC 6749 §2.3.1), works
+/// either way, for a chosen (Argon2id) and a generated (SHA-256) secret alike.
+#[tokio::test]
+async fn a_basic_secret_with_plus_or_percent_works_sent_raw_or_encoded() {
+    const SECRET: &str = "tyk+migrated%2Fsecret";
+    let mut fx = Fixture::new(all_grants());
+    let template = fx.state.clients[API_ID][CHOSEN].clone();
+    for (client_id, hash) in [
+        ("tyk-argon", gatehouse_oauth::secret::hash_chosen(SECRET).unwrap()),
+        ("tyk-sha", gatehouse_oauth::secret::hash_generated(SECRET)),
+    ] {
+        let mut client = template.clone();
+        client.client_id = client_id.into();
+        client.secret_hash = Some(hash);
+        fx.state.clients.get_mut(API_ID).unwrap().insert(client_id.into(), client);
+    }
+    for client_id in ["tyk-argon", "tyk-sha"] {
+        let raw = format!("Basic {}", STANDARD.encode(format!("{client_id}:{SECRET}")));
+        for (how, auth) in [("raw", raw), ("encoded", basic(client_id, SECRET))] {
+            let issued = fx.token_raw(fx.api(), "grant_type=client_credentials", Some(&auth), NOW).await;
+            assert!(issued.is_ok(), "{client_id} {how}: {:?}", issued.err());
+        }
+        // What the raw secret decodes to ("tyk migrated/secret"), sent as is, is not the secret.
+        let decoded = format!("Basic {}", STANDARD.encode(format!("{client_id}:tyk migrated/secret")));
+        let e =
+            fx.token_raw(fx.api(), "grant_type=client_credentials", Some(&decoded), NOW).await.unwrap_err();
+        assert_eq!(e.error, ErrorCode::InvalidClient, "{client_id}");
+    }
 }

@@ -180,3 +180,27 @@ async fn a_caller_kept_waiting_at_its_gate_is_told_to_retry() {
     let guard = Guard::with(policy(10), addr(1), pool);
     fx.token_guarded(fx.api(), &body, None, NOW, &guard).await.expect("through once the gate is free");
 }
+
+/// A Basic secret that form-decoding changes is verified in both forms, but that is still one
+/// attempt: one failure counted, one slot held, so the lockout comes after as many guesses.
+#[tokio::test]
+async fn a_secret_tried_in_two_forms_counts_as_one_guess() {
+    let fx = Fixture::new(all_grants());
+    let from = addr(7);
+    for attempt in 0..11 {
+        let guard = Guard::new(from);
+        let auth = basic_as_sent(CHOSEN, "wr+ng%21");
+        let e = fx
+            .token_guarded(fx.api(), "grant_type=client_credentials", Some(&auth), NOW, &guard)
+            .await
+            .unwrap_err();
+        assert_eq!(e.error, ErrorCode::InvalidClient);
+        assert_eq!(guard.throttled().is_some(), attempt >= 10, "attempt {attempt}");
+    }
+}
+
+/// HTTP Basic as curl `-u` sends it: the secret not form-encoded.
+fn basic_as_sent(client_id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}")))
+}
