@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, RwLock, broadcast};
 
 use crate::ControlError;
 use crate::keyless::{KeylessIntent, check_not_made_keyless};
-use crate::references::check_policy_exists;
+use crate::references::{check_oauth_api, check_policy_exists};
 use crate::watch::{LOG_CAPACITY, Published};
 
 /// The control plane's state: the durable store, an in-memory copy of its state, the tail of
@@ -208,9 +208,7 @@ impl ControlPlane {
             secret_hash,
         };
         self.mutate(|state| {
-            if !state.apis.contains_key(&client.api_id) {
-                return Err(api_not_found(&client.api_id));
-            }
+            check_oauth_api(state, &client.api_id)?;
             if state.client(&client.api_id, &client.client_id).is_some() {
                 return Err(ControlError::Conflict(format!(
                     "client {:?} already exists for API {:?}",
@@ -330,7 +328,7 @@ fn check_redirect_uri(uri: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn api_not_found(api_id: &str) -> ControlError {
+pub(crate) fn api_not_found(api_id: &str) -> ControlError {
     ControlError::NotFound(format!("API {api_id:?} not found"))
 }
 
