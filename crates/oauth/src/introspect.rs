@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gatehouse_model::Api;
-use gatehouse_model::storage::{GrantStore, SessionStore};
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore, SessionStore};
 use serde::Serialize;
 
 use crate::error::store_unavailable;
@@ -105,8 +105,10 @@ pub struct Owner<'a> {
 }
 
 /// Revokes `token` if it belongs to `owner` (RFC 7009 §2.1). `family_window` is how long a
-/// revoked family is remembered.
-pub async fn revoke<S: SessionStore + GrantStore>(
+/// revoked family is remembered. A revoked access token without a family leaves its client's
+/// token index too, so token listings show live tokens only; a revoked family is dropped from
+/// listings by its tombstone (see [`ClientTokenIndex::list_client_tokens`]).
+pub async fn revoke<S: SessionStore + GrantStore + ClientTokenIndex>(
     store: &S,
     hasher: &TokenHasher,
     owner: Owner<'_>,
@@ -124,6 +126,15 @@ pub async fn revoke<S: SessionStore + GrantStore>(
                     return Ok(Revocation::OtherClient);
                 }
                 store.delete_session(&key).await.map_err(store_unavailable)?;
+                // A family's access token is indexed by its family, which lives on while its
+                // refresh token does.
+                if session.family_id.is_none() {
+                    let client = ClientRef { api_id: &session.api_id, client_id: &session.client_id };
+                    store
+                        .unindex_client_token(&client, &ClientTokenEntry::Access(key))
+                        .await
+                        .map_err(store_unavailable)?;
+                }
                 return Ok(Revocation::AccessToken);
             }
         } else if let Some(grant) = store.get_refresh(&key).await.map_err(store_unavailable)? {

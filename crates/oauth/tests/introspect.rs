@@ -142,3 +142,36 @@ async fn revoking_another_clients_token_changes_nothing() {
     let r = introspect::revoke(&fx.store, &fx.hasher, owner(PARTNER), "no-such-token", None, WINDOW).await;
     assert_eq!(r.unwrap(), Revocation::Unknown);
 }
+
+/// The client's live tokens, as the Dashboard's token listing reads them.
+async fn listed(fx: &Fixture, client_id: &str) -> usize {
+    use gatehouse_model::storage::{ClientRef, ClientTokenIndex};
+    let client = ClientRef { api_id: API_ID, client_id };
+    let (page, total) = fx.store.list_client_tokens(&client, NOW, 0, 100).await.unwrap();
+    assert_eq!(page.len(), total);
+    total
+}
+
+/// Whatever ends a token ends its place in the client's token listing: revoking an access
+/// token or a refresh token, and a replayed code killing its family.
+#[tokio::test]
+async fn revoked_tokens_leave_the_clients_listing() {
+    let fx = Fixture::new(all_grants());
+    let plain = fx.token_as(CONFIDENTIAL, &cc()).await.unwrap();
+    let by_refresh = fx.code_tokens().await;
+    let code = fx.code(CONFIDENTIAL, None).await;
+    fx.redeem(CONFIDENTIAL, &code, &[]).await.unwrap();
+    let kept = fx.token_as(CONFIDENTIAL, &cc()).await.unwrap();
+    assert_eq!(listed(&fx, CONFIDENTIAL).await, 4);
+
+    let token = &plain.response.access_token;
+    let r = introspect::revoke(&fx.store, &fx.hasher, owner(CONFIDENTIAL), token, None, WINDOW).await;
+    assert_eq!(r.unwrap(), Revocation::AccessToken);
+    let refresh = refresh_token_of(&by_refresh);
+    let r = introspect::revoke(&fx.store, &fx.hasher, owner(CONFIDENTIAL), &refresh, None, WINDOW).await;
+    assert_eq!(r.unwrap(), Revocation::RefreshFamily);
+    // The code again: a replay, which revokes the family it issued.
+    assert_error(fx.redeem(CONFIDENTIAL, &code, &[]).await, ErrorCode::InvalidGrant);
+    assert_eq!(listed(&fx, CONFIDENTIAL).await, 1);
+    assert!(fx.session(&kept.response.access_token).await.is_some());
+}

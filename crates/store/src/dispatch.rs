@@ -90,6 +90,7 @@ dispatch!(AnyTokenStore { Memory, Redis } impl GrantStore {
 
 dispatch!(AnyTokenStore { Memory, Redis } impl ClientTokenIndex {
     async fn index_client_token(&self, client: &ClientRef<'_>, entry: &ClientTokenEntry, expires_at: u64) -> Result<(), StoreError>;
+    async fn unindex_client_token(&self, client: &ClientRef<'_>, entry: &ClientTokenEntry) -> Result<bool, StoreError>;
     async fn list_client_tokens(&self, client: &ClientRef<'_>, now: u64, offset: usize, limit: usize) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError>;
     async fn revoke_client_tokens(&self, client: &ClientRef<'_>, family_window: Duration) -> Result<usize, StoreError>;
 });

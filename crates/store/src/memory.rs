@@ -150,6 +150,14 @@ impl ClientTokenIndex for MemoryTokenStore {
         self.lock().index_client_token(client, entry, expires_at, now)
     }
 
+    async fn unindex_client_token(
+        &self,
+        client: &ClientRef<'_>,
+        entry: &ClientTokenEntry,
+    ) -> Result<bool, StoreError> {
+        self.lock().clients.unindex(client, entry)
+    }
+
     async fn list_client_tokens(
         &self,
         client: &ClientRef<'_>,
@@ -157,7 +165,8 @@ impl ClientTokenIndex for MemoryTokenStore {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
-        self.lock().clients.list(client, now, offset, limit)
+        let instant = Instant::now();
+        self.lock().list_client_tokens(client, now, offset, limit, instant)
     }
 
     async fn revoke_client_tokens(

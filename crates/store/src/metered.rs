@@ -61,6 +61,7 @@ mod redis_ops {
     pub(super) static REVOKE_FAMILY: RedisOp = RedisOp::new("revoke_family");
     pub(super) static FAMILY_REVOKED: RedisOp = RedisOp::new("family_revoked");
     pub(super) static INDEX_CLIENT_TOKEN: RedisOp = RedisOp::new("index_client_token");
+    pub(super) static UNINDEX_CLIENT_TOKEN: RedisOp = RedisOp::new("unindex_client_token");
     pub(super) static LIST_CLIENT_TOKENS: RedisOp = RedisOp::new("list_client_tokens");
     pub(super) static CHECK_LIMITS: RedisOp = RedisOp::new("check_limits");
     pub(super) static REVOKE_CLIENT_TOKENS: RedisOp = RedisOp::new("revoke_client_tokens");
@@ -108,6 +109,7 @@ metered!(impl GrantStore {
 
 metered!(impl ClientTokenIndex {
     async fn index_client_token(&self, client: &ClientRef<'_>, entry: &ClientTokenEntry, expires_at: u64) -> Result<(), StoreError> => INDEX_CLIENT_TOKEN;
+    async fn unindex_client_token(&self, client: &ClientRef<'_>, entry: &ClientTokenEntry) -> Result<bool, StoreError> => UNINDEX_CLIENT_TOKEN;
     async fn list_client_tokens(&self, client: &ClientRef<'_>, now: u64, offset: usize, limit: usize) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> => LIST_CLIENT_TOKENS;
     async fn revoke_client_tokens(&self, client: &ClientRef<'_>, family_window: Duration) -> Result<usize, StoreError> => REVOKE_CLIENT_TOKENS;
 });

@@ -106,6 +106,44 @@ mod cases {
         assert_eq!(s.list_client_tokens(&C1, now, 0, 10).await.unwrap(), (moved_sooner, 2));
     }
 
+    pub async fn revoked_families_are_neither_listed_nor_counted(s: &impl TokenStore) {
+        let now = unix_now();
+        for n in 0..15u64 {
+            s.index_client_token(&C1, &family(&format!("fam-{n:02}")), now + 100 + n).await.unwrap();
+        }
+        s.index_client_token(&C1, &access(1), now + 200).await.unwrap();
+        // As a replayed code or refresh token, or /oauth/revoke, revokes a family: by id alone.
+        for n in [0, 3, 14] {
+            s.revoke_family(&format!("fam-{n:02}"), LONG_TTL).await.unwrap();
+        }
+        let live: Vec<_> = (0..15u64)
+            .filter(|n| ![0, 3, 14].contains(n))
+            .map(|n| (family(&format!("fam-{n:02}")), now + 100 + n))
+            .chain([(access(1), now + 200)])
+            .collect();
+        // The first page is full of live entries; the revoked ones it met are gone for good, while
+        // one on a later page still counts until that page is read.
+        let (first, total) = s.list_client_tokens(&C1, now, 0, 10).await.unwrap();
+        assert_eq!((first.as_slice(), total), (&live[..10], 14));
+        let (second, total) = s.list_client_tokens(&C1, now, 10, 10).await.unwrap();
+        assert_eq!((second.as_slice(), total), (&live[10..], 13));
+        assert_eq!(s.list_client_tokens(&C1, now, 0, 100).await.unwrap(), (live, 13));
+    }
+
+    pub async fn unindexing_drops_one_entry(s: &impl TokenStore) {
+        let now = unix_now();
+        s.index_client_token(&C1, &access(1), now + 100).await.unwrap();
+        s.index_client_token(&C1, &access(2), now + 200).await.unwrap();
+        s.index_client_token(&C2, &access(1), now + 100).await.unwrap();
+        assert!(s.unindex_client_token(&C1, &access(1)).await.unwrap());
+        assert!(!s.unindex_client_token(&C1, &access(1)).await.unwrap());
+        assert!(!s.unindex_client_token(&C1_BILLING, &access(2)).await.unwrap());
+        assert_eq!(s.list_client_tokens(&C1, now, 0, 10).await.unwrap(), (vec![(access(2), now + 200)], 1));
+        assert_eq!(s.list_client_tokens(&C2, now, 0, 10).await.unwrap().1, 1);
+        assert!(s.unindex_client_token(&C1, &access(2)).await.unwrap());
+        assert_eq!(s.list_client_tokens(&C1, now, 0, 10).await.unwrap(), (vec![], 0));
+    }
+
     pub async fn revoke_ends_every_indexed_token_of_the_client(s: &impl TokenStore) {
         let expires_at = unix_now() + 600;
         // c1: two client_credentials tokens and two families, all indexed.
@@ -206,6 +244,7 @@ macro_rules! client_index_contract {
             client_index_contract!(@cases $fixture;
                 pages_in_expiry_order, ties_page_without_duplicates,
                 expired_entries_are_neither_listed_nor_counted, reindexing_moves_an_entry,
+                revoked_families_are_neither_listed_nor_counted, unindexing_drops_one_entry,
                 revoke_ends_every_indexed_token_of_the_client, revoke_covers_a_large_index,
                 unknown_client_is_empty,
                 ids_that_could_break_a_key_are_rejected);

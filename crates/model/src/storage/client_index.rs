@@ -32,8 +32,19 @@ pub trait ClientTokenIndex: Send + Sync + 'static {
         expires_at: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Drops one entry from a client's index (its token was revoked on its own); `true` when it
+    /// was there. Revoked families need no call: listing drops them by their tombstone.
+    fn unindex_client_token(
+        &self,
+        client: &ClientRef<'_>,
+        entry: &ClientTokenEntry,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// A page of a client's entries that are still live at `now`, soonest expiry first, and the
-    /// number of live entries: O(log n + page), never a scan of all tokens.
+    /// number of live entries: O(log n + page), never a scan of all tokens. Entries of families
+    /// revoked since they were indexed (a replayed code or refresh token, `/oauth/revoke`) are
+    /// neither listed nor counted: the page's are dropped from the index as it is read, so the
+    /// count is exact once every page has been read and may be high until then.
     fn list_client_tokens(
         &self,
         client: &ClientRef<'_>,

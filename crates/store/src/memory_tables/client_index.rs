@@ -27,6 +27,36 @@ impl Tables {
         Ok(())
     }
 
+    /// A page of the client's live entries (see [`ClientIndexes::list`]), after dropping from
+    /// the index the page's families that were revoked, as the Redis store does.
+    pub(crate) fn list_client_tokens(
+        &mut self,
+        client: &ClientRef<'_>,
+        now: u64,
+        offset: usize,
+        limit: usize,
+        instant: Instant,
+    ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
+        loop {
+            let (page, total) = self.clients.list(client, now, offset, limit)?;
+            let revoked: Vec<ClientTokenEntry> = page
+                .iter()
+                .filter(|(entry, _)| {
+                    matches!(entry, ClientTokenEntry::Family(id) if self.family_revoked(id, instant))
+                })
+                .map(|(entry, _)| entry.clone())
+                .collect();
+            if revoked.is_empty() {
+                return Ok((page, total));
+            }
+            // Each round removes at least one entry, so this ends; the page is read again
+            // because the entries after the removed ones moved up into it.
+            for entry in &revoked {
+                self.clients.unindex(client, entry)?;
+            }
+        }
+    }
+
     /// Revokes everything the client's index names, then drops the index; an error part-way
     /// leaves the index in place for a retry, as in Redis.
     pub(crate) fn revoke_client_tokens(
@@ -124,6 +154,26 @@ impl ClientIndexes {
         let index = self.clients.entry(owned(client)).or_default();
         index.insert(Member::from(entry), expires_at.min(MAX_EXPIRES_AT));
         Ok(())
+    }
+
+    /// Drops one entry; `true` when it was there. An emptied index goes.
+    pub(crate) fn unindex(
+        &mut self,
+        client: &ClientRef<'_>,
+        entry: &ClientTokenEntry,
+    ) -> Result<bool, StoreError> {
+        check_client(client)?;
+        let key = owned(client);
+        let Some(index) = self.clients.get_mut(&key) else {
+            return Ok(false);
+        };
+        let member = Member::from(entry);
+        let found =
+            index.expiry_of.remove(&member).map(|expires_at| index.by_expiry.remove(&(expires_at, member)));
+        if index.by_expiry.is_empty() {
+            self.clients.remove(&key);
+        }
+        Ok(found.is_some())
     }
 
     /// A page of the entries live at `now` (expiring at `now` or later), soonest first, and how

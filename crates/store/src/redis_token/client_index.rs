@@ -79,6 +79,26 @@ impl ClientTokenIndex for RedisTokenStore {
             .map_err(unavailable)
     }
 
+    async fn unindex_client_token(
+        &self,
+        client: &ClientRef<'_>,
+        entry: &ClientTokenEntry,
+    ) -> Result<bool, StoreError> {
+        let index_key = Self::client_index_key(client)?;
+        check_entry(entry)?;
+        let removed: u64 = redis::cmd("ZREM")
+            .arg(index_key)
+            .arg(member(entry))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+
+    /// The page's families are checked for a tombstone (one EXISTS each, concurrently: they
+    /// live in different slots) and the revoked ones removed from the index; then the page is
+    /// read again, since the entries after them moved up into it. Each round removes at least
+    /// one entry, so this ends, and a revoked family is checked on one listing only.
     async fn list_client_tokens(
         &self,
         client: &ClientRef<'_>,
@@ -87,25 +107,19 @@ impl ClientTokenIndex for RedisTokenStore {
         limit: usize,
     ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
         let index_key = Self::client_index_key(client)?;
-        let (total, flat): (usize, Vec<Vec<u8>>) = LIST
-            .key(&index_key)
-            .arg(now)
-            .arg(i64::try_from(offset).unwrap_or(i64::MAX))
-            .arg(i64::try_from(limit).unwrap_or(i64::MAX))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        let pairs = flat.chunks_exact(2);
-        if !pairs.remainder().is_empty() {
-            return Err(StoreError::Corrupt(format!("listing {index_key}: a member without its score")));
+        loop {
+            let (page, total) = self.list_page(&index_key, now, offset, limit).await?;
+            let revoked = self.revoked_families(&page).await?;
+            if revoked.is_empty() {
+                return Ok((page, total));
+            }
+            redis::cmd("ZREM")
+                .arg(&index_key)
+                .arg(revoked)
+                .query_async::<()>(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
         }
-        let page = pairs
-            .map(|pair| match pair {
-                [raw, score] => Ok((parse_member(&index_key, raw)?, parse_score(&index_key, score)?)),
-                _ => Err(StoreError::Corrupt(format!("listing {index_key}: a member without its score"))),
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok((page, total))
     }
 
     /// Revokes what the index holds now, a chunk at a time: access tokens' sessions are deleted,
@@ -144,6 +158,51 @@ impl ClientTokenIndex for RedisTokenStore {
 }
 
 impl RedisTokenStore {
+    /// One run of the list script: a page of the index's live entries and their count.
+    async fn list_page(
+        &self,
+        index_key: &str,
+        now: u64,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(ClientTokenEntry, u64)>, usize), StoreError> {
+        let (total, flat): (usize, Vec<Vec<u8>>) = LIST
+            .key(index_key)
+            .arg(now)
+            .arg(i64::try_from(offset).unwrap_or(i64::MAX))
+            .arg(i64::try_from(limit).unwrap_or(i64::MAX))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let pairs = flat.chunks_exact(2);
+        if !pairs.remainder().is_empty() {
+            return Err(StoreError::Corrupt(format!("listing {index_key}: a member without its score")));
+        }
+        let page = pairs
+            .map(|pair| match pair {
+                [raw, score] => Ok((parse_member(index_key, raw)?, parse_score(index_key, score)?)),
+                _ => Err(StoreError::Corrupt(format!("listing {index_key}: a member without its score"))),
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((page, total))
+    }
+
+    /// The members of `page`'s families that have a revocation tombstone.
+    async fn revoked_families(&self, page: &[(ClientTokenEntry, u64)]) -> Result<Vec<String>, StoreError> {
+        let checks = page.iter().filter_map(|(entry, _)| match entry {
+            ClientTokenEntry::Family(family_id) => Some(async move {
+                let found: u64 = redis::cmd("EXISTS")
+                    .arg(Self::family_revoked_key(family_id))
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(unavailable)?;
+                Ok::<_, StoreError>((found > 0).then(|| member(entry)))
+            }),
+            ClientTokenEntry::Access(_) => None,
+        });
+        Ok(futures_util::future::try_join_all(checks).await?.into_iter().flatten().collect())
+    }
+
     async fn revoke_entries(
         &self,
         entries: &[ClientTokenEntry],
