@@ -75,6 +75,9 @@ struct Route {
     /// Top-level bool fields of the request: their query values (`?allow_keyless=true`) become
     /// JSON booleans, which proto3 JSON requires.
     bool_fields: Vec<String>,
+    /// Every top-level field of the request, by proto name and JSON name (pbjson takes both):
+    /// on a GET, query parameters naming none of them are ignored (see `src/rest/json.rs`).
+    fields: Vec<String>,
 }
 
 fn collect_routes(pool: &DescriptorPool) -> Result<Vec<Route>, String> {
@@ -153,6 +156,7 @@ fn route_from_rule(method: &MethodDescriptor, rule: &prost_reflect::DynamicMessa
             .filter(|f| !f.is_list() && matches!(f.kind(), prost_reflect::Kind::Bool))
             .map(|f| f.name().to_owned())
             .collect(),
+        fields: input.fields().flat_map(|f| [f.name().to_owned(), f.json_name().to_owned()]).collect(),
     })
 }
 
@@ -194,11 +198,12 @@ fn render_routes(routes: &[Route]) -> String {
         };
         let _ = writeln!(
             out,
-            "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, response_body: {:?}, bool_fields: &{:?}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
+            "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, response_body: {:?}, bool_fields: &{:?}, fields: &{:?}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
             r.verb,
             r.template,
             r.response_body.as_deref(),
             r.bool_fields,
+            r.fields,
             r.service,
             r.method,
             r.service,

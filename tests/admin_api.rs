@@ -175,7 +175,7 @@ async fn grpc_admin_errors_are_precise_statuses() {
         r.metadata_mut().insert("authorization", bearer.parse().unwrap());
         r
     }
-    let e = apis.list_apis(pb::ListApisRequest {}).await.unwrap_err();
+    let e = apis.list_apis(pb::ListApisRequest::default()).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated);
     let e = apis.create_api(with(&bearer, pb::CreateApiRequest { api: None })).await.unwrap_err();
     assert_eq!((e.code(), e.message()), (tonic::Code::InvalidArgument, "api: is required"));
@@ -190,6 +190,6 @@ async fn grpc_admin_errors_are_precise_statuses() {
     apis.create_api(with(&bearer, pb::CreateApiRequest { api: Some(api.clone()) })).await.unwrap();
     let e = apis.create_api(with(&bearer, pb::CreateApiRequest { api: Some(api) })).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::AlreadyExists);
-    let listed = apis.list_apis(with(&bearer, pb::ListApisRequest {})).await.unwrap().into_inner();
+    let listed = apis.list_apis(with(&bearer, pb::ListApisRequest::default())).await.unwrap().into_inner();
     assert_eq!(listed.apis.len(), 1);
 }

@@ -109,14 +109,14 @@ async fn every_grpc_service_authenticates_and_reports_precise_statuses() {
     for secret in [None, Some(NODE_SECRET), Some("wrong")] {
         let mut apis = pb::api_service_client::ApiServiceClient::new(channel.clone());
         assert_eq!(
-            code(apis.list_apis(request(pb::ListApisRequest {}, secret)).await),
+            code(apis.list_apis(request(pb::ListApisRequest::default(), secret)).await),
             Code::Unauthenticated
         );
         let mut clients = pb::client_service_client::ClientServiceClient::new(channel.clone());
         let list = pb::ListClientsRequest { api_id: "a".into(), p: 0 };
         assert_eq!(code(clients.list_clients(request(list, secret)).await), Code::Unauthenticated);
         let mut policies = pb::policy_service_client::PolicyServiceClient::new(channel.clone());
-        let list = pb::ListPoliciesRequest { p: 0 };
+        let list = pb::ListPoliciesRequest::default();
         assert_eq!(code(policies.list_policies(request(list, secret)).await), Code::Unauthenticated);
         let mut users = pb::user_service_client::UserServiceClient::new(channel.clone());
         assert_eq!(

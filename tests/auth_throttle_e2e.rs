@@ -184,7 +184,7 @@ async fn the_admin_secret_is_throttled_per_address_over_rest_and_grpc() {
     // The same address over gRPC, on the same port.
     let channel = tonic::transport::Channel::from_shared(cp.url()).unwrap().connect().await.unwrap();
     let mut client = pb::api_service_client::ApiServiceClient::new(channel);
-    let mut request = tonic::Request::new(pb::ListApisRequest {});
+    let mut request = tonic::Request::new(pb::ListApisRequest::default());
     request.metadata_mut().insert("authorization", ADMIN_SECRET.parse().unwrap());
     let status = client.list_apis(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use gatehouse_control::{ControlPlane, KeylessIntent};
 use tonic::{Request, Response, Status};
 
-use super::{ok_status, required, status_from};
+use super::{ok_status, page, required, status_from};
 use crate::pb;
 use crate::wire::{
     api_from_wire, api_from_wire_with_warnings, api_to_wire, classic_to_wire, oas_from_wire, oas_to_wire,
@@ -80,10 +80,11 @@ impl pb::api_service_server::ApiService for ApiServiceImpl {
 
     async fn list_apis(
         &self,
-        _request: Request<pb::ListApisRequest>,
+        request: Request<pb::ListApisRequest>,
     ) -> Result<Response<pb::ListApisResponse>, Status> {
         let apis: Vec<pb::Api> = self.control.list_apis().await.iter().map(api_to_wire).collect();
-        Ok(Response::new(pb::ListApisResponse { apis, pages: 1 }))
+        let (apis, pages) = page(apis, request.into_inner().p);
+        Ok(Response::new(pb::ListApisResponse { apis, pages }))
     }
 
     async fn update_api(&self, request: Request<pb::UpdateApiRequest>) -> Result<Response<pb::Api>, Status> {

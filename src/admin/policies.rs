@@ -40,8 +40,18 @@ impl pb::policy_service_server::PolicyService for PolicyServiceImpl {
         &self,
         request: Request<pb::ListPoliciesRequest>,
     ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
-        let all: Vec<pb::Policy> = self.control.list_policies().await.iter().map(policy_to_wire).collect();
-        let (data, pages) = page(all, request.into_inner().p);
+        let r = request.into_inner();
+        // The Dashboard's `?active=`: any value asks for active policies only.
+        let only_active = !r.active.is_empty();
+        let all: Vec<pb::Policy> = self
+            .control
+            .list_policies()
+            .await
+            .iter()
+            .filter(|policy| policy.active || !only_active)
+            .map(policy_to_wire)
+            .collect();
+        let (data, pages) = page(all, r.p);
         Ok(Response::new(pb::ListPoliciesResponse { data, pages }))
     }
 

@@ -63,7 +63,7 @@ pub async fn run(cmd: ApisCommand, conn: &Conn) -> anyhow::Result<String> {
     let mut client = conn.apis();
     match cmd {
         ApisCommand::List => {
-            let r = client.list_apis(pb::ListApisRequest {}).await.map_err(rpc_error)?.into_inner();
+            let r = client.list_apis(pb::ListApisRequest::default()).await.map_err(rpc_error)?.into_inner();
             conn.render(&r, |r| table(&r.apis))
         }
         ApisCommand::Get { api_id } => {

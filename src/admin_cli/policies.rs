@@ -35,7 +35,7 @@ pub async fn run(cmd: PoliciesCommand, conn: &Conn) -> anyhow::Result<String> {
     match cmd {
         PoliciesCommand::List => {
             // p = 0: every page at once.
-            let r = service.list_policies(pb::ListPoliciesRequest { p: 0 }).await.map_err(rpc_error)?;
+            let r = service.list_policies(pb::ListPoliciesRequest::default()).await.map_err(rpc_error)?;
             conn.render(&r.into_inner(), |r| table(&r.data))
         }
         PoliciesCommand::Get { id } => {

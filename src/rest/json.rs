@@ -52,16 +52,27 @@ impl From<Status> for RestError {
     }
 }
 
+/// The query string of a request and how to read it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<'a> {
+    pub text: Option<&'a str>,
+    /// Fields whose query values are read as booleans: proto3 JSON takes only `true` and
+    /// `false` for a bool, so `?allow_keyless=true` becomes one.
+    pub bool_fields: &'a [&'a str],
+    /// `Some(fields)`: parameters naming none of `fields` are dropped (GET routes, see
+    /// `known_query` in `mod.rs`); `None`: every parameter goes into the request, where an
+    /// unknown one is refused when the message is decoded.
+    pub known: Option<&'a [&'a str]>,
+}
+
 /// One JSON object holding every field of the request message: the body (whole or as one
 /// field), then the query string for fields not set yet, then the path variables, which win.
-/// Query values are strings, except those of `bool_fields`: proto3 JSON takes only `true` and
-/// `false` for a bool, so `?allow_keyless=true` becomes one.
+/// Query values are strings, except those of `query.bool_fields`.
 pub fn merge_input(
     spec: BodySpec,
     body: Option<Value>,
     path_params: Vec<(&'static str, String)>,
-    query: Option<&str>,
-    bool_fields: &[&str],
+    query: Query<'_>,
 ) -> Result<Value, RestError> {
     let mut input = match (spec, body) {
         (BodySpec::Whole, Some(Value::Object(map))) => map,
@@ -78,14 +89,14 @@ pub fn merge_input(
         }
         _ => Map::new(),
     };
-    if let Some(query) = query {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+    if let Some(text) = query.text {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(text)
             .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("malformed query string: {e}")))?;
         for (name, value) in pairs {
-            if input.contains_key(&name) {
+            if input.contains_key(&name) || query.known.is_some_and(|known| !known.contains(&name.as_str())) {
                 continue;
             }
-            let value = if bool_fields.contains(&name.as_str()) {
+            let value = if query.bool_fields.contains(&name.as_str()) {
                 match value.as_str() {
                     "true" | "1" => Value::Bool(true),
                     "false" | "0" => Value::Bool(false),
@@ -150,8 +161,7 @@ mod tests {
             BodySpec::Whole,
             Some(json!({"api_id": "x", "a": 1})),
             vec![("api_id", "y".into())],
-            None,
-            &[],
+            Query::default(),
         )
         .unwrap();
         assert_eq!(v, json!({"api_id": "y", "a": 1}));
@@ -159,15 +169,17 @@ mod tests {
 
     #[test]
     fn body_field_and_query() {
-        let v = merge_input(BodySpec::Field("api"), Some(json!({"name": "n"})), vec![], Some("p=2"), &[])
-            .unwrap();
+        let query = Query { text: Some("p=2"), ..Query::default() };
+        let v = merge_input(BodySpec::Field("api"), Some(json!({"name": "n"})), vec![], query).unwrap();
         assert_eq!(v, json!({"api": {"name": "n"}, "p": "2"}));
     }
 
     #[test]
     fn bool_fields_read_from_the_query_as_booleans() {
-        let merge =
-            |query| merge_input(BodySpec::Field("document"), None, vec![], Some(query), &["allow_keyless"]);
+        let merge = |text| {
+            let query = Query { text: Some(text), bool_fields: &["allow_keyless"], known: None };
+            merge_input(BodySpec::Field("document"), None, vec![], query)
+        };
         assert_eq!(merge("allow_keyless=true&x=true").unwrap(), json!({"allow_keyless": true, "x": "true"}));
         assert_eq!(merge("allow_keyless=0").unwrap(), json!({"allow_keyless": false}));
         let e = merge("allow_keyless=yes").unwrap_err();
@@ -176,8 +188,21 @@ mod tests {
     }
 
     #[test]
+    fn only_known_parameters_are_kept_when_the_route_says_which() {
+        let query = Query {
+            text: Some("p=2&active=true&sort=name"),
+            bool_fields: &[],
+            known: Some(&["p", "active"]),
+        };
+        let v = merge_input(BodySpec::None, None, vec![], query).unwrap();
+        assert_eq!(v, json!({"p": "2", "active": "true"}));
+        let all = merge_input(BodySpec::None, None, vec![], Query { known: None, ..query }).unwrap();
+        assert_eq!(all, json!({"p": "2", "active": "true", "sort": "name"}));
+    }
+
+    #[test]
     fn non_object_whole_body_is_refused() {
-        let e = merge_input(BodySpec::Whole, Some(json!([1])), vec![], None, &[]).unwrap_err();
+        let e = merge_input(BodySpec::Whole, Some(json!([1])), vec![], Query::default()).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(e.message.contains("an array"), "{}", e.message);
     }

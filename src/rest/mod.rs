@@ -48,6 +48,9 @@ pub struct RouteSpec {
     pub response_body: Option<&'static str>,
     /// The request's top-level bool fields, whose query values are read as booleans.
     pub bool_fields: &'static [&'static str],
+    /// The request's top-level fields (proto and JSON names): on a GET, query parameters naming
+    /// none of them are ignored.
+    pub fields: &'static [&'static str],
     pub rpc: Rpc,
     /// The gRPC method, `/package.Service/Method`, for logs and traces.
     pub rpc_name: &'static str,
@@ -140,8 +143,21 @@ pub fn decode_request(
         BodySpec::None => None,
         BodySpec::Whole | BodySpec::Field(_) => Some(parse_body(content_type, body)?),
     };
-    let input = json::merge_input(route.body, body, path_params, query, route.bool_fields)?;
+    let query = json::Query { text: query, bool_fields: route.bool_fields, known: known_query(route) };
+    let input = json::merge_input(route.body, body, path_params, query)?;
     Ok((route, input))
+}
+
+/// Which query parameters a route reads; `None`: all of them, unknown ones refused.
+///
+/// On a GET, a parameter that names no field of the request is ignored, as Tyk's Dashboard
+/// ignores what it does not know (`GET /api/portal/policies?active=true&sort=name`): a read
+/// changes nothing, so nothing a misspelt or unsupported parameter meant can be done wrongly;
+/// at worst a filter Gatehouse lacks returns more than asked. On writes (POST, PUT, DELETE) an
+/// unknown parameter stays a 400, since there it may carry intent that must not be dropped
+/// silently (a misspelt `?allow_keyless=true` on an OAS import must be told, not read as no).
+fn known_query(route: &RouteSpec) -> Option<&'static [&'static str]> {
+    (route.verb == "GET").then_some(route.fields)
 }
 
 /// The whole body, within `deadline` (else 408) and [`MAX_BODY_BYTES`] (else 413).
