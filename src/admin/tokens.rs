@@ -112,7 +112,8 @@ impl pb::token_service_server::TokenService for TokenServiceImpl {
         request: Request<pb::ListClientTokensRequest>,
     ) -> Result<Response<pb::ListClientTokensResponse>, Status> {
         let r = request.into_inner();
-        let page = usize::try_from(r.p).unwrap_or(1).max(1);
+        // 0 or less (no `?p=`): every live token, as Tyk answers.
+        let page = usize::try_from(r.p).unwrap_or(0);
         let (tokens, pages) = self
             .control
             .list_client_tokens(required("api_id", &r.api_id)?, required("client_id", &r.client_id)?, page)

@@ -86,6 +86,9 @@ impl ControlPlane {
 /// Page size of token listings.
 pub const TOKEN_PAGE_SIZE: usize = 100;
 
+/// Index entries read per store call when every token is listed.
+const LIST_CHUNK: usize = 1000;
+
 /// How long a family revoked by an admin is remembered: as long as the longest default token
 /// life, so a refresh racing with the revocation cannot resurrect it.
 fn family_window() -> std::time::Duration {
@@ -102,7 +105,10 @@ impl ControlPlane {
         Ok(count)
     }
 
-    /// A page (from 1) of a client's live tokens, as (id, expiry) pairs, and the page count.
+    /// A page (from 1) of a client's live tokens, as (id, expiry) pairs, and the page count;
+    /// page 0: every live token, as Tyk lists them without `?p=`. Those are read from the store
+    /// [`LIST_CHUNK`] at a time, so no single store reply grows with the client's token count
+    /// (the answer still holds them all, as Tyk's does).
     pub async fn list_client_tokens(
         &self,
         api_id: &str,
@@ -111,10 +117,26 @@ impl ControlPlane {
     ) -> Result<(Vec<(String, u64)>, usize), ControlError> {
         let tokens = self.token_store()?;
         self.get_client(api_id, client_id).await?;
-        let offset = page.saturating_sub(1).saturating_mul(TOKEN_PAGE_SIZE);
-        let (entries, total) = tokens
-            .list_client_tokens(&ClientRef { api_id, client_id }, unix_seconds(), offset, TOKEN_PAGE_SIZE)
-            .await?;
+        let client = ClientRef { api_id, client_id };
+        let now = unix_seconds();
+        let (entries, total) = if page == 0 {
+            let mut all = Vec::new();
+            loop {
+                // Offsets stay valid between chunks: a listing only drops entries at or after
+                // the offset it reads from, and `now` is the same for every chunk.
+                let (chunk, _) = tokens.list_client_tokens(&client, now, all.len(), LIST_CHUNK).await?;
+                let last = chunk.len() < LIST_CHUNK;
+                all.extend(chunk);
+                if last {
+                    break;
+                }
+            }
+            let total = all.len();
+            (all, total)
+        } else {
+            let offset = page.saturating_sub(1).saturating_mul(TOKEN_PAGE_SIZE);
+            tokens.list_client_tokens(&client, now, offset, TOKEN_PAGE_SIZE).await?
+        };
         let listed = entries
             .into_iter()
             .map(|(entry, expires)| {
