@@ -54,7 +54,8 @@ async fn introspection_reports_unknown_expired_spent_and_foreign_tokens_inactive
     let far_future = NOW + 10 * DEFAULT_REFRESH_TTL;
     let cases = [
         ("unknown", "no-such-token".to_owned(), NOW),
-        ("expired access token", access.clone(), NOW + DEFAULT_ACCESS_TTL),
+        // Live through its last second, NOW + DEFAULT_ACCESS_TTL; expired after it.
+        ("expired access token", access.clone(), NOW + DEFAULT_ACCESS_TTL + 1),
         ("expired refresh token", refresh.clone(), far_future),
         ("another API's token", foreign.clone(), NOW),
     ];

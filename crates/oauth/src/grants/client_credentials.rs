@@ -3,8 +3,6 @@
 // Store methods used: put_session, index_client_token.
 use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, SessionStore};
 
-use std::time::Duration;
-
 use gatehouse_model::{GrantType, Session};
 
 use super::{GrantContext, Issued, TokenIssuer, TokenResponse};
@@ -42,7 +40,7 @@ impl<S: SessionStore + ClientTokenIndex> TokenIssuer<'_, S> {
         // only when both succeeded, so neither order protects anything the other would not.
         let entry = ClientTokenEntry::Access(key);
         tokio::try_join!(
-            self.store.put_session(&key, &session, Duration::from_secs(ttl)),
+            self.store.put_session(&key, &session, session.storage_ttl(now)),
             self.store.index_client_token(&owner, &entry, session.expires_at),
         )
         .map_err(store_unavailable)?;

@@ -241,9 +241,10 @@ impl<S: SessionStore + GrantStore + ClientTokenIndex> TokenIssuer<'_, S> {
         // All four writes at once (one round trip on a pipelining store): the tokens are handed
         // out only when every write succeeded, so no order among them protects anything.
         tokio::try_join!(
-            self.store.put_session(&access_key, &session, Duration::from_secs(access_ttl)),
+            self.store.put_session(&access_key, &session, session.storage_ttl(now)),
             put_refresh,
-            self.store.set_family(&seed.family_id, &members, Duration::from_secs(family_ttl)),
+            // One second more: the access token is live through its last second.
+            self.store.set_family(&seed.family_id, &members, Duration::from_secs(family_ttl + 1)),
             self.store.index_client_token(&owner, &family_entry, now + family_ttl),
         )
         .map_err(store_unavailable)?;
