@@ -125,6 +125,15 @@ async fn an_expired_token_is_told_so_as_tyk_tells_it() {
     .await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("Key has expired, please renew"), "{body}");
+    // And it stays so, well past the instant the token expired (the store used to drop the
+    // session then, and the answer became "Key not authorised").
+    let since = std::time::Instant::now();
+    while since.elapsed() < Duration::from_millis(2500) {
+        let (status, body) = dev.call("short", &token).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("Key has expired, please renew"), "after {:?}: {body}", since.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
