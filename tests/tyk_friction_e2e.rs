@@ -197,3 +197,61 @@ async fn list_routes_take_the_dashboards_parameters() {
     let (s, v) = dev.admin("POST", "/api/portal/policies?alow_keyless=true", Some(json!({"id": "x"}))).await;
     assert_eq!(s, 400, "{v}");
 }
+
+/// The same on a control plane and gateway sharing a real Redis: revoked tokens leave the
+/// listing, and an expired token is told so past the instant it expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_listings_drop_revoked_tokens_and_expiry_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = gatehouse_testkit::RedisServer::start();
+    let upstream = EchoUpstream::start("svc").await;
+    let cp = ControlPlaneProcess::start_with_redis(&dir.path().join("data"), dir.path(), &redis.url());
+    let gw = GatewayProcess::start("friction-gw", &cp.url(), &redis.url(), dir.path());
+    let http = reqwest::Client::new();
+    for (id, ttl) in [("svc", 3600), ("short", 1)] {
+        let api = json!({"api_id": id, "listen_path": format!("/{id}/"), "upstream_url": upstream.url(),
+                         "oauth": {"allowed_grant_types": ["client_credentials"], "access_token_ttl_seconds": ttl}});
+        admin(&http, &cp.url(), "POST", "/api/apis", api).await;
+        admin(
+            &http,
+            &cp.url(),
+            "POST",
+            &format!("/api/apis/oauth/{id}"),
+            json!({"client_id": "app", "secret": "app-secret-1"}),
+        )
+        .await;
+        wait_for_client(&http, &gw.url(&format!("/{id}/oauth/introspect")), "app", "app-secret-1").await;
+    }
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(access_token(&http, &gw.url("/svc/oauth/token"), "app", "app-secret-1").await);
+    }
+    admin(&http, &cp.url(), "POST", "/api/apis/oauth/app/revoke", json!({"token": tokens[0]})).await;
+    let r = http
+        .post(gw.url("/svc/oauth/revoke"))
+        .basic_auth("app", Some("app-secret-1"))
+        .form(&[("token", tokens[1].as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let listed = admin(&http, &cp.url(), "GET", "/api/apis/oauth/svc/app/tokens", Value::Null).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+
+    let token = access_token(&http, &gw.url("/short/oauth/token"), "app", "app-secret-1").await;
+    let call = || async {
+        let r = http.get(gw.url("/short/x")).bearer_auth(&token).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    eventually("the token expires", Duration::from_secs(10), || async {
+        (call().await.0 != 200).then_some(())
+    })
+    .await;
+    let since = std::time::Instant::now();
+    while since.elapsed() < Duration::from_millis(2500) {
+        let (status, body) = call().await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("Key has expired, please renew"), "after {:?}: {body}", since.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
