@@ -107,7 +107,7 @@ impl ControlPlane {
 
     /// A page (from 1) of a client's live tokens, as (id, expiry) pairs, and the page count;
     /// page 0: every live token, as Tyk lists them without `?p=`. Those are read from the store
-    /// [`LIST_CHUNK`] at a time, so no single store reply grows with the client's token count
+    /// a thousand at a time, so no single store reply grows with the client's token count
     /// (the answer still holds them all, as Tyk's does).
     pub async fn list_client_tokens(
         &self,
