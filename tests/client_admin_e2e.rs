@@ -11,29 +11,7 @@ use common::*;
 use gatehouse_testkit::EchoUpstream;
 use serde_json::{Value, json};
 
-struct Dev {
-    inner: DevProcess,
-    http: reqwest::Client,
-}
-
 impl Dev {
-    fn start(dir: &std::path::Path) -> Self {
-        Self { inner: DevProcess::start_with_secret(dir, ADMIN_SECRET), http: reqwest::Client::new() }
-    }
-
-    async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.inner.admin))
-            .header("authorization", ADMIN_SECRET);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let r = request.send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     async fn token(&self, client_id: &str, secret: &str) -> (u16, Value) {
         let r = self
             .http

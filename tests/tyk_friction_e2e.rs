@@ -12,29 +12,7 @@ use common::*;
 use gatehouse_testkit::EchoUpstream;
 use serde_json::{Value, json};
 
-struct Dev {
-    inner: DevProcess,
-    http: reqwest::Client,
-}
-
 impl Dev {
-    fn start(dir: &std::path::Path) -> Self {
-        Self { inner: DevProcess::start_with_secret(dir, ADMIN_SECRET), http: reqwest::Client::new() }
-    }
-
-    async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.inner.admin))
-            .header("authorization", ADMIN_SECRET);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let r = request.send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     /// An OAuth API at `/<id>/` with the client_credentials grant and `extra` oauth settings.
     async fn oauth_api(&self, id: &str, upstream: &EchoUpstream, extra: Value) {
         let mut oauth = json!({"allowed_grant_types": ["client_credentials"]});
@@ -94,15 +72,8 @@ async fn token_listings_show_every_live_token_and_only_those() {
     let body = json!({"token": tokens[0], "token_type_hint": "access_token"});
     let (s, v) = dev.admin("POST", "/api/apis/oauth/app/revoke", Some(body)).await;
     assert_eq!((s, v["Message"].as_str()), (200, Some("access token revoked")), "{v}");
-    let r = dev
-        .http
-        .post(format!("{}/svc/oauth/revoke", dev.inner.gateway))
-        .basic_auth("app", Some("app-secret-1"))
-        .form(&[("token", tokens[1].as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let revoke_url = format!("{}/svc/oauth/revoke", dev.inner.gateway);
+    assert_eq!(oauth_revoke(&dev.http, &revoke_url, "app", "app-secret-1", &tokens[1]).await, 200);
     assert_eq!(dev.call("svc", &tokens[1]).await.0, 401);
     let listed = dev.listed("svc", "app", "").await;
     assert_eq!(listed.len(), 148);
@@ -227,14 +198,10 @@ async fn on_redis_listings_drop_revoked_tokens_and_expiry_is_told() {
         tokens.push(access_token(&http, &gw.url("/svc/oauth/token"), "app", "app-secret-1").await);
     }
     admin(&http, &cp.url(), "POST", "/api/apis/oauth/app/revoke", json!({"token": tokens[0]})).await;
-    let r = http
-        .post(gw.url("/svc/oauth/revoke"))
-        .basic_auth("app", Some("app-secret-1"))
-        .form(&[("token", tokens[1].as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        oauth_revoke(&http, &gw.url("/svc/oauth/revoke"), "app", "app-secret-1", &tokens[1]).await,
+        200
+    );
     let listed = admin(&http, &cp.url(), "GET", "/api/apis/oauth/svc/app/tokens", Value::Null).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 

@@ -345,3 +345,52 @@ pub async fn wait_for_client(http: &reqwest::Client, introspect_url: &str, clien
     })
     .await;
 }
+
+/// `gatehouse dev` with [`ADMIN_SECRET`], and admin calls that report their status.
+pub struct Dev {
+    pub inner: DevProcess,
+    pub http: reqwest::Client,
+}
+
+impl Dev {
+    pub fn start(dir: &Path) -> Self {
+        Self { inner: DevProcess::start_with_secret(dir, ADMIN_SECRET), http: reqwest::Client::new() }
+    }
+
+    /// An admin REST call: its status and JSON body (`Null` when there is none).
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method.parse().expect("an HTTP method"), format!("{}{path}", self.inner.admin))
+            .header("authorization", ADMIN_SECRET);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.expect("admin request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// RFC 7009 revocation of `token` at `revoke_url`, authenticating with HTTP Basic; the status.
+pub async fn oauth_revoke(
+    http: &reqwest::Client,
+    revoke_url: &str,
+    client_id: &str,
+    secret: &str,
+    token: &str,
+) -> u16 {
+    http.post(revoke_url)
+        .basic_auth(client_id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("revocation request")
+        .status()
+        .as_u16()
+}
