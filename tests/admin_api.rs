@@ -80,8 +80,9 @@ async fn rest_admin_errors_are_precise() {
     let (s, _) = call(&http, &dev, "POST", "/api/apis", Some("[1,2]")).await;
     assert_eq!(s, 400);
 
-    // Create (id generated), conflict on id and on listen path.
-    let api = r#"{"name":"a","listen_path":"/a","upstream_url":"http://127.0.0.1:1"}"#;
+    // Create (id generated), conflict on id and on listen path. An OAuth API: clients are
+    // registered on it below.
+    let api = r#"{"name":"a","listen_path":"/a","upstream_url":"http://127.0.0.1:1","oauth":{"allowed_grant_types":["client_credentials"]}}"#;
     let (s, created) = call(&http, &dev, "POST", "/api/apis/", Some(api)).await;
     assert_eq!(s, 200, "{created}");
     let api_id = created["api_id"].as_str().unwrap().to_owned();
