@@ -126,6 +126,7 @@ impl ShardParts {
 }
 
 pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    sync::check_url(&args.control_plane)?;
     let serving_threads = match args.serving_threads {
         0 => shards::default_count(),
         n => n,
