@@ -62,9 +62,7 @@ fn check(uri: &str, field: &str, separator: &str) -> Result<(), ValidationError>
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err(ValidationError::new(field, EXAMPLE));
     };
-    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
-    if !scheme_ok || rest.is_empty() {
+    if !is_scheme(scheme) || rest.is_empty() {
         return Err(ValidationError::new(field, EXAMPLE));
     }
     // Characters RFC 3986 never allows unencoded: a value holding them is not one URI.
@@ -97,10 +95,14 @@ fn second_uri(rest: &str) -> Option<char> {
     rest.match_indices([';', ',']).find_map(|(i, joiner)| {
         let after = &rest[i + 1..];
         let (scheme, _) = after.split_once("://")?;
-        let is_scheme = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
-        is_scheme.then(|| joiner.chars().next()).flatten()
+        is_scheme(scheme).then(|| joiner.chars().next()).flatten()
     })
+}
+
+/// RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn is_scheme(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
 #[cfg(test)]

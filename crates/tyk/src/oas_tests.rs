@@ -33,7 +33,8 @@ fn oauth_doc() -> Value {
     })
 }
 
-fn set(doc: &mut Value, pointer: &str, value: Value) {
+/// Sets the member at `pointer` (its parent must exist). Shared with `token_auth_tests`.
+pub(crate) fn set(doc: &mut Value, pointer: &str, value: Value) {
     let (parent, key) = pointer.rsplit_once('/').unwrap();
     doc.pointer_mut(parent)
         .unwrap_or_else(|| panic!("{parent}"))

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::oas_tests::set;
 use gatehouse_model::CredentialLocation;
 
 /// An Auth Token API as Tyk's documentation writes one: the OpenAPI `apiKey` scheme says where
@@ -39,15 +40,6 @@ fn classic_token_def() -> Value {
         "proxy": { "listen_path": "/orders/", "target_url": "http://orders:8080", "strip_listen_path": true },
         "version_data": { "not_versioned": true, "versions": { "Default": { "name": "Default" } } }
     })
-}
-
-fn set(doc: &mut Value, pointer: &str, value: Value) {
-    let (parent, key) = pointer.rsplit_once('/').unwrap();
-    doc.pointer_mut(parent)
-        .unwrap_or_else(|| panic!("{parent}"))
-        .as_object_mut()
-        .unwrap()
-        .insert(key.into(), value);
 }
 
 const OAS_SCHEME: &str = "x-tyk-api-gateway.server.authentication.securitySchemes.authToken";
