@@ -26,8 +26,8 @@ pub(crate) const GATEHOUSE: &str = "gatehouse";
 pub(crate) const OAUTH_CONFIG: &str = "oauth";
 pub(crate) const TOKEN_CONFIG: &str = "authToken";
 
-/// Authentication switches other than OAuth, auth tokens and keyless, with the method's name. Dropping any of
-/// them would leave the API less protected than in Tyk, so each stops the import.
+/// Authentication switches other than OAuth, auth tokens and keyless, with the method's name.
+/// Dropping any of them would leave the API less protected than in Tyk, so each stops the import.
 const OTHER_METHODS: [(&str, &str); 8] = [
     ("use_basic_auth", "basic"),
     ("enable_jwt", "JWT"),
@@ -304,11 +304,7 @@ fn token_extras(config: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
         return Err(ImportError::new(config.at("validate_signature"), credentials::SIGNATURES_REFUSED));
     }
     if config.flag("use_certificate")? {
-        w.add(
-            &config.at("use_certificate"),
-            "Tyk's keys bound to client certificates have no counterpart; Gatehouse reads the bearer \
-             token only",
-        );
+        w.add(&config.at("use_certificate"), unsupported("use_certificate"));
     }
     Ok(())
 }

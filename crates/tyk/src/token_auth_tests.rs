@@ -113,7 +113,7 @@ fn a_tyk_oas_auth_token_keeps_its_header_query_cookie_and_strip() {
 }
 
 #[test]
-fn a_tyk_oas_auth_token_with_signatures_is_refused() {
+fn a_tyk_oas_auth_token_with_signatures_is_refused_with_certificates_warned() {
     let mut doc = oas_token_doc();
     set(
         &mut doc,
@@ -123,6 +123,19 @@ fn a_tyk_oas_auth_token_with_signatures_is_refused() {
     let err = import_oas(&doc).unwrap_err();
     assert_eq!(err.path, format!("{OAS_SCHEME}.signatureValidation.enabled"));
     assert!(err.message.contains("weaken"), "{err}");
+
+    // Keys bound to certificates are Tyk's own keys: a warning, nothing weaker.
+    let mut doc = oas_token_doc();
+    set(
+        &mut doc,
+        "/x-tyk-api-gateway/server/authentication/securitySchemes/authToken/enableClientCertificate",
+        json!(true),
+    );
+    let w = import_oas(&doc).unwrap().warnings;
+    assert!(
+        w.iter().any(|w| w.starts_with(&format!("{OAS_SCHEME}.enableClientCertificate: Tyk's keys bound"))),
+        "{w:#?}"
+    );
 }
 
 #[test]
