@@ -60,7 +60,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         ),
         (StateStoreKind::Redis, None) => bail!("--state-store redis needs --redis URL"),
     };
-    let control = ControlPlane::open(store, tokens).await?;
+    let control = ControlPlane::open_with(store, tokens, args.clients.settings()).await?;
     let tls = match args.tls.load(args.tls_client_ca.clone())? {
         Some(config) => Some(ListenerTls { config, hsts: args.tls.hsts()? }),
         None => None,
@@ -230,8 +230,12 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     };
     // One in-memory token store serves both roles, as Redis would serve both in production.
     let tokens = AnyTokenStore::Memory(MemoryTokenStore::new());
-    let control =
-        ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), Some(tokens.clone())).await?;
+    let control = ControlPlane::open_with(
+        AnyStateStore::Memory(MemoryStateStore::new()),
+        Some(tokens.clone()),
+        args.clients.settings(),
+    )
+    .await?;
     // Before binding: loading the system's CA certificates takes a moment, and scripts (and
     // tests) take the open ports as the sign that the addresses below are printed.
     let upstream = UpstreamClient::new(ProxyTimeouts::default())

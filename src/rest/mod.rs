@@ -6,6 +6,7 @@
 //! body into one JSON request, and maps gRPC statuses to HTTP codes with the Tyk Dashboard's
 //! error body `{"Status":"Error","Message":…,"Meta":null}`.
 
+mod dashboard;
 mod json;
 mod matcher;
 
@@ -138,7 +139,9 @@ pub fn decode_request(
     let (route, path_params) = route_of(method, path)?;
     let body = match route.body {
         BodySpec::None => None,
-        BodySpec::Whole | BodySpec::Field(_) => Some(parse_body(content_type, body)?),
+        BodySpec::Whole | BodySpec::Field(_) => {
+            Some(dashboard::reshape(route.rpc, parse_body(content_type, body)?))
+        }
     };
     let input = json::merge_input(route.body, body, path_params, query, route.bool_fields)?;
     Ok((route, input))
