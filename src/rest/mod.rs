@@ -4,7 +4,8 @@
 //! request message, invokes the same service implementation gRPC uses, and encodes the answer:
 //! there is no second, hand-kept route table. This module matches paths, merges path, query and
 //! body into one JSON request, and maps gRPC statuses to HTTP codes with the Tyk Dashboard's
-//! error body `{"Status":"Error","Message":…,"Meta":null}`.
+//! error body `{"Status":"Error","Message":…,"Meta":null}`, or on the Tyk Gateway API's paths
+//! with that API's envelope (`tyk.rs`).
 
 mod json;
 mod matcher;
