@@ -33,7 +33,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         None => None,
     };
     let secrets = ControlSecrets {
-        admin: SecretCheck::new(&args.admin_secret, "admin").context("--admin-secret")?,
+        admin: SecretCheck::new(&args.admin_secret, "admin").context("--admin-secret")?.with_tyk_header(),
         node,
     };
     if args.node_secret.as_deref() == Some(args.admin_secret.as_str()) {
@@ -225,7 +225,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
     let node_secret = gatehouse_oauth::token::mint();
     let secrets = ControlSecrets {
-        admin: SecretCheck::new(&admin_secret, "admin").context("--admin-secret")?,
+        admin: SecretCheck::new(&admin_secret, "admin").context("--admin-secret")?.with_tyk_header(),
         node: Some(SecretCheck::new(&node_secret, "node")?),
     };
     // One in-memory token store serves both roles, as Redis would serve both in production.

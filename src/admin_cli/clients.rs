@@ -141,6 +141,7 @@ pub async fn run(cmd: ClientsCommand, conn: &Conn) -> anyhow::Result<String> {
                 description: f.description.unwrap_or(current.description),
                 client_name: f.name.unwrap_or(current.client_name),
                 meta_data: if f.meta.is_empty() { current.meta_data } else { f.meta.into_iter().collect() },
+                secret: String::new(),
             };
             let client = service.update_client(request).await.map_err(rpc_error)?.into_inner();
             if client.policy_id != old_policy {

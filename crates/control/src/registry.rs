@@ -127,6 +127,20 @@ impl ControlPlane {
         self.current.read().await.state.apis.get(api_id).cloned().ok_or_else(|| api_not_found(api_id))
     }
 
+    /// The id of the API listening on `listen_path` (its slashes optional), as the Tyk Gateway
+    /// API's paths under a listen path name their API.
+    pub async fn api_id_by_listen_path(&self, listen_path: &str) -> Result<String, ControlError> {
+        let wanted = listen_path.trim_matches('/');
+        let current = self.current.read().await;
+        current
+            .state
+            .apis
+            .values()
+            .find(|api| api.listen_path.trim_matches('/') == wanted)
+            .map(|api| api.api_id.clone())
+            .ok_or_else(|| ControlError::NotFound(format!("no API listens on {listen_path:?}")))
+    }
+
     /// Registers a new API. Its id is generated when empty.
     pub async fn create_api(&self, mut api: Api) -> Result<Api, ControlError> {
         if api.api_id.is_empty() {
