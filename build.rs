@@ -69,9 +69,12 @@ struct Route {
     body: Option<String>,
     /// `response_body`: the REST answer is this field of the response message.
     response_body: Option<String>,
+    /// `response_body` names a `google.protobuf.Value`.
+    response_body_is_value: bool,
     service: String,
     method: String,
     input_type: String,
+    output_type: String,
     /// Top-level bool fields of the request: their query values (`?allow_keyless=true`) become
     /// JSON booleans, which proto3 JSON requires.
     bool_fields: Vec<String>,
@@ -124,6 +127,9 @@ fn route_from_rule(method: &MethodDescriptor, rule: &prost_reflect::DynamicMessa
             let var = var
                 .strip_suffix('}')
                 .ok_or_else(|| format!("{}: unsupported path segment {segment:?}", method.full_name()))?;
+            // `{name=**}`: one or more whole segments (a listen path); nothing else of the
+            // template syntax is supported.
+            let var = var.strip_suffix("=**").unwrap_or(var);
             if var.contains(['=', '.', '*']) || input.get_field_by_name(var).is_none() {
                 return Err(format!(
                     "{}: path variable {var:?} must name a top-level field",
@@ -143,14 +149,20 @@ fn route_from_rule(method: &MethodDescriptor, rule: &prost_reflect::DynamicMessa
         b if method.output().get_field_by_name(&b).is_some() => Some(b),
         b => return Err(format!("{}: response_body field {b:?} does not exist", method.full_name())),
     };
+    let response_body_is_value = response_body
+        .as_deref()
+        .and_then(|b| method.output().get_field_by_name(b))
+        .is_some_and(|f| matches!(f.kind(), prost_reflect::Kind::Message(m) if m.full_name() == "google.protobuf.Value"));
     Ok(Route {
         verb,
         template,
         body,
         response_body,
+        response_body_is_value,
         service: method.parent_service().name().to_owned(),
         method: method.name().to_owned(),
         input_type: input.name().to_owned(),
+        output_type: method.output().name().to_owned(),
         bool_fields: input
             .fields()
             .filter(|f| !f.is_list() && matches!(f.kind(), prost_reflect::Kind::Bool))
@@ -198,10 +210,12 @@ fn render_routes(routes: &[Route]) -> String {
         };
         let _ = writeln!(
             out,
-            "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, response_body: {:?}, bool_fields: &{:?}, fields: &{:?}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
+            "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, response_body: {:?}, response_body_is_value: {}, output_type: {:?}, bool_fields: &{:?}, fields: &{:?}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
             r.verb,
             r.template,
             r.response_body.as_deref(),
+            r.response_body_is_value,
+            r.output_type,
             r.bool_fields,
             r.fields,
             r.service,

@@ -77,6 +77,8 @@ pub struct ControlPlaneArgs {
     pub connections: crate::cli_limits::ConnectionLimitArgs,
     #[command(flatten)]
     pub auth: crate::cli_auth::AuthGuardArgs,
+    #[command(flatten)]
+    pub clients: crate::cli_clients::ClientArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -184,4 +186,6 @@ pub struct DevArgs {
     pub paths: crate::cli_paths::PathArgs,
     #[command(flatten)]
     pub auth: crate::cli_auth::AuthGuardArgs,
+    #[command(flatten)]
+    pub clients: crate::cli_clients::ClientArgs,
 }

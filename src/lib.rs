@@ -35,6 +35,7 @@ pub mod admin_cli;
 pub mod channel;
 pub mod cli;
 pub mod cli_auth;
+pub mod cli_clients;
 pub mod cli_limits;
 pub mod cli_paths;
 pub mod cli_public;

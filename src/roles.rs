@@ -33,7 +33,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         None => None,
     };
     let secrets = ControlSecrets {
-        admin: SecretCheck::new(&args.admin_secret, "admin").context("--admin-secret")?,
+        admin: SecretCheck::new(&args.admin_secret, "admin").context("--admin-secret")?.with_tyk_header(),
         node,
     };
     if args.node_secret.as_deref() == Some(args.admin_secret.as_str()) {
@@ -60,7 +60,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         ),
         (StateStoreKind::Redis, None) => bail!("--state-store redis needs --redis URL"),
     };
-    let control = ControlPlane::open(store, tokens).await?;
+    let control = ControlPlane::open_with(store, tokens, args.clients.settings()).await?;
     let tls = match args.tls.load(args.tls_client_ca.clone())? {
         Some(config) => Some(ListenerTls { config, hsts: args.tls.hsts()? }),
         None => None,
@@ -126,6 +126,7 @@ impl ShardParts {
 }
 
 pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    sync::check_url(&args.control_plane)?;
     let serving_threads = match args.serving_threads {
         0 => shards::default_count(),
         n => n,
@@ -224,13 +225,17 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
     let node_secret = gatehouse_oauth::token::mint();
     let secrets = ControlSecrets {
-        admin: SecretCheck::new(&admin_secret, "admin").context("--admin-secret")?,
+        admin: SecretCheck::new(&admin_secret, "admin").context("--admin-secret")?.with_tyk_header(),
         node: Some(SecretCheck::new(&node_secret, "node")?),
     };
     // One in-memory token store serves both roles, as Redis would serve both in production.
     let tokens = AnyTokenStore::Memory(MemoryTokenStore::new());
-    let control =
-        ControlPlane::open(AnyStateStore::Memory(MemoryStateStore::new()), Some(tokens.clone())).await?;
+    let control = ControlPlane::open_with(
+        AnyStateStore::Memory(MemoryStateStore::new()),
+        Some(tokens.clone()),
+        args.clients.settings(),
+    )
+    .await?;
     // Before binding: loading the system's CA certificates takes a moment, and scripts (and
     // tests) take the open ports as the sign that the addresses below are printed.
     let upstream = UpstreamClient::new(ProxyTimeouts::default())

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use gatehouse_gateway::LiveConfig;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Uri};
+use tonic::body::Body;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 
@@ -26,6 +29,25 @@ pub struct ControlPlaneAccess {
     pub node_secret: Option<String>,
     /// For an https URL: roots to verify the control plane, and the client certificate.
     pub tls: Option<gatehouse_tls::rustls::ClientConfig>,
+}
+
+/// Refuses, at start, a `--control-plane` that cannot name a control plane: without a scheme
+/// (`control-plane:7070`) it would otherwise be retried forever and the gateway never be ready.
+pub fn check_url(url: &str) -> anyhow::Result<()> {
+    let expected = "expected http://host:port or https://host:port";
+    let uri: Uri =
+        url.parse().with_context(|| format!("--control-plane {url:?} is not a URL: {expected}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        anyhow::bail!("--control-plane {url:?} has no http:// or https:// scheme: {expected}");
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        anyhow::bail!("--control-plane {url:?} names no host: {expected}");
+    }
+    // gRPC calls go to fixed paths at the root: a path here would be silently dropped.
+    if uri.path() != "/" || uri.query().is_some() {
+        anyhow::bail!("--control-plane {url:?} has a path or query, which gRPC cannot use: {expected}");
+    }
+    Ok(())
 }
 
 /// Follows the control plane at `url` forever. While it is unreachable the gateway keeps
@@ -71,6 +93,10 @@ async fn follow_once(
     let channel = crate::channel::connect(endpoint, access.tls.as_ref(), CONNECT_TIMEOUT)
         .await
         .context("cannot connect")?;
+    let answered_by: std::sync::Arc<str> = url.into();
+    let channel = tower::ServiceBuilder::new()
+        .map_response(move |response| explain_non_grpc(&answered_by, response))
+        .service(channel);
     let secret: Option<MetadataValue<_>> = match &access.node_secret {
         Some(secret) => {
             Some(secret.parse().map_err(|_| anyhow::anyhow!("node secret is not a valid header value"))?)
@@ -116,4 +142,67 @@ async fn follow_once(
         }
     }
     Ok(())
+}
+
+/// A gRPC answer as it is; anything else (a gateway's port, a web server) as a trailers-only
+/// gRPC error saying what answered. tonic would otherwise read the HTTP body as gRPC frames
+/// and fail on its first byte (`invalid compression flag: 123` for a JSON `{`), after the call
+/// seemed to succeed, which also reset the backoff.
+fn explain_non_grpc(url: &str, response: http::Response<Body>) -> http::Response<Body> {
+    let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.starts_with("application/grpc") {
+        return response;
+    }
+    let message =
+        format!("this is not a Gatehouse control plane (HTTP {} from {url})", response.status().as_u16());
+    let mut explained = http::Response::new(Body::empty());
+    let headers = explained.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from(tonic::Code::Unavailable as i32));
+    // grpc-message is percent-encoded on the wire; tonic decodes it.
+    let encoded = percent_encoding::utf8_percent_encode(&message, percent_encoding::CONTROLS).to_string();
+    if let Ok(value) = HeaderValue::from_str(&encoded) {
+        headers.insert("grpc-message", value);
+    }
+    explained
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_control_plane_url_needs_a_scheme_and_a_host_and_nothing_else() {
+        for good in ["http://control-plane:7070", "https://cp.example.com", "http://127.0.0.1:7070/"] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "control-plane:7070",
+            "127.0.0.1:7070",
+            "ftp://cp:7070",
+            "http://",
+            "http://cp:7070/api",
+            "http://cp:7070/?x=1",
+            "",
+        ] {
+            let error = check_url(bad).unwrap_err().to_string();
+            assert!(error.starts_with("--control-plane"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_plain_http_answer_becomes_an_unavailable_status_naming_what_answered() {
+        let response = http::Response::builder()
+            .status(404)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Body::empty())
+            .unwrap();
+        let explained = explain_non_grpc("http://127.0.0.1:8080", response);
+        let status = tonic::Status::from_header_map(explained.headers()).unwrap();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "this is not a Gatehouse control plane (HTTP 404 from http://127.0.0.1:8080)"
+        );
+    }
 }

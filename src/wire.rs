@@ -1,11 +1,11 @@
 //! Conversions between wire types ([`crate::pb`]) and domain types ([`gatehouse_model`]).
 //! Validation that needs no state happens here, so errors name the wire field.
 
-use gatehouse_control::{ClientFields, NewClient, NewUser};
+use gatehouse_control::{ClientFields, NewClient, NewUser, redirect_uris};
 use gatehouse_model::{
     AccessDefinition, AccessSpec, Api, Change, Client, ClientKey, ConfigState, CredentialLocation, GrantType,
-    Notifications, OAuthSettings, Policy, ResourceOwner, SecretHash, UpstreamTls, ValidationError,
-    Versioning,
+    Notifications, OAuthSettings, Policy, RedirectUris, ResourceOwner, SecretHash, UpstreamTls,
+    ValidationError, Versioning,
 };
 
 use gatehouse_tyk::Imported;
@@ -216,6 +216,7 @@ macro_rules! client_fields_from_wire {
             client_id: $r.client_id,
             client_name: $r.client_name,
             redirect_uri: $r.redirect_uri,
+            redirect_uris: $r.redirect_uris,
             policy_id: $r.policy_id,
             meta_data: $r.meta_data.into_iter().collect(),
             description: $r.description,
@@ -330,13 +331,15 @@ fn user_from_record(r: pb::UserRecord) -> Result<ResourceOwner, StreamError> {
     })
 }
 
-/// The public view of a client; `secret` only in the response that created it.
-pub fn client_to_wire(c: &Client, secret: Option<String>) -> pb::OAuthClient {
+/// The public view of a client; `secret` only in the response that created it. `separator`
+/// joins several redirect URIs into Tyk's single `redirect_uri` (empty: the first alone).
+pub fn client_to_wire(c: &Client, secret: Option<String>, separator: &str) -> pb::OAuthClient {
     pb::OAuthClient {
         client_id: c.client_id.clone(),
         api_id: c.api_id.clone(),
         client_name: c.client_name.clone(),
-        redirect_uri: c.redirect_uri.clone(),
+        redirect_uri: redirect_uris::shown(&c.redirect_uris, separator),
+        redirect_uris: c.redirect_uris.as_slice().to_vec(),
         policy_id: c.policy_id.clone(),
         meta_data: c.meta_data.clone().into_iter().collect(),
         description: c.description.clone(),
@@ -353,7 +356,9 @@ fn client_record(c: &Client) -> pb::ClientRecord {
         };
         pb::SecretHash { kind: Some(kind) }
     });
-    pb::ClientRecord { client: Some(client_to_wire(c, None)), secret_hash }
+    // On the config stream `redirect_uri` is the first URI: what a gateway that predates the
+    // list reads (it then refuses the others rather than accepting a joined string).
+    pb::ClientRecord { client: Some(client_to_wire(c, None, "")), secret_hash }
 }
 
 fn client_from_record(r: pb::ClientRecord) -> Result<Client, StreamError> {
@@ -371,7 +376,11 @@ fn client_from_record(r: pb::ClientRecord) -> Result<Client, StreamError> {
         client_id: c.client_id,
         api_id: c.api_id,
         client_name: c.client_name,
-        redirect_uri: c.redirect_uri,
+        redirect_uris: match (c.redirect_uris.is_empty(), c.redirect_uri.is_empty()) {
+            (false, _) => RedirectUris(c.redirect_uris),
+            (true, false) => RedirectUris::one(c.redirect_uri),
+            (true, true) => RedirectUris::default(),
+        },
         policy_id: c.policy_id,
         meta_data: c.meta_data.into_iter().collect(),
         description: c.description,
@@ -506,7 +515,8 @@ mod tests {
             client_id: "c".into(),
             api_id: "a".into(),
             client_name: String::new(),
-            redirect_uri: "https://x/cb".into(),
+            // Several: the config stream carries the list, not only Tyk's single value.
+            redirect_uris: RedirectUris(vec!["https://x/cb".into(), "myapp://cb".into()]),
             policy_id: String::new(),
             meta_data: [("k".to_owned(), "v".to_owned())].into(),
             description: "d".into(),

@@ -128,3 +128,55 @@ fn an_unreachable_redis_stops_the_start_without_showing_its_password() {
         assert!(!stderr.contains("hunter2"), "the password reached the logs: {stderr}");
     }
 }
+
+/// A `--control-plane` without a scheme is refused at start, naming the flag, instead of being
+/// retried forever by a gateway that never becomes ready.
+#[test]
+fn a_control_plane_url_without_a_scheme_stops_the_gateway_at_start() {
+    let output = std::process::Command::new(binary())
+        .args(["gateway", "--listen", "127.0.0.1:0", "--control-plane", "127.0.0.1:7070"])
+        .args(["--redis", "redis://127.0.0.1:1"])
+        .env("GATEHOUSE_NODE_SECRET", NODE_SECRET)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--control-plane \"127.0.0.1:7070\" has no http:// or https:// scheme"),
+        "{stderr}"
+    );
+}
+
+/// Pointed at a gateway's port instead of the control plane's, a gateway says what answered, and
+/// retries with its normal backoff: before, tonic read the JSON error body as gRPC frames
+/// ("invalid compression flag: 123") after a call that looked open, about eight times a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_pointed_at_a_gateway_says_it_is_not_a_control_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let first = GatewayProcess::start("first", "http://127.0.0.1:1", &redis.url(), dir.path());
+    let wrong = format!("http://127.0.0.1:{}", first.port);
+    let second = GatewayProcess::start("second", &wrong, &redis.url(), dir.path());
+    // A gateway without a config answers 503 to everything but its probes; with one, 404.
+    let explained = |logs: &str| {
+        logs.lines().any(|line| {
+            line.contains("this is not a Gatehouse control plane (HTTP ")
+                && line.contains(&format!(" from {wrong})"))
+        })
+    };
+    eventually("the explanation in the log", SETTLE, || async {
+        explained(&second.process.logs()).then_some(())
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let before = second.process.logs().matches("config stream failed").count();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let logs = second.process.logs();
+    let tries = logs.matches("config stream failed").count() - before;
+    assert!(!logs.contains("invalid compression flag"), "{logs}");
+    // The backoff's cap is 500 ms plus up to half of it in jitter: at most about 7 tries in 3 s;
+    // a reset after each try made it 24.
+    assert!(tries <= 10, "{tries} tries in {:?}", started.elapsed());
+    let status = status(&reqwest::Client::new(), &second.url("/readyz")).await;
+    assert_eq!(status, 503, "a gateway without a config is not ready");
+}

@@ -44,7 +44,13 @@ async fn several_serving_threads_act_as_one_gateway() {
         "info",
         &["--serving-threads", &threads, "--session-cache", "--drain-delay", "0"],
     );
-    assert_eq!(serving_threads(gw.process.pid()), ["gh-serve-0", "gh-serve-1", "gh-serve-2"]);
+    // The port opens once the listener is bound, which can be before every serving thread has
+    // been spawned and named: wait for them rather than read the list at that instant.
+    let pid = gw.process.pid();
+    eventually("every serving thread named", Duration::from_secs(20), || async move {
+        (serving_threads(pid) == ["gh-serve-0", "gh-serve-1", "gh-serve-2"]).then_some(())
+    })
+    .await;
 
     let http = reqwest::Client::new();
     for (id, oauth) in [("open", false), ("metered", true)] {

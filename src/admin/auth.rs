@@ -15,13 +15,18 @@ use super::throttle::AddressThrottle;
 /// Shortest admin or node secret accepted at start-up: short shared secrets get guessed.
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// The Tyk Gateway API's admin header (`x-tyk-authorization: <secret>`), which scripts written
+/// for open-source Tyk send instead of `authorization`.
+pub const TYK_HEADER: &str = "x-tyk-authorization";
+
 /// Checks one shared secret, from `authorization: <secret>` (as the Tyk Dashboard takes it) or
-/// `authorization: Bearer <secret>`.
+/// `authorization: Bearer <secret>`, and, where enabled, `x-tyk-authorization: <secret>`.
 #[derive(Clone)]
 pub struct SecretCheck {
     secret: Arc<[u8]>,
     what: &'static str,
     throttle: Arc<AddressThrottle>,
+    tyk_header: bool,
 }
 
 impl SecretCheck {
@@ -30,7 +35,13 @@ impl SecretCheck {
             anyhow::bail!("the {what} secret must be at least {MIN_SECRET_LEN} characters");
         }
         let throttle = Arc::new(AddressThrottle::new(gatehouse_oauth::throttle::policy()));
-        Ok(Self { secret: secret.as_bytes().into(), what, throttle })
+        Ok(Self { secret: secret.as_bytes().into(), what, throttle, tyk_header: false })
+    }
+
+    /// Also takes the secret from `x-tyk-authorization` (the admin secret, for the Tyk Gateway
+    /// API's scripts; the node secret has no Tyk counterpart).
+    pub fn with_tyk_header(self) -> Self {
+        Self { tyk_header: true, ..self }
     }
 
     /// Checks the secret a caller from `peer` presented (`None`: the peer is unknown, and
@@ -40,28 +51,36 @@ impl SecretCheck {
         if let Some(left) = peer.and_then(|ip| self.throttle.lockout(ip, now)) {
             return Err(locked_out(self.what, left));
         }
-        let presented =
+        let authorization =
             metadata.get("authorization").and_then(|v| v.to_str().ok()).map(|v| match v.split_once(' ') {
                 Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
                 _ => v.trim(),
             });
-        match presented {
-            // `ct_eq` on slices of different lengths returns false at once; the length of the
-            // secret is not what protects it, its entropy is.
-            Some(p) if bool::from(p.as_bytes().ct_eq(&self.secret)) => Ok(()),
-            Some(_) => {
-                // This call gets its own answer; a lockout it starts applies from the next one,
-                // as on the gateways' token endpoint.
-                if let Some(ip) = peer {
-                    self.throttle.failed(ip, now);
-                }
-                Err(Status::unauthenticated(format!("wrong {} secret", self.what)))
-            }
-            None => Err(Status::unauthenticated(format!(
+        let tyk = if self.tyk_header {
+            metadata.get(TYK_HEADER).and_then(|v| v.to_str().ok()).map(str::trim)
+        } else {
+            None
+        };
+        // Every header presented must hold the secret: with one right and one wrong, which
+        // one the caller meant is a guess, and a guess must not let a wrong secret through.
+        let presented: Vec<&str> = authorization.into_iter().chain(tyk).collect();
+        if presented.is_empty() {
+            return Err(Status::unauthenticated(format!(
                 "missing {} secret in the authorization header",
                 self.what
-            ))),
+            )));
         }
+        // `ct_eq` on slices of different lengths returns false at once; the length of the
+        // secret is not what protects it, its entropy is.
+        if presented.iter().all(|p| bool::from(p.as_bytes().ct_eq(&self.secret))) {
+            return Ok(());
+        }
+        // This call gets its own answer; a lockout it starts applies from the next one, as on
+        // the gateways' token endpoint.
+        if let Some(ip) = peer {
+            self.throttle.failed(ip, now);
+        }
+        Err(Status::unauthenticated(format!("wrong {} secret", self.what)))
     }
 
     /// A tonic interceptor running [`SecretCheck::check`].
@@ -127,6 +146,41 @@ mod tests {
         assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
         assert!(refused.message().contains("retry in"), "{}", refused.message());
         assert!(check.check(&meta(&secret), other).is_ok(), "other addresses are unaffected");
+    }
+
+    #[test]
+    fn tyk_header_carries_the_admin_secret_where_enabled() {
+        let secret = "s".repeat(40);
+        let tyk = |value: &str| {
+            let mut m = MetadataMap::new();
+            m.insert(TYK_HEADER, value.parse().unwrap());
+            m
+        };
+        let plain = SecretCheck::new(&secret, "node").unwrap();
+        assert!(plain.check(&tyk(&secret), None).is_err(), "not taken unless enabled");
+        let check = SecretCheck::new(&secret, "admin").unwrap().with_tyk_header();
+        assert!(check.check(&tyk(&secret), None).is_ok());
+        assert!(check.check(&tyk(&"t".repeat(40)), None).is_err());
+        let mut both = tyk(&secret);
+        both.insert("authorization", "t".repeat(40).parse().unwrap());
+        assert!(check.check(&both, None).is_err(), "a wrong secret beside the right one is refused");
+        both.insert("authorization", secret.parse().unwrap());
+        assert!(check.check(&both, None).is_ok());
+    }
+
+    #[test]
+    fn wrong_tyk_header_secrets_count_towards_the_lockout() {
+        let secret = "s".repeat(40);
+        let check = SecretCheck::new(&secret, "admin").unwrap().with_tyk_header();
+        let guesser = Some(IpAddr::from([192, 0, 2, 3]));
+        let mut wrong = MetadataMap::new();
+        wrong.insert(TYK_HEADER, "t".repeat(40).parse().unwrap());
+        for _ in 0..gatehouse_oauth::throttle::DEFAULT_POLICY.limit {
+            assert_eq!(check.check(&wrong, guesser).unwrap_err().code(), tonic::Code::Unauthenticated);
+        }
+        let mut right = MetadataMap::new();
+        right.insert(TYK_HEADER, secret.parse().unwrap());
+        assert_eq!(check.check(&right, guesser).unwrap_err().code(), tonic::Code::ResourceExhausted);
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl pb::client_service_server::ClientService for ClientServiceImpl {
         let (client, secret) =
             self.control.create_client(new_client_from_wire(r)).await.map_err(status_from)?;
         tracing::info!(api_id = %client.api_id, client_id = %client.client_id, "OAuth client created");
-        Ok(Response::new(client_to_wire(&client, secret)))
+        Ok(Response::new(client_to_wire(&client, secret, self.control.redirect_uri_separator())))
     }
 
     async fn get_client(
@@ -38,7 +38,7 @@ impl pb::client_service_server::ClientService for ClientServiceImpl {
             .get_client(required("api_id", &r.api_id)?, required("client_id", &r.client_id)?)
             .await
             .map_err(status_from)?;
-        Ok(Response::new(client_to_wire(&client, None)))
+        Ok(Response::new(client_to_wire(&client, None, self.control.redirect_uri_separator())))
     }
 
     async fn list_clients(
@@ -47,7 +47,10 @@ impl pb::client_service_server::ClientService for ClientServiceImpl {
     ) -> Result<Response<pb::ListClientsResponse>, Status> {
         let r = request.into_inner();
         let clients = self.control.list_clients(required("api_id", &r.api_id)?).await.map_err(status_from)?;
-        let (apps, pages) = page(clients.iter().map(|c| client_to_wire(c, None)).collect(), r.p);
+        let (apps, pages) = page(
+            clients.iter().map(|c| client_to_wire(c, None, self.control.redirect_uri_separator())).collect(),
+            r.p,
+        );
         Ok(Response::new(pb::ListClientsResponse { apps, pages }))
     }
 
@@ -68,7 +71,7 @@ impl pb::client_service_server::ClientService for ClientServiceImpl {
                 .map_err(status_from)?;
         }
         tracing::info!(api_id = %client.api_id, client_id = %client.client_id, policy_changed, "OAuth client updated");
-        Ok(Response::new(client_to_wire(&client, None)))
+        Ok(Response::new(client_to_wire(&client, None, self.control.redirect_uri_separator())))
     }
 
     async fn rotate_client_secret(
@@ -82,7 +85,7 @@ impl pb::client_service_server::ClientService for ClientServiceImpl {
             .await
             .map_err(status_from)?;
         tracing::info!(api_id = %client.api_id, client_id = %client.client_id, "OAuth client secret rotated");
-        Ok(Response::new(client_to_wire(&client, Some(secret))))
+        Ok(Response::new(client_to_wire(&client, Some(secret), self.control.redirect_uri_separator())))
     }
 
     async fn delete_client(

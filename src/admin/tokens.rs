@@ -59,7 +59,13 @@ impl pb::token_service_server::TokenService for TokenServiceImpl {
         request: Request<pb::AuthorizeClientRequest>,
     ) -> Result<Response<pb::AuthorizeClientResponse>, Status> {
         let r = request.into_inner();
-        let api_id = required("api_id", &r.api_id)?;
+        let api_id = match (r.api_id.as_str(), r.listen_path.as_str()) {
+            ("", "") => return Err(Status::invalid_argument("api_id: is required")),
+            ("", listen_path) => {
+                self.control.api_id_by_listen_path(listen_path).await.map_err(status_from)?
+            }
+            (api_id, _) => api_id.to_owned(),
+        };
         required("client_id", &r.client_id)?;
         let overrides = parse_key_rules(&r.key_rules)?;
         let params = AuthorizationParams {
@@ -73,7 +79,7 @@ impl pb::token_service_server::TokenService for TokenServiceImpl {
             // An identity server authorizes with the admin secret, never a client secret.
             client_secret: None,
         };
-        let issued = self.control.authorize_client(api_id, params, overrides).await.map_err(status_from)?;
+        let issued = self.control.authorize_client(&api_id, params, overrides).await.map_err(status_from)?;
         Ok(Response::new(pb::AuthorizeClientResponse { code: issued.code, redirect_to: issued.redirect_to }))
     }
 
@@ -112,24 +118,45 @@ impl pb::token_service_server::TokenService for TokenServiceImpl {
         request: Request<pb::ListClientTokensRequest>,
     ) -> Result<Response<pb::ListClientTokensResponse>, Status> {
         let r = request.into_inner();
-        // 0 or less (no `?p=`): every live token, as Tyk answers.
-        let page = usize::try_from(r.p).unwrap_or(0);
+        let page = match r.page {
+            // The Tyk Gateway API's `?page=`: 0 or less is the first page, as in Tyk.
+            Some(page) => usize::try_from(page).unwrap_or(1).max(1),
+            // The Dashboard's `?p=`: 0 or less (no `?p=`) is every live token, as Tyk answers.
+            None => usize::try_from(r.p).unwrap_or(0),
+        };
         let (tokens, pages) = self
             .control
             .list_client_tokens(required("api_id", &r.api_id)?, required("client_id", &r.client_id)?, page)
             .await
             .map_err(status_from)?;
-        let tokens = tokens
+        let tokens: Vec<pb::ClientToken> = tokens
             .into_iter()
             .map(|(code, expires)| pb::ClientToken {
                 code,
                 expires: u32::try_from(expires).unwrap_or(u32::MAX),
             })
             .collect();
-        Ok(Response::new(pb::ListClientTokensResponse {
-            tokens,
-            pages: i32::try_from(pages).unwrap_or(i32::MAX),
-        }))
+        let pages = i32::try_from(pages).unwrap_or(i32::MAX);
+        let tyk_gateway = tyk_token_listing(&tokens, r.page.map(|_| (page, pages)))?;
+        Ok(Response::new(pb::ListClientTokensResponse { tokens, pages, tyk_gateway: Some(tyk_gateway) }))
+    }
+
+    async fn invalidate_refresh_token(
+        &self,
+        request: Request<pb::InvalidateRefreshTokenRequest>,
+    ) -> Result<Response<pb::AdminStatus>, Status> {
+        let r = request.into_inner();
+        let api_id = required("api_id", &r.api_id)?;
+        let outcome = self
+            .control
+            .invalidate_refresh_token(api_id, required("refresh_token", &r.refresh_token)?)
+            .await
+            .map_err(status_from)?;
+        tracing::info!(%api_id, ?outcome, "refresh token invalidated by admin");
+        Ok(Response::new(ok_status(match outcome {
+            Revocation::Unknown => "no such live refresh token",
+            _ => "refresh token and the tokens issued with it revoked",
+        })))
     }
 
     async fn revoke_all_tokens(
@@ -145,6 +172,27 @@ impl pb::token_service_server::TokenService for TokenServiceImpl {
     }
 }
 
+/// The Tyk Gateway API's answer for a page of tokens: the bare array, or, when the caller named
+/// a page (`paged`: that page and the page count), `{"Pagination": …, "Tokens": …}`.
+fn tyk_token_listing(
+    tokens: &[pb::ClientToken],
+    paged: Option<(usize, i32)>,
+) -> Result<pbjson_types::Value, Status> {
+    let json = match paged {
+        None => serde_json::to_value(tokens),
+        Some((page, pages)) => serde_json::to_value(pb::TykTokenPage {
+            pagination: Some(pb::TykPagination {
+                page_num: i32::try_from(page).unwrap_or(i32::MAX),
+                page_size: i32::try_from(gatehouse_control::tokens::TOKEN_PAGE_SIZE).unwrap_or(i32::MAX),
+                page_total: pages,
+            }),
+            tokens: tokens.to_vec(),
+        }),
+    };
+    json.and_then(serde_json::from_value)
+        .map_err(|e| Status::internal(format!("cannot encode the token listing: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +205,27 @@ mod tests {
         let e = parse_key_rules(r#"{"rate": 10}"#).unwrap_err();
         assert!(e.message().contains("unknown field `rate`"), "{}", e.message());
         assert!(parse_key_rules("{").is_err());
+    }
+
+    #[test]
+    fn tyk_token_listing_is_a_bare_array_unless_a_page_is_named() {
+        let tokens = vec![pb::ClientToken { code: "at:ab".into(), expires: 7 }];
+        // As the REST layer writes a Value (proto3 JSON has only doubles there).
+        let json = |v: pbjson_types::Value| {
+            let mut json = serde_json::to_value(v).unwrap();
+            crate::rest::whole_numbers_as_integers(&mut json);
+            json
+        };
+        assert_eq!(
+            json(tyk_token_listing(&tokens, None).unwrap()),
+            serde_json::json!([{"code": "at:ab", "expires": 7}])
+        );
+        assert_eq!(
+            json(tyk_token_listing(&tokens, Some((2, 3))).unwrap()),
+            serde_json::json!({
+                "Pagination": {"page_num": 2, "page_size": 100, "page_total": 3},
+                "Tokens": [{"code": "at:ab", "expires": 7}],
+            })
+        );
     }
 }

@@ -7,9 +7,10 @@ use crate::pb;
 /// The fields a client is created or updated with; all optional on the command line.
 #[derive(clap::Args)]
 pub struct ClientFields {
-    /// Redirect URI of the authorization code flow (exact match).
+    /// Redirect URI of the authorization code flow (exact match); repeat it to register
+    /// several (on update, replaces them all).
     #[arg(long)]
-    redirect_uri: Option<String>,
+    redirect_uri: Vec<String>,
     /// Policy the client's tokens carry.
     #[arg(long)]
     policy_id: Option<String>,
@@ -27,7 +28,9 @@ pub struct ClientFields {
 impl ClientFields {
     fn is_empty(&self) -> bool {
         let Self { redirect_uri, policy_id, description, name, meta } = self;
-        [redirect_uri, policy_id, description, name].iter().all(|v| v.is_none()) && meta.is_empty()
+        [policy_id, description, name].iter().all(|v| v.is_none())
+            && meta.is_empty()
+            && redirect_uri.is_empty()
     }
 }
 
@@ -91,7 +94,8 @@ pub async fn run(cmd: ClientsCommand, conn: &Conn) -> anyhow::Result<String> {
             let request = pb::CreateClientRequest {
                 api_id,
                 client_id: client_id.unwrap_or_default(),
-                redirect_uri: f.redirect_uri.unwrap_or_default(),
+                redirect_uri: String::new(),
+                redirect_uris: f.redirect_uri,
                 policy_id: f.policy_id.unwrap_or_default(),
                 description: f.description.unwrap_or_default(),
                 client_name: f.name.unwrap_or_default(),
@@ -120,14 +124,24 @@ pub async fn run(cmd: ClientsCommand, conn: &Conn) -> anyhow::Result<String> {
             let get = pb::GetClientRequest { api_id: api_id.clone(), client_id: client_id.clone() };
             let current = service.get_client(get).await.map_err(rpc_error)?.into_inner();
             let old_policy = current.policy_id.clone();
+            // The list when the server has one (the single value may be the first alone), else
+            // the single value as it is.
+            let (redirect_uri, redirect_uris) =
+                match (f.redirect_uri.is_empty(), current.redirect_uris.is_empty()) {
+                    (false, _) => (String::new(), f.redirect_uri),
+                    (true, false) => (String::new(), current.redirect_uris),
+                    (true, true) => (current.redirect_uri, Vec::new()),
+                };
             let request = pb::UpdateClientRequest {
                 api_id,
                 client_id,
-                redirect_uri: f.redirect_uri.unwrap_or(current.redirect_uri),
+                redirect_uri,
+                redirect_uris,
                 policy_id: f.policy_id.unwrap_or(current.policy_id),
                 description: f.description.unwrap_or(current.description),
                 client_name: f.name.unwrap_or(current.client_name),
                 meta_data: if f.meta.is_empty() { current.meta_data } else { f.meta.into_iter().collect() },
+                secret: String::new(),
             };
             let client = service.update_client(request).await.map_err(rpc_error)?.into_inner();
             if client.policy_id != old_policy {
@@ -155,7 +169,7 @@ fn table(clients: &[pb::OAuthClient]) -> String {
         t.row(vec![
             c.client_id.clone(),
             or_dash(&c.client_name),
-            or_dash(&c.redirect_uri),
+            or_dash(&redirect_uris(c)),
             or_dash(&c.policy_id),
             yes_no(c.public_client),
             c.description.clone(),
@@ -164,12 +178,17 @@ fn table(clients: &[pb::OAuthClient]) -> String {
     t.render()
 }
 
+/// Every registered redirect URI, space-separated (no URI holds a space).
+fn redirect_uris(c: &pb::OAuthClient) -> String {
+    if c.redirect_uris.is_empty() { c.redirect_uri.clone() } else { c.redirect_uris.join(" ") }
+}
+
 fn fields(c: &pb::OAuthClient) -> String {
     let mut f = Fields::new();
     f.add("client_id", &c.client_id)
         .add("api_id", &c.api_id)
         .add("name", &c.client_name)
-        .add("redirect_uri", &c.redirect_uri)
+        .add("redirect_uri", redirect_uris(c))
         .add("policy_id", &c.policy_id)
         .add("public_client", yes_no(c.public_client))
         .add("description", &c.description)

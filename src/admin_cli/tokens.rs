@@ -82,7 +82,8 @@ pub async fn run(cmd: TokensCommand, conn: &Conn) -> anyhow::Result<String> {
     let mut service = conn.tokens();
     match cmd {
         TokensCommand::List { api_id, client_id, page } => {
-            let mut request = pb::ListClientTokensRequest { api_id, client_id, p: page.unwrap_or(1) };
+            let mut request =
+                pb::ListClientTokensRequest { api_id, client_id, p: page.unwrap_or(1), page: None };
             let mut r = service.list_client_tokens(request.clone()).await.map_err(rpc_error)?.into_inner();
             if page.is_none() {
                 // Without --page, all pages: "which tokens does this client have" means all.
@@ -92,12 +93,18 @@ pub async fn run(cmd: TokensCommand, conn: &Conn) -> anyhow::Result<String> {
                     r.tokens.extend(more.into_inner().tokens);
                 }
             }
+            // The Tyk Gateway API's copy of one page: not this command's to print.
+            r.tyk_gateway = None;
             conn.render(&r, |r| table(&r.tokens))
         }
         TokensCommand::RevokeAll { client_id, secret_stdin: _ } => {
             // `--secret-stdin` is required, so stdin is where the secret is.
             let client_secret = input::secret_from_stdin("client secret")?;
-            let request = pb::RevokeAllTokensRequest { client_id: client_id.clone(), client_secret };
+            let request = pb::RevokeAllTokensRequest {
+                client_id: client_id.clone(),
+                client_secret,
+                org_id: String::new(),
+            };
             let status = service.revoke_all_tokens(request).await.map_err(rpc_error)?.into_inner();
             conn.render(&status, |s| format!("{}: {client_id}", s.message))
         }
@@ -109,6 +116,7 @@ pub async fn run(cmd: TokensCommand, conn: &Conn) -> anyhow::Result<String> {
                 token_type_hint: hint.map(TokenHint::as_wire).unwrap_or_default().to_owned(),
                 // The admin secret authorizes the call; the client's secret is not needed.
                 client_secret: String::new(),
+                org_id: String::new(),
             };
             let status = service.revoke_token(request).await.map_err(rpc_error)?.into_inner();
             conn.render(&status, |s| s.message.clone())
@@ -134,6 +142,7 @@ pub async fn run(cmd: TokensCommand, conn: &Conn) -> anyhow::Result<String> {
                 code_challenge: code_challenge.unwrap_or_default(),
                 code_challenge_method: code_challenge_method.unwrap_or_default(),
                 key_rules: key_rules.unwrap_or_default(),
+                listen_path: String::new(),
             };
             let r = service.authorize_client(request).await.map_err(rpc_error)?.into_inner();
             conn.render(&r, |r| {

@@ -133,6 +133,26 @@ pub fn form_to_json(bytes: &[u8]) -> Result<Value, RestError> {
     Ok(Value::Object(map))
 }
 
+/// Proto3 JSON writes every number of a `google.protobuf.Value` as a double (`7.0`), so a
+/// value built from integers (ids, times) would reach clients that parse integers (Tyk's, in
+/// Go) as floats they refuse. Whole numbers within f64's exact range become integers again.
+pub fn whole_numbers_as_integers(value: &mut Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                // In range and whole, checked above: the cast is exact.
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = f as i64;
+                *n = whole.into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
+
 pub fn decode_input<T: DeserializeOwned>(input: Value) -> Result<T, RestError> {
     serde_json::from_value(input)
         .map_err(|e| RestError::new(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))
@@ -205,6 +225,13 @@ mod tests {
         let e = merge_input(BodySpec::Whole, Some(json!([1])), vec![], Query::default()).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(e.message.contains("an array"), "{}", e.message);
+    }
+
+    #[test]
+    fn whole_numbers_of_a_value_become_integers() {
+        let mut v = json!({"a": [7.0, 1.5, {"b": 1518158407.0}], "c": "7.0", "d": 1e300});
+        whole_numbers_as_integers(&mut v);
+        assert_eq!(v.to_string(), r#"{"a":[7,1.5,{"b":1518158407}],"c":"7.0","d":1e+300}"#);
     }
 
     #[test]

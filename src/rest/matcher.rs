@@ -42,25 +42,42 @@ pub fn find(method: &str, path: &str) -> Match {
     }
 }
 
-/// Number of literal segments matched and the path variables, or `None`.
+/// Number of literal segments matched and the path variables, or `None`. A `{name=**}` part
+/// takes one or more whole segments (an API's listen path), joined by `/`.
 fn match_template(template: &'static str, segments: &[&str]) -> Option<(usize, PathParams)> {
     let parts: Vec<&'static str> = template.trim_end_matches('/').split('/').skip(1).collect();
-    if parts.len() != segments.len() {
+    // How many segments the `**` part takes: the rest of the path once the other parts have
+    // their one each.
+    let spread = segments.len().checked_sub(parts.len())?;
+    if spread > 0 && !parts.iter().any(|p| p.ends_with("=**}")) {
         return None;
     }
     let mut literals = 0;
     let mut params = Vec::new();
-    for (part, segment) in parts.iter().zip(segments) {
+    let mut rest = segments;
+    for part in parts {
         if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            if segment.is_empty() {
+            let (name, taken) = match name.strip_suffix("=**") {
+                Some(name) => (name, spread + 1),
+                None => (name, 1),
+            };
+            let (taken, after) = rest.split_at_checked(taken)?;
+            rest = after;
+            let mut decoded = Vec::with_capacity(taken.len());
+            for segment in taken {
+                if segment.is_empty() {
+                    return None;
+                }
+                decoded.push(percent_encoding::percent_decode_str(segment).decode_utf8().ok()?);
+            }
+            params.push((name, decoded.join("/")));
+        } else {
+            let (segment, after) = rest.split_first()?;
+            rest = after;
+            if part != *segment {
                 return None;
             }
-            let value = percent_encoding::percent_decode_str(segment).decode_utf8().ok()?;
-            params.push((name, value.into_owned()));
-        } else if part == segment {
             literals += 1;
-        } else {
-            return None;
         }
     }
     Some((literals, params))
@@ -92,6 +109,40 @@ mod tests {
             }
             _ => panic!("no match"),
         }
+    }
+
+    #[test]
+    fn tyk_gateway_paths() {
+        let found = |method, path| match find(method, path) {
+            Match::Found(route, params) => (route.rpc_name, params),
+            _ => panic!("no match for {method} {path}"),
+        };
+        let (rpc, params) = found("POST", "/tyk/oauth/clients/create");
+        assert_eq!((rpc, params), ("/gatehouse.v1.ClientService/CreateClient", vec![]));
+        let (rpc, params) = found("GET", "/tyk/oauth/clients/a/c/tokens");
+        assert_eq!(rpc, "/gatehouse.v1.TokenService/ListClientTokens");
+        assert_eq!(params, vec![("api_id", "a".to_owned()), ("client_id", "c".to_owned())]);
+        let (rpc, params) = found("DELETE", "/tyk/oauth/refresh/rt");
+        assert_eq!(rpc, "/gatehouse.v1.TokenService/InvalidateRefreshToken");
+        assert_eq!(params, vec![("refresh_token", "rt".to_owned())]);
+    }
+
+    #[test]
+    fn a_listen_path_variable_takes_one_or_more_segments() {
+        for (path, listen_path) in [
+            ("/my-api/tyk/oauth/authorize-client/", "my-api"),
+            ("/team/my%20api/v1/tyk/oauth/authorize-client", "team/my api/v1"),
+        ] {
+            match find("POST", path) {
+                Match::Found(route, params) => {
+                    assert_eq!(route.rpc_name, "/gatehouse.v1.TokenService/AuthorizeClient");
+                    assert_eq!(params, vec![("listen_path", listen_path.to_owned())]);
+                }
+                _ => panic!("no match for {path}"),
+            }
+        }
+        assert!(matches!(find("POST", "/tyk/oauth/authorize-client"), Match::NotFound));
+        assert!(matches!(find("POST", "/a//tyk/oauth/authorize-client"), Match::NotFound));
     }
 
     #[test]

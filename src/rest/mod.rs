@@ -4,10 +4,13 @@
 //! request message, invokes the same service implementation gRPC uses, and encodes the answer:
 //! there is no second, hand-kept route table. This module matches paths, merges path, query and
 //! body into one JSON request, and maps gRPC statuses to HTTP codes with the Tyk Dashboard's
-//! error body `{"Status":"Error","Message":…,"Meta":null}`.
+//! error body `{"Status":"Error","Message":…,"Meta":null}`, or on the Tyk Gateway API's paths
+//! with that API's envelope (`tyk.rs`).
 
+mod dashboard;
 mod json;
 mod matcher;
+mod tyk;
 
 use bytes::Bytes;
 use gatehouse_telemetry::{metrics, trace};
@@ -20,9 +23,10 @@ use tonic::transport::server::TcpConnectInfo;
 
 use crate::admin::AdminServices;
 use crate::admin::auth::SecretCheck;
-pub use json::RestError;
+pub use json::{RestError, whole_numbers_as_integers};
 use json::{decode_input, encode_output, into_request};
 use matcher::Match;
+use tyk::Dialect;
 
 /// Largest admin request body: an API definition is a few KiB; a Tyk OAS document rarely 1 MiB.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -46,6 +50,11 @@ pub struct RouteSpec {
     pub body: BodySpec,
     /// `response_body`: answer with this field of the response message only.
     pub response_body: Option<&'static str>,
+    /// `response_body` names a `google.protobuf.Value` (an answer whose shape depends on the
+    /// request): its whole numbers are written as integers.
+    pub response_body_is_value: bool,
+    /// The response message's name (`AdminStatus`, …).
+    pub output_type: &'static str,
     /// The request's top-level bool fields, whose query values are read as booleans.
     pub bool_fields: &'static [&'static str],
     /// The request's top-level fields (proto and JSON names): on a GET, query parameters naming
@@ -71,9 +80,10 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let mut matched = None;
-    let response = match transcode(services, admin, req, &mut matched).await {
+    let dialect = Dialect::of(req.uri().path());
+    let response = match transcode(services, admin, dialect, req, &mut matched).await {
         Ok(json) => json_response(StatusCode::OK, json),
-        Err(e) => e.into_response(),
+        Err(e) => e.into_response(dialect),
     };
     // Unauthenticated or unrouted calls name no RPC: their path is the caller's text.
     let rpc = matched.map_or("unknown", |route| route.rpc_name.trim_start_matches('/'));
@@ -88,6 +98,7 @@ pub async fn handle(
 async fn transcode(
     services: &AdminServices,
     admin: &SecretCheck,
+    dialect: Dialect,
     req: Request<Incoming>,
     matched: &mut Option<&'static RouteSpec>,
 ) -> Result<Bytes, RestError> {
@@ -96,7 +107,7 @@ async fn transcode(
     let metadata = MetadataMap::from_headers(parts.headers.clone());
     // Authenticate before routing, so unauthenticated callers learn nothing about the routes.
     let peer = parts.extensions.get::<TcpConnectInfo>().and_then(|info| info.remote_addr).map(|a| a.ip());
-    admin.check(&metadata, peer)?;
+    admin.check(&metadata, peer).map_err(|e| dialect.refused(e.into()))?;
     // Routing first, so a request for an unknown route is refused without reading its body.
     let route = route_of(parts.method.as_str(), parts.uri.path())?.0;
     *matched = Some(route);
@@ -109,10 +120,15 @@ async fn transcode(
     let (route, input) =
         decode_request(parts.method.as_str(), parts.uri.path(), parts.uri.query(), content_type, &bytes)?;
     tracing::debug!(rpc = route.rpc_name, "admin REST call");
+    let deleted_key = dialect.deleted_key(route, &input);
     let mut output = call(services, route.rpc, input, metadata).await?;
     if let Some(field) = route.response_body {
         output = output.get_mut(field).map(serde_json::Value::take).unwrap_or(serde_json::Value::Null);
+        if route.response_body_is_value {
+            json::whole_numbers_as_integers(&mut output);
+        }
     }
+    let output = dialect.answer(route, deleted_key, output);
     Ok(Bytes::from(output.to_string()))
 }
 
@@ -141,7 +157,9 @@ pub fn decode_request(
     let (route, path_params) = route_of(method, path)?;
     let body = match route.body {
         BodySpec::None => None,
-        BodySpec::Whole | BodySpec::Field(_) => Some(parse_body(content_type, body)?),
+        BodySpec::Whole | BodySpec::Field(_) => {
+            Some(dashboard::reshape(route.rpc, parse_body(content_type, body)?))
+        }
     };
     let query = json::Query { text: query, bool_fields: route.bool_fields, known: known_query(route) };
     let input = json::merge_input(route.body, body, path_params, query)?;
@@ -207,8 +225,8 @@ fn json_response(status: StatusCode, json: Bytes) -> Response<Full<Bytes>> {
 }
 
 impl RestError {
-    fn into_response(self) -> Response<Full<Bytes>> {
-        let body = serde_json::json!({ "Status": "Error", "Message": self.message, "Meta": null });
+    fn into_response(self, dialect: Dialect) -> Response<Full<Bytes>> {
+        let body = dialect.error_body(&self.message);
         let mut response = json_response(self.status, Bytes::from(body.to_string()));
         if let Some(allowed) = self.allow
             && let Ok(v) = HeaderValue::from_str(&allowed)

@@ -9,6 +9,8 @@
 //! - [`analytics`]: a client's usage per day and API, from what the gateways record.
 //! - [`keyless`]: the guard against replacing a protected API by a keyless one unasked.
 //! - [`policies`]: security policies; deleting one still in use is refused.
+//! - [`redirect_uris`]: a client's redirect URIs from Gatehouse's list or Tyk's single value
+//!   (split by the configured separator), each checked to be one absolute URI.
 //! - `references.rs`: checks that an object names one that exists (a client's or user's
 //!   policy).
 //! - [`users`]: resource owners of the password grant (Argon2id passwords).
@@ -25,6 +27,7 @@ pub mod error;
 pub mod fleet;
 pub mod keyless;
 pub mod policies;
+pub mod redirect_uris;
 mod references;
 pub mod registry;
 pub mod tokens;
@@ -33,6 +36,6 @@ pub mod watch;
 
 pub use error::ControlError;
 pub use keyless::KeylessIntent;
-pub use registry::{ClientFields, ControlPlane, NewClient};
+pub use registry::{ClientFields, ControlPlane, NewClient, Settings};
 pub use users::NewUser;
 pub use watch::{WatchStart, Watcher};

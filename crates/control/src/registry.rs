@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use gatehouse_model::storage::{StateStore, StoreError};
-use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, ValidationError, id::check_id};
+use gatehouse_model::{
+    Api, Change, Client, ClientKey, ConfigState, RedirectUris, ValidationError, id::check_id,
+};
 use gatehouse_oauth::secret;
 use gatehouse_oauth::token::random_id;
 use gatehouse_store::{AnyStateStore, AnyTokenStore};
@@ -28,6 +30,7 @@ pub struct ControlPlane {
     pub(crate) write: Mutex<()>,
     pub(crate) current: RwLock<Current>,
     pub(crate) events: broadcast::Sender<Published>,
+    pub(crate) settings: Settings,
     /// Gateways connected to this process.
     pub fleet: crate::fleet::Fleet,
 }
@@ -38,13 +41,24 @@ pub(crate) struct Current {
     pub(crate) log: VecDeque<Published>,
 }
 
+/// How the control plane reads what admins send, beyond the state itself.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Splits Tyk's single `redirect_uri` into several (Tyk's `oauth_redirect_uri_separator`);
+    /// empty: no splitting.
+    pub redirect_uri_separator: String,
+}
+
 /// The fields of a client app an admin sets, at creation and (all replaced) on update.
 #[derive(Debug, Default)]
 pub struct ClientFields {
     pub api_id: String,
     pub client_id: String,
     pub client_name: String,
+    /// Tyk's single redirect URI, or several joined by [`Settings::redirect_uri_separator`].
     pub redirect_uri: String,
+    /// Gatehouse's list of redirect URIs (see [`crate::redirect_uris::registered`]).
+    pub redirect_uris: Vec<String>,
     pub policy_id: String,
     pub meta_data: BTreeMap<String, String>,
     pub description: String,
@@ -65,6 +79,14 @@ impl ControlPlane {
         store: AnyStateStore,
         tokens: Option<AnyTokenStore>,
     ) -> Result<Arc<Self>, ControlError> {
+        Self::open_with(store, tokens, Settings::default()).await
+    }
+
+    pub async fn open_with(
+        store: AnyStateStore,
+        tokens: Option<AnyTokenStore>,
+        settings: Settings,
+    ) -> Result<Arc<Self>, ControlError> {
         let state = store.load().await?;
         tracing::info!(store_id = %state.store_id, revision = state.revision, "control-plane state loaded");
         gatehouse_telemetry::metrics::control::config_revision(state.revision);
@@ -75,10 +97,16 @@ impl ControlPlane {
             write: Mutex::new(()),
             current: RwLock::new(Current { state, log: VecDeque::with_capacity(LOG_CAPACITY) }),
             events,
+            settings,
             fleet: Default::default(),
         });
         control.follow_store();
         Ok(control)
+    }
+
+    /// The separator of several redirect URIs in Tyk's single `redirect_uri` (empty: none).
+    pub fn redirect_uri_separator(&self) -> &str {
+        &self.settings.redirect_uri_separator
     }
 
     /// Whether the state store answers (a PING when it is Redis): the control plane's
@@ -97,6 +125,20 @@ impl ControlPlane {
 
     pub async fn get_api(&self, api_id: &str) -> Result<Api, ControlError> {
         self.current.read().await.state.apis.get(api_id).cloned().ok_or_else(|| api_not_found(api_id))
+    }
+
+    /// The id of the API listening on `listen_path` (its slashes optional), as the Tyk Gateway
+    /// API's paths under a listen path name their API.
+    pub async fn api_id_by_listen_path(&self, listen_path: &str) -> Result<String, ControlError> {
+        let wanted = listen_path.trim_matches('/');
+        let current = self.current.read().await;
+        current
+            .state
+            .apis
+            .values()
+            .find(|api| api.listen_path.trim_matches('/') == wanted)
+            .map(|api| api.api_id.clone())
+            .ok_or_else(|| ControlError::NotFound(format!("no API listens on {listen_path:?}")))
     }
 
     /// Registers a new API. Its id is generated when empty.
@@ -177,11 +219,9 @@ impl ControlPlane {
     /// again: only its hash is stored. Public clients have none.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<String>), ControlError> {
         let NewClient { fields: new, secret: chosen_secret, public } = new;
+        let redirect_uris = self.redirect_uris(&new)?;
         let client_id = if new.client_id.is_empty() { random_id() } else { new.client_id };
         check_id("client_id", &client_id)?;
-        if !new.redirect_uri.is_empty() {
-            check_redirect_uri(&new.redirect_uri)?;
-        }
         let (secret, secret_hash) = match (public, chosen_secret) {
             (true, Some(_)) => {
                 return Err(ValidationError::new("secret", "a public client has no secret").into());
@@ -201,7 +241,7 @@ impl ControlPlane {
             client_id,
             api_id: new.api_id,
             client_name: new.client_name,
-            redirect_uri: new.redirect_uri,
+            redirect_uris,
             policy_id: new.policy_id,
             meta_data: new.meta_data,
             description: new.description,
@@ -225,16 +265,14 @@ impl ControlPlane {
     /// Changes a client's redirect URI, policy, metadata, description or name. Returns the
     /// client and whether its policy changed (then its tokens must be revoked, as Tyk does).
     pub async fn update_client(&self, update: ClientFields) -> Result<(Client, bool), ControlError> {
-        if !update.redirect_uri.is_empty() {
-            check_redirect_uri(&update.redirect_uri)?;
-        }
+        let redirect_uris = self.redirect_uris(&update)?;
         self.mutate(|state| {
             let old = state
                 .client(&update.api_id, &update.client_id)
                 .ok_or_else(|| client_not_found(&update.api_id, &update.client_id))?;
             check_policy_exists(state, &update.policy_id)?;
             let client = Client {
-                redirect_uri: update.redirect_uri.clone(),
+                redirect_uris: redirect_uris.clone(),
                 policy_id: update.policy_id.clone(),
                 meta_data: update.meta_data.clone(),
                 description: update.description.clone(),
@@ -245,6 +283,14 @@ impl ControlPlane {
             Ok((Change::ClientPut(client.clone()), (client, policy_changed)))
         })
         .await
+    }
+
+    fn redirect_uris(&self, fields: &ClientFields) -> Result<RedirectUris, ValidationError> {
+        crate::redirect_uris::registered(
+            &fields.redirect_uri,
+            &fields.redirect_uris,
+            &self.settings.redirect_uri_separator,
+        )
     }
 
     /// Replaces a confidential client's secret with a new generated one, returned once.
@@ -307,25 +353,6 @@ fn check_listen_path_free(state: &ConfigState, api: &Api) -> Result<(), ControlE
         ))),
         None => Ok(()),
     }
-}
-
-/// Redirect URIs are matched exactly later, so reject what could never match safely: they must
-/// be absolute, without a fragment (RFC 6749 §3.1.2).
-fn check_redirect_uri(uri: &str) -> Result<(), ValidationError> {
-    let field = "redirect_uri";
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return Err(ValidationError::new(field, "must be an absolute URI, e.g. \"https://app.example/cb\""));
-    };
-    if scheme.is_empty()
-        || rest.is_empty()
-        || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-    {
-        return Err(ValidationError::new(field, "must be an absolute URI, e.g. \"https://app.example/cb\""));
-    }
-    if uri.contains('#') {
-        return Err(ValidationError::new(field, "must not contain a fragment (RFC 6749 §3.1.2)"));
-    }
-    Ok(())
 }
 
 pub(crate) fn api_not_found(api_id: &str) -> ControlError {

@@ -3,7 +3,7 @@
 
 use gatehouse_model::ValidationError;
 use gatehouse_model::clock::unix_seconds;
-use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex};
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore};
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
 use gatehouse_oauth::introspect::{self, Revocation};
 use gatehouse_oauth::secret;
@@ -80,6 +80,35 @@ impl ControlPlane {
         let window = family_window();
         let owner = introspect::Owner { api_id: None, client_id };
         introspect::revoke(tokens, &hasher, owner, token, hint, window).await.map_err(oauth_to_invalid)
+    }
+}
+
+impl ControlPlane {
+    /// The Tyk Gateway API's refresh-token invalidation: revokes `refresh_token`'s family when
+    /// `api_id` issued it. Another API's refresh token, like an unknown one, is no such token
+    /// here (Tyk keeps each API's tokens apart, and answers 200 for unknown ones).
+    pub async fn invalidate_refresh_token(
+        &self,
+        api_id: &str,
+        refresh_token: &str,
+    ) -> Result<Revocation, ControlError> {
+        let tokens = self.token_store()?;
+        let hasher = {
+            let current = self.current.read().await;
+            if !current.state.apis.contains_key(api_id) {
+                return Err(ControlError::NotFound(format!("API {api_id:?} not found")));
+            }
+            TokenHasher::new(&current.state.token_key)
+        };
+        let key = hasher.key(gatehouse_oauth::token::kind::REFRESH_TOKEN, refresh_token);
+        let Some(grant) = tokens.get_refresh(&key).await? else { return Ok(Revocation::Unknown) };
+        if grant.api_id != api_id {
+            return Ok(Revocation::Unknown);
+        }
+        let owner = introspect::Owner { api_id: Some(api_id), client_id: &grant.client_id };
+        introspect::revoke(tokens, &hasher, owner, refresh_token, Some("refresh_token"), family_window())
+            .await
+            .map_err(oauth_to_invalid)
     }
 }
 

@@ -17,7 +17,7 @@
 //! - [`forwarded`]: trusted proxies: whose `X-Forwarded-*` headers are believed.
 //! - [`tls_only`]: the refusal of credential-carrying requests that arrive without TLS.
 //! - [`oauth`]: the authorization server's endpoints (`/oauth/authorize`, `/oauth/token`,
-//!   `/oauth/introspect`, `/oauth/revoke`, RFC 8414 metadata): HTTP around `gatehouse_oauth`.
+//!   `/oauth/introspect`, `/oauth/revoke`, `/oauth/revoke_all`, RFC 8414 metadata): HTTP around `gatehouse_oauth`.
 //! - [`notify`]: Tyk's token notification webhook, sent off the request path.
 //! - [`version`]: which version of a versioned API a request is for (header, query or path).
 //! - [`path`]: the canonical request path that is routed and forwarded (dot segments, escapes,

@@ -221,7 +221,7 @@ impl UpstreamClient {
         }
         parts.uri = uri;
         // The incoming request may be HTTP/2 or 1.0; the pool only speaks HTTP/1.1 upstream.
-        parts.version = Version::HTTP_11;
+        let client_version = std::mem::replace(&mut parts.version, Version::HTTP_11);
         // Extensions set by the inbound server (upgrade handles, header-case maps) are about the
         // client connection and must not steer the upstream one.
         parts.extensions = http::Extensions::new();
@@ -238,6 +238,9 @@ impl UpstreamClient {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
+                // RFC 9110 §6.2: the version is this hop's. hyper writes an HTTP/1.0 status
+                // line, and closes the connection after it, for a response marked 1.0.
+                parts.version = client_version;
                 Response::from_parts(parts, Either::Left(body))
             }
             Ok(Err(err)) if is_body_limit(&err) => {

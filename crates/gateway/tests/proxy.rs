@@ -432,3 +432,45 @@ async fn malformed_chunked_body_is_400() {
         assert!(matches!(report, Some((_, false))), "{broken:?}: {report:?}");
     }
 }
+
+/// RFC 9110 §6.2: the response is in the client's protocol version, whatever the upstream
+/// spoke. An HTTP/1.0 upstream (`python3 -m http.server`) must not turn the client's
+/// keep-alive HTTP/1.1 connection into a 1.0 one that closes after each response.
+#[tokio::test]
+async fn an_http_1_0_upstream_is_answered_to_the_client_in_http_1_1_and_keep_alive_holds() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                let mut line = String::new();
+                while stream.read_line(&mut line).await.unwrap() > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                // What Python's http.server sends: a 1.0 status line, then it closes.
+                let answer = "HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6\r\nContent-Length: 2\r\n\r\nok";
+                stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
+            });
+        }
+    });
+    let gateway = start_gateway(upstream_at(upstream, ""), ProxyTimeouts::default()).await;
+
+    let mut client = TcpStream::connect(gateway).await.unwrap();
+    for round in 0..2 {
+        client.write_all(b"GET /file HTTP/1.1\r\nHost: api.example.test\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let mut byte = [0u8; 1];
+        // One response: its head and its 2-byte body, read without waiting for a close.
+        while !answer.ends_with(b"\r\n\r\nok") {
+            let n = timeout(Duration::from_secs(10), client.read(&mut byte)).await.unwrap().unwrap();
+            assert_eq!(n, 1, "round {round}: the gateway closed the connection");
+            answer.push(byte[0]);
+        }
+        let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 200 ok\r\n"), "round {round}: {answer}");
+        assert!(!answer.contains("connection: close"), "round {round}: {answer}");
+    }
+}

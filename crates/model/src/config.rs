@@ -124,7 +124,7 @@ mod tests {
             client_id: id.into(),
             api_id: api.into(),
             client_name: String::new(),
-            redirect_uri: String::new(),
+            redirect_uris: Default::default(),
             policy_id: String::new(),
             meta_data: Default::default(),
             description: String::new(),

@@ -39,7 +39,7 @@ pub mod test_util;
 pub mod versioning;
 
 pub use api::{Api, CredentialLocation, GrantType, Notifications, OAuthSettings, Upstream, UpstreamTls};
-pub use client::{Client, ResourceOwner, SecretHash};
+pub use client::{Client, RedirectUris, ResourceOwner, SecretHash};
 pub use config::{Change, ClientKey, ConfigState};
 pub use grant::{AuthorizationCode, FamilyMembers, RefreshGrant, Taken};
 pub use policy::{AccessDefinition, AccessSpec, Policy};

@@ -86,17 +86,7 @@ pub fn validate<'c>(
     let client_id =
         params.client_id.ok_or_else(|| OAuthError::invalid_request("missing parameter: client_id"))?;
     let client = find_client(client_id).ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
-    if client.redirect_uri.is_empty() {
-        return Err(OAuthError::invalid_request("the client has no registered redirect_uri"));
-    }
-    // RFC 9700 §4.1.3: exact string comparison, nothing else.
-    if let Some(given) = params.redirect_uri
-        && given != client.redirect_uri
-    {
-        return Err(OAuthError::invalid_request(
-            "redirect_uri does not match the client's registered redirect URI",
-        ));
-    }
+    let redirect_uri = registered_redirect_uri(client, params.redirect_uri)?;
     crate::scope::check(params.scope)?;
     let code_challenge = pkce::check_challenge(params.code_challenge, params.code_challenge_method)?;
     if client.is_public() && code_challenge.is_none() {
@@ -104,12 +94,33 @@ pub fn validate<'c>(
     }
     Ok(AuthorizationRequest {
         client,
-        redirect_uri: client.redirect_uri.clone(),
+        redirect_uri: redirect_uri.to_owned(),
         redirect_uri_in_request: params.redirect_uri.is_some(),
         state: params.state.map(str::to_owned),
         scope: params.scope.map(str::to_owned),
         code_challenge,
     })
+}
+
+/// The registered redirect URI the request names, compared exactly (RFC 9700 §4.1.3: no
+/// prefix, no normalisation); a request naming none gets the client's only one. With several
+/// registered, the request must name one (RFC 6749 §3.1.2.3).
+fn registered_redirect_uri<'c>(client: &'c Client, given: Option<&str>) -> Result<&'c str, OAuthError> {
+    let registered = client.redirect_uris.as_slice();
+    match (registered, given) {
+        ([], _) => Err(OAuthError::invalid_request("the client has no registered redirect_uri")),
+        (_, Some(given)) => {
+            registered.iter().find(|uri| *uri == given).map(String::as_str).ok_or_else(|| {
+                OAuthError::invalid_request(
+                    "redirect_uri does not match any of the client's registered redirect URIs",
+                )
+            })
+        }
+        ([only], None) => Ok(only),
+        (_, None) => Err(OAuthError::invalid_request(
+            "missing parameter: redirect_uri (the client has several registered redirect URIs)",
+        )),
+    }
 }
 
 /// What the identity server may override for the tokens (Tyk's `key_rules`).
@@ -201,6 +212,7 @@ fn settings(api: &Api) -> Result<&OAuthSettings, OAuthError> {
 
 #[cfg(test)]
 mod tests {
+    use gatehouse_model::RedirectUris;
     use gatehouse_model::test_util::{ApiBuilder, oauth_settings};
 
     use super::*;
@@ -220,7 +232,7 @@ mod tests {
             client_id: "c".into(),
             api_id: "api".into(),
             client_name: String::new(),
-            redirect_uri: "http://app.example/cb?x=1".into(),
+            redirect_uris: RedirectUris::one("http://app.example/cb?x=1"),
             policy_id: "p".into(),
             meta_data: BTreeMap::new(),
             description: String::new(),
@@ -250,6 +262,43 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn several_redirect_uris_match_any_and_must_be_named() {
+        let c = Client {
+            redirect_uris: RedirectUris(vec![
+                "http://app.example/cb?x=1".into(),
+                "https://m.example/cb".into(),
+            ]),
+            ..client(false)
+        };
+        for given in ["http://app.example/cb?x=1", "https://m.example/cb"] {
+            let p = AuthorizationParams { redirect_uri: Some(given), ..params() };
+            let request = validate(&api(), p, |_| Some(&c)).unwrap();
+            assert_eq!((request.redirect_uri.as_str(), request.redirect_uri_in_request), (given, true));
+        }
+        for bad in
+            ["https://m.example/cb/", "https://m.example/", "http://app.example/cb?x=1;https://m.example/cb"]
+        {
+            let p = AuthorizationParams { redirect_uri: Some(bad), ..params() };
+            assert_eq!(
+                validate(&api(), p, |_| Some(&c)).unwrap_err().error,
+                ErrorCode::InvalidRequest,
+                "{bad}"
+            );
+        }
+        let p = AuthorizationParams { redirect_uri: None, ..params() };
+        let err = validate(&api(), p, |_| Some(&c)).unwrap_err();
+        assert_eq!(err.error, ErrorCode::InvalidRequest);
+        assert!(err.error_description.contains("redirect_uri"), "{err:?}");
+        // With one registered, leaving it out means that one.
+        let one = client(false);
+        let request = validate(&api(), p, |_| Some(&one)).unwrap();
+        assert_eq!(
+            (request.redirect_uri.as_str(), request.redirect_uri_in_request),
+            ("http://app.example/cb?x=1", false)
+        );
     }
 
     #[test]

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use gatehouse_model::Api;
+use gatehouse_model::Client;
 use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore, SessionStore};
 use serde::Serialize;
 
 use crate::error::store_unavailable;
 use crate::token::kind;
-use crate::{OAuthError, TokenHasher};
+use crate::{ErrorCode, OAuthError, TokenHasher};
 
 /// RFC 7662 §2.2. Inactive tokens carry nothing but `active: false`.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -148,4 +149,23 @@ pub async fn revoke<S: SessionStore + GrantStore + ClientTokenIndex>(
         }
     }
     Ok(Revocation::Unknown)
+}
+
+/// Tyk's API-scoped revoke-all: every token `client` holds on its API (access tokens, and
+/// families with their refresh tokens, remembered for `family_window`); returns how many.
+/// `client` must have authenticated with its secret: a public client proves nothing by naming
+/// itself, so anyone could otherwise log its users out.
+pub async fn revoke_all<S: ClientTokenIndex>(
+    store: &S,
+    client: &Client,
+    family_window: Duration,
+) -> Result<usize, OAuthError> {
+    if client.is_public() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "a public client cannot revoke all its tokens",
+        ));
+    }
+    let owner = ClientRef { api_id: &client.api_id, client_id: &client.client_id };
+    store.revoke_client_tokens(&owner, family_window).await.map_err(store_unavailable)
 }

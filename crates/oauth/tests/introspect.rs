@@ -176,3 +176,29 @@ async fn revoked_tokens_leave_the_clients_listing() {
     assert_eq!(listed(&fx, CONFIDENTIAL).await, 1);
     assert!(fx.session(&kept.response.access_token).await.is_some());
 }
+
+// ---------------------------------------------------------------- revoke-all (Tyk's)
+
+#[tokio::test]
+async fn revoke_all_takes_every_token_of_the_client_on_its_api_only() {
+    let fx = Fixture::new(all_grants());
+    let cc_token = fx.token_as(CONFIDENTIAL, &cc()).await.unwrap().response.access_token;
+    let family = fx.code_tokens().await;
+    let elsewhere =
+        fx.token_on(fx.other_api(), CONFIDENTIAL, &cc(), NOW).await.unwrap().response.access_token;
+    let client = fx.state.client(API_ID, CONFIDENTIAL).unwrap();
+    let count = introspect::revoke_all(&fx.store, client, WINDOW).await.unwrap();
+    assert_eq!(count, 2, "the access token and the code's family");
+    assert!(fx.session(&cc_token).await.is_none());
+    assert!(fx.session(&family.response.access_token).await.is_none());
+    assert_error(fx.refresh(CONFIDENTIAL, &refresh_token_of(&family), &[]).await, ErrorCode::InvalidGrant);
+    assert!(fx.session(&elsewhere).await.is_some(), "the same client id on another API is another client");
+}
+
+#[tokio::test]
+async fn a_public_client_cannot_revoke_all() {
+    let fx = Fixture::new(all_grants());
+    let client = fx.state.client(API_ID, PUBLIC).unwrap();
+    let e = introspect::revoke_all(&fx.store, client, WINDOW).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::UnauthorizedClient);
+}

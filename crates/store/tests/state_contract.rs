@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gatehouse_model::storage::{StateStore, StoreError};
 use gatehouse_model::test_util::ApiBuilder;
-use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, SecretHash};
+use gatehouse_model::{Api, Change, Client, ClientKey, ConfigState, RedirectUris, SecretHash};
 use gatehouse_store::{AnyStateStore, FileStateStore, MemoryStateStore, RedisStateStore};
 use support::RedisServer;
 
@@ -26,7 +26,7 @@ fn client(api_id: &str, id: &str) -> Client {
         client_id: id.into(),
         api_id: api_id.into(),
         client_name: "app".into(),
-        redirect_uri: "https://app.example/cb".into(),
+        redirect_uris: RedirectUris::one("https://app.example/cb"),
         policy_id: "gold".into(),
         meta_data: [("tier".to_owned(), "1".to_owned())].into(),
         description: String::new(),

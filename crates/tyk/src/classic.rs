@@ -26,11 +26,10 @@ pub(crate) const GATEHOUSE: &str = "gatehouse";
 pub(crate) const OAUTH_CONFIG: &str = "oauth";
 pub(crate) const TOKEN_CONFIG: &str = "authToken";
 
-/// Authentication switches other than OAuth and keyless, with the method's name. Dropping any of
-/// them would leave the API less protected than in Tyk, so each stops the import.
-const OTHER_METHODS: [(&str, &str); 9] = [
+/// Authentication switches other than OAuth, auth tokens and keyless, with the method's name.
+/// Dropping any of them would leave the API less protected than in Tyk, so each stops the import.
+const OTHER_METHODS: [(&str, &str); 8] = [
     ("use_basic_auth", "basic"),
-    ("use_standard_auth", "auth token"),
     ("enable_jwt", "JWT"),
     ("use_openid", "OpenID Connect"),
     ("enable_signature_checking", "HMAC request signing"),
@@ -41,8 +40,9 @@ const OTHER_METHODS: [(&str, &str); 9] = [
 ];
 
 /// Top-level fields read by this import.
-const MAPPED: [&str; 12] = [
+const MAPPED: [&str; 13] = [
     GATEHOUSE,
+    "use_standard_auth",
     "api_id",
     "name",
     "proxy",
@@ -141,10 +141,6 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
         None => false,
     };
     for (key, method) in OTHER_METHODS {
-        // Tyk's auth tokens stand for Gatehouse's token_auth only when Gatehouse's block says so.
-        if key == "use_standard_auth" && token_auth {
-            continue;
-        }
         if def.flag(key)? {
             return Err(refused(def.at(key), method));
         }
@@ -161,7 +157,20 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
             "requires a token, but use_keyless is true: say which one you mean",
         ));
     }
-    let standard_auth = token_auth && def.flag("use_standard_auth")?;
+    // Tyk's auth token: Gatehouse's token_auth (multi-API access), which Gatehouse's own
+    // export also says in its block; from Tyk, the standalone keys do not come along.
+    let standard_auth = def.flag("use_standard_auth")?;
+    if keyless && standard_auth {
+        return Err(ImportError::new(
+            def.at("use_standard_auth"),
+            "use_keyless and use_standard_auth are both true, and Tyk serves the API keyless: set \
+             the one you do not mean to false",
+        ));
+    }
+    if standard_auth && !token_auth {
+        w.add(&def.at("use_standard_auth"), credentials::TOKEN_AUTH_MAPPED);
+    }
+    let token_auth = token_auth || standard_auth;
     let mut oauth = match (keyless, def.flag("use_oauth2")?) {
         (true, false) => None,
         (false, true) => Some(oauth_settings(&def, &mut w)?),
@@ -177,8 +186,8 @@ pub fn import_classic(doc: &Value) -> Result<Imported, ImportError> {
             return Err(ImportError::new(
                 def.at("use_keyless"),
                 "no authentication method is enabled and use_keyless is not true, so Tyk falls back \
-                 to its auth tokens, which Gatehouse does not support: set use_oauth2 or use_keyless \
-                 to true",
+                 to its auth tokens: say so with use_standard_auth (Gatehouse's token_auth), or set \
+                 use_oauth2 or use_keyless to true",
             ));
         }
     };
@@ -279,8 +288,25 @@ fn import_credentials(
             credentials::from_classic(&Obj::root(&empty)?, w)?
         }
     };
+    if method == TOKEN_CONFIG
+        && let Some(read) = config.as_ref().or(legacy.as_ref())
+    {
+        token_extras(read, w)?;
+    }
     credentials.strip = def.flag("strip_auth_data")?;
     Ok((credentials, sources))
+}
+
+/// What an auth token config says beyond where the token is: a signature check (Gatehouse has
+/// none, so it is refused) and certificate-bound keys (Tyk's own keys; nothing to carry over).
+fn token_extras(config: &Obj<'_>, w: &mut Warnings) -> Result<(), ImportError> {
+    if config.flag("validate_signature")? {
+        return Err(ImportError::new(config.at("validate_signature"), credentials::SIGNATURES_REFUSED));
+    }
+    if config.flag("use_certificate")? {
+        w.add(&config.at("use_certificate"), unsupported("use_certificate"));
+    }
+    Ok(())
 }
 
 fn refused(path: String, method: &str) -> ImportError {
@@ -288,8 +314,8 @@ fn refused(path: String, method: &str) -> ImportError {
         path,
         format!(
             "{method} authentication is not supported: Gatehouse authenticates with its own OAuth 2.0 \
-             tokens only (use_oauth2), and importing without it would serve the API with weaker or no \
-             authentication"
+             tokens only (use_oauth2, or use_standard_auth for tokens another OAuth API issued), and \
+             importing without it would serve the API with weaker or no authentication"
         ),
     )
 }

@@ -84,7 +84,6 @@ fn wrapped_definitions_name_paths_inside_the_wrapper() {
 fn other_authentication_methods_stop_the_import() {
     for key in [
         "use_basic_auth",
-        "use_standard_auth",
         "enable_jwt",
         "use_openid",
         "enable_signature_checking",
@@ -169,15 +168,18 @@ fn credentials_come_from_the_auth_config_tyk_reads() {
 }
 
 #[test]
-fn tyk_auth_tokens_import_only_as_gatehouses_token_auth() {
+fn tyk_auth_tokens_import_as_token_auth() {
     let mut doc = classic();
     set(&mut doc, "/use_oauth2", json!(false));
     set(&mut doc, "/use_standard_auth", json!(true));
-    assert_eq!(import_classic(&doc).unwrap_err().path, "use_standard_auth");
+    let imported = import_classic(&doc).unwrap();
+    assert!(imported.api.token_auth && imported.api.oauth.is_none() && imported.api.requires_token());
+    assert_eq!(imported.api.credentials.header_name, "X-Key", "from auth_configs.authToken");
+    // Tyk's standalone keys do not come along; the legacy block differs from the one Tyk reads.
+    assert_eq!(warning_paths(&doc), ["use_standard_auth", "auth"]);
+    // Gatehouse's own export says what it means.
     set(&mut doc, "/gatehouse", json!({ "token_auth": true }));
-    let api = import_classic(&doc).unwrap().api;
-    assert!(api.token_auth && api.oauth.is_none() && api.requires_token());
-    assert_eq!(api.credentials.header_name, "X-Key", "from auth_configs.authToken");
+    assert_eq!(warning_paths(&doc), ["auth"]);
 
     set(&mut doc, "/use_keyless", json!(true));
     assert_eq!(import_classic(&doc).unwrap_err().path, "gatehouse.token_auth");

@@ -1,5 +1,6 @@
 //! Where a protected API's requests carry their token ([`CredentialLocation`]), in both Tyk
-//! formats: a Tyk OAS security scheme's `header`, `query` and `cookie` sources, and a Classic
+//! formats: a Tyk OAS security scheme's `header`, `query` and `cookie` sources (for an auth
+//! token, also the OpenAPI `apiKey` scheme's `in` and `name`, which Tyk reads), and a Classic
 //! auth config (`auth_header_name`, `use_param` + `param_name`, `use_cookie` + `cookie_name`).
 //!
 //! As in Tyk, an enabled query parameter or cookie without a name takes the header's name.
@@ -23,31 +24,56 @@ pub(crate) struct SourcePaths {
     pub cookie: String,
 }
 
-/// A Tyk OAS scheme's sources (`X-Tyk-AuthSource`: `{enabled, name}` each).
+/// The source an OpenAPI `apiKey` security scheme names (`in`, `name`): Tyk reads the auth token
+/// there too, so a Tyk OAS auth token scheme often says nothing more than `enabled: true`.
+pub(crate) struct ApiKeySource<'a> {
+    /// `header`, `query` or `cookie`.
+    pub place: &'a str,
+    pub name: &'a str,
+    /// The path of `name`, for validation errors.
+    pub path: String,
+}
+
+/// A Tyk OAS scheme's sources (`X-Tyk-AuthSource`: `{enabled, name}` each). `api_key`: the
+/// OpenAPI scheme's own source, read where Tyk's scheme names none of that kind.
 pub(crate) fn from_oas_scheme(
     scheme: &Obj<'_>,
+    api_key: Option<ApiKeySource<'_>>,
     w: &mut Warnings,
 ) -> Result<(CredentialLocation, SourcePaths), ImportError> {
     let mut location = CredentialLocation::default();
     let header_path = scheme.at("header");
+    let mut paths = SourcePaths {
+        header: format!("{header_path}.name"),
+        query: scheme.at("query"),
+        cookie: scheme.at("cookie"),
+    };
+    let fallback = |place: &str| api_key.as_ref().filter(|k| k.place == place);
     match scheme.obj("header")? {
         Some(header) if header.flag("enabled")? => {
             location.header_name = header_name(header.str("name")?.unwrap_or_default());
             w.unmapped(&header, &["enabled", "name"]);
         }
         Some(header) => w.add(&header.at("enabled"), HEADER_OFF),
-        None => w.add(&header_path, HEADER_ABSENT),
+        None => match fallback("header") {
+            Some(key) => {
+                location.header_name = header_name(key.name);
+                paths.header.clone_from(&key.path);
+            }
+            None => w.add(&header_path, HEADER_ABSENT),
+        },
     }
-    let mut paths = SourcePaths {
-        header: format!("{header_path}.name"),
-        query: scheme.at("query"),
-        cookie: scheme.at("cookie"),
-    };
     for (key, path, name) in [
         ("query", &mut paths.query, &mut location.query_param),
         ("cookie", &mut paths.cookie, &mut location.cookie_name),
     ] {
-        let Some(source) = scheme.obj(key)? else { continue };
+        let Some(source) = scheme.obj(key)? else {
+            if let Some(api_key) = fallback(key) {
+                *name = source_name(api_key.name, &location.header_name);
+                path.clone_from(&api_key.path);
+            }
+            continue;
+        };
         w.unmapped(&source, &["enabled", "name"]);
         if source.flag("enabled")? {
             *name = source_name(source.str("name")?.unwrap_or_default(), &location.header_name);
@@ -132,3 +158,14 @@ const HEADER_OFF: &str = "Tyk reads no header for this API; Gatehouse always rea
                           (Authorization unless named)";
 const HEADER_ABSENT: &str = "absent, so Tyk reads no header for this API; Gatehouse always reads the \
                              credential header (Authorization)";
+
+/// The warning on a Tyk auth token imported as `token_auth`, in both forms: what carries over
+/// (the API's protection), and what has no counterpart (Tyk's keys created on their own).
+pub(crate) const TOKEN_AUTH_MAPPED: &str = "Tyk's auth token imports as token_auth: the API accepts bearer tokens issued by a Gatehouse \
+     OAuth API whose policy grants this API (Tyk's multi-API access). Tyk's standalone keys \
+     (created through its keys API) have no counterpart: clients get their tokens from an OAuth API";
+
+/// Auth tokens whose requests must also be signed: Gatehouse verifies no signature, so it would
+/// accept requests Tyk refuses.
+pub(crate) const SIGNATURES_REFUSED: &str = "request signature validation is not supported: Gatehouse checks only the token, and importing \
+     without the signature check would weaken the API's protection";

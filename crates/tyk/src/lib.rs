@@ -50,8 +50,10 @@
 //! What Tyk keeps elsewhere or has no place for travels in Gatehouse's own extension, which Tyk
 //! ignores and the importers read back: `x-gatehouse` in an OAS document (camelCase keys),
 //! `gatehouse` in a Classic definition (snake_case keys). It carries `tokenAuth`/`token_auth`
-//! (Tyk's auth tokens are not Gatehouse's: an apiKey scheme or `use_standard_auth` imports only
-//! when the extension says it means `token_auth`, and is refused otherwise), the token lifetimes
+//! (which an OAuth API also accepting other APIs' tokens needs, and which tells an auth token
+//! scheme of Gatehouse's own export from Tyk's: a Tyk auth token (`apiKey` scheme,
+//! `use_standard_auth`) imports as `token_auth` too, with a warning that Tyk's standalone keys
+//! have no counterpart; with signature validation it is refused), the token lifetimes
 //! and error status (`oauth`), the upstream CA bundle and client certificate paths
 //! (`upstreamTls`/`upstream_tls`: Tyk names certificates by id in its own store), and in OAS the
 //! versioning (Tyk OAS versions are separate APIs, Gatehouse's are names on one API).
@@ -86,6 +88,8 @@ mod classic_tests;
 mod oas_tests;
 #[cfg(test)]
 mod roundtrip_tests;
+#[cfg(test)]
+mod token_auth_tests;
 
 pub use classic::import_classic;
 pub use classic_export::export_classic;

@@ -58,6 +58,7 @@ pub fn import_oas(doc: &Value) -> Result<Imported, ImportError> {
     w.unmapped(&listen, &["value", "strip"]);
 
     let mut auth = oas_auth::import(&root, &server, token_auth, &mut w)?;
+    let token_auth = token_auth || auth.token;
     if token_auth && auth.disabled {
         return Err(ImportError::new(
             format!("{EXTENSION}.{}", extension::OAS.token_auth),

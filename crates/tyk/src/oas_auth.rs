@@ -1,9 +1,10 @@
 //! `x-tyk-api-gateway.server.authentication` of a Tyk OAS definition: Tyk as the OAuth 2.0
 //! authorization server becomes [`OAuthSettings`], an `authToken` (OpenAPI `apiKey`) scheme
-//! becomes `token_auth` when `x-gatehouse.tokenAuth` says that is what it means; any other
-//! authentication method is refused, because Gatehouse would otherwise serve the API without it.
+//! becomes `token_auth` (bearer tokens an OAuth API issued, when their policy grants this API:
+//! Tyk's multi-API access); any other authentication method is refused, because Gatehouse would
+//! otherwise serve the API without it.
 
-use crate::credentials::{self, SourcePaths};
+use crate::credentials::{self, ApiKeySource, SourcePaths};
 use crate::imported::ImportError;
 use crate::oauth::{authorize_types, canonical_grants, notifications};
 use crate::path::{Obj, Warnings, join};
@@ -20,6 +21,8 @@ pub(crate) const TOKEN_URL: &str = "/oauth/token";
 pub(crate) struct Auth {
     /// The API's authorization server, when its enabled scheme is `oauth2`.
     pub oauth: Option<OAuthSettings>,
+    /// The enabled scheme is Tyk's auth token (`token_auth`).
+    pub token: bool,
     /// The path of the enabled Tyk scheme; empty when there is none.
     pub scheme_path: String,
     pub credentials: CredentialLocation,
@@ -35,8 +38,8 @@ enum Kind {
     Token,
 }
 
-/// Reads `authentication`. `token_auth`: whether `x-gatehouse.tokenAuth` is true, which makes
-/// an `apiKey` scheme acceptable.
+/// Reads `authentication`. `token_auth`: whether `x-gatehouse.tokenAuth` is true, which says
+/// that an `apiKey` scheme is Gatehouse's own export of a `token_auth` API (no warning needed).
 pub(crate) fn import(
     root: &Obj<'_>,
     server: &Obj<'_>,
@@ -49,13 +52,25 @@ pub(crate) fn import(
         return Ok(Auth { disabled: auth.bool("enabled")? == Some(false), ..Auth::default() });
     }
     refuse_other_methods(&auth)?;
-    let (kind, scheme, component) = enabled_scheme(root, &auth, token_auth)?;
-    let (mut credentials, source_paths) = credentials::from_oas_scheme(&scheme, w)?;
+    let (kind, scheme, component) = enabled_scheme(root, &auth)?;
+    let api_key = match kind {
+        Kind::OAuth => None,
+        Kind::Token => Some(ApiKeySource {
+            place: component.str("in")?.unwrap_or_default(),
+            name: component.str("name")?.unwrap_or_default(),
+            path: component.at("name"),
+        }),
+    };
+    let (mut credentials, source_paths) = credentials::from_oas_scheme(&scheme, api_key, w)?;
     credentials.strip = auth.flag("stripAuthorizationData")?;
 
     let oauth = match kind {
         Kind::OAuth => Some(oauth_settings(&scheme, &component, w)?),
         Kind::Token => {
+            refuse_signatures(&scheme)?;
+            if !token_auth {
+                w.add(scheme.path(), crate::credentials::TOKEN_AUTH_MAPPED);
+            }
             w.unmapped(&scheme, &["enabled", "header", "query", "cookie"]);
             None
         }
@@ -83,6 +98,7 @@ pub(crate) fn import(
     );
     Ok(Auth {
         oauth,
+        token: kind == Kind::Token,
         scheme_path: scheme.path().to_owned(),
         credentials,
         source_paths: Some(source_paths),
@@ -153,13 +169,20 @@ fn refuse_other_methods(auth: &Obj<'_>) -> Result<(), ImportError> {
     Ok(())
 }
 
+/// An auth token scheme whose requests must also carry a signature: Gatehouse checks none, so
+/// importing it would accept requests Tyk refuses.
+fn refuse_signatures(scheme: &Obj<'_>) -> Result<(), ImportError> {
+    match scheme.obj("signatureValidation")? {
+        Some(signature) if signature.flag("enabled")? => {
+            Err(ImportError::new(signature.at("enabled"), crate::credentials::SIGNATURES_REFUSED))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The one enabled Tyk scheme, its kind and its OpenAPI counterpart, which must be of type
-/// `oauth2`, or `apiKey` when `token_auth` (`x-gatehouse.tokenAuth`) says it stands for that.
-fn enabled_scheme<'a>(
-    root: &Obj<'a>,
-    auth: &Obj<'a>,
-    token_auth: bool,
-) -> Result<(Kind, Obj<'a>, Obj<'a>), ImportError> {
+/// `oauth2` (Tyk OAuth) or `apiKey` (Tyk's auth token).
+fn enabled_scheme<'a>(root: &Obj<'a>, auth: &Obj<'a>) -> Result<(Kind, Obj<'a>, Obj<'a>), ImportError> {
     let mut found: Option<(&str, Kind, Obj<'a>, Obj<'a>)> = None;
     if let Some(schemes) = auth.obj("securitySchemes")? {
         for (name, _) in schemes.entries() {
@@ -179,20 +202,14 @@ fn enabled_scheme<'a>(
             })?;
             let kind = match component.require_str("type")? {
                 "oauth2" => Kind::OAuth,
-                "apiKey" if token_auth => Kind::Token,
+                "apiKey" => Kind::Token,
                 other => {
-                    let hint = if other == "apiKey" {
-                        " (Gatehouse's own export writes an apiKey scheme for token_auth APIs, with \
-                         x-gatehouse.tokenAuth: true; Tyk's auth tokens are not Gatehouse tokens)"
-                    } else {
-                        ""
-                    };
                     return Err(ImportError::new(
                         scheme.path(),
                         format!(
-                            "{} authentication is not supported: Gatehouse is an OAuth 2.0 authorization \
-                             server only (OpenAPI type oauth2), and importing the API without it would \
-                             serve it without authentication{hint}",
+                            "{} authentication is not supported: Gatehouse accepts its own OAuth 2.0 \
+                             tokens only (OpenAPI type oauth2, or apiKey for Tyk's auth token), and \
+                             importing the API without it would serve it without authentication",
                             describe(other, &component)?
                         ),
                     ));
@@ -220,9 +237,9 @@ fn enabled_scheme<'a>(
     let (_, kind, scheme, component) = found.ok_or_else(|| {
         ImportError::new(
             auth.at("securitySchemes"),
-            "authentication is enabled but no security scheme is, so Tyk falls back to its auth \
-             tokens, which Gatehouse does not support: enable an oauth2 scheme, or set \
-             authentication.enabled to false for a keyless API",
+            "authentication is enabled but no security scheme is: enable the oauth2 or the auth \
+             token (apiKey) scheme the API is meant to use, or set authentication.enabled to false \
+             for a keyless API",
         )
     })?;
     Ok((kind, scheme, component))
@@ -237,7 +254,6 @@ fn openapi_scheme<'a>(root: &Obj<'a>, name: &str) -> Result<Option<Obj<'a>>, Imp
 /// Names an OpenAPI security scheme the way Tyk's documentation does.
 fn describe(kind: &str, component: &Obj<'_>) -> Result<String, ImportError> {
     Ok(match kind {
-        "apiKey" => "auth token (OpenAPI apiKey)".to_owned(),
         "http" => match component.str("scheme")?.unwrap_or_default().to_ascii_lowercase().as_str() {
             "basic" => "basic (OpenAPI http basic)".to_owned(),
             "bearer" => "JWT / bearer token (OpenAPI http bearer)".to_owned(),

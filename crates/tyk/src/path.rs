@@ -286,6 +286,10 @@ pub(crate) fn unsupported(key: &str) -> &'static str {
         "cache_options" => "caching is not supported; every request reaches the upstream",
         "graphql" => "GraphQL features are not supported; Gatehouse proxies plain HTTP",
         "override_target" => "a per-version upstream is not supported; Gatehouse uses the API's upstream",
+        "enableClientCertificate" | "use_certificate" => {
+            "Tyk's keys bound to client certificates have no counterpart; Gatehouse reads the bearer \
+             token only"
+        }
         _ => "not supported by Gatehouse; ignored",
     }
 }

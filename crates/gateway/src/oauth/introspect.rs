@@ -1,6 +1,7 @@
-//! `POST /<listen-path>/oauth/introspect` (RFC 7662) and `/oauth/revoke` (RFC 7009). Both need
-//! client authentication, unlike Tyk's unauthenticated revoke.
+//! `POST /<listen-path>/oauth/introspect` (RFC 7662), `/oauth/revoke` (RFC 7009) and Tyk's
+//! `/oauth/revoke_all`. All need client authentication, unlike Tyk's unauthenticated revoke.
 
+use gatehouse_model::OAuthSettings;
 use gatehouse_model::clock::unix_seconds;
 use gatehouse_oauth::client_auth::authenticate;
 use gatehouse_oauth::introspect::{self, Revocation};
@@ -34,20 +35,26 @@ pub async fn introspect(call: &FormCall<'_>, request: &TokenRequest) -> Response
     }
 }
 
+/// How long a family revoked here is remembered: as long as its tokens could live.
+fn family_window(settings: Option<&OAuthSettings>) -> std::time::Duration {
+    std::time::Duration::from_secs(
+        settings.map(|s| s.refresh_token_ttl().max(s.access_token_ttl())).unwrap_or(0),
+    )
+}
+
 pub async fn revoke(call: &FormCall<'_>, request: &TokenRequest) -> Response<ResponseBody> {
     let FormCall { server, config, api, guard } = call;
     let settings = api.oauth.as_ref();
     let result = async {
         let client = authenticate(server.tokens, guard, &config.state, api, request).await?;
         let token = request.require("token")?;
-        let window = settings.map(|s| s.refresh_token_ttl().max(s.access_token_ttl())).unwrap_or(0);
         introspect::revoke(
             server.tokens,
             &config.hasher,
             introspect::Owner { api_id: Some(&api.api_id), client_id: &client.client_id },
             token,
             request.param("token_type_hint"),
-            std::time::Duration::from_secs(window),
+            family_window(settings),
         )
         .await
     }
@@ -61,6 +68,27 @@ pub async fn revoke(call: &FormCall<'_>, request: &TokenRequest) -> Response<Res
             settings,
             &OAuthError::new(ErrorCode::UnauthorizedClient, "the token was not issued to this client"),
         ),
+        Err(e) => refusal_response(settings, guard, &e),
+    }
+}
+
+/// Tyk's `POST <listen-path>/oauth/revoke_all` (`client_id` and `client_secret` in the form, or
+/// Basic): every token of the client on this API. Client authentication is the other
+/// endpoints' (same throttle, same RFC 6749 errors); success is Tyk's answer, which scripts
+/// written for it check.
+pub async fn revoke_all(call: &FormCall<'_>, request: &TokenRequest) -> Response<ResponseBody> {
+    let FormCall { server, config, api, guard } = call;
+    let settings = api.oauth.as_ref();
+    let result = async {
+        let client = authenticate(server.tokens, guard, &config.state, api, request).await?;
+        introspect::revoke_all(server.tokens, client, family_window(settings)).await
+    }
+    .await;
+    match result {
+        Ok(count) => {
+            tracing::info!(api_id = %api.api_id, count, "client revoked all its tokens");
+            oauth_json(StatusCode::OK, r#"{"status":"ok","message":"tokens revoked successfully"}"#.into())
+        }
         Err(e) => refusal_response(settings, guard, &e),
     }
 }

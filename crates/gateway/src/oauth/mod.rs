@@ -1,5 +1,6 @@
 //! The authorization server's HTTP endpoints under each OAuth API's listen path:
-//! `/oauth/authorize`, `/oauth/token`, `/oauth/introspect`, `/oauth/revoke`, and the RFC 8414
+//! `/oauth/authorize`, `/oauth/token`, `/oauth/introspect`, `/oauth/revoke`, Tyk's
+//! `/oauth/revoke_all`, and the RFC 8414
 //! metadata document (whose issuer name comes from [`issuer`], never from an arbitrary `Host`).
 //! HTTP in and out here; the rules live in `gatehouse_oauth`.
 
@@ -60,6 +61,8 @@ pub enum Endpoint {
     Token,
     Introspect,
     Revoke,
+    /// Tyk's: every token of the authenticated client on this API.
+    RevokeAll,
 }
 
 impl Endpoint {
@@ -69,6 +72,7 @@ impl Endpoint {
             "/oauth/token" => Some(Endpoint::Token),
             "/oauth/introspect" => Some(Endpoint::Introspect),
             "/oauth/revoke" => Some(Endpoint::Revoke),
+            "/oauth/revoke_all" => Some(Endpoint::RevokeAll),
             _ => None,
         }
     }
@@ -80,7 +84,8 @@ impl Endpoint {
             Endpoint::Authorize => RouteKind::Authorize,
             Endpoint::Token => RouteKind::Token,
             Endpoint::Introspect => RouteKind::Introspect,
-            Endpoint::Revoke => RouteKind::Revoke,
+            // One label for both revocations: the metric's routes are a fixed, small set.
+            Endpoint::Revoke | Endpoint::RevokeAll => RouteKind::Revoke,
         }
     }
 }
@@ -117,13 +122,14 @@ pub async fn handle(
                 .unwrap_or_else(|_| BodyError::TimedOut(deadline).response())
         }
         Endpoint::Token => token::handle(&form_call(), req).await,
-        Endpoint::Introspect | Endpoint::Revoke => {
+        Endpoint::Introspect | Endpoint::Revoke | Endpoint::RevokeAll => {
             let call = form_call();
             match read_form_request(req).await {
-                Ok(request) if endpoint == Endpoint::Introspect => {
-                    introspect::introspect(&call, &request).await
-                }
-                Ok(request) => introspect::revoke(&call, &request).await,
+                Ok(request) => match endpoint {
+                    Endpoint::Introspect => introspect::introspect(&call, &request).await,
+                    Endpoint::Revoke => introspect::revoke(&call, &request).await,
+                    _ => introspect::revoke_all(&call, &request).await,
+                },
                 Err(response) => response,
             }
         }
@@ -297,6 +303,7 @@ mod tests {
         assert_eq!(Endpoint::from_path("/oauth/token/"), Some(Endpoint::Token));
         assert_eq!(Endpoint::from_path("/oauth/authorize"), Some(Endpoint::Authorize));
         assert_eq!(Endpoint::from_path("/oauth/tokens"), None);
+        assert_eq!(Endpoint::from_path("/oauth/revoke_all"), Some(Endpoint::RevokeAll));
         assert_eq!(Endpoint::from_path("/oauth/token//"), None);
     }
 }

@@ -9,7 +9,7 @@ use super::{RequestContext, Step};
 use crate::live::RuntimeConfig;
 use crate::oauth::{self, AuthServer, Endpoint};
 
-/// Step 5: `/oauth/authorize`, `/oauth/token`, `/oauth/introspect` and `/oauth/revoke` under an
+/// Step 5: `/oauth/authorize`, `/oauth/token`, `/oauth/introspect`, `/oauth/revoke` and `/oauth/revoke_all` under an
 /// OAuth API's listen path are answered here (`oauth/`); any other request is to be proxied,
 /// and comes back to go on.
 pub(crate) async fn oauth_endpoints<'r>(

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use gatehouse_model::storage::{FailurePolicy, GrantStore, SessionStore};
 use gatehouse_model::test_util::ApiBuilder;
 use gatehouse_model::{
-    Api, Client, ConfigState, GrantType, OAuthSettings, RefreshGrant, ResourceOwner, SecretHash, Session,
+    Api, Client, ConfigState, GrantType, OAuthSettings, RedirectUris, RefreshGrant, ResourceOwner,
+    SecretHash, Session,
 };
 use gatehouse_oauth::argon2_pool;
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
@@ -100,7 +101,7 @@ fn client(api_id: &str, client_id: &str, secret_hash: Option<SecretHash>) -> Cli
         client_id: client_id.into(),
         api_id: api_id.into(),
         client_name: format!("{client_id} app"),
-        redirect_uri: REDIRECT_URI.into(),
+        redirect_uris: RedirectUris::one(REDIRECT_URI),
         policy_id: CLIENT_POLICY.into(),
         meta_data: meta(&[("tier", "gold"), ("region", "eu")]),
         description: String::new(),

@@ -8,8 +8,8 @@
 use gatehouse_model::storage::TokenKey;
 use gatehouse_model::{
     AccessDefinition, AccessSpec, Api, AuthorizationCode, Change, Client, ClientKey, ConfigState,
-    CredentialLocation, FamilyMembers, GrantType, Notifications, OAuthSettings, Policy, RefreshGrant,
-    ResourceOwner, SecretHash, Session, VersionLocation, Versioning,
+    CredentialLocation, FamilyMembers, GrantType, Notifications, OAuthSettings, Policy, RedirectUris,
+    RefreshGrant, ResourceOwner, SecretHash, Session, VersionLocation, Versioning,
 };
 
 /// The storage keys the token records were written under.
@@ -106,7 +106,7 @@ fn client(api_id: &str, client_id: &str, secret_hash: Option<SecretHash>) -> Cli
         client_id: client_id.into(),
         api_id: api_id.into(),
         client_name: format!("{client_id} app"),
-        redirect_uri: format!("https://{client_id}.example/callback"),
+        redirect_uris: RedirectUris::one(format!("https://{client_id}.example/callback")),
         policy_id: "gold".into(),
         meta_data: meta(&[("tenant", "acme")]),
         description: format!("the {client_id} client"),
