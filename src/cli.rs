@@ -136,8 +136,17 @@ pub struct GatewayArgs {
     pub drain_timeout: f64,
     /// Cache sessions on this node (up to 100k, 60 s), evicted on every gateway as revocations
     /// are announced over Redis pub/sub: one Redis round trip less per request, and a revoked
-    /// token dies everywhere within milliseconds instead of at once.
-    #[arg(long, env = "GATEHOUSE_SESSION_CACHE")]
+    /// token dies everywhere within milliseconds instead of at once. On by default;
+    /// `--session-cache=false` reads every session from Redis.
+    #[arg(
+        long,
+        env = "GATEHOUSE_SESSION_CACHE",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     pub session_cache: bool,
     /// Seconds to wait for a TCP connection to an upstream before answering 504.
     #[arg(long, env = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT", default_value_t = 5.0)]

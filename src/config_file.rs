@@ -104,11 +104,15 @@ pub fn expand(
         }
         let flag = format!("--{key}");
         let takes_value = arg.get_num_args().is_none_or(|n| n.takes_values());
-        if !takes_value {
-            match value {
-                toml::Value::Boolean(true) => inserted.push(OsString::from(&flag)),
-                toml::Value::Boolean(false) => {}
-                other => bail!(bad(path, &qualified, &other, "expected true or false")),
+        if !takes_value || is_boolean(arg) {
+            let toml::Value::Boolean(on) = value else {
+                bail!(bad(path, &qualified, &value, "expected true or false"))
+            };
+            if takes_value {
+                // `--session-cache=false`: an optional value must be attached to its flag.
+                inserted.push(OsString::from(format!("{flag}={on}")));
+            } else if on {
+                inserted.push(OsString::from(&flag));
             }
         } else {
             let values = match value {
@@ -262,6 +266,13 @@ fn scalar(value: &toml::Value) -> Option<String> {
         toml::Value::Boolean(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// Whether `flag` takes `true` or `false` (as `--session-cache=false`, a switch that is on by
+/// default): a file gives it as a TOML boolean.
+fn is_boolean(flag: &clap::Arg) -> bool {
+    let values = flag.get_possible_values();
+    values.len() == 2 && values.iter().all(|v| matches!(v.get_name(), "true" | "false"))
 }
 
 /// Whether `arg` is `--flag` or `--flag=…`.

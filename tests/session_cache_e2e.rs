@@ -1,4 +1,5 @@
-//! Gateways with `--session-cache` keep Redis off the hot path, and a revocation still reaches
+//! Gateways caching sessions (the default; `--session-cache` is passed anyway, as a deployment
+//! might) keep Redis off the hot path, and a revocation still reaches
 //! every one of them: the store announces each deleted session and every gateway evicts it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test

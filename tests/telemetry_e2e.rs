@@ -198,7 +198,9 @@ async fn metrics_count_the_traffic_sent() {
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start();
     let upstream = EchoUpstream::start("metered").await;
-    let pair = Pair::start(dir.path(), &redis.url(), &[], &[]);
+    // Uncached, so that every proxied request reads its session from Redis and the Redis
+    // metrics below count each one (through the variable, as a deployment would set it).
+    let pair = Pair::start(dir.path(), &redis.url(), &[], &[("GATEHOUSE_SESSION_CACHE", "false")]);
 
     pair.admin("POST", "/api/apis", oauth_api("metered", &upstream)).await;
     pair.admin(

@@ -157,3 +157,24 @@ fn global_flags_with_values_before_the_role_are_skipped() {
     let (cli, _, _) = parse(&["--log-format", "json", "--config", path, "gateway"], &[]).unwrap();
     assert_eq!(gateway(cli).drain_delay, 2.0);
 }
+
+#[test]
+fn the_session_cache_is_on_by_default_and_false_turns_it_off() {
+    const REQUIRED: [&str; 7] =
+        ["gateway", "--control-plane", "http://cp", "--redis", "redis://r", "--node-secret", "s"];
+    let with = |extra: &[&str]| {
+        let args: Vec<&str> = REQUIRED.iter().chain(extra).copied().collect();
+        gateway(parse(&args, &[]).unwrap().0).session_cache
+    };
+    assert!(with(&[]));
+    assert!(with(&["--session-cache"]));
+    assert!(with(&["--session-cache=true"]));
+    assert!(!with(&["--session-cache=false"]));
+    // `false` in a file becomes `--session-cache=false`, not a missing flag that means "on".
+    let off = file("[gateway]\nsession-cache = false\n");
+    assert!(!with(&["--config", off.path().to_str().unwrap()]));
+    let on = file("session-cache = true\n");
+    assert!(with(&["--config", on.path().to_str().unwrap()]));
+    // The flag beats the file.
+    assert!(with(&["--config", off.path().to_str().unwrap(), "--session-cache"]));
+}

@@ -59,9 +59,9 @@ pub struct Stack {
     pub cp_addr: SocketAddr,
     pub nginx: Proc,
     pub nginx_addr: SocketAddr,
-    /// Session cache on: the setting a production deployment runs for throughput.
+    /// Session cache on (the default): the setting a production deployment runs for throughput.
     pub gateway: Gateway,
-    /// Session cache off (the default): every request reads its session from Redis.
+    /// Session cache off (`--session-cache=false`): every request reads its session from Redis.
     pub gateway_nocache: Gateway,
     /// A gateway of the `--baseline` binary, session cache on, when one was given.
     pub baseline: Option<Gateway>,
@@ -330,9 +330,9 @@ async fn spawn_gateway(
         .args(["--node-secret", NODE_SECRET, "--redis", redis_url, "--node-id", name])
         // Stopped with SIGTERM at the end of a run: no need to wait out a load balancer.
         .args(["--drain-delay", "0", "--drain-timeout", "1"]);
-    if session_cache {
-        command.arg("--session-cache");
-    }
+    // On is the default now; `--session-cache` is still passed for a `--baseline` binary
+    // from before the flip, which only knows the bare switch.
+    command.arg(if session_cache { "--session-cache" } else { "--session-cache=false" });
     let proc = Proc::spawn(name, command, dir)?;
     procs::wait_listening(addr, name, WAIT).await?;
     Ok(Gateway { proc, addr })

@@ -9,9 +9,23 @@
 //! not hold: only sessions found are cached (a token issued a moment later on another gateway
 //! must not be refused), and client and policy checks run on every request against the live
 //! config, cached session or not.
+//!
+//! Every serving thread reads it on every authenticated request, so it has no lock of its own:
+//! the entries live in a sharded [`quick_cache`] map (short per-shard locks, bounded in count)
+//! and trust and generation are one atomic word. A disabled cache holds nothing at all and
+//! every call on it returns at once.
+//!
+//! # Why no stale session is served
+//! An eviction first bumps the generation, then removes the key. A lookup that went to the
+//! store took a [`Ticket`] (the generation) before asking it, inserts its answer tagged with
+//! the ticket, and then reads the generation again: unchanged, it marks the entry confirmed;
+//! changed, it takes the entry out again. A reader serves an entry only if it is confirmed or
+//! the generation still equals its tag. So an answer read from the store before a deletion
+//! was announced is either in the map before the eviction's removal (and removed by it), or
+//! inserted after it, when its re-check sees the bump and nobody serves it meanwhile.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use gatehouse_model::Session;
@@ -19,37 +33,37 @@ use gatehouse_model::storage::TokenKey;
 use gatehouse_store::{AnyTokenStore, EvictionEvent, Evictions};
 use tokio::task::JoinHandle;
 
-/// Entries held at most; when full, the oldest goes.
+/// Entries held at most; when full, older and less used entries go first.
 pub const DEFAULT_CAPACITY: usize = 100_000;
 /// How long an entry is served from the cache at most. Revocations do not depend on it (they
 /// are pushed); it bounds what a missed message could cost should pub/sub ever lose one
 /// without the connection dropping.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
 
+/// The low bit of the state word: the eviction subscription is live and every entry predates
+/// no missed message. The rest is the generation, bumped (by 2) on every eviction, reset and
+/// loss.
+const TRUSTED: u64 = 1;
+const ONE_GENERATION: u64 = 2;
+
 pub struct SessionCache {
-    inner: Mutex<Inner>,
-    capacity: usize,
-    max_age: Duration,
+    /// `None`: disabled, nothing cached and no shared state touched.
+    live: Option<Live>,
 }
 
-struct Inner {
-    /// Whether the eviction subscription is live and every entry predates no missed message.
-    trusted: bool,
-    /// Bumped on every eviction, reset and loss: a lookup that went to Redis caches its answer
-    /// only if nothing was evicted meanwhile, since the eviction may have been of that very
-    /// session and been processed before the insert (which it would then fail to remove).
-    generation: u64,
-    entries: HashMap<TokenKey, Entry>,
-    /// Insertion order, oldest first, for dropping the oldest when full; pairs whose entry is
-    /// gone or was replaced (stamp differs) are skipped.
-    order: VecDeque<(TokenKey, u64)>,
-    next_stamp: u64,
+struct Live {
+    state: AtomicU64,
+    entries: quick_cache::sync::Cache<TokenKey, Arc<Entry>>,
+    max_age: Duration,
 }
 
 struct Entry {
     session: Session,
     cached_at: Instant,
-    stamp: u64,
+    /// The state word the inserting lookup's ticket held.
+    ticket: u64,
+    /// Set once the inserter saw no eviction between its ticket and its insert.
+    confirmed: AtomicBool,
 }
 
 /// What [`SessionCache::ticket`] hands out before a Redis lookup, for [`SessionCache::insert`].
@@ -58,25 +72,20 @@ pub struct Ticket(Option<u64>);
 
 impl SessionCache {
     /// A cache that serves nothing until it is [`SessionCache::follow`]ing a subscription that
-    /// reports itself live.
+    /// reports itself live. A `capacity` of 0 is a disabled cache.
     pub fn new(capacity: usize, max_age: Duration) -> Self {
-        Self {
-            inner: Mutex::new(Inner {
-                trusted: false,
-                generation: 0,
-                entries: HashMap::new(),
-                order: VecDeque::new(),
-                next_stamp: 0,
-            }),
-            capacity,
+        let live = (capacity > 0).then(|| Live {
+            state: AtomicU64::new(0),
+            entries: quick_cache::sync::Cache::new(capacity),
             max_age,
-        }
+        });
+        Self { live }
     }
 
     /// A cache that is never trusted, so every lookup goes to the store: revocation is then
     /// immediate, at the price of a store round trip per request.
     pub fn disabled() -> Arc<Self> {
-        Arc::new(Self::new(0, Duration::ZERO))
+        Arc::new(Self { live: None })
     }
 
     /// A cache with the default bounds, following `tokens`' evictions. Needs a Tokio runtime.
@@ -111,17 +120,24 @@ impl SessionCache {
 
     /// Applies one event; public so tests and embedders can drive a cache directly.
     pub fn apply(&self, event: EvictionEvent) {
-        let mut inner = self.lock();
-        inner.generation = inner.generation.wrapping_add(1);
+        let Some(live) = &self.live else { return };
+        // The bump comes first, so that a lookup racing with the removal below cannot confirm
+        // an answer it read before the deletion (see the module doc).
+        let bump = |state: u64| {
+            let next = state.wrapping_add(ONE_GENERATION);
+            Some(match event {
+                EvictionEvent::Evict(_) => next,
+                EvictionEvent::Reset => next | TRUSTED,
+                EvictionEvent::Lost => next & !TRUSTED,
+            })
+        };
+        // `bump` always answers Some, so this cannot fail.
+        let _ = live.state.fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump);
         match event {
             EvictionEvent::Evict(key) => {
-                inner.entries.remove(&key);
+                live.entries.remove(&key);
             }
-            EvictionEvent::Reset | EvictionEvent::Lost => {
-                inner.entries.clear();
-                inner.order.clear();
-                inner.trusted = event == EvictionEvent::Reset;
-            }
+            EvictionEvent::Reset | EvictionEvent::Lost => live.entries.clear(),
         }
     }
 
@@ -129,62 +145,63 @@ impl SessionCache {
     /// (unix seconds; left to the store, which answers as it always did), or the cache is not
     /// trusted right now.
     pub fn get(&self, key: &TokenKey, now: u64) -> Option<Session> {
-        let mut inner = self.lock();
-        if !inner.trusted {
+        let live = self.live.as_ref()?;
+        let state = live.state.load(Ordering::SeqCst);
+        if state & TRUSTED == 0 {
             return None;
         }
-        let entry = inner.entries.get(key)?;
-        if entry.cached_at.elapsed() < self.max_age && !entry.session.is_expired(now) {
+        let entry = live.entries.get(key)?;
+        if !entry.confirmed.load(Ordering::SeqCst) && live.state.load(Ordering::SeqCst) != entry.ticket {
+            // Its inserter has not confirmed it, and an eviction came in since its ticket.
+            return None;
+        }
+        if entry.cached_at.elapsed() < live.max_age && !entry.session.is_expired(now) {
             return Some(entry.session.clone());
         }
-        inner.entries.remove(key);
+        // Only this entry: a fresh one that replaced it meanwhile stays.
+        live.entries.remove_if(key, |current| Arc::ptr_eq(current, &entry));
         None
     }
 
     /// Taken before asking the store, so that [`SessionCache::insert`] can tell whether an
     /// eviction came in meanwhile.
     pub fn ticket(&self) -> Ticket {
-        let inner = self.lock();
-        Ticket(inner.trusted.then_some(inner.generation))
+        let Some(live) = &self.live else { return Ticket(None) };
+        let state = live.state.load(Ordering::SeqCst);
+        Ticket((state & TRUSTED != 0).then_some(state))
     }
 
     /// Caches what the store answered for `key`, unless anything was evicted (or the
     /// subscription reset or lost) since `ticket` was taken.
     pub fn insert(&self, ticket: Ticket, key: &TokenKey, session: &Session) {
-        let mut inner = self.lock();
-        if !inner.trusted || ticket.0 != Some(inner.generation) || self.capacity == 0 {
+        let (Some(live), Some(ticket)) = (&self.live, ticket.0) else { return };
+        if live.state.load(Ordering::SeqCst) != ticket {
             return;
         }
-        let inner = &mut *inner;
-        while inner.entries.len() >= self.capacity {
-            let Some((oldest, stamp)) = inner.order.pop_front() else {
-                break;
-            };
-            if inner.entries.get(&oldest).is_some_and(|entry| entry.stamp == stamp) {
-                inner.entries.remove(&oldest);
-            }
-        }
-        let stamp = inner.next_stamp;
-        inner.next_stamp = inner.next_stamp.wrapping_add(1);
-        let entry = Entry { session: session.clone(), cached_at: Instant::now(), stamp };
-        inner.entries.insert(*key, entry);
-        inner.order.push_back((*key, stamp));
-        // Evictions leave their keys in `order`; compact once it is twice the live size, so
-        // it stays bounded at amortised O(1) per insert.
-        if inner.order.len() > 2 * self.capacity.max(inner.entries.len()) {
-            let entries = &inner.entries;
-            inner.order.retain(|(key, stamp)| entries.get(key).is_some_and(|e| e.stamp == *stamp));
+        let entry = Arc::new(Entry {
+            session: session.clone(),
+            cached_at: Instant::now(),
+            ticket,
+            confirmed: AtomicBool::new(false),
+        });
+        live.entries.insert(*key, Arc::clone(&entry));
+        // An eviction between the check above and the insert may already have run its removal
+        // and missed this entry: it is confirmed only if none did, else taken out again.
+        if live.state.load(Ordering::SeqCst) == ticket {
+            entry.confirmed.store(true, Ordering::SeqCst);
+        } else {
+            live.entries.remove_if(key, |current| Arc::ptr_eq(current, &entry));
         }
     }
 
     /// Whether lookups are served from the cache right now (the subscription is live).
     pub fn is_trusted(&self) -> bool {
-        self.lock().trusted
+        self.live.as_ref().is_some_and(|live| live.state.load(Ordering::SeqCst) & TRUSTED != 0)
     }
 
     /// Entries held, possibly aged out but not yet dropped.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.live.as_ref().map_or(0, |live| live.entries.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -192,23 +209,17 @@ impl SessionCache {
     }
 
     pub fn contains(&self, key: &TokenKey) -> bool {
-        self.lock().entries.contains_key(key)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Every critical section leaves the maps consistent, so a panic elsewhere while the lock
-        // was held does not make the cache unusable.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.live.as_ref().is_some_and(|live| live.entries.contains_key(key))
     }
 }
 
 impl std::fmt::Debug for SessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Sessions stay out of logs.
-        let inner = self.lock();
         f.debug_struct("SessionCache")
-            .field("entries", &inner.entries.len())
-            .field("trusted", &inner.trusted)
+            .field("enabled", &self.live.is_some())
+            .field("entries", &self.len())
+            .field("trusted", &self.is_trusted())
             .finish_non_exhaustive()
     }
 }
@@ -279,19 +290,139 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_goes_when_full() {
+    fn a_full_cache_stays_within_its_bound_and_admits_the_newest() {
+        // Which older entry goes is quick_cache's policy (entries read since they were cached
+        // are kept over those that were not); the bound and the admission are ours.
         let cache = live(2);
         for n in 1..=3 {
             cache.insert(cache.ticket(), &key(n), &session(100));
         }
         assert_eq!(cache.len(), 2);
-        assert!(!cache.contains(&key(1)) && cache.contains(&key(3)));
-        // Evicted keys left in the order queue do not let the cache grow past its bound.
+        assert!(cache.contains(&key(3)));
         for n in 4..=200 {
             cache.insert(cache.ticket(), &key(n), &session(100));
+            assert!(cache.contains(&key(n)));
             cache.apply(EvictionEvent::Evict(key(n - 1)));
+            assert!(cache.len() <= 2);
         }
-        assert!(cache.len() <= 2);
-        assert!(cache.lock().order.len() <= 4);
+    }
+
+    #[test]
+    fn a_disabled_cache_holds_and_serves_nothing() {
+        for cache in [SessionCache::disabled(), Arc::new(SessionCache::new(0, Duration::from_secs(60)))] {
+            cache.apply(EvictionEvent::Reset);
+            assert!(!cache.is_trusted());
+            cache.insert(cache.ticket(), &key(1), &session(100));
+            assert!(cache.is_empty());
+            assert_eq!(cache.get(&key(1), 50), None);
+        }
+    }
+
+    /// Real threads on one real cache, as serving threads and the eviction follower use it:
+    /// readers look sessions up (the cache, else the "store" and insert), one thread deletes
+    /// and announces them, at times losing the subscription, missing deletions and resetting.
+    /// Once a deletion is announced (or a reset after a missed one has been applied) no lookup
+    /// may return that session, whatever the interleaving; the bound holds throughout.
+    #[test]
+    fn threads_never_see_an_announced_revocation_and_the_bound_holds() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        const KEYS: usize = 3000;
+        const CAPACITY: usize = 256;
+        const READERS: usize = 4;
+        const NOW: u64 = 50;
+        let key_of = |k: usize| -> TokenKey {
+            let mut key = [0; 32];
+            key[..8].copy_from_slice(&(k as u64).to_le_bytes());
+            key
+        };
+        // Each key's session says which key it is, so a mix-up shows too.
+        let session_of = |k: usize| session(1_000 + k as u64);
+        let cache = live(CAPACITY);
+        let stored: Vec<AtomicBool> = (0..KEYS).map(|_| AtomicBool::new(true)).collect();
+        let announced: Vec<AtomicBool> = (0..KEYS).map(|_| AtomicBool::new(false)).collect();
+        let done = AtomicBool::new(false);
+        // The next key the deleter deletes: readers look up the few keys from there on, so
+        // their lookups race with its deletions.
+        let next = AtomicUsize::new(0);
+        let (hits, raced) = (AtomicUsize::new(0), AtomicUsize::new(0));
+
+        std::thread::scope(|scope| {
+            for reader in 0..READERS {
+                let (cache, stored, announced, done, next, hits, raced) =
+                    (&cache, &stored, &announced, &done, &next, &hits, &raced);
+                scope.spawn(move || {
+                    let mut i = reader;
+                    while !done.load(Ordering::SeqCst) {
+                        // Mostly the keys just deleted or about to be, some far behind.
+                        let k = match i % 16 {
+                            0 => i * 7,
+                            near => next.load(Ordering::SeqCst) + near % 6,
+                        }
+                        .saturating_sub(2)
+                            % KEYS;
+                        i += 1;
+                        let was_announced = announced[k].load(Ordering::SeqCst);
+                        let found = match cache.get(&key_of(k), NOW) {
+                            Some(session) => {
+                                hits.fetch_add(1, Ordering::Relaxed);
+                                Some(session)
+                            }
+                            None => {
+                                let ticket = cache.ticket();
+                                if stored[k].load(Ordering::SeqCst) {
+                                    // Widen the window between the store's answer and the insert.
+                                    std::thread::yield_now();
+                                    if !stored[k].load(Ordering::SeqCst) {
+                                        raced.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    cache.insert(ticket, &key_of(k), &session_of(k));
+                                    Some(session_of(k))
+                                } else {
+                                    None
+                                }
+                            }
+                        };
+                        if was_announced {
+                            assert_eq!(found, None, "key {k}: served after its deletion was announced");
+                        }
+                        if let Some(found) = found {
+                            assert_eq!(found, session_of(k), "key {k}: another key's session");
+                        }
+                        assert!(cache.len() <= CAPACITY, "{} entries", cache.len());
+                    }
+                });
+            }
+            let (cache, stored, announced, done, next) = (&cache, &stored, &announced, &done, &next);
+            scope.spawn(move || {
+                let mut missed = Vec::new();
+                for k in 0..KEYS {
+                    next.store(k, Ordering::SeqCst);
+                    stored[k].store(false, Ordering::SeqCst);
+                    if k % 300 == 150 {
+                        cache.apply(EvictionEvent::Lost);
+                    }
+                    if cache.is_trusted() {
+                        cache.apply(EvictionEvent::Evict(key_of(k)));
+                        announced[k].store(true, Ordering::SeqCst);
+                    } else {
+                        // Deleted while the subscription is down: never announced.
+                        missed.push(k);
+                        if missed.len() == 20 {
+                            cache.apply(EvictionEvent::Reset);
+                            for k in missed.drain(..) {
+                                announced[k].store(true, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    for _ in 0..20 {
+                        std::thread::yield_now();
+                    }
+                }
+                done.store(true, Ordering::SeqCst);
+            });
+        });
+        let (hits, raced) = (hits.into_inner(), raced.into_inner());
+        eprintln!("{hits} cache hits, {raced} store answers outlived by their deletion");
+        assert!(hits > 0, "the cache served nothing: the test proved nothing");
     }
 }
