@@ -106,11 +106,14 @@ impl ShardParts {
         let tokens = RedisTokenStore::connect(&self.redis)
             .await
             .with_context(|| redis_context("--redis", &self.redis))?;
+        let tokens = AnyTokenStore::redis(tokens);
+        // This thread's revocations must reach the shared cache before they answer.
+        self.sessions.hear_local_deletions(&tokens);
         Ok(Gateway {
             live: self.live,
             sessions: self.sessions,
             analytics: self.analytics,
-            tokens: AnyTokenStore::redis(tokens),
+            tokens,
             upstream: UpstreamClient::new(self.timeouts)
                 .max_request_body(self.max_request_body)
                 .request_body_idle_timeout(self.edge.connections.limits.request_body_idle_timeout)

@@ -5,7 +5,9 @@
 //! [`gatehouse_store::Evictions`]): a background task follows the store's evictions and drops
 //! the entry named, clears everything on `Reset`, and bypasses the cache entirely while the
 //! subscription is down (`Lost` until the next `Reset`), so a revocation is never missed, only
-//! possibly seen through Redis instead of the cache. What the cache cannot know about it does
+//! possibly seen through Redis instead of the cache. Deletions made by this process evict here
+//! before they return ([`AnyTokenStore::on_local_eviction`]); those of other processes arrive
+//! over pub/sub within milliseconds. What the cache cannot know about it does
 //! not hold: only sessions found are cached (a token issued a moment later on another gateway
 //! must not be refused), and client and policy checks run on every request against the live
 //! config, cached session or not.
@@ -93,7 +95,24 @@ impl SessionCache {
         let cache = Arc::new(Self::new(DEFAULT_CAPACITY, DEFAULT_MAX_AGE));
         // The task ends with the cache; the handle is not needed to stop it.
         drop(cache.follow(tokens.evictions()));
+        cache.hear_local_deletions(tokens);
         cache
+    }
+
+    /// Evicts what this process deletes through `tokens` (or a clone of it) before the deleting
+    /// call returns, so this node's own revocations and rotations take effect here at once;
+    /// pub/sub brings the same key again a moment later, which is harmless. Each separately
+    /// connected store this process deletes through (one per serving thread) must be passed.
+    pub fn hear_local_deletions(self: &Arc<Self>, tokens: &AnyTokenStore) {
+        if self.live.is_none() {
+            return;
+        }
+        let cache = Arc::downgrade(self);
+        tokens.on_local_eviction(move |key| {
+            if let Some(cache) = cache.upgrade() {
+                cache.apply(EvictionEvent::Evict(*key));
+            }
+        });
     }
 
     /// Applies `evictions` to this cache in a background task, which ends when the cache is

@@ -9,12 +9,19 @@
 //! - Memory (`gatehouse dev`, gateway and control plane in one process): a broadcast channel
 //!   inside the store.
 //!
+//! Pub/sub arrives a moment after the deletion, so a process that deletes a session also tells
+//! its own consumers at once, in the deleting task ([`AnyTokenStore::on_local_eviction`]): a
+//! gateway that revokes a token, or rotates a refresh token, never serves the old session from
+//! its own cache afterwards, and `gatehouse dev` (one process) revokes synchronously everywhere.
+//! Other processes learn of it through the channel, milliseconds later.
+//!
 //! Pub/sub is fire and forget: a subscriber that is disconnected misses messages for good. So a
 //! subscription reports, besides each eviction, when it (re)starts ([`EvictionEvent::Reset`]:
 //! anything cached before may be stale) and when it is lost ([`EvictionEvent::Lost`]: trust
 //! nothing until the next `Reset`). Client and policy deletions need no event: gateways read
 //! those from their live config on every request.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use gatehouse_model::storage::TokenKey;
@@ -78,6 +85,43 @@ impl AnyTokenStore {
     }
 }
 
+impl AnyTokenStore {
+    /// Runs `hook` with the key of every session this process deletes through this store (or a
+    /// clone of it), in the deleting task, before the deleting call returns. For a cache in the
+    /// same process: what it was told by the time a revocation answers is never served again.
+    /// Hooks must be quick and must not call the store.
+    pub fn on_local_eviction(&self, hook: impl Fn(&TokenKey) + Send + Sync + 'static) {
+        let hooks = match self {
+            AnyTokenStore::Memory(s) => s.local_evictions(),
+            AnyTokenStore::Redis(s) => s.inner().local_evictions.clone(),
+        };
+        hooks.add(Arc::new(hook));
+    }
+}
+
+/// The synchronous side of announcing deletions, for consumers in the deleting process; shared
+/// by a store's clones. Registration is rare (start-up) and calls are per deletion, so a
+/// read-mostly lock suffices.
+#[derive(Clone, Default)]
+pub(crate) struct LocalEvictionHooks(Arc<RwLock<Vec<LocalEvictionHook>>>);
+
+type LocalEvictionHook = Arc<dyn Fn(&TokenKey) + Send + Sync>;
+
+impl LocalEvictionHooks {
+    fn add(&self, hook: LocalEvictionHook) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).push(hook);
+    }
+
+    pub(crate) fn run(&self, keys: &[TokenKey]) {
+        let hooks = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        for hook in hooks.iter() {
+            for key in keys {
+                hook(key);
+            }
+        }
+    }
+}
+
 impl Evictions {
     /// The next event; `None` only once the store is gone (memory) or the follower stopped,
     /// which callers should treat like [`EvictionEvent::Lost`] for good.
@@ -126,21 +170,29 @@ impl std::fmt::Debug for Evictions {
 
 /// The memory store's side of the channel, held in its tables so that each removal announces
 /// itself under the same lock.
-pub(crate) struct EvictionSender(broadcast::Sender<TokenKey>);
+pub(crate) struct EvictionSender {
+    channel: broadcast::Sender<TokenKey>,
+    local: LocalEvictionHooks,
+}
 
 impl Default for EvictionSender {
     fn default() -> Self {
-        Self(broadcast::channel(EVENT_BUFFER).0)
+        Self { channel: broadcast::channel(EVENT_BUFFER).0, local: LocalEvictionHooks::default() }
     }
 }
 
 impl EvictionSender {
     pub(crate) fn send(&self, key: &TokenKey) {
+        self.local.run(std::slice::from_ref(key));
         // No receiver (no gateway in this process) is not an error.
-        let _ = self.0.send(*key);
+        let _ = self.channel.send(*key);
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<TokenKey> {
-        self.0.subscribe()
+        self.channel.subscribe()
+    }
+
+    pub(crate) fn local(&self) -> LocalEvictionHooks {
+        self.local.clone()
     }
 }

@@ -37,6 +37,11 @@ impl MemoryTokenStore {
         self.lock().subscribe_evictions()
     }
 
+    /// The synchronous hooks run on each of this store's deletions (see `crate::eviction`).
+    pub(crate) fn local_evictions(&self) -> crate::eviction::LocalEvictionHooks {
+        self.lock().local_evictions()
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Tables> {
         // Every critical section leaves the maps consistent, so a panic elsewhere while the lock
         // was held does not make the data unusable.

@@ -191,6 +191,10 @@ impl Tables {
         self.evictions.subscribe()
     }
 
+    pub(crate) fn local_evictions(&self) -> crate::eviction::LocalEvictionHooks {
+        self.evictions.local()
+    }
+
     pub(crate) fn put_code(&mut self, key: &TokenKey, code: &AuthorizationCode, ttl: Duration, now: Instant) {
         let stored = self.codes.put(*key, Single::Live(code.clone()), ttl, now);
         self.stored(stored, now);

@@ -54,6 +54,8 @@ pub struct RedisTokenStore {
     /// Where to subscribe to evictions (the server, or each cluster seed in turn): pub/sub
     /// needs a dedicated connection of its own (see `evict.rs`).
     subscribe_urls: Arc<[String]>,
+    /// Told of this process's deletions at once, before the announcement goes out.
+    pub(crate) local_evictions: crate::eviction::LocalEvictionHooks,
 }
 
 impl RedisTokenStore {
@@ -64,7 +66,7 @@ impl RedisTokenStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let conn = RedisConn::connect(url).await?;
         let subscribe_urls = if is_cluster_url(url) { cluster_nodes(url)? } else { vec![url.to_owned()] };
-        Ok(Self { conn, subscribe_urls: subscribe_urls.into() })
+        Ok(Self { conn, subscribe_urls: subscribe_urls.into(), local_evictions: Default::default() })
     }
 
     /// Whether Redis answers a PING (a gateway's readiness).

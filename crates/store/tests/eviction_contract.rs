@@ -1,5 +1,5 @@
 //! Every way a store deletes a session announces it to eviction subscribers, in memory and on
-//! a real Redis; a Redis subscription survives a server restart and says so with a `Reset`.
+//! a real Redis, and to this process's own hooks before the deletion returns; a Redis subscription survives a server restart and says so with a `Reset`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
@@ -86,6 +86,44 @@ async fn deletions_are_announced(store: AnyTokenStore) {
     store.delete_session(&key(7)).await.unwrap();
     assert_eq!(next(&mut sub).await, EvictionEvent::Evict(key(7)));
     assert_eq!(next(&mut other).await, EvictionEvent::Evict(key(7)));
+}
+
+/// The contract for this process's own consumers: every deletion, made through the store or a
+/// clone of it, has run the hooks by the time the deleting call returns (no waiting here).
+async fn own_deletions_are_told_before_returning(store: AnyTokenStore) {
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&told);
+    store.on_local_eviction(move |key| sink.lock().unwrap().push(key[31]));
+    let take = || std::mem::take(&mut *told.lock().unwrap());
+    let clone = store.clone();
+
+    store.put_session(&key(1), &session(), LONG_TTL).await.unwrap();
+    clone.delete_session(&key(1)).await.unwrap();
+    assert_eq!(take(), [1]);
+
+    store.put_session(&key(2), &session(), LONG_TTL).await.unwrap();
+    let members = FamilyMembers { access_key: hex(&key(2)), refresh_key: Some(hex(&key(3))) };
+    store.set_family("fam-1", &members, LONG_TTL).await.unwrap();
+    store.revoke_family("fam-1", LONG_TTL).await.unwrap();
+    assert_eq!(take(), [2]);
+
+    let client = ClientRef { api_id: "orders", client_id: "app" };
+    store.put_session(&key(4), &session(), LONG_TTL).await.unwrap();
+    store.index_client_token(&client, &ClientTokenEntry::Access(key(4)), 4_000_000_000).await.unwrap();
+    assert_eq!(store.revoke_client_tokens(&client, LONG_TTL).await.unwrap(), 1);
+    assert_eq!(take(), [4]);
+}
+
+#[tokio::test]
+async fn memory_tells_its_own_process_before_returning() {
+    own_deletions_are_told_before_returning(AnyTokenStore::Memory(MemoryTokenStore::new())).await;
+}
+
+#[tokio::test]
+async fn redis_tells_its_own_process_before_returning() {
+    let server = RedisServer::start();
+    let store = RedisTokenStore::connect(&server.url()).await.unwrap();
+    own_deletions_are_told_before_returning(AnyTokenStore::redis(store)).await;
 }
 
 #[tokio::test]

@@ -26,7 +26,20 @@ impl RedisTokenStore {
     /// them). Returns how many keys were there. On one server it is one pipeline, one round
     /// trip; on a cluster the DELs go to their nodes first and the announcements follow, so a
     /// gateway that reacts by reading Redis never finds the old session.
+    /// This process's own caches are told before it returns (see
+    /// [`crate::AnyTokenStore::on_local_eviction`]), whatever Redis answered: dropping a
+    /// local copy is always safe.
     pub(super) async fn delete_and_evict(
+        &self,
+        redis_keys: Vec<String>,
+        evicted: &[TokenKey],
+    ) -> Result<u64, StoreError> {
+        let deleted = self.delete_and_announce(redis_keys, evicted).await;
+        self.local_evictions.run(evicted);
+        deleted
+    }
+
+    async fn delete_and_announce(
         &self,
         redis_keys: Vec<String>,
         evicted: &[TokenKey],
