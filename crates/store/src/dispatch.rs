@@ -98,6 +98,7 @@ dispatch!(AnyTokenStore { Memory, Redis } impl ClientTokenIndex {
 dispatch!(AnyTokenStore { Memory, Redis } impl LimitStore {
     async fn check_limits(&self, subject: &str, limits: &Limits, now_ms: u64) -> Result<LimitOutcome, StoreError>;
     async fn check_limits_batch(&self, subject: &str, limits: &Limits, now_ms: u64, count: u64) -> Result<Vec<LimitOutcome>, StoreError>;
+    async fn refund_quota(&self, subject: &str, cells: u64, reset_ms: u64, now_ms: u64) -> Result<u64, StoreError>;
 });
 
 dispatch!(AnyTokenStore { Memory, Redis } impl FailureStore {

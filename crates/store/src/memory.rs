@@ -10,7 +10,7 @@ use gatehouse_model::storage::{
 };
 use gatehouse_model::{AuthorizationCode, Change, ConfigState, FamilyMembers, RefreshGrant, Session, Taken};
 
-use crate::common::limits::{UNLIMITED, planned, unlimited_batch};
+use crate::common::limits::{UNLIMITED, check_subject, planned, unlimited_batch};
 use crate::common::{fresh_state, next_revision};
 use crate::memory_tables::Tables;
 
@@ -222,6 +222,11 @@ impl LimitStore for MemoryTokenStore {
             },
         )
         .await
+    }
+
+    async fn refund_quota(&self, subject: &str, cells: u64, reset_ms: u64, now_ms: u64) -> Result<u64, StoreError> {
+        check_subject(subject)?;
+        Ok(self.lock().refund_quota(subject, cells, reset_ms.saturating_sub(now_ms), Instant::now()))
     }
 }
 

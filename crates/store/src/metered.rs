@@ -64,6 +64,7 @@ mod redis_ops {
     pub(super) static UNINDEX_CLIENT_TOKEN: RedisOp = RedisOp::new("unindex_client_token");
     pub(super) static LIST_CLIENT_TOKENS: RedisOp = RedisOp::new("list_client_tokens");
     pub(super) static CHECK_LIMITS: RedisOp = RedisOp::new("check_limits");
+    pub(super) static REFUND_QUOTA: RedisOp = RedisOp::new("refund_quota");
     pub(super) static REVOKE_CLIENT_TOKENS: RedisOp = RedisOp::new("revoke_client_tokens");
 }
 
@@ -117,6 +118,7 @@ metered!(impl ClientTokenIndex {
 metered!(impl LimitStore {
     async fn check_limits(&self, subject: &str, limits: &Limits, now_ms: u64) -> Result<LimitOutcome, StoreError> => CHECK_LIMITS;
     async fn check_limits_batch(&self, subject: &str, limits: &Limits, now_ms: u64, count: u64) -> Result<Vec<LimitOutcome>, StoreError> => CHECK_LIMITS;
+    async fn refund_quota(&self, subject: &str, cells: u64, reset_ms: u64, now_ms: u64) -> Result<u64, StoreError> => REFUND_QUOTA;
 });
 
 metered!(unmetered impl FailureStore {

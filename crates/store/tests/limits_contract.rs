@@ -187,6 +187,28 @@ mod cases {
         assert!(renewed.quota_reset_ms.unwrap() > now + 900);
     }
 
+    /// A lease's unspent quota cells go back into the period they were counted in, and only
+    /// into it; never below zero; a refund of a period that ended (or of a count that was never
+    /// made) gives nothing back.
+    pub async fn unspent_quota_cells_go_back_to_their_period(s: &impl LimitStore) {
+        let limits = both(1_000.0, 1.0, 10, 3_600);
+        let now = unix_ms();
+        let batch = s.check_limits_batch("fam:l", &limits, now, 6).await.unwrap();
+        let reset = batch[5].quota_reset_ms.unwrap();
+        assert_eq!(batch[5].quota_remaining, Some(4));
+        assert_eq!(s.refund_quota("fam:l", 4, reset, unix_ms()).await.unwrap(), 4);
+        assert_eq!(check(s, "fam:l", &limits, unix_ms()).await.quota_remaining, Some(7));
+        // No more back than was counted.
+        assert_eq!(s.refund_quota("fam:l", 50, reset, unix_ms()).await.unwrap(), 3);
+        assert_eq!(check(s, "fam:l", &limits, unix_ms()).await.quota_remaining, Some(9));
+        // Another period (its end a minute off) or one already over, or no count at all.
+        assert_eq!(s.refund_quota("fam:l", 1, reset - 60_000, unix_ms()).await.unwrap(), 0);
+        assert_eq!(s.refund_quota("fam:l", 1, unix_ms() - 1, unix_ms()).await.unwrap(), 0);
+        assert_eq!(s.refund_quota("fam:none", 1, reset, unix_ms()).await.unwrap(), 0);
+        assert_eq!(check(s, "fam:l", &limits, unix_ms()).await.quota_remaining, Some(8));
+        assert!(matches!(s.refund_quota("bad{", 1, reset, unix_ms()).await, Err(StoreError::Corrupt(_))));
+    }
+
     pub async fn subjects_are_independent(s: &impl LimitStore) {
         let limits = both(1.0, 60.0, 1, 3_600);
         assert_eq!(check(s, "fam:a", &limits, T0).await.refused_by, None);
@@ -309,7 +331,7 @@ macro_rules! limits_contract {
                 a_burst_then_one_per_interval, fractional_rates, a_quota_allows_its_max,
                 refused_requests_consume_neither_limit, a_quota_period_ends, subjects_are_independent,
                 no_limits_allow_everything, bad_subjects_and_limits_are_rejected,
-                a_batch_counts_as_its_requests_one_by_one);
+                a_batch_counts_as_its_requests_one_by_one, unspent_quota_cells_go_back_to_their_period);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn racing_requests_pass_exactly_the_limit() {

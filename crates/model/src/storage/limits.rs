@@ -69,4 +69,27 @@ pub trait LimitStore: Send + Sync + 'static {
         now_ms: u64,
         count: u64,
     ) -> impl Future<Output = Result<Vec<LimitOutcome>, StoreError>> + Send;
+
+    /// Gives back `cells` of `subject`'s quota that were counted ahead of demand (a gateway's
+    /// lease) and never spent, if the period they were counted in, the one that ends at
+    /// `reset_ms` (unix ms, as [`LimitOutcome::quota_reset_ms`] said), is still the running one
+    /// at `now_ms`; never below zero. Returns how many went back.
+    ///
+    /// There is no such call for the rate limit, on purpose: a GCRA bucket refills by itself
+    /// within the cells' own time, and lowering its TAT after other gateways moved it could
+    /// admit more than the limit.
+    fn refund_quota(
+        &self,
+        subject: &str,
+        cells: u64,
+        reset_ms: u64,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
+
+/// How far a quota period's end, as a refund names it, may be from the running period's end
+/// as the store sees it, for the refund to count as the same period: the two ends are read
+/// through two clocks (the gateway's and the store's) and a round trip apart. A new period
+/// starts a whole period later, so only periods shorter than this are ambiguous, and for those
+/// a refund is rare and small.
+pub const QUOTA_PERIOD_TOLERANCE_MS: u64 = 500;

@@ -39,7 +39,7 @@ pub use client_index::{ClientRef, ClientTokenEntry, ClientTokenIndex};
 pub use error::StoreError;
 pub use failures::{FailurePolicy, FailureStore};
 pub use grants::GrantStore;
-pub use limits::{LimitKind, LimitOutcome, LimitStore, Limits, Quota, RateLimit};
+pub use limits::{LimitKind, LimitOutcome, LimitStore, Limits, QUOTA_PERIOD_TOLERANCE_MS, Quota, RateLimit};
 pub use sessions::SessionStore;
 pub use state::StateStore;
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse_model::storage::LimitOutcome;
+use gatehouse_model::storage::{LimitOutcome, QUOTA_PERIOD_TOLERANCE_MS};
 
 use super::{Expiring, Tables};
 use crate::common::limits::{BatchVerdict, Plan, RATE_STATE_MARGIN_MS};
@@ -58,6 +58,22 @@ impl Tables {
     ) -> Vec<LimitOutcome> {
         let (batch, quota_ttl_ms) = self.count_batch(subject, plan, count, now);
         plan.outcomes(&batch, quota_ttl_ms)
+    }
+
+    /// Takes up to `cells` back from `subject`'s count if its period ends `expected_left_ms`
+    /// from `now`, give or take [`QUOTA_PERIOD_TOLERANCE_MS`]: otherwise the period the cells
+    /// were counted in is over (or was reset) and they went with it.
+    pub(crate) fn refund_quota(&mut self, subject: &str, cells: u64, expected_left_ms: u64, now: Instant) -> u64 {
+        let Some((used, left)) = self.limits.quotas.live(subject, now) else { return 0 };
+        let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+        if expected_left_ms == 0 || left_ms.abs_diff(expected_left_ms) > QUOTA_PERIOD_TOLERANCE_MS {
+            return 0;
+        }
+        let back = cells.min(used);
+        if let Some((count, _)) = self.limits.quotas.entries.get_mut(subject) {
+            *count = used - back;
+        }
+        back
     }
 
     /// Decides on a batch and stores what it counted; also returns how long the quota period

@@ -14,7 +14,7 @@
 
 use std::sync::LazyLock;
 
-use gatehouse_model::storage::{LimitKind, LimitOutcome, LimitStore, Limits, StoreError};
+use gatehouse_model::storage::{LimitKind, LimitOutcome, LimitStore, Limits, QUOTA_PERIOD_TOLERANCE_MS, StoreError};
 use redis::Script;
 
 use super::{RedisTokenStore, unavailable};
@@ -126,6 +126,31 @@ end
 return {status, before, used, left, allowed}
 ";
 
+/// Gives back quota cells. `KEYS[1]`: the quota key. `ARGV[1]`: the cells; `ARGV[2]`: how
+/// long the period they were counted in has left, in ms, by the caller's clock; `ARGV[3]`: the
+/// tolerance between that and the key's PTTL. Returns how many went back: 0 unless the key
+/// holds a count of this same period. DECRBY keeps the key's TTL.
+const REFUND_LUA: &str = r"
+local cells = tonumber(ARGV[1])
+local expected = tonumber(ARGV[2])
+local tolerance = tonumber(ARGV[3])
+local raw = redis.call('GET', KEYS[1])
+if not raw or not string.match(raw, '^%d+$') or #raw > 15 then
+  return 0
+end
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 or math.abs(left - expected) > tolerance then
+  return 0
+end
+local back = math.min(cells, tonumber(raw))
+if back > 0 then
+  redis.call('DECRBY', KEYS[1], string.format('%.0f', back))
+end
+return back
+";
+
+static REFUND: LazyLock<Script> = LazyLock::new(|| Script::new(REFUND_LUA));
+
 /// Hashed once; `invoke_async` sends EVALSHA, and the script itself when Redis answers NOSCRIPT.
 static CHECK: LazyLock<Script> = LazyLock::new(|| Script::new(CHECK_LUA));
 
@@ -182,6 +207,23 @@ impl LimitStore for RedisTokenStore {
             },
         )
         .await
+    }
+
+    async fn refund_quota(&self, subject: &str, cells: u64, reset_ms: u64, now_ms: u64) -> Result<u64, StoreError> {
+        let expected_left_ms = reset_ms.saturating_sub(now_ms);
+        if cells == 0 || expected_left_ms == 0 {
+            return Ok(0);
+        }
+        // Both below 2⁵³ in practice (cells are a lease's, the period a policy's); clamped anyway.
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        REFUND
+            .key(Self::quota_key(subject)?)
+            .arg(clamp(cells))
+            .arg(clamp(expected_left_ms))
+            .arg(QUOTA_PERIOD_TOLERANCE_MS)
+            .invoke_async::<u64>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
     }
 }
 
