@@ -148,6 +148,22 @@ pub struct GatewayArgs {
         action = clap::ArgAction::Set
     )]
     pub session_cache: bool,
+    /// Count a busy client's rate limit and quota in leases: cells reserved in Redis ahead of
+    /// demand, in the same atomic call, and spent on this node, so a busy client costs a few
+    /// Redis calls a second instead of one per request; refusals are remembered until a cell
+    /// can exist again. The limit still holds across all gateways (leases only under-admit, by
+    /// the cells they hold, at most a sixteenth of a limit each, for at most a second). On by
+    /// default; `--limit-leases=false` counts every request in Redis.
+    #[arg(
+        long,
+        env = "GATEHOUSE_LIMIT_LEASES",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub limit_leases: bool,
     /// Seconds to wait for a TCP connection to an upstream before answering 504.
     #[arg(long, env = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT", default_value_t = 5.0)]
     pub upstream_connect_timeout: f64,

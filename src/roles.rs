@@ -7,6 +7,7 @@ use gatehouse_control::ControlPlane;
 use gatehouse_gateway::analytics::AnalyticsRecorder;
 use gatehouse_gateway::conn::Connections;
 use gatehouse_gateway::edge::EdgePolicy;
+use gatehouse_gateway::limits::coalesce::Coalescer;
 use gatehouse_gateway::listener::Listener;
 use gatehouse_gateway::notify::{Notifier, NotifierConfig};
 use gatehouse_gateway::path::PathRules;
@@ -99,6 +100,7 @@ struct ShardParts {
     timeouts: ProxyTimeouts,
     max_request_body: usize,
     redis: String,
+    limit_leases: bool,
 }
 
 impl ShardParts {
@@ -121,7 +123,7 @@ impl ShardParts {
             notifier: self.notifier,
             draining: self.draining,
             store_health: Default::default(),
-            limit_checks: Default::default(),
+            limit_checks: Arc::new(Coalescer::new(self.limit_leases)),
             edge: self.edge,
             paths: self.paths,
         })
@@ -192,6 +194,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         timeouts,
         max_request_body: args.max_request_body,
         redis: args.redis.clone(),
+        limit_leases: args.limit_leases,
     };
     tracing::info!(
         listen = %args.listen,

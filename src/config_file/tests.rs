@@ -178,3 +178,17 @@ fn the_session_cache_is_on_by_default_and_false_turns_it_off() {
     // The flag beats the file.
     assert!(with(&["--config", off.path().to_str().unwrap(), "--session-cache"]));
 }
+
+#[test]
+fn limit_leases_are_on_by_default_and_false_turns_them_off() {
+    const REQUIRED: [&str; 7] =
+        ["gateway", "--control-plane", "http://cp", "--redis", "redis://r", "--node-secret", "s"];
+    let with = |extra: &[&str]| {
+        let args: Vec<&str> = REQUIRED.iter().chain(extra).copied().collect();
+        gateway(parse(&args, &[]).unwrap().0).limit_leases
+    };
+    assert!(with(&[]));
+    assert!(!with(&["--limit-leases=false"]));
+    let off = file("[gateway]\nlimit-leases = false\n");
+    assert!(!with(&["--config", off.path().to_str().unwrap()]));
+}

@@ -28,7 +28,8 @@
 //!   RFC 6750 answer.
 //! - [`session_cache`]: sessions cached on the node, evicted as revocations are announced.
 //! - [`policy`]: the token's policy at request time: access rights, allowed URLs, limits.
-//! - [`limits`]: rate limit and quota, counted in the shared store in one round trip.
+//! - [`limits`]: rate limit and quota, counted in the shared store in one round trip shared by
+//!   a subject's concurrent requests (`coalesce`), or spent from a lease counted ahead (`lease`).
 //! - [`analytics`]: usage per client, API and minute, aggregated in process and flushed in
 //!   batches by a background task.
 //! - [`proxy`]: forwarding to the upstream through a pooled client, bodies streamed; https

@@ -1,8 +1,9 @@
 //! Rate limits and quotas at the gateway: one store round trip (shared by the concurrent
-//! requests of one subject, see [`coalesce`]), `X-RateLimit-*` headers, and a refusal that says
-//! which limit was hit.
+//! requests of one subject, see [`coalesce`]) or none (a busy subject's lease, see [`lease`]),
+//! `X-RateLimit-*` headers, and a refusal that says which limit was hit.
 
 pub mod coalesce;
+pub mod lease;
 
 use std::sync::Arc;
 

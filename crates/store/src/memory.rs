@@ -224,7 +224,13 @@ impl LimitStore for MemoryTokenStore {
         .await
     }
 
-    async fn refund_quota(&self, subject: &str, cells: u64, reset_ms: u64, now_ms: u64) -> Result<u64, StoreError> {
+    async fn refund_quota(
+        &self,
+        subject: &str,
+        cells: u64,
+        reset_ms: u64,
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
         check_subject(subject)?;
         Ok(self.lock().refund_quota(subject, cells, reset_ms.saturating_sub(now_ms), Instant::now()))
     }

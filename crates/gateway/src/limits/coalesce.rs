@@ -10,25 +10,44 @@
 //!
 //! Each serving thread has its own [`Coalescer`] (it lives in the thread's `Gateway`), so the
 //! batching task runs on the thread whose requests wait for it.
+//!
+//! The same store call also counts cells ahead of demand for a busy subject, kept here as its
+//! lease (`lease.rs`): while the lease lasts, the subject's requests are answered from it
+//! without waiting for the store at all.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Instant;
 
 use gatehouse_model::storage::{LimitOutcome, LimitStore, Limits, StoreError};
 use tokio::sync::oneshot;
+
+use super::lease::{LEASE_LIFETIME, Leases, Refund};
 
 /// The store's error itself, so the caller logs and maps it by its kind; cloned to every
 /// request of a batch that failed.
 type Answer = Result<LimitOutcome, StoreError>;
 
-/// The subjects with a check in flight, and the requests waiting for the next one.
-#[derive(Default)]
+/// The subjects with a check in flight, the requests waiting for the next one, and the
+/// subjects' leases.
 pub struct Coalescer {
-    pending: Mutex<HashMap<String, Waiting>>,
+    /// Whether busy subjects are counted in leases (`--limit-leases`).
+    leasing: bool,
+    subjects: Mutex<Subjects>,
     /// Store calls made, each for one request or a batch: with the requests counted, how much
     /// batching saves.
     store_calls: AtomicU64,
+    /// Requests answered here, without a store call: from a lease, or by a remembered refusal.
+    local_answers: AtomicU64,
+}
+
+#[derive(Default)]
+struct Subjects {
+    pending: HashMap<String, Waiting>,
+    leases: Leases,
+    /// Whether a task sweeps expired leases and quiet subjects (runs while the table holds any).
+    sweeping: bool,
 }
 
 struct Waiting {
@@ -37,7 +56,25 @@ struct Waiting {
     requests: Vec<oneshot::Sender<Answer>>,
 }
 
+impl Default for Coalescer {
+    /// With leases, as a gateway runs by default.
+    fn default() -> Self {
+        Self::new(true)
+    }
+}
+
 impl Coalescer {
+    /// `leasing`: whether busy subjects are counted in leases and refusals remembered; without,
+    /// every request is counted in the store (batched with its subject's concurrent ones).
+    pub fn new(leasing: bool) -> Self {
+        Self {
+            leasing,
+            subjects: Mutex::default(),
+            store_calls: AtomicU64::default(),
+            local_answers: AtomicU64::default(),
+        }
+    }
+
     /// Counts one request of `subject`: in a batch with the other requests of `subject` that
     /// arrive while a check of it is in flight. `now_ms` is the clock (unix ms), read as each
     /// store call goes out. `Err` is why the store could not decide.
@@ -50,7 +87,18 @@ impl Coalescer {
     ) -> Answer {
         let (answer, answered) = oneshot::channel();
         let queued = {
-            let mut pending = self.lock();
+            let mut subjects = self.lock();
+            if self.leasing {
+                match subjects.leases.take(subject, limits, Instant::now()) {
+                    Ok(outcome) => {
+                        self.local_answers.fetch_add(1, Ordering::Relaxed);
+                        return Ok(outcome);
+                    }
+                    Err(Some(refund)) => give_back(store.clone(), refund, now_ms),
+                    Err(None) => {}
+                }
+            }
+            let pending = &mut subjects.pending;
             match pending.get_mut(subject) {
                 Some(waiting) if waiting.limits == *limits => {
                     waiting.requests.push(answer);
@@ -79,26 +127,38 @@ impl Coalescer {
 
     /// The subject's checks, batch after batch, until nobody waits. A task of its own, so that
     /// a request that goes away (its client disconnected) never strands the ones waiting.
-    async fn run<S: LimitStore>(
+    async fn run<S>(
         self: Arc<Self>,
         store: S,
         subject: String,
         limits: Limits,
         first: oneshot::Sender<Answer>,
         now_ms: fn() -> u64,
-    ) {
+    ) where
+        S: LimitStore + Clone,
+    {
         let mut registered = Registered { coalescer: &self, subject: &subject, armed: true };
         let mut batch = vec![first];
         loop {
             self.store_calls.fetch_add(1, Ordering::Relaxed);
-            answer(&store, &subject, &limits, now_ms(), std::mem::take(&mut batch)).await;
-            let mut pending = self.lock();
-            match pending.get_mut(&subject) {
+            let ahead =
+                if self.leasing { self.lock().leases.ahead(&subject, &limits, Instant::now()) } else { 0 };
+            let answered =
+                answer(&store, &subject, &limits, now_ms(), std::mem::take(&mut batch), ahead).await;
+            let mut subjects = self.lock();
+            if let Some((cells, last)) = answered.filter(|_| self.leasing) {
+                subjects.leases.deposit(&subject, &limits, cells, last.as_ref(), Instant::now(), now_ms());
+                if !subjects.sweeping {
+                    subjects.sweeping = true;
+                    tokio::spawn(sweep(Arc::downgrade(&self), store.clone(), now_ms));
+                }
+            }
+            match subjects.pending.get_mut(&subject) {
                 Some(waiting) if !waiting.requests.is_empty() => {
                     batch = std::mem::take(&mut waiting.requests);
                 }
                 _ => {
-                    pending.remove(&subject);
+                    subjects.pending.remove(&subject);
                     registered.armed = false;
                     return;
                 }
@@ -111,38 +171,100 @@ impl Coalescer {
         self.store_calls.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
-        // The map stays consistent even if a holder panicked: every change is one insert,
-        // push or remove.
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Requests answered here so far, from a lease or by a remembered refusal.
+    pub fn local_answers(&self) -> u64 {
+        self.local_answers.load(Ordering::Relaxed)
+    }
+
+    /// Cells held in leases right now.
+    pub fn cells_held(&self) -> usize {
+        self.lock().leases.cells_held()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Subjects> {
+        // The maps stay consistent even if a holder panicked: every change is one insert,
+        // push, pop or remove.
+        self.subjects.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Checks `batch` (one store call) and answers each request, in the order they arrived.
+/// Drops expired leases and quiet subjects every half lifetime and gives quota cells back; ends
+/// when the table is empty (the next store answer starts it again) or the coalescer is gone.
+async fn sweep<S: LimitStore + Clone>(coalescer: Weak<Coalescer>, store: S, now_ms: fn() -> u64) {
+    loop {
+        tokio::time::sleep(LEASE_LIFETIME / 2).await;
+        let Some(coalescer) = coalescer.upgrade() else { return };
+        let refunds = {
+            let mut subjects = coalescer.lock();
+            let refunds = subjects.leases.sweep(Instant::now());
+            if subjects.leases.is_empty() {
+                subjects.sweeping = false;
+            }
+            refunds
+        };
+        for refund in refunds {
+            give_back(store.clone(), refund, now_ms);
+        }
+        if !coalescer.lock().sweeping {
+            return;
+        }
+    }
+}
+
+/// Gives unspent quota cells back, in a task of its own (never on a request's path). A refund
+/// that fails leaves the cells counted: the quota under-admits by them until its period ends,
+/// which is safe.
+fn give_back<S: LimitStore>(store: S, refund: Refund, now_ms: fn() -> u64) {
+    tokio::spawn(async move {
+        if let Err(error) = store.refund_quota(&refund.subject, refund.cells, refund.reset_ms, now_ms()).await
+        {
+            tracing::warn!(%error, cells = refund.cells, "could not give leased quota cells back");
+        }
+    });
+}
+
+/// What a store call left to lease: the allowed outcomes of the cells counted ahead, and the
+/// last outcome the store gave (`None` for an unlimited subject).
+type Counted = (Vec<LimitOutcome>, Option<LimitOutcome>);
+
+/// Checks `batch` and `ahead` cells more (one store call) and answers each request, in the
+/// order they arrived; `None` when the store failed.
 async fn answer(
     store: &impl LimitStore,
     subject: &str,
     limits: &Limits,
     now_ms: u64,
     batch: Vec<oneshot::Sender<Answer>>,
-) {
-    if let [_] = batch.as_slice() {
+    ahead: u64,
+) -> Option<Counted> {
+    if let ([_], 0) = (batch.as_slice(), ahead) {
         // A request alone, the common case for most subjects: the plain check, no batch to
         // build or take apart.
         let outcome = store.check_limits(subject, limits, now_ms).await;
+        let last = outcome.as_ref().ok().copied();
         batch.into_iter().for_each(|request| drop(request.send(outcome.clone())));
-        return;
+        return last.map(|last| (Vec::new(), Some(last)));
     }
-    let count = batch.len() as u64;
+    let count = batch.len() as u64 + ahead;
     match store.check_limits_batch(subject, limits, now_ms, count).await {
-        // A store answering fewer outcomes than asked leaves the rest unanswered, hence refused
-        // as abandoned.
-        Ok(outcomes) => batch.into_iter().zip(outcomes).for_each(|(request, outcome)| {
-            // A request gone away (its client disconnected) was counted all the same, as it
-            // would have been checked alone.
-            let _ = request.send(Ok(outcome));
-        }),
-        Err(error) => batch.into_iter().for_each(|request| drop(request.send(Err(error.clone())))),
+        Ok(mut outcomes) => {
+            let last = outcomes.last().copied();
+            // The requests come first: the store allows a prefix, so the cells ahead are
+            // counted only once every request is.
+            let cells = outcomes.split_off(batch.len().min(outcomes.len()));
+            // A store answering fewer outcomes than asked leaves the rest unanswered, hence
+            // refused as abandoned.
+            batch.into_iter().zip(outcomes).for_each(|(request, outcome)| {
+                // A request gone away (its client disconnected) was counted all the same, as it
+                // would have been checked alone.
+                let _ = request.send(Ok(outcome));
+            });
+            Some((cells.into_iter().filter(|cell| cell.refused_by.is_none()).collect(), last))
+        }
+        Err(error) => {
+            batch.into_iter().for_each(|request| drop(request.send(Err(error.clone()))));
+            None
+        }
     }
 }
 
@@ -158,7 +280,7 @@ struct Registered<'a> {
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.coalescer.lock().remove(self.subject);
+            self.coalescer.lock().pending.remove(self.subject);
         }
     }
 }
@@ -190,9 +312,32 @@ mod tests {
         // In arrival order: each allowed request saw one more counted.
         let remaining: Vec<_> = answers.iter().take(10).map(|a| a.quota_remaining).collect();
         assert_eq!(remaining, (0..10).rev().map(Some).collect::<Vec<_>>());
-        assert!(coalescer.lock().is_empty(), "the subject is unregistered once nobody waits");
+        assert!(coalescer.lock().pending.is_empty(), "the subject is unregistered once nobody waits");
         // The first request alone, then the 29 that arrived while it was in flight.
         assert_eq!(coalescer.store_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_busy_subject_spends_leases_and_still_stops_at_the_limit() {
+        let store = AnyTokenStore::Memory(MemoryTokenStore::new());
+        let coalescer = Arc::new(Coalescer::default());
+        let limits = Limits {
+            rate: Some(RateLimit { rate: 100_000.0, per_secs: 1.0 }),
+            quota: Some(Quota { max: 1_000, period_secs: 3_600 }),
+        };
+        let mut allowed = 0;
+        let mut remaining = Vec::new();
+        for _ in 0..1_500 {
+            let outcome = coalescer.check(&store, "fam:busy", &limits, now).await.unwrap();
+            if outcome.refused_by.is_none() {
+                allowed += 1;
+                remaining.push(outcome.quota_remaining.unwrap());
+            }
+        }
+        assert_eq!(allowed, 1_000, "exactly the quota, leases or not");
+        assert_eq!(remaining, (0..1_000).rev().collect::<Vec<u64>>(), "counting down by one");
+        assert!(coalescer.local_answers() > 800, "mostly from leases: {}", coalescer.local_answers());
+        assert!(coalescer.store_calls() < 600, "{} store calls", coalescer.store_calls());
     }
 
     #[tokio::test]
@@ -206,7 +351,9 @@ mod tests {
         }
         let rate = Some(LimitKind::Rate);
         assert_eq!(refused, [None, None, None, rate, rate]);
-        assert_eq!(coalescer.store_calls(), 5);
+        // The fifth is refused by the refusal the fourth got, remembered until a cell frees up.
+        assert_eq!(coalescer.store_calls(), 4);
+        assert_eq!(coalescer.local_answers(), 1);
     }
 
     #[tokio::test]
@@ -243,6 +390,6 @@ mod tests {
                 .iter()
                 .all(|a| matches!(a, Err(StoreError::Corrupt(why)) if why.contains("invalid limit subject")))
         );
-        assert!(coalescer.lock().is_empty());
+        assert!(coalescer.lock().pending.is_empty());
     }
 }

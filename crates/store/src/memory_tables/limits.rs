@@ -63,7 +63,13 @@ impl Tables {
     /// Takes up to `cells` back from `subject`'s count if its period ends `expected_left_ms`
     /// from `now`, give or take [`QUOTA_PERIOD_TOLERANCE_MS`]: otherwise the period the cells
     /// were counted in is over (or was reset) and they went with it.
-    pub(crate) fn refund_quota(&mut self, subject: &str, cells: u64, expected_left_ms: u64, now: Instant) -> u64 {
+    pub(crate) fn refund_quota(
+        &mut self,
+        subject: &str,
+        cells: u64,
+        expected_left_ms: u64,
+        now: Instant,
+    ) -> u64 {
         let Some((used, left)) = self.limits.quotas.live(subject, now) else { return 0 };
         let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
         if expected_left_ms == 0 || left_ms.abs_diff(expected_left_ms) > QUOTA_PERIOD_TOLERANCE_MS {

@@ -14,7 +14,9 @@
 
 use std::sync::LazyLock;
 
-use gatehouse_model::storage::{LimitKind, LimitOutcome, LimitStore, Limits, QUOTA_PERIOD_TOLERANCE_MS, StoreError};
+use gatehouse_model::storage::{
+    LimitKind, LimitOutcome, LimitStore, Limits, QUOTA_PERIOD_TOLERANCE_MS, StoreError,
+};
 use redis::Script;
 
 use super::{RedisTokenStore, unavailable};
@@ -209,7 +211,13 @@ impl LimitStore for RedisTokenStore {
         .await
     }
 
-    async fn refund_quota(&self, subject: &str, cells: u64, reset_ms: u64, now_ms: u64) -> Result<u64, StoreError> {
+    async fn refund_quota(
+        &self,
+        subject: &str,
+        cells: u64,
+        reset_ms: u64,
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
         let expected_left_ms = reset_ms.saturating_sub(now_ms);
         if cells == 0 || expected_left_ms == 0 {
             return Ok(0);
