@@ -40,6 +40,7 @@ pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> anyhow::
             ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
         ],
         body: Some("grant_type=client_credentials"),
+        tokens: None,
     };
     // Warm-up on both, then start from an empty store again.
     for addr in [empty_gw.addr, full_gw.addr] {

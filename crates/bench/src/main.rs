@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Seconds per fixed-rate run.
     #[arg(long, default_value_t = 5)]
     pub rate_duration: u64,
+    /// Distinct tokens of the closed-loop target that sends a different one with each request
+    /// (round robin, as many clients would).
+    #[arg(long, default_value_t = 10_000)]
+    pub distinct_tokens: usize,
     /// Live tokens seeded before the second issuance measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub seed_tokens: usize,

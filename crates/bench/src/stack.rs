@@ -63,6 +63,9 @@ pub struct Stack {
     pub gateway: Gateway,
     /// Session cache off (`--session-cache=false`): every request reads its session from Redis.
     pub gateway_nocache: Gateway,
+    /// Limit leases off (`--limit-leases=false`), session cache on: every request's limits are
+    /// counted in Redis, as before leases.
+    pub gateway_nolease: Gateway,
     /// A gateway of the `--baseline` binary, session cache on, when one was given.
     pub baseline: Option<Gateway>,
     pub client_secret: String,
@@ -93,12 +96,15 @@ impl Stack {
         let control_plane = Proc::spawn("control-plane", cp, dir.path())?;
         procs::wait_listening(cp_addr, "the control plane", WAIT).await?;
         let (nginx, nginx_addr) = start_nginx(dir.path(), upstream_a).await?;
-        let gateway = spawn_gateway(&gatehouse, dir.path(), "gw-cache", cp_addr, &redis.url(), true).await?;
+        let gateway =
+            spawn_gateway(&gatehouse, dir.path(), "gw-cache", cp_addr, &redis.url(), CACHED).await?;
         let gateway_nocache =
-            spawn_gateway(&gatehouse, dir.path(), "gw-nocache", cp_addr, &redis.url(), false).await?;
+            spawn_gateway(&gatehouse, dir.path(), "gw-nocache", cp_addr, &redis.url(), UNCACHED).await?;
+        let gateway_nolease =
+            spawn_gateway(&gatehouse, dir.path(), "gw-nolease", cp_addr, &redis.url(), UNLEASED).await?;
         let baseline = match baseline {
             Some(binary) => {
-                Some(spawn_gateway(&binary, dir.path(), "gw-baseline", cp_addr, &redis.url(), true).await?)
+                Some(spawn_gateway(&binary, dir.path(), "gw-baseline", cp_addr, &redis.url(), CACHED).await?)
             }
             None => None,
         };
@@ -114,14 +120,20 @@ impl Stack {
             nginx_addr,
             gateway,
             gateway_nocache,
+            gateway_nolease,
             baseline,
             client_secret: String::new(),
             admin: Mutex::new(Conn::new(cp_addr)),
         };
         stack.configure().await?;
-        for gateway in [Some(&stack.gateway), Some(&stack.gateway_nocache), stack.baseline.as_ref()]
-            .into_iter()
-            .flatten()
+        for gateway in [
+            Some(&stack.gateway),
+            Some(&stack.gateway_nocache),
+            Some(&stack.gateway_nolease),
+            stack.baseline.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
             stack.wait_configured(gateway.addr).await?;
         }
@@ -137,6 +149,7 @@ impl Stack {
             &mut self.nginx,
             &mut self.gateway.proc,
             &mut self.gateway_nocache.proc,
+            &mut self.gateway_nolease.proc,
         ] {
             proc.check_alive()?;
         }
@@ -256,13 +269,19 @@ impl Stack {
         redis: &Redis,
         session_cache: bool,
     ) -> anyhow::Result<Gateway> {
+        let flags = if session_cache { CACHED } else { UNCACHED };
         let gateway =
-            spawn_gateway(&self.gatehouse, self.dir.path(), name, self.cp_addr, &redis.url(), session_cache)
-                .await?;
+            spawn_gateway(&self.gatehouse, self.dir.path(), name, self.cp_addr, &redis.url(), flags).await?;
         self.wait_configured(gateway.addr).await?;
         Ok(gateway)
     }
 }
+
+/// The session cache on (the default now; the bare switch is still passed for a `--baseline`
+/// binary from before the flip, which only knows it).
+const CACHED: &[&str] = &["--session-cache"];
+const UNCACHED: &[&str] = &["--session-cache=false"];
+const UNLEASED: &[&str] = &["--session-cache", "--limit-leases=false"];
 
 pub fn token_path() -> String {
     format!("{SECURE_PATH}oauth/token")
@@ -319,7 +338,7 @@ async fn spawn_gateway(
     name: &str,
     cp: SocketAddr,
     redis_url: &str,
-    session_cache: bool,
+    flags: &[&str],
 ) -> anyhow::Result<Gateway> {
     let addr = procs::free_addr()?;
     let mut command = Command::new(gatehouse);
@@ -330,9 +349,7 @@ async fn spawn_gateway(
         .args(["--node-secret", NODE_SECRET, "--redis", redis_url, "--node-id", name])
         // Stopped with SIGTERM at the end of a run: no need to wait out a load balancer.
         .args(["--drain-delay", "0", "--drain-timeout", "1"]);
-    // On is the default now; `--session-cache` is still passed for a `--baseline` binary
-    // from before the flip, which only knows the bare switch.
-    command.arg(if session_cache { "--session-cache" } else { "--session-cache=false" });
+    command.args(flags);
     let proc = Proc::spawn(name, command, dir)?;
     procs::wait_listening(addr, name, WAIT).await?;
     Ok(Gateway { proc, addr })

@@ -16,6 +16,9 @@ pub struct Load<'a> {
     pub method: &'a str,
     pub headers: Vec<(&'a str, String)>,
     pub body: Option<&'a str>,
+    /// A file of bearer tokens, one per line: each request carries the next one (each wrk
+    /// thread starting at a random one), instead of a fixed `Authorization` header.
+    pub tokens: Option<&'a Path>,
 }
 
 /// What one wrk run measured. Latencies in microseconds.
@@ -37,6 +40,24 @@ done = function(summary, latency, requests)
     'WRK_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p99":%d,"p999":%d}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+"#;
+
+/// Reads `token_file` once per wrk thread and sends the tokens in turn.
+const TOKENS_LUA: &str = r#"
+local tokens = {}
+for line in io.lines(token_file) do
+  if #line > 0 then tokens[#tokens + 1] = "Bearer " .. line end
+end
+local next_token = 0
+init = function(args)
+  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16))
+  next_token = math.random(#tokens) - 1
+end
+request = function()
+  next_token = (next_token + 1) % #tokens
+  wrk.headers["Authorization"] = tokens[next_token + 1]
+  return wrk.format()
 end
 "#;
 
@@ -70,6 +91,11 @@ pub fn run(
     }
     for (name, value) in &load.headers {
         script.push_str(&format!("wrk.headers[{}] = {}\n", lua_string(name), lua_string(value)));
+    }
+    if let Some(tokens) = load.tokens {
+        let path = tokens.to_str().context("the token file's path is not UTF-8")?;
+        script.push_str(&format!("local token_file = {}\n", lua_string(path)));
+        script.push_str(TOKENS_LUA);
     }
     script.push_str(DONE_LUA);
     let script_path = dir.join("wrk-script.lua");
