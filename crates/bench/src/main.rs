@@ -17,8 +17,10 @@
 //! - [`openloop`]: the fixed-rate generator (latency measured from the intended send time when
 //!   the server is behind, so coordinated omission does not hide queueing).
 //! - [`throughput`], [`issuance`], [`propagation`], [`memory`]: the four measurements.
-//! - [`stats`]: percentiles and medians.
+//! - [`stats`]: percentiles, medians and the report (Markdown, with charts when asked).
+//! - [`charts`]: the SVG charts (bars, cumulative distributions).
 
+mod charts;
 mod client;
 mod issuance;
 mod memory;
@@ -104,6 +106,10 @@ pub struct RunArgs {
     /// current one and is measured in the same rounds, for before/after ratios.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// Write SVG charts into this directory (created if missing) and link them from the
+    /// report under the same path, e.g. `docs/bench/run-12` beside BENCHMARKS.md.
+    #[arg(long)]
+    pub charts: Option<PathBuf>,
     /// Keep the working directory (logs, configs) instead of deleting it.
     #[arg(long)]
     pub keep: bool,

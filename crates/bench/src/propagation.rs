@@ -85,6 +85,12 @@ pub async fn run(stack: &Stack, args: &RunArgs, report: &mut Report) -> anyhow::
         ));
     }
     report.line("");
+    report.chart("propagation", "propagation CDFs", || {
+        let series = [("API update", &config), ("token revocation", &revocation)]
+            .map(|(name, s)| (name.to_owned(), s.all.iter().map(|us| *us as f64 / 1e3).collect()));
+        let title = format!("Propagation to all {} gateways", args.gateways);
+        crate::charts::cdf(&title, "ms from the admin call until every gateway shows it", &series)
+    })?;
     for (name, s) in [("config", &config), ("revocation", &revocation)] {
         let mut all = s.all.clone();
         all.sort_unstable();

@@ -1,5 +1,7 @@
 //! Percentiles, medians and the Markdown report.
 
+use anyhow::Context as _;
+
 use crate::RunArgs;
 use crate::procs::command_output;
 
@@ -32,6 +34,8 @@ pub fn ms(us: f64) -> String {
 
 pub struct Report {
     out: String,
+    /// Where charts go (`--charts`), as the report links them.
+    charts: Option<std::path::PathBuf>,
 }
 
 impl Report {
@@ -44,7 +48,17 @@ impl Report {
             "- closed loop: wrk -t{} -c{} -d{}s, {} interleaved rounds; fixed rate: {} rps for {} s per target per round\n",
             args.threads, args.connections, args.duration, args.rounds, args.rate, args.rate_duration
         ));
-        Self { out }
+        Self { out, charts: args.charts.clone() }
+    }
+
+    /// Writes `svg` as `<charts>/<name>.svg` and links it here, when charts were asked for.
+    pub fn chart(&mut self, name: &str, alt: &str, svg: impl FnOnce() -> String) -> anyhow::Result<()> {
+        let Some(dir) = &self.charts else { return Ok(()) };
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{name}.svg"));
+        std::fs::write(&path, svg()).with_context(|| format!("cannot write {}", path.display()))?;
+        self.out.push_str(&format!("![{alt}]({})\n\n", path.display()));
+        Ok(())
     }
 
     pub async fn machine(&mut self) {

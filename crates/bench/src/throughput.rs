@@ -203,6 +203,16 @@ pub async fn closed_loop(stack: &Stack, args: &RunArgs, report: &mut Report) -> 
         ));
     }
     report.line("");
+    let rows = |values: &[Vec<f64>]| -> Vec<(String, Vec<f64>)> {
+        targets.iter().zip(values).map(|(t, v)| (t.name.to_owned(), vec![median(v)])).collect()
+    };
+    let rps: Vec<Vec<f64>> = results.iter().map(|o| o.iter().map(|o| o.rps).collect()).collect();
+    report.chart("throughput", "requests/s by target", || {
+        crate::charts::bars("Closed loop: requests/s (median of rounds)", "requests/s", &[], &rows(&rps))
+    })?;
+    report.chart("cpu-per-request", "CPU µs per request by target", || {
+        crate::charts::bars("CPU per request of the serving process", "µs per request", &[], &rows(&cpu))
+    })?;
     report.line("Ratios of requests/s (median of the per-round ratios):");
     report.line("");
     let ratio = |a: &str, b: &str| {
@@ -285,6 +295,18 @@ pub async fn fixed_rate(stack: &Stack, args: &RunArgs, report: &mut Report) -> a
         ));
     }
     report.line("");
+    let latency: Vec<(String, Vec<f64>)> = targets
+        .iter()
+        .zip(&results)
+        .map(|(t, outcomes)| {
+            let pick = |f: fn(&openloop::Outcome) -> f64| median(&outcomes.iter().map(f).collect::<Vec<_>>());
+            (t.name.to_owned(), vec![pick(|o| o.p50) / 1e3, pick(|o| o.p99) / 1e3, pick(|o| o.p999) / 1e3])
+        })
+        .collect();
+    report.chart("latency", "latency percentiles at the fixed rate", || {
+        let title = format!("Latency at {} rps (median of rounds)", args.rate);
+        crate::charts::bars(&title, "ms", &["p50", "p99", "p99.9"], &latency)
+    })?;
     report.line("Added latency (median over rounds of the per-round difference):");
     report.line("");
     let added = |a: &str, b: &str, f: fn(&openloop::Outcome) -> f64| {
