@@ -24,7 +24,7 @@
 //! A subject past its rate limit would otherwise cost a store call per refused request, which
 //! is exactly what a client hammering the gateway sends. When the store refuses, no cell can
 //! exist for anyone until the bucket has refilled one (the TAT only moves forward; nothing gives
-//! rate cells back), so the refusal is answered here until then ([`refusal_lasts`]), at most a
+//! rate cells back), so the refusal is answered here until then (`refusal_lasts`), at most a
 //! lease lifetime. A quota refusal is remembered a lease lifetime at most, since a refund
 //! elsewhere may free cells. Either way the limit cannot be exceeded: a remembered refusal only
 //! refuses.
