@@ -29,20 +29,7 @@ pub fn bars(title: &str, unit: &str, series: &[&str], rows: &[(String, Vec<f64>)
     let plot_width = WIDTH - LABEL_WIDTH - RIGHT_MARGIN;
     let x = |v: f64| LABEL_WIDTH + v / top * plot_width;
     let mut svg = open(title, height);
-    // Grid and axis labels.
-    let mut tick = 0.0;
-    while tick <= top + step / 2.0 {
-        let _ = write!(
-            svg,
-            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2:.1}" stroke="#ddd"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" font-size="11">{4}</text>"##,
-            x(tick),
-            TOP,
-            TOP + plot_height,
-            TOP + plot_height + 14.0,
-            number(tick)
-        );
-        tick += step;
-    }
+    x_grid(&mut svg, step, top, plot_height, x);
     let _ = write!(
         svg,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{}</text>"#,
@@ -93,19 +80,7 @@ pub fn cdf(title: &str, unit: &str, series: &[(String, Vec<f64>)]) -> String {
     let x = |v: f64| left + v / top * plot_width;
     let y = |fraction: f64| TOP + (1.0 - fraction) * plot_height;
     let mut svg = open(title, height);
-    let mut tick = 0.0;
-    while tick <= top + step / 2.0 {
-        let _ = write!(
-            svg,
-            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2:.1}" stroke="#ddd"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" font-size="11">{4}</text>"##,
-            x(tick),
-            TOP,
-            TOP + plot_height,
-            TOP + plot_height + 14.0,
-            number(tick)
-        );
-        tick += step;
-    }
+    x_grid(&mut svg, step, top, plot_height, x);
     for fraction in [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0] {
         let _ = write!(
             svg,
@@ -158,6 +133,23 @@ fn open(title: &str, height: f64) -> String {
         WIDTH / 2.0,
         escape(title)
     )
+}
+
+/// The value axis: a vertical grid line and its label at each tick up to `top`.
+fn x_grid(svg: &mut String, step: f64, top: f64, plot_height: f64, x: impl Fn(f64) -> f64) {
+    let mut tick = 0.0;
+    while tick <= top + step / 2.0 {
+        let _ = write!(
+            svg,
+            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2:.1}" stroke="#ddd"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" font-size="11">{4}</text>"##,
+            x(tick),
+            TOP,
+            TOP + plot_height,
+            TOP + plot_height + 14.0,
+            number(tick)
+        );
+        tick += step;
+    }
 }
 
 fn legend(svg: &mut String, names: &[&str]) {

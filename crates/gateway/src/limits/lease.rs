@@ -136,8 +136,12 @@ impl Leases {
         now: Instant,
         now_ms: u64,
     ) {
-        let lease =
-            self.by_subject.entry(subject.to_owned()).or_insert_with(|| SubjectLease::new(*limits, now));
+        // `ahead` registered the subject before this call went out; only a sweep in between
+        // removes it, so the owned key is rarely built.
+        if !self.by_subject.contains_key(subject) {
+            self.by_subject.insert(subject.to_owned(), SubjectLease::new(*limits, now));
+        }
+        let Some(lease) = self.by_subject.get_mut(subject) else { return };
         if lease.limits != *limits {
             return;
         }
