@@ -179,6 +179,12 @@ pub struct GatewayArgs {
     /// Largest request body proxied to an upstream, in bytes (larger: 413).
     #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY)]
     pub max_request_body: usize,
+    /// How serving threads share the listening address. `per-thread` (default): each thread
+    /// has its own socket on it (SO_REUSEPORT) and the kernel spreads connections evenly over
+    /// them. `shared`: every thread accepts from one socket, so whichever thread wakes first
+    /// takes the next connection, which can leave one thread with most of a burst.
+    #[arg(long, env = "GATEHOUSE_ACCEPT_SOCKETS", value_enum, default_value_t = AcceptSockets::PerThread)]
+    pub accept_sockets: AcceptSockets,
     /// Threads serving API traffic, each with its own Redis connection and upstream pool;
     /// 0: one per CPU this process may use (its cgroup quota included).
     #[arg(long, env = "GATEHOUSE_SERVING_THREADS", default_value_t = 0)]
@@ -213,4 +219,20 @@ pub struct DevArgs {
     pub auth: crate::cli_auth::AuthGuardArgs,
     #[command(flatten)]
     pub clients: crate::cli_clients::ClientArgs,
+}
+
+/// `--accept-sockets`: the flag's spelling of [`gatehouse_gateway::shards::AcceptSockets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AcceptSockets {
+    Shared,
+    PerThread,
+}
+
+impl From<AcceptSockets> for gatehouse_gateway::shards::AcceptSockets {
+    fn from(flag: AcceptSockets) -> Self {
+        match flag {
+            AcceptSockets::Shared => Self::Shared,
+            AcceptSockets::PerThread => Self::PerThread,
+        }
+    }
 }

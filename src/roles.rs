@@ -159,9 +159,10 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         node_secret: args.node_secret,
         tls: args.control_plane_tls.client_config(&args.control_plane)?,
     };
-    let mut listeners = vec![Listener { tcp: bind(args.listen).await?, tls: tls.clone() }];
+    let accept = args.accept_sockets.into();
+    let mut listeners = vec![Listener { tcp: bind_serving(args.listen, accept)?, tls: tls.clone() }];
     if let Some(plain) = args.plain_listen {
-        listeners.push(Listener::plain(bind(plain).await?));
+        listeners.push(Listener::plain(bind_serving(plain, accept)?));
     }
     let bound: Vec<std::net::SocketAddr> = listeners.iter().filter_map(|l| l.tcp.local_addr().ok()).collect();
     edge.issuer = args.public.issuer_policy(&bound)?;
@@ -203,6 +204,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         %node_id,
         control_plane = %args.control_plane,
         serving_threads,
+        accept_sockets = ?args.accept_sockets,
         "gateway ready"
     );
     let stop = async move {
@@ -213,7 +215,8 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         tracing::info!(?drain_delay, "draining: not ready, still serving");
         tokio::time::sleep(drain_delay).await;
     };
-    shards::serve(serving_threads, listeners, move |_| shard.clone().build(), stop, drain_timeout).await?;
+    shards::serve(serving_threads, accept, listeners, move |_| shard.clone().build(), stop, drain_timeout)
+        .await?;
     if let Err(error) = analytics.flush().await {
         tracing::warn!(%error, "exiting with analytics unwritten");
     }
@@ -304,6 +307,12 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// A serving listener, bound so that the serving threads can share it as `accept` says.
+fn bind_serving(addr: std::net::SocketAddr, accept: shards::AcceptSockets) -> anyhow::Result<TcpListener> {
+    let listener = shards::bind(addr, accept).and_then(TcpListener::from_std);
+    listener.with_context(|| format!("cannot listen on {addr}"))
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {

@@ -106,6 +106,10 @@ pub struct RunArgs {
     /// current one and is measured in the same rounds, for before/after ratios.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// An extra flag for the baseline gateway (repeatable), e.g. `--baseline-arg=--accept-sockets=per-thread`
+    /// with `--baseline` naming the current binary: measures one setting against the default.
+    #[arg(long, allow_hyphen_values = true, requires = "baseline")]
+    pub baseline_arg: Vec<String>,
     /// Write SVG charts into this directory (created if missing) and link them from the
     /// report under the same path, e.g. `docs/bench/run-12` beside BENCHMARKS.md.
     #[arg(long)]
@@ -164,7 +168,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             anyhow::bail!("{tool} not found: apt-get install -y wrk nginx-light redis-server");
         }
     }
-    let mut stack = stack::Stack::start(gatehouse, args.baseline.clone(), args.keep).await?;
+    let mut stack =
+        stack::Stack::start(gatehouse, args.baseline.clone(), &args.baseline_arg, args.keep).await?;
     let mut report = stats::Report::new(&args);
     report.machine().await;
     let wants = |part| args.only.contains(&part);

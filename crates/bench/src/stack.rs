@@ -73,7 +73,12 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub async fn start(gatehouse: PathBuf, baseline: Option<PathBuf>, keep: bool) -> anyhow::Result<Self> {
+    pub async fn start(
+        gatehouse: PathBuf,
+        baseline: Option<PathBuf>,
+        baseline_args: &[String],
+        keep: bool,
+    ) -> anyhow::Result<Self> {
         let mut dir = tempfile::Builder::new()
             .prefix("gatehouse-bench-")
             .tempdir()
@@ -104,7 +109,9 @@ impl Stack {
             spawn_gateway(&gatehouse, dir.path(), "gw-nolease", cp_addr, &redis.url(), UNLEASED).await?;
         let baseline = match baseline {
             Some(binary) => {
-                Some(spawn_gateway(&binary, dir.path(), "gw-baseline", cp_addr, &redis.url(), CACHED).await?)
+                let flags: Vec<&str> =
+                    CACHED.iter().copied().chain(baseline_args.iter().map(String::as_str)).collect();
+                Some(spawn_gateway(&binary, dir.path(), "gw-baseline", cp_addr, &redis.url(), &flags).await?)
             }
             None => None,
         };

@@ -2,7 +2,7 @@
 //! path. Bodies are never collected, so memory per request stays flat whatever their size.
 
 use std::error::Error as _;
-use std::io;
+use std::io::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -316,28 +316,30 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Appends the peer's IP to X-Forwarded-For, folding repeated fields into one list. Whatever
 /// is already there came from a trusted proxy ([`Hop::sanitise`] removed it otherwise).
 fn append_forwarded_for(headers: &mut HeaderMap, client_addr: SocketAddr) {
+    let mut ip = Vec::with_capacity(48);
     // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; upstreams expect a.b.c.d.
-    let ip = client_addr.ip().to_canonical().to_string();
-    append_to_list(headers, X_FORWARDED_FOR, ip.as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = write!(ip, "{}", client_addr.ip().to_canonical());
+    append_to_list(headers, X_FORWARDED_FOR, ip);
 }
 
 /// Appends this hop's element to `Forwarded` (RFC 7239): `for=<peer>;proto=<scheme>;host=<host>`,
 /// after the elements trusted proxies added.
 fn append_forwarded(headers: &mut HeaderMap, hop: &Hop, original_host: Option<&HeaderValue>) {
-    let mut element = Vec::with_capacity(64);
+    let mut element = Vec::with_capacity(96);
     // An IPv6 literal holds ':', which a token cannot, so RFC 7239 §6 wants it bracketed and
-    // quoted; IPv4 is a plain token.
-    match hop.peer.ip().to_canonical() {
-        IpAddr::V4(ip) => element.extend_from_slice(format!("for={ip}").as_bytes()),
-        IpAddr::V6(ip) => element.extend_from_slice(format!("for=\"[{ip}]\"").as_bytes()),
-    }
+    // quoted; IPv4 is a plain token. Writing into a Vec cannot fail.
+    let _ = match hop.peer.ip().to_canonical() {
+        IpAddr::V4(ip) => write!(element, "for={ip}"),
+        IpAddr::V6(ip) => write!(element, "for=\"[{ip}]\""),
+    };
     element.extend_from_slice(b";proto=");
     element.extend_from_slice(hop.proto().as_bytes());
     if let Some(host) = original_host {
         element.extend_from_slice(b";host=");
         push_token_or_quoted(&mut element, host.as_bytes());
     }
-    append_to_list(headers, header::FORWARDED, &element);
+    append_to_list(headers, header::FORWARDED, element);
 }
 
 /// RFC 7239 values are `token / quoted-string`: a host with a port (':') must be quoted.
@@ -360,22 +362,25 @@ fn push_token_or_quoted(out: &mut Vec<u8>, value: &[u8]) {
 
 /// Appends `element` to the comma-separated list header `name`, folding repeated fields into
 /// one so the upstream sees a single, ordered list.
-fn append_to_list(headers: &mut HeaderMap, name: HeaderName, element: &[u8]) {
-    let mut value: Vec<u8> = Vec::new();
-    for existing in headers.get_all(&name) {
-        if !value.is_empty() {
+///
+/// Runs for every proxied request, usually with no earlier field: then `element` becomes the
+/// header value as it is, without a copy.
+fn append_to_list(headers: &mut HeaderMap, name: HeaderName, element: Vec<u8>) {
+    let mut existing = headers.get_all(&name).iter().peekable();
+    let value = if existing.peek().is_none() {
+        element
+    } else {
+        let mut value: Vec<u8> = Vec::new();
+        for field in existing {
+            value.extend_from_slice(field.as_bytes());
             value.extend_from_slice(b", ");
         }
-        value.extend_from_slice(existing.as_bytes());
-    }
-    if !value.is_empty() {
-        value.extend_from_slice(b", ");
-    }
-    value.extend_from_slice(element);
-    // Every piece is already a valid header value, so this cannot fail; should it ever, this
-    // hop's element alone is still the most useful thing to send.
-    let value = HeaderValue::from_bytes(&value).or_else(|_| HeaderValue::from_bytes(element));
-    if let Ok(value) = value {
+        value.extend_from_slice(&element);
+        value
+    };
+    // Every piece is already a valid header value, so this cannot fail; should it ever, the
+    // header is left as the trusted proxies sent it.
+    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.insert(name, value);
     }
 }

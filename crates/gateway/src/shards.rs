@@ -11,15 +11,17 @@
 //! pushes. What the shards share (config, session cache, analytics, notifications) is lock-free
 //! or briefly locked, never a task.
 //!
-//! Each shard's listening sockets are duplicates of the same sockets: every shard's reactor
-//! sees a new connection and whichever is free first accepts it, which balances connections by
-//! load without any hand-off between threads.
+//! How shards share a listening address is [`AcceptSockets`]: by default each shard has its
+//! own socket on it (SO_REUSEPORT) and the kernel spreads new connections over them evenly;
+//! or all shards accept from duplicates of one socket, and whichever is free first takes it.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_tls::ServerTls;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
 use crate::listener::Listener;
@@ -30,6 +32,61 @@ use crate::server::Gateway;
 pub fn default_count() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
+
+/// How the serving threads share a listening address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AcceptSockets {
+    /// One socket, duplicated into every thread. A new connection wakes every idle thread and
+    /// the first to call `accept` takes it. When many connections open at once, one thread
+    /// may take most of them and serve them alone while the other threads idle: the
+    /// benchmark's rounds then split into full-speed and ~35 % slower ones (BENCHMARKS.md,
+    /// run 13).
+    Shared,
+    /// One socket per thread on the same address (SO_REUSEPORT): the kernel picks the thread by
+    /// hashing the connection's addresses, and wakes only that one, so connections spread
+    /// evenly whatever their timing; a busy thread's share waits for it, which even spreading
+    /// makes rare. Needs the first socket bound by [`bind`] with this mode.
+    #[default]
+    PerThread,
+}
+
+/// Binds the listening socket on `addr`, fit for `accept`.
+///
+/// With [`AcceptSockets::PerThread`] the socket lets the other threads' sockets join it on
+/// the same address. SO_REUSEPORT would equally let a second gateway of the same user join it
+/// and silently take half the connections, so the address is first bound plainly: if anything
+/// already listens there, this fails with "address in use", as it does for a shared socket.
+pub fn bind(addr: SocketAddr, accept: AcceptSockets) -> std::io::Result<std::net::TcpListener> {
+    if accept == AcceptSockets::PerThread && addr.port() != 0 {
+        drop(socket(addr, false)?);
+    }
+    listen(socket(addr, accept == AcceptSockets::PerThread)?)
+}
+
+/// Another thread's socket on `first`'s address, for [`AcceptSockets::PerThread`].
+fn bind_beside(first: &std::net::TcpListener) -> std::io::Result<std::net::TcpListener> {
+    listen(socket(first.local_addr()?, true)?)
+}
+
+/// A non-blocking TCP socket bound to `addr`, not yet listening.
+fn socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std and tokio do: a restarted gateway may bind while old connections sit in TIME_WAIT.
+    // It still cannot bind where another socket listens.
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(reuse_port)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+fn listen(socket: Socket) -> std::io::Result<std::net::TcpListener> {
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// tokio's and std's default accept queue.
+const LISTEN_BACKLOG: i32 = 1024;
 
 /// Why the serving threads could not start or stopped on their own.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +119,7 @@ pub enum ShardError {
     Build(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Serves `listeners` on `count` threads until `shutdown` resolves, then drains every shard
+/// Serves `listeners` on `count` threads, sharing them as `accept` says, until `shutdown` resolves, then drains every shard
 /// (for at most `drain_timeout`) and returns once all are done.
 ///
 /// `build` makes each shard's gateway on that shard's thread, so that the connections it opens
@@ -70,6 +127,7 @@ pub enum ShardError {
 /// shard stops all of them and is returned.
 pub async fn serve<B, F, E>(
     count: usize,
+    accept: AcceptSockets,
     listeners: Vec<Listener>,
     build: B,
     shutdown: impl Future<Output = ()>,
@@ -91,7 +149,13 @@ where
     for index in 0..count.max(1) {
         let shard_sockets = sockets
             .iter()
-            .map(|(tcp, tls)| Ok((tcp.try_clone()?, tls.clone())))
+            .map(|(tcp, tls)| {
+                let own = match accept {
+                    AcceptSockets::PerThread if index > 0 => bind_beside(tcp)?,
+                    _ => tcp.try_clone()?,
+                };
+                Ok((own, tls.clone()))
+            })
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(ShardError::ShareSockets)?;
         let shard = Shard { index, sockets: shard_sockets, stop: stop_rx.clone(), drain_timeout };
@@ -208,8 +272,9 @@ mod tests {
         }
     }
 
-    async fn listener() -> (Vec<Listener>, std::net::SocketAddr) {
-        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    async fn listener(accept: AcceptSockets) -> (Vec<Listener>, std::net::SocketAddr) {
+        let tcp = bind("127.0.0.1:0".parse().unwrap(), accept).unwrap();
+        let tcp = TcpListener::from_std(tcp).unwrap();
         let addr = tcp.local_addr().unwrap();
         (vec![Listener::plain(tcp)], addr)
     }
@@ -225,12 +290,22 @@ mod tests {
 
     #[tokio::test]
     async fn every_shard_is_built_on_its_own_thread_and_all_stop_on_shutdown() {
-        let (listeners, addr) = listener().await;
+        serve_on_two_threads_and_stop(AcceptSockets::Shared).await;
+    }
+
+    #[tokio::test]
+    async fn with_a_socket_per_thread_every_shard_serves_and_all_sockets_close_on_shutdown() {
+        serve_on_two_threads_and_stop(AcceptSockets::PerThread).await;
+    }
+
+    async fn serve_on_two_threads_and_stop(accept: AcceptSockets) {
+        let (listeners, addr) = listener(accept).await;
         let built_on = Arc::new(Mutex::new(Vec::new()));
         let record = Arc::clone(&built_on);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(serve(
             2,
+            accept,
             listeners,
             move |index| {
                 let thread = std::thread::current().name().map(str::to_owned);
@@ -255,31 +330,49 @@ mod tests {
         assert!(TcpStream::connect(addr).await.is_err(), "nothing listens any more");
     }
 
+    #[test]
+    fn a_taken_address_is_refused_in_both_modes() {
+        for first in [AcceptSockets::Shared, AcceptSockets::PerThread] {
+            let taken = bind("127.0.0.1:0".parse().unwrap(), first).unwrap();
+            let addr = taken.local_addr().unwrap();
+            for second in [AcceptSockets::Shared, AcceptSockets::PerThread] {
+                let error = bind(addr, second).expect_err("a second gateway on a taken address");
+                assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse, "{first:?} then {second:?}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_shard_that_cannot_start_stops_the_others_with_its_error() {
-        let (listeners, _) = listener().await;
+        let (listeners, _) = listener(AcceptSockets::Shared).await;
         let build = |index: usize| async move {
             match index {
                 1 => Err("--redis redis://nowhere: unreachable".to_owned()),
                 _ => Ok(gateway()),
             }
         };
-        let result = tokio::time::timeout(BOUND, serve(3, listeners, build, std::future::pending(), BOUND))
-            .await
-            .expect("a failed shard ends the gateway without a shutdown signal");
+        let result = tokio::time::timeout(
+            BOUND,
+            serve(3, AcceptSockets::Shared, listeners, build, std::future::pending(), BOUND),
+        )
+        .await
+        .expect("a failed shard ends the gateway without a shutdown signal");
         assert_eq!(result.map_err(|e| e.to_string()), Err("--redis redis://nowhere: unreachable".to_owned()));
     }
 
     #[tokio::test]
     async fn a_panicking_shard_stops_the_others() {
-        let (listeners, _) = listener().await;
+        let (listeners, _) = listener(AcceptSockets::Shared).await;
         let build = |index: usize| async move {
             assert_ne!(index, 0, "shard 0 cannot start");
             Ok::<_, String>(gateway())
         };
-        let result = tokio::time::timeout(BOUND, serve(2, listeners, build, std::future::pending(), BOUND))
-            .await
-            .expect("a panicked shard ends the gateway");
+        let result = tokio::time::timeout(
+            BOUND,
+            serve(2, AcceptSockets::Shared, listeners, build, std::future::pending(), BOUND),
+        )
+        .await
+        .expect("a panicked shard ends the gateway");
         assert_eq!(result.map_err(|e| e.to_string()), Err("serving thread 0 panicked".to_owned()));
     }
 }
