@@ -39,6 +39,11 @@ pub struct ControlPlaneArgs {
     /// Address for gRPC and REST admin traffic.
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:7070")]
     pub listen: SocketAddr,
+    /// Seconds an admin write waits for every connected gateway to apply it before answering
+    /// (the answer then names the gateways that had not); 0: answer at once. Scripts that
+    /// create a client and use it straight away rely on this.
+    #[arg(long, env = "GATEHOUSE_APPLY_WAIT", default_value_t = 2.0)]
+    pub apply_wait: f64,
     /// Secret admin callers send in the Authorization header (at least 32 characters).
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: String,
@@ -179,11 +184,11 @@ pub struct GatewayArgs {
     /// Largest request body proxied to an upstream, in bytes (larger: 413).
     #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY)]
     pub max_request_body: usize,
-    /// How serving threads share the listening address. `per-thread` (default): each thread
-    /// has its own socket on it (SO_REUSEPORT) and the kernel spreads connections evenly over
-    /// them. `shared`: every thread accepts from one socket, so whichever thread wakes first
-    /// takes the next connection, which can leave one thread with most of a burst.
-    #[arg(long, env = "GATEHOUSE_ACCEPT_SOCKETS", value_enum, default_value_t = AcceptSockets::PerThread)]
+    /// How serving threads share the listening address. `shared` (default): every thread
+    /// accepts from one socket, so whichever thread is free takes the next connection.
+    /// `per-thread`: each thread has its own socket on it (SO_REUSEPORT) and the kernel
+    /// spreads connections over them by their addresses, waking only the chosen thread.
+    #[arg(long, env = "GATEHOUSE_ACCEPT_SOCKETS", value_enum, default_value_t = AcceptSockets::Shared)]
     pub accept_sockets: AcceptSockets,
     /// Threads serving API traffic, each with its own Redis connection and upstream pool;
     /// 0: one per CPU this process may use (its cgroup quota included).
@@ -205,6 +210,11 @@ pub struct DevArgs {
     /// Address of the control plane (gRPC + REST).
     #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:7070")]
     pub admin_listen: SocketAddr,
+    /// Seconds an admin write waits for every connected gateway to apply it before answering
+    /// (the answer then names the gateways that had not); 0: answer at once. Scripts that
+    /// create a client and use it straight away rely on this.
+    #[arg(long, env = "GATEHOUSE_APPLY_WAIT", default_value_t = 2.0)]
+    pub apply_wait: f64,
     /// Admin secret; generated and printed when absent.
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,

@@ -65,9 +65,10 @@ pub async fn serve_control_plane(
     control: Arc<ControlPlane>,
     readiness: Arc<Readiness>,
     secrets: ControlSecrets,
-    connections: Connections,
+    edge: AdminEdge,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let AdminEdge { connections, apply_wait } = edge;
     let services = AdminServices::new(Arc::clone(&control));
     let (health_reporter, health) = tonic_health::server::health_reporter();
     // The state is loaded before we get here: every service is ready to serve. From now on
@@ -104,13 +105,22 @@ pub async fn serve_control_plane(
     // The standard health service, unauthenticated like any liveness probe: it reveals nothing.
     .add_service(health)
     .add_service(InterceptedService::new(
-        pb::config_service_server::ConfigServiceServer::new(ConfigStreamImpl { control }),
+        pb::config_service_server::ConfigServiceServer::new(ConfigStreamImpl {
+            control: Arc::clone(&control),
+        }),
         NodeAuth { secret: secrets.node.clone() }.interceptor(),
     ))
     .add_service(InterceptedService::new(reflection_v1()?, secrets.admin.interceptor()))
     .add_service(InterceptedService::new(reflection_v1alpha()?, secrets.admin.interceptor()))
     .prepare();
-    let shared = Arc::new(Shared { services, admin: secrets.admin, grpc, readiness: Arc::clone(&readiness) });
+    let shared = Arc::new(Shared {
+        services,
+        admin: secrets.admin,
+        grpc,
+        readiness: Arc::clone(&readiness),
+        control: Arc::clone(&control),
+        apply_wait,
+    });
     let health_task = tokio::spawn(report_health(readiness, health_reporter));
 
     let graceful = GracefulShutdown::new();
@@ -151,11 +161,55 @@ pub async fn serve_control_plane(
 }
 
 /// What every connection shares.
+/// How the control plane's listener treats its callers, beside authentication.
+pub struct AdminEdge {
+    pub connections: Connections,
+    /// How long an admin write waits for the gateways to apply it (`--apply-wait`).
+    pub apply_wait: std::time::Duration,
+}
+
 struct Shared {
     services: AdminServices,
     admin: SecretCheck,
     grpc: Routes,
     readiness: Arc<Readiness>,
+    control: Arc<ControlPlane>,
+    apply_wait: std::time::Duration,
+}
+
+/// The response header (gRPC: response metadata) carrying the revision an admin write made.
+pub const REVISION_HEADER: &str = "gatehouse-revision";
+/// The response header naming the gateways that had not applied the write when the wait
+/// ended (absent when all had).
+pub const NOT_APPLIED_HEADER: &str = "gatehouse-not-applied-by";
+/// Gateways named in [`NOT_APPLIED_HEADER`] at most; the rest are counted.
+const NOT_APPLIED_NAMED: usize = 16;
+
+/// Runs one admin call and, when it committed a change, answers only once every connected
+/// gateway has applied it (or `apply_wait` ran out), so that a script may use what it just
+/// created on any gateway. The answer carries the revision and, if the wait ran out, who
+/// had not applied it.
+async fn answered_when_applied(
+    shared: &Shared,
+    call: impl Future<Output = Response<tonic::body::Body>>,
+) -> Response<tonic::body::Body> {
+    let (mut response, committed) = gatehouse_control::noting_commits(call).await;
+    let Some(revision) = committed else { return response };
+    let behind = shared.control.fleet.wait_applied(revision, shared.apply_wait).await;
+    let headers = response.headers_mut();
+    headers.insert(REVISION_HEADER, revision.into());
+    if !behind.is_empty() {
+        tracing::warn!(revision, not_applied_by = ?behind, wait = ?shared.apply_wait, "admin write answered before every gateway applied it");
+        let mut named = behind.iter().take(NOT_APPLIED_NAMED).cloned().collect::<Vec<_>>().join(", ");
+        if behind.len() > NOT_APPLIED_NAMED {
+            named.push_str(&format!(" and {} more", behind.len() - NOT_APPLIED_NAMED));
+        }
+        // Node ids are the gateways' own words: one that is no header value is not repeated.
+        if let Ok(value) = http::HeaderValue::from_str(&named) {
+            headers.insert(NOT_APPLIED_HEADER, value);
+        }
+    }
+    response
 }
 
 /// The control plane is ready while its state store answers: without it no admin write can
@@ -244,8 +298,10 @@ async fn serve_connection(
                     plain(http::StatusCode::SERVICE_UNAVAILABLE, "control plane at its connection limit")
                 } else {
                     req.extensions_mut().insert(BodyReadTimeout(body_read_timeout));
-                    crate::observe::admin_call(req, |req| route(&shared, req, local, peer, identity, role))
-                        .await
+                    crate::observe::admin_call(req, |req| {
+                        answered_when_applied(&shared, route(&shared, req, local, peer, identity, role))
+                    })
+                    .await
                 };
                 if let Some(hsts) = hsts {
                     response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, hsts);

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::auth::SecretCheck;
 use crate::cli::{ControlPlaneArgs, DevArgs, GatewayArgs, StateStoreKind};
-use crate::listener::{ControlSecrets, ListenerTls, Readiness, serve_control_plane};
+use crate::listener::{AdminEdge, ControlSecrets, ListenerTls, Readiness, serve_control_plane};
 use crate::sync::{self, ControlPlaneAccess};
 
 pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
@@ -81,7 +81,8 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         mutual_tls = args.tls_client_ca.is_some(),
         "control plane ready"
     );
-    serve_control_plane(listener, tls, control, readiness, secrets, connections, shutdown_signal()).await
+    let edge = AdminEdge { connections, apply_wait: seconds("--apply-wait", args.apply_wait)? };
+    serve_control_plane(listener, tls, control, readiness, secrets, edge, shutdown_signal()).await
 }
 
 /// What a gateway's serving threads share, and how each makes its own [`Gateway`]: the parts
@@ -230,6 +231,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     args.auth.apply(cpus())?;
     let limits = args.connections.limits()?;
+    let apply_wait = seconds("--apply-wait", args.apply_wait)?;
     let generated = args.admin_secret.is_none();
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
     let node_secret = gatehouse_oauth::token::mint();
@@ -286,14 +288,14 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     }
     tokio::spawn(async move {
         let readiness = Readiness::new(Arc::clone(&control));
-        let connections = Connections::new(limits, "control_plane");
+        let edge = AdminEdge { connections: Connections::new(limits, "control_plane"), apply_wait };
         if let Err(e) = serve_control_plane(
             admin_listener,
             None,
             control,
             readiness,
             secrets,
-            connections,
+            edge,
             std::future::pending(),
         )
         .await

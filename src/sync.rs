@@ -113,12 +113,19 @@ async fn follow_once(
         },
     );
     let (store_id, revision) = live.position().unwrap_or_default();
-    let request = pb::WatchRequest { node_id: node_id.to_owned(), store_id, revision };
-    let mut stream = client
-        .watch(request)
-        .await
-        .map_err(|s| anyhow::anyhow!("watch refused: {}", s.message()))?
-        .into_inner();
+    let request = pb::WatchRequest { node_id: node_id.to_owned(), store_id, revision, reports_applied: true };
+    let response =
+        client.watch(request).await.map_err(|s| anyhow::anyhow!("watch refused: {}", s.message()))?;
+    // Without a session (an older control plane) there is no one to report to.
+    let session = response
+        .metadata()
+        .get(crate::admin::config_stream::SESSION_METADATA)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let (applied, reports) = tokio::sync::watch::channel(None);
+    if let Some(session) = session {
+        tokio::spawn(report_applied(client.clone(), session, reports));
+    }
+    let mut stream = response.into_inner();
     *opened = true;
     tracing::info!(control_plane = %url, held_revision = revision, "config stream open");
     while let Some(event) =
@@ -130,6 +137,7 @@ async fn follow_once(
                 let revision = state.revision;
                 live.apply_snapshot(state);
                 tracing::info!(revision, "config snapshot applied");
+                applied.send_replace(Some(revision));
             }
             Some(pb::config_event::Event::Delta(delta)) => {
                 let (revision, change) = change_from_wire(delta)?;
@@ -137,11 +145,36 @@ async fn follow_once(
                 // we hold, which yields the missing deltas or a snapshot.
                 live.apply_delta(revision, &change)?;
                 tracing::info!(revision, "config delta applied");
+                applied.send_replace(Some(revision));
             }
             None => anyhow::bail!("empty config event"),
         }
     }
     Ok(())
+}
+
+/// Tells the control plane each revision this gateway now serves, so that admin writes can
+/// return once it does. Reports are coalesced (a burst of deltas costs one call) and sent
+/// beside the stream, never holding it up; the task ends with the stream (`applied`'s sender).
+async fn report_applied<S>(
+    mut client: pb::config_service_client::ConfigServiceClient<S>,
+    session: u64,
+    mut applied: tokio::sync::watch::Receiver<Option<u64>>,
+) where
+    S: tonic::client::GrpcService<tonic::body::Body> + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<tonic::codegen::StdError>,
+    S::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <S::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    while applied.changed().await.is_ok() {
+        let Some(revision) = *applied.borrow_and_update() else { continue };
+        if let Err(status) = client.report_applied(pb::AppliedReport { session, revision }).await {
+            // The stream breaks too when the control plane goes; admin writes meanwhile wait
+            // their bounded time and name this gateway.
+            tracing::debug!(revision, error = %status.message(), "cannot report the applied revision");
+        }
+    }
 }
 
 /// A gRPC answer as it is; anything else (a gateway's port, a web server) as a trailers-only

@@ -188,9 +188,15 @@ async fn grpc_admin_errors_are_precise_statuses() {
         upstream_url: "http://127.0.0.1:1".into(),
         ..Default::default()
     };
-    apis.create_api(with(&bearer, pb::CreateApiRequest { api: Some(api.clone()) })).await.unwrap();
+    let created =
+        apis.create_api(with(&bearer, pb::CreateApiRequest { api: Some(api.clone()) })).await.unwrap();
+    // A write answers with its revision, once the dev gateway serves it (read-your-writes).
+    let revision = created.metadata().get("gatehouse-revision").expect("the write's revision");
+    assert!(revision.to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(created.metadata().get("gatehouse-not-applied-by").is_none());
     let e = apis.create_api(with(&bearer, pb::CreateApiRequest { api: Some(api) })).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::AlreadyExists);
+    assert!(e.metadata().get("gatehouse-revision").is_none(), "a refused write commits nothing");
     let listed = apis.list_apis(with(&bearer, pb::ListApisRequest::default())).await.unwrap().into_inner();
     assert_eq!(listed.apis.len(), 1);
 }

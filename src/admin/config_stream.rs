@@ -1,10 +1,11 @@
-//! `gatehouse.v1.ConfigService.Watch`: a snapshot or the missed deltas, then every change.
+//! `gatehouse.v1.ConfigService`: `Watch` sends a snapshot or the missed deltas, then every
+//! change; `ReportApplied` hears which revision a gateway now serves (read-your-writes).
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::Stream;
-use gatehouse_control::fleet::NodeAuth;
+use gatehouse_control::fleet::{Joining, NodeAuth, Session};
 use gatehouse_control::watch::Published;
 use gatehouse_control::{ControlPlane, WatchStart};
 use gatehouse_model::clock::unix_seconds;
@@ -64,9 +65,16 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
         let control = Arc::clone(&self.control);
         let node_id = r.node_id;
         let address = peer.map(|p| p.to_string()).unwrap_or_default();
+        let session = control.fleet.session();
+        let joining = Joining {
+            node_id: node_id.clone(),
+            authenticated_by: auth,
+            address,
+            revision: watcher.revision,
+            reports_applied: r.reports_applied,
+        };
         tokio::spawn(async move {
-            let membership =
-                control.fleet.join(node_id.clone(), auth, address, watcher.revision, unix_seconds());
+            let membership = control.fleet.join(session, joining, unix_seconds());
             let mut sent = watcher.revision;
             for event in first {
                 if tx.send(Ok(event)).await.is_err() {
@@ -100,6 +108,20 @@ impl pb::config_service_server::ConfigService for ConfigStreamImpl {
             drop(membership);
             tracing::info!(%node_id, "gateway disconnected");
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let mut response = Response::new(Box::pin(ReceiverStream::new(rx)) as EventStream);
+        response.metadata_mut().insert(SESSION_METADATA, session.0.into());
+        Ok(response)
+    }
+
+    async fn report_applied(
+        &self,
+        request: Request<pb::AppliedReport>,
+    ) -> Result<Response<pb::AppliedReportAck>, Status> {
+        let report = request.into_inner();
+        let known = self.control.fleet.applied(Session(report.session), report.revision, unix_seconds());
+        Ok(Response::new(pb::AppliedReportAck { known }))
     }
 }
+
+/// Metadata of the Watch response naming the stream's session, for `ReportApplied`.
+pub const SESSION_METADATA: &str = "gatehouse-session";

@@ -32,6 +32,7 @@ impl pb::gateway_service_server::GatewayService for GatewayServiceImpl {
                 authenticated_by: n.authenticated_by.as_str().to_owned(),
                 address: n.address,
                 revision: n.revision,
+                applied_revision: n.applied.unwrap_or(0),
                 connected_since: Some(timestamp(n.connected_since)),
                 last_seen: Some(timestamp(n.last_seen)),
             })

@@ -16,6 +16,24 @@ use gatehouse_model::{Change, ConfigState};
 use crate::watch::{LOG_CAPACITY, Published};
 use crate::{ControlError, ControlPlane};
 
+tokio::task_local! {
+    /// The latest revision committed by the admin call running in this task, when the call is
+    /// run through [`noting_commits`].
+    static COMMITTED: std::cell::Cell<Option<u64>>;
+}
+
+/// Runs `call` (one admin call) and returns, with its output, the latest revision it
+/// committed, if any: what the call's caller must wait for gateways to apply before saying
+/// it is done. A call that spawns its commit into another task is not seen.
+pub async fn noting_commits<F: std::future::Future>(call: F) -> (F::Output, Option<u64>) {
+    COMMITTED
+        .scope(std::cell::Cell::new(None), async {
+            let output = call.await;
+            (output, COMMITTED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
 /// Commit attempts before giving up under a storm of concurrent writes on other replicas.
 const MAX_ATTEMPTS: usize = 8;
 /// How long one poll of a shared store's change log waits for news.
@@ -38,6 +56,8 @@ impl ControlPlane {
             match self.store.commit(expected, &change).await {
                 Ok(revision) => {
                     self.publish(revision, Arc::new(change)).await;
+                    // Outside `noting_commits` (tests, the follower) nobody is asking.
+                    let _ = COMMITTED.try_with(|committed| committed.set(Some(revision)));
                     tracing::info!(revision, "config change committed");
                     return Ok(outcome);
                 }

@@ -5,7 +5,8 @@
 //! # Layout
 //! - [`registry`]: [`ControlPlane`], the admin operations; every mutation is validated, committed
 //!   to the [`StateStore`](gatehouse_model::storage::StateStore) and only then applied in memory and
-//!   published (`commit.rs`: compare-and-set on the revision, catching up with replicas).
+//!   published (`commit.rs`: compare-and-set on the revision, catching up with replicas;
+//!   [`noting_commits`] tells the edge which revision an admin call committed).
 //! - [`analytics`]: a client's usage per day and API, from what the gateways record.
 //! - [`keyless`]: the guard against replacing a protected API by a keyless one unasked.
 //! - [`policies`]: security policies; deleting one still in use is refused.
@@ -18,7 +19,8 @@
 //!   store the gateways share.
 //! - [`watch`]: how a gateway at (store id, revision) is brought up to date: the deltas it
 //!   missed when the in-memory log still reaches back, a snapshot otherwise.
-//! - [`fleet`]: the gateways following this control plane, for the fleet view.
+//! - [`fleet`]: the gateways following this control plane, for the fleet view, and the wait
+//!   for them to apply a write before it returns.
 //! - [`error`]: [`ControlError`], which the edge maps to gRPC statuses and HTTP codes.
 
 pub mod analytics;
@@ -34,6 +36,7 @@ pub mod tokens;
 pub mod users;
 pub mod watch;
 
+pub use commit::noting_commits;
 pub use error::ControlError;
 pub use keyless::KeylessIntent;
 pub use registry::{ClientFields, ControlPlane, NewClient, Settings};

@@ -11,9 +11,10 @@
 //! pushes. What the shards share (config, session cache, analytics, notifications) is lock-free
 //! or briefly locked, never a task.
 //!
-//! How shards share a listening address is [`AcceptSockets`]: by default each shard has its
-//! own socket on it (SO_REUSEPORT) and the kernel spreads new connections over them evenly;
-//! or all shards accept from duplicates of one socket, and whichever is free first takes it.
+//! How shards share a listening address is [`AcceptSockets`]: by default each shard's listening
+//! sockets are duplicates of the same sockets, so every shard's reactor sees a new connection
+//! and whichever is free first accepts it, which balances connections by load without any
+//! hand-off between threads; or each shard has its own socket on the address (SO_REUSEPORT).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,16 +38,14 @@ pub fn default_count() -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AcceptSockets {
     /// One socket, duplicated into every thread. A new connection wakes every idle thread and
-    /// the first to call `accept` takes it. When many connections open at once, one thread
-    /// may take most of them and serve them alone while the other threads idle: the
-    /// benchmark's rounds then split into full-speed and ~35 % slower ones (BENCHMARKS.md,
-    /// run 13).
+    /// the first to call `accept` takes it: connections go to whichever thread has time.
+    #[default]
     Shared,
     /// One socket per thread on the same address (SO_REUSEPORT): the kernel picks the thread by
-    /// hashing the connection's addresses, and wakes only that one, so connections spread
-    /// evenly whatever their timing; a busy thread's share waits for it, which even spreading
-    /// makes rare. Needs the first socket bound by [`bind`] with this mode.
-    #[default]
+    /// hashing the connection's addresses and wakes only that one; blind to load, a busy
+    /// thread's share waits for it. Measured against [`Shared`](AcceptSockets::Shared) with
+    /// the same requests/s and CPU per request (BENCHMARKS.md, run 13), so not the default.
+    /// Needs the first socket bound by [`bind`] with this mode.
     PerThread,
 }
 
