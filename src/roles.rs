@@ -67,11 +67,15 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         None => None,
     };
     let connections = Connections::new(args.connections.limits()?, "control_plane");
-    let listener = bind(args.listen).await?;
+    let listener = bind(args.listen, LISTEN).await?;
     let readiness = Readiness::new(Arc::clone(&control));
     if let Some(probe) = args.probe_listen {
         let probe_connections = Connections::new(connections.limits.clone(), "control_plane");
-        tokio::spawn(crate::probes::serve(bind(probe).await?, Arc::clone(&readiness), probe_connections));
+        tokio::spawn(crate::probes::serve(
+            bind(probe, PROBE_LISTEN).await?,
+            Arc::clone(&readiness),
+            probe_connections,
+        ));
     }
     tracing::info!(
         listen = %args.listen,
@@ -161,9 +165,9 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         tls: args.control_plane_tls.client_config(&args.control_plane)?,
     };
     let accept = args.accept_sockets.into();
-    let mut listeners = vec![Listener { tcp: bind_serving(args.listen, accept)?, tls: tls.clone() }];
+    let mut listeners = vec![Listener { tcp: bind_serving(args.listen, LISTEN, accept)?, tls: tls.clone() }];
     if let Some(plain) = args.plain_listen {
-        listeners.push(Listener::plain(bind_serving(plain, accept)?));
+        listeners.push(Listener::plain(bind_serving(plain, PLAIN_LISTEN, accept)?));
     }
     let bound: Vec<std::net::SocketAddr> = listeners.iter().filter_map(|l| l.tcp.local_addr().ok()).collect();
     edge.issuer = args.public.issuer_policy(&bound)?;
@@ -251,8 +255,8 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     // tests) take the open ports as the sign that the addresses below are printed.
     let upstream = UpstreamClient::new(ProxyTimeouts::default())
         .request_body_idle_timeout(limits.request_body_idle_timeout);
-    let admin_listener = bind(args.admin_listen).await?;
-    let gateway_listener = bind(args.listen).await?;
+    let admin_listener = bind(args.admin_listen, ADMIN_LISTEN).await?;
+    let gateway_listener = bind(args.listen, LISTEN).await?;
     let admin_addr = admin_listener.local_addr().context("the control plane's address")?;
     let gateway_addr = gateway_listener.local_addr().context("the gateway's address")?;
     let issuer = args.public.issuer_policy(&[gateway_addr])?;
@@ -307,14 +311,31 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+/// The flag and variable that set a listening address, for the error when it is taken.
+type AddressSetting = (&'static str, &'static str);
+const LISTEN: AddressSetting = ("--listen", "GATEHOUSE_LISTEN");
+const PROBE_LISTEN: AddressSetting = ("--probe-listen", "GATEHOUSE_PROBE_LISTEN");
+const PLAIN_LISTEN: AddressSetting = ("--plain-listen", "GATEHOUSE_PLAIN_LISTEN");
+const ADMIN_LISTEN: AddressSetting = ("--admin-listen", "GATEHOUSE_ADMIN_LISTEN");
+
+/// What to say when `addr` cannot be listened on: the address, and how to choose another, since
+/// "address already in use" alone leaves a newcomer looking for the setting.
+fn cannot_listen(addr: std::net::SocketAddr, (flag, variable): AddressSetting) -> String {
+    format!("cannot listen on {addr} (choose another address with {flag} or {variable})")
+}
+
+async fn bind(addr: std::net::SocketAddr, setting: AddressSetting) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| cannot_listen(addr, setting))
 }
 
 /// A serving listener, bound so that the serving threads can share it as `accept` says.
-fn bind_serving(addr: std::net::SocketAddr, accept: shards::AcceptSockets) -> anyhow::Result<TcpListener> {
+fn bind_serving(
+    addr: std::net::SocketAddr,
+    setting: AddressSetting,
+    accept: shards::AcceptSockets,
+) -> anyhow::Result<TcpListener> {
     let listener = shards::bind(addr, accept).and_then(TcpListener::from_std);
-    listener.with_context(|| format!("cannot listen on {addr}"))
+    listener.with_context(|| cannot_listen(addr, setting))
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {

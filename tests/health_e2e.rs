@@ -129,6 +129,40 @@ fn an_unreachable_redis_stops_the_start_without_showing_its_password() {
     }
 }
 
+/// A taken address stops the start with the flag and variable that choose another, not just
+/// the operating system's "address in use".
+#[test]
+fn a_taken_address_stops_the_start_naming_the_setting_that_moves_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let cases: [(&[&str], &str); 3] = [
+        (&["dev", "--listen", &addr, "--admin-listen", "127.0.0.1:0"], "--listen or GATEHOUSE_LISTEN"),
+        (
+            &["dev", "--listen", "127.0.0.1:0", "--admin-listen", &addr],
+            "--admin-listen or GATEHOUSE_ADMIN_LISTEN",
+        ),
+        (
+            &["control-plane", "--listen", &addr, "--admin-secret", ADMIN_SECRET, "--data-dir", &data_dir],
+            "--listen or GATEHOUSE_LISTEN",
+        ),
+    ];
+    for (args, setting) in cases {
+        let out = std::process::Command::new(binary())
+            .args(args)
+            .env("GATEHOUSE_NODE_SECRET", NODE_SECRET)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started on a taken address");
+        assert!(
+            stderr.contains(&format!("cannot listen on {addr} (choose another address with {setting})")),
+            "{stderr}"
+        );
+    }
+}
+
 /// A `--control-plane` without a scheme is refused at start, naming the flag, instead of being
 /// retried forever by a gateway that never becomes ready.
 #[test]
