@@ -117,16 +117,21 @@ fn an_unreachable_redis_stops_the_start_without_showing_its_password() {
         &["control-plane", "--admin-secret", ADMIN_SECRET, "--data-dir", &data_dir, "--redis", &url],
     ];
     for args in roles {
-        let out = std::process::Command::new(binary())
-            .args(args)
-            .env("GATEHOUSE_NODE_SECRET", NODE_SECRET)
-            .output()
-            .unwrap();
+        let out = run_to_exit(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} started without Redis");
         assert!(stderr.contains("--redis redis://admin:********@127.0.0.1:"), "{stderr}");
         assert!(!stderr.contains("hunter2"), "the password reached the logs: {stderr}");
     }
+}
+
+/// Runs gatehouse with `args` (and the node secret in the environment) until it exits.
+fn run_to_exit(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args(args)
+        .env("GATEHOUSE_NODE_SECRET", NODE_SECRET)
+        .output()
+        .unwrap()
 }
 
 /// A taken address stops the start with the flag and variable that choose another, not just
@@ -149,11 +154,7 @@ fn a_taken_address_stops_the_start_naming_the_setting_that_moves_it() {
         ),
     ];
     for (args, setting) in cases {
-        let out = std::process::Command::new(binary())
-            .args(args)
-            .env("GATEHOUSE_NODE_SECRET", NODE_SECRET)
-            .output()
-            .unwrap();
+        let out = run_to_exit(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} started on a taken address");
         assert!(
@@ -167,12 +168,15 @@ fn a_taken_address_stops_the_start_naming_the_setting_that_moves_it() {
 /// retried forever by a gateway that never becomes ready.
 #[test]
 fn a_control_plane_url_without_a_scheme_stops_the_gateway_at_start() {
-    let output = std::process::Command::new(binary())
-        .args(["gateway", "--listen", "127.0.0.1:0", "--control-plane", "127.0.0.1:7070"])
-        .args(["--redis", "redis://127.0.0.1:1"])
-        .env("GATEHOUSE_NODE_SECRET", NODE_SECRET)
-        .output()
-        .unwrap();
+    let output = run_to_exit(&[
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--control-plane",
+        "127.0.0.1:7070",
+        "--redis",
+        "redis://127.0.0.1:1",
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
