@@ -26,11 +26,18 @@ pub struct ReceivedSpan {
     /// OTLP `SpanKind`: 2 server, 3 client.
     pub kind: i32,
     pub attributes: Vec<(String, String)>,
+    /// The attributes sent as OTLP integers (a query such as `status >= 500` needs one).
+    pub int_attributes: Vec<(String, i64)>,
 }
 
 impl ReceivedSpan {
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// `key`'s value when it was sent as an integer.
+    pub fn int_attribute(&self, key: &str) -> Option<i64> {
+        self.int_attributes.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 }
 
@@ -64,6 +71,14 @@ impl TraceService for Collector {
                         parent_span_id: hex::encode(&span.parent_span_id),
                         kind: span.kind,
                         attributes: span.attributes.iter().map(|kv| (kv.key.clone(), value_of(kv))).collect(),
+                        int_attributes: span
+                            .attributes
+                            .iter()
+                            .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                                Value::IntValue(i) => Some((kv.key.clone(), *i)),
+                                _ => None,
+                            })
+                            .collect(),
                     });
                 }
             }
