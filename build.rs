@@ -28,6 +28,7 @@ const PROTO_FILES: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rustc-env=GATEHOUSE_COMMIT={}", build_commit());
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
     let mut compiler = protox::Compiler::new(["proto"])?;
@@ -54,6 +55,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let routes = collect_routes(&compiler.descriptor_pool())?;
     std::fs::write(out_dir.join("rest_routes.rs"), render_routes(&routes))?;
     Ok(())
+}
+
+/// The commit `gatehouse_build_info` names: `GATEHOUSE_BUILD_COMMIT` when the build sets it
+/// (an image built without `.git`), else git's HEAD, else `unknown`.
+fn build_commit() -> String {
+    println!("cargo:rerun-if-env-changed=GATEHOUSE_BUILD_COMMIT");
+    // A new commit moves HEAD or the branch it names; either file changing reruns this.
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    if let Ok(head) = std::fs::read_to_string(".git/HEAD")
+        && let Some(reference) = head.trim().strip_prefix("ref: ")
+    {
+        println!("cargo:rerun-if-changed=.git/{reference}");
+    }
+    if let Ok(commit) = std::env::var("GATEHOUSE_BUILD_COMMIT")
+        && !commit.trim().is_empty()
+    {
+        return commit.trim().to_owned();
+    }
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|commit| commit.trim().to_owned())
+        .filter(|commit| !commit.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn prost_types_fds(bytes: &[u8]) -> Result<prost_types::FileDescriptorSet, prost::DecodeError> {

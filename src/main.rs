@@ -51,7 +51,11 @@ fn main() -> std::process::ExitCode {
         }
     };
     // Before anything records a metric: handles taken earlier would stay no-ops.
-    let metrics = if is_server { gatehouse_telemetry::metrics::install() } else { Ok(()) };
+    let build = gatehouse_telemetry::metrics::BuildInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        commit: env!("GATEHOUSE_COMMIT"),
+    };
+    let metrics = if is_server { gatehouse_telemetry::metrics::install(build) } else { Ok(()) };
     let options = otel::Options { service_name, log_format: cli.log_format, traces: is_server };
     // The OTLP exporter's channel lives on the runtime.
     let telemetry = metrics.and_then(|()| runtime.block_on(async { otel::init(options) }));

@@ -304,6 +304,17 @@ async fn metrics_count_the_traffic_sent() {
     assert_eq!(admin("gatehouse.v1.ApiService/CreateApi"), Some(1.0));
     assert_eq!(admin("gatehouse.v1.PolicyService/CreatePolicy"), Some(2.0));
     assert_eq!(admin("gatehouse.v1.ClientService/CreateClient"), Some(2.0));
+    // Both roles say which build runs and how the process fares, as Prometheus's clients do.
+    for scrape in [&gw, &cp] {
+        let build = scrape.samples.iter().find(|s| s.name == "gatehouse_build_info").expect("build info");
+        assert_eq!(build.labels.get("version").map(String::as_str), Some(env!("CARGO_PKG_VERSION")));
+        assert!(build.labels.get("commit").is_some_and(|c| !c.is_empty()), "{build:?}");
+        assert_eq!(build.value, 1.0);
+        assert!(scrape.value("process_resident_memory_bytes", &[]).is_some_and(|rss| rss > 1e6));
+        assert!(scrape.value("process_open_fds", &[]).is_some_and(|fds| fds >= 3.0));
+        assert!(scrape.value("process_start_time_seconds", &[]).is_some_and(|t| t > 1.7e9));
+        assert_eq!(scrape.types.get("process_cpu_seconds_total").map(String::as_str), Some("counter"));
+    }
     // The gateway's config stream, still open, is counted when it ends; the only gRPC calls so
     // far are its reports of the revisions it applied.
     let grpc: Vec<_> =

@@ -112,7 +112,11 @@ fn body_timeouts() -> u64 {
 
 #[tokio::test]
 async fn a_body_that_stalls_midway_is_408_and_the_upstream_request_is_aborted() {
-    gatehouse_telemetry::metrics::install().unwrap();
+    gatehouse_telemetry::metrics::install(gatehouse_telemetry::metrics::BuildInfo {
+        version: "test",
+        commit: "test",
+    })
+    .unwrap();
     let before = body_timeouts();
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let idle = Duration::from_secs(1);

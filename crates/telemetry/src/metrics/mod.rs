@@ -19,6 +19,8 @@
 //! | `gatehouse_open_connections` | gauge | `role` (`gateway`, `control_plane`) |
 //! | `gatehouse_connections_refused_total` | counter | `role` |
 //! | `gatehouse_connection_timeouts_total` | counter | `role`, `kind` (`header`, `body`, `idle`) |
+//! | `gatehouse_build_info` | gauge (1) | `version`, `commit` |
+//! | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds` | as Prometheus's client libraries define them (`process.rs`, read from `/proc` when scraped) | |
 //!
 //! Label values are ids from the configuration and fixed vocabularies, never anything a caller
 //! can choose freely (which would let anyone grow the registry) and never client ids (many, and
@@ -30,6 +32,7 @@
 pub mod connections;
 pub mod control;
 pub mod gateway;
+mod process;
 mod redis;
 
 use std::sync::OnceLock;
@@ -37,6 +40,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+pub use process::BuildInfo;
 pub use redis::RedisOp;
 
 /// Where both roles serve the exposition.
@@ -68,13 +72,15 @@ const BUCKETS: [f64; 15] =
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static BUILD: OnceLock<BuildInfo> = OnceLock::new();
 
 /// Installs the Prometheus recorder as the process's metrics recorder. Call it before anything
 /// records: handles taken before are no-ops for good. Idempotent.
-pub fn install() -> Result<(), String> {
+pub fn install(build: BuildInfo) -> Result<(), String> {
     if HANDLE.get().is_some() {
         return Ok(());
     }
+    let _ = BUILD.set(build);
     let recorder =
         PrometheusBuilder::new().set_buckets(&BUCKETS).map_err(|e| format!("metrics: {e}"))?.build_recorder();
     let handle = recorder.handle();
@@ -97,7 +103,10 @@ pub fn install() -> Result<(), String> {
 
 /// The exposition text of everything recorded so far (empty before [`install`]).
 pub fn render() -> String {
-    HANDLE.get().map(PrometheusHandle::render).unwrap_or_default()
+    let Some(handle) = HANDLE.get() else { return String::new() };
+    let mut text = handle.render();
+    text.push_str(&process::exposition(BUILD.get().copied()));
+    text
 }
 
 /// A complete `/metrics` response.
