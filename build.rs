@@ -84,6 +84,15 @@ fn build_commit() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The route's `BodySpec`, as Rust source.
+fn body_spec(route: &Route) -> String {
+    match &route.body {
+        None => "BodySpec::None".to_owned(),
+        Some(b) if b == "*" => "BodySpec::Whole".to_owned(),
+        Some(b) => format!("BodySpec::Field({b:?})"),
+    }
+}
+
 fn prost_types_fds(bytes: &[u8]) -> Result<prost_types::FileDescriptorSet, prost::DecodeError> {
     prost_types::FileDescriptorSet::decode(bytes)
 }
@@ -231,11 +240,7 @@ fn render_routes(routes: &[Route]) -> String {
     }
     out.push_str("}\n\n/// The REST bindings, in declaration order.\npub static ROUTES: &[RouteSpec] = &[\n");
     for r in routes {
-        let body = match &r.body {
-            None => "BodySpec::None".to_owned(),
-            Some(b) if b == "*" => "BodySpec::Whole".to_owned(),
-            Some(b) => format!("BodySpec::Field({b:?})"),
-        };
+        let body = body_spec(r);
         let _ = writeln!(
             out,
             "    RouteSpec {{ verb: {:?}, template: {:?}, body: {body}, response_body: {:?}, response_body_is_value: {}, output_type: {:?}, bool_fields: &{:?}, fields: &{:?}, rpc: Rpc::{}{}, rpc_name: \"/gatehouse.v1.{}/{}\" }},",
@@ -268,8 +273,10 @@ fn render_routes(routes: &[Route]) -> String {
         let module = format!("{}_server", snake_case(&r.service));
         let _ = writeln!(
             out,
-            "        Rpc::{variant} => {{\n            let message: pb::{input} = decode_input(input)?;\n            let response = pb::{module}::{service}::{method}(&services.{field}, into_request(message, metadata)).await?;\n            encode_output(&response.into_inner())\n        }}",
+            "        Rpc::{variant} => {{\n            let message: pb::{input} = decode_input(input, {body})?;\n            let response = pb::{module}::{service}::{method}(&services.{field}, into_request(message, metadata)).await?;\n            encode_output(&response.into_inner())\n        }}",
             input = r.input_type,
+            // Bindings of one RPC share its body field, so the first one's serves for errors.
+            body = body_spec(r),
             service = r.service,
             method = snake_case(&r.method),
         );

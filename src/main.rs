@@ -79,10 +79,13 @@ fn main() -> std::process::ExitCode {
     });
     if let Err(error) = &result {
         let message = one_line(error.as_ref());
-        if is_server {
+        // Once: a server's log goes to stderr too, so it is said there when the log shows
+        // errors (in JSON when that is the format), and plainly otherwise.
+        if is_server && tracing::enabled!(tracing::Level::ERROR) {
             tracing::error!("{message}");
+        } else {
+            eprintln!("gatehouse: {message}");
         }
-        eprintln!("gatehouse: {message}");
     }
     // Spans still buffered go out now, while the runtime their connection runs on is alive.
     telemetry.shutdown();

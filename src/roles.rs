@@ -210,7 +210,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         control_plane = %args.control_plane,
         serving_threads,
         accept_sockets = ?args.accept_sockets,
-        "gateway ready"
+        "gateway listening; ready once it holds a config"
     );
     let stop = async move {
         shutdown_signal().await;

@@ -135,8 +135,13 @@ async fn follow_once(
             Some(pb::config_event::Event::Snapshot(snapshot)) => {
                 let state = snapshot_from_wire(snapshot)?;
                 let revision = state.revision;
+                let first = live.load().is_none();
                 live.apply_snapshot(state);
                 tracing::info!(revision, "config snapshot applied");
+                if first {
+                    // What `/readyz` waited for (with Redis, which answered at start).
+                    tracing::info!(revision, "gateway ready");
+                }
                 applied.send_replace(Some(revision));
             }
             Some(pb::config_event::Event::Delta(delta)) => {

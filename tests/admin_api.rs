@@ -63,6 +63,12 @@ async fn rest_admin_errors_are_precise() {
     let (s, v) =
         call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","strip_listen_path":"yes"}"#)).await;
     assert_eq!(s, 400, "{v}");
+    assert!(message(&v).contains(r#"field "strip_listen_path""#), "a type error names its field: {v}");
+    let (s, v) =
+        call(&http, &dev, "POST", "/api/portal/policies", Some(r#"{"id":"p","name":"p","rate":"lots"}"#))
+            .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(message(&v).contains(r#"field "rate""#), "a type error names its field: {v}");
     let (s, v) =
         call(&http, &dev, "POST", "/api/apis", Some(r#"{"api_id":"a","upstream_url":"http://127.0.0.1:1"}"#))
             .await;

@@ -58,10 +58,17 @@ async fn a_gateway_is_ready_only_with_a_config_and_redis() {
         assert_eq!(status(&http, &gw.url("/readyz")).await, 503, "ready without a config");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Its log says so too: listening, not ready.
+    assert!(gw.process.logs().contains("gateway listening"), "{}", gw.process.logs());
+    assert!(!gw.process.logs().contains("gateway ready"), "{}", gw.process.logs());
 
-    // Its first snapshot makes it ready.
+    // Its first snapshot makes it ready, and the log says "ready" then.
     cp.restart();
     eventually_status(&http, &gw.url("/readyz"), 200, "gateway ready once it has a config").await;
+    eventually("the log says the gateway is ready", Duration::from_secs(5), || async {
+        gw.process.logs().contains("gateway ready").then_some(())
+    })
+    .await;
 
     // Redis gone: the gateway stops being ready (it could serve no protected request), yet stays
     // live. The control plane keeps its state in its data dir, so it stays ready.
@@ -157,10 +164,8 @@ fn a_taken_address_stops_the_start_naming_the_setting_that_moves_it() {
         let out = run_to_exit(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} started on a taken address");
-        assert!(
-            stderr.contains(&format!("cannot listen on {addr} (choose another address with {setting})")),
-            "{stderr}"
-        );
+        let message = format!("cannot listen on {addr} (choose another address with {setting})");
+        assert_eq!(stderr.matches(&message).count(), 1, "said once: {stderr}");
     }
 }
 
