@@ -47,6 +47,9 @@ pub struct ControlPlaneArgs {
     /// Secret admin callers send in the Authorization header (at least 32 characters).
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: String,
+    /// How each setting was given, for errors about values (filled in after parsing).
+    #[arg(skip)]
+    pub names: crate::config_file::SettingNames,
     /// Secret gateways present on the config stream; grants no admin rights (at least 32
     /// characters). Optional with --tls-client-ca, where gateways prove who they are with
     /// their certificate; when given there too, gateways without one may use it.
@@ -218,6 +221,9 @@ pub struct DevArgs {
     /// Admin secret; generated and printed when absent.
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
+    /// How each setting was given, for errors about values (filled in after parsing).
+    #[arg(skip)]
+    pub names: crate::config_file::SettingNames,
     #[command(flatten)]
     pub public: crate::cli_public::PublicNameArgs,
     // The same limits on both of dev's listeners.

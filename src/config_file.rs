@@ -186,7 +186,6 @@ fn has_flag(command: &Command, flag: &str) -> bool {
 /// The effective configuration of the role that `matches` ran, as a TOML config file with each
 /// value's origin in a comment; secrets (flags whose env values clap hides) are masked.
 pub fn render(command: &Command, matches: &clap::ArgMatches, expanded: &Expanded) -> String {
-    use clap::parser::ValueSource;
     let mut command = command.clone();
     command.build();
     let Some((role, role_matches)) = matches.subcommand() else { return String::new() };
@@ -202,15 +201,11 @@ pub fn render(command: &Command, matches: &clap::ArgMatches, expanded: &Expanded
             out.push_str(&format!("# {long} is not set\n"));
             continue;
         };
-        let origin = match role_matches.value_source(id) {
-            Some(ValueSource::EnvVariable) => {
-                format!("env {}", arg.get_env().map(OsStr::to_string_lossy).unwrap_or_default())
-            }
-            Some(ValueSource::DefaultValue) => "default".to_owned(),
-            _ => match expanded.from_file.get(id) {
-                Some(setting) => format!("config file: {setting}"),
-                None => "flag".to_owned(),
-            },
+        let origin = match Origin::of(arg, role_matches, expanded) {
+            Origin::Env(name) => format!("env {name}"),
+            Origin::Default => "default".to_owned(),
+            Origin::File(setting) => format!("config file: {setting}"),
+            Origin::Flag => "flag".to_owned(),
         };
         let values: Vec<toml::Value> = raw
             .map(|v| match arg.is_hide_env_values_set() {
@@ -227,6 +222,72 @@ pub fn render(command: &Command, matches: &clap::ArgMatches, expanded: &Expanded
         out.push_str(&format!("{long} = {value}  # {origin}\n"));
     }
     out
+}
+
+/// Where a setting's value came from.
+enum Origin {
+    Env(String),
+    Default,
+    /// The config file's name for the setting (`control-plane.admin-secret`).
+    File(String),
+    Flag,
+}
+
+impl Origin {
+    fn of(arg: &clap::Arg, role_matches: &clap::ArgMatches, expanded: &Expanded) -> Self {
+        use clap::parser::ValueSource;
+        let id = arg.get_id().as_str();
+        match role_matches.value_source(id) {
+            Some(ValueSource::EnvVariable) => {
+                Origin::Env(arg.get_env().map(OsStr::to_string_lossy).unwrap_or_default().into_owned())
+            }
+            Some(ValueSource::DefaultValue) => Origin::Default,
+            _ => match expanded.from_file.get(id) {
+                Some(setting) => Origin::File(setting.clone()),
+                None => Origin::Flag,
+            },
+        }
+    }
+}
+
+/// Each setting named as the operator gave it (`--admin-secret`, `GATEHOUSE_ADMIN_SECRET`, or
+/// `config file gatehouse.toml: setting control-plane.admin-secret`), for errors about its
+/// value found after parsing: a secret that is too short, say, reported under a flag the
+/// operator never typed sends them looking in the wrong place.
+#[derive(Debug, Clone, Default)]
+pub struct SettingNames {
+    names: BTreeMap<String, String>,
+}
+
+impl SettingNames {
+    pub fn of(command: &Command, matches: &clap::ArgMatches, expanded: &Expanded) -> Self {
+        let mut command = command.clone();
+        command.build();
+        let Some((role, role_matches)) = matches.subcommand() else { return Self::default() };
+        let Some(role_command) = command.find_subcommand(role) else { return Self::default() };
+        let names = role_command
+            .get_arguments()
+            .filter_map(|arg| {
+                let long = arg.get_long()?;
+                let name = match Origin::of(arg, role_matches, expanded) {
+                    Origin::Env(variable) => variable,
+                    Origin::File(setting) => match &expanded.path {
+                        Some(path) => format!("config file {}: setting {setting}", path.display()),
+                        None => format!("--{long}"),
+                    },
+                    Origin::Default | Origin::Flag => format!("--{long}"),
+                };
+                Some((arg.get_id().to_string(), name))
+            })
+            .collect();
+        Self { names }
+    }
+
+    /// The name of the setting with argument id `id` (a field name, `admin_secret`); `flag`
+    /// when unknown.
+    pub fn name(&self, id: &str, flag: &str) -> String {
+        self.names.get(id).cloned().unwrap_or_else(|| flag.to_owned())
+    }
 }
 
 /// `scheme://user:password@host…` with the password masked: Redis URLs carry theirs inline.

@@ -20,7 +20,7 @@ fn main() -> std::process::ExitCode {
         .clone()
         .try_get_matches_from(&expanded.args)
         .and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
-    let (cli, matches) = match parsed {
+    let (mut cli, matches) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => match expanded.explain(&error) {
             Some(message) => {
@@ -30,6 +30,12 @@ fn main() -> std::process::ExitCode {
             None => error.exit(),
         },
     };
+    let names = config_file::SettingNames::of(&command, &matches, &expanded);
+    match &mut cli.role {
+        Role::ControlPlane(args) => args.names = names,
+        Role::Dev(args) => args.names = names,
+        Role::Gateway(_) | Role::Admin(_) => {}
+    }
     if cli.print_config {
         print!("{}", config_file::render(&command, &matches, &expanded));
         return std::process::ExitCode::SUCCESS;

@@ -29,16 +29,18 @@ use crate::sync::{self, ControlPlaneAccess};
 pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     // Before the secret checks, which take the failure policy from it.
     args.auth.apply(cpus())?;
+    let (admin_name, node_name) =
+        (args.names.name("admin_secret", "--admin-secret"), args.names.name("node_secret", "--node-secret"));
     let node = match &args.node_secret {
-        Some(secret) => Some(SecretCheck::new(secret, "node").context("--node-secret")?),
+        Some(secret) => Some(SecretCheck::new(secret, "node").context(node_name.clone())?),
         None => None,
     };
     let secrets = ControlSecrets {
-        admin: SecretCheck::new(&args.admin_secret, "admin").context("--admin-secret")?.with_tyk_header(),
+        admin: SecretCheck::new(&args.admin_secret, "admin").context(admin_name.clone())?.with_tyk_header(),
         node,
     };
     if args.node_secret.as_deref() == Some(args.admin_secret.as_str()) {
-        bail!("--node-secret must differ from --admin-secret: gateways must not hold admin rights");
+        bail!("{node_name} must differ from {admin_name}: gateways must not hold admin rights");
     }
     let tokens = match &args.redis {
         Some(url) => Some(AnyTokenStore::redis(
@@ -240,7 +242,9 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
     let node_secret = gatehouse_oauth::token::mint();
     let secrets = ControlSecrets {
-        admin: SecretCheck::new(&admin_secret, "admin").context("--admin-secret")?.with_tyk_header(),
+        admin: SecretCheck::new(&admin_secret, "admin")
+            .context(args.names.name("admin_secret", "--admin-secret"))?
+            .with_tyk_header(),
         node: Some(SecretCheck::new(&node_secret, "node")?),
     };
     // One in-memory token store serves both roles, as Redis would serve both in production.

@@ -141,6 +141,34 @@ fn run_to_exit(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A secret that is too short is reported under the name it was given by: the variable or
+/// the config file's setting, not a flag the operator never typed.
+#[test]
+fn a_short_secret_is_reported_under_the_name_it_was_given_by() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let base = ["control-plane", "--listen", "127.0.0.1:0", "--data-dir", &data_dir];
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(binary());
+        command.args(args).env_remove("GATEHOUSE_ADMIN_SECRET").env("GATEHOUSE_NODE_SECRET", NODE_SECRET);
+        command.envs(env.iter().copied());
+        let out = command.output().unwrap();
+        assert!(!out.status.success(), "{args:?} started with a short secret");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let too_short = "the admin secret must be at least 32 characters";
+
+    let flag = run(&[&base[..], &["--admin-secret", "short"]].concat(), &[]);
+    assert!(flag.contains(&format!("--admin-secret: {too_short}")), "{flag}");
+    let env = run(&base, &[("GATEHOUSE_ADMIN_SECRET", "short")]);
+    assert!(env.contains(&format!("GATEHOUSE_ADMIN_SECRET: {too_short}")), "{env}");
+    let file = dir.path().join("gatehouse.toml");
+    std::fs::write(&file, "[control-plane]\nadmin-secret = \"short\"\n").unwrap();
+    let config = run(&[&base[..], &["--config", file.to_str().unwrap()]].concat(), &[]);
+    let setting = format!("config file {}: setting control-plane.admin-secret: {too_short}", file.display());
+    assert!(config.contains(&setting), "{config}");
+}
+
 /// A taken address stops the start with the flag and variable that choose another, not just
 /// the operating system's "address in use".
 #[test]
