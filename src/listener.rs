@@ -371,6 +371,8 @@ fn reflection_v1() -> anyhow::Result<
 > {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        // grpcurl describes what it is told about: the health service too.
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build gRPC reflection")
 }
@@ -382,6 +384,8 @@ fn reflection_v1alpha() -> anyhow::Result<
 > {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        // grpcurl describes what it is told about: the health service too.
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .context("cannot build gRPC reflection")
 }

@@ -141,6 +141,8 @@ async fn a_change_through_one_replica_reaches_gateways_of_both() {
     {
         assert!(names.contains(&format!("gatehouse.v1.{service}")), "{names:?}");
     }
+    // The standard health service is described too, so `grpcurl describe` works on it.
+    assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel(replica_b.url()).await);
     let status = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
     assert_eq!(status.into_inner().status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
