@@ -187,6 +187,12 @@ pub struct GatewayArgs {
     /// Largest request body proxied to an upstream, in bytes (larger: 413).
     #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY)]
     pub max_request_body: usize,
+    /// Log one line per request (method, API and listen path, status, latency, client id,
+    /// upstream status, client address; never a path below the listen path, a query, a header
+    /// or a token), in the log's format (`--log-format json`: one JSON object per line), under
+    /// the target gatehouse::access. Off by default.
+    #[arg(long, env = "GATEHOUSE_ACCESS_LOG")]
+    pub access_log: bool,
     /// How serving threads share the listening address. `shared` (default): every thread
     /// accepts from one socket, so whichever thread is free takes the next connection.
     /// `per-thread`: each thread has its own socket on it (SO_REUSEPORT) and the kernel
@@ -213,6 +219,9 @@ pub struct DevArgs {
     /// Address of the control plane (gRPC + REST).
     #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:7070")]
     pub admin_listen: SocketAddr,
+    /// Log one line per gateway request (as `gatehouse gateway --access-log`).
+    #[arg(long, env = "GATEHOUSE_ACCESS_LOG")]
+    pub access_log: bool,
     /// Seconds an admin write waits for every connected gateway to apply it before answering
     /// (the answer then names the gateways that had not); 0: answer at once. Scripts that
     /// create a client and use it straight away rely on this.

@@ -158,6 +158,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
             .context("--trusted-proxies")?,
         hsts: args.tls.hsts()?,
         tls_required: tls.is_some(),
+        access_log: args.access_log,
         connections: Connections::new(args.connections.limits()?, "gateway"),
         // Named once the listeners are bound: their addresses are its default allow-list.
         issuer: Default::default(),
@@ -282,6 +283,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         edge: EdgePolicy {
             connections: Connections::new(limits.clone(), "gateway"),
             issuer,
+            access_log: args.access_log,
             ..Default::default()
         },
         paths: args.paths.rules(),

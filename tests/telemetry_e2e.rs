@@ -370,3 +370,114 @@ async fn json_logs_are_one_object_per_line() {
     }
     assert!(logs.contains("upstream request failed"), "warnings logged as JSON too: {logs}");
 }
+
+/// `--access-log`: one JSON line per request with who called what and how it went, and never
+/// a credential, the path below the listen path or the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_has_a_line_per_request_and_no_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = EchoUpstream::start("logged").await;
+    let (gw_port, admin_port) = (free_port(), free_port());
+    let (gw, admin) = (format!("127.0.0.1:{gw_port}"), format!("127.0.0.1:{admin_port}"));
+    let args = ["dev", "--access-log", "--log-format", "json", "--listen", &gw, "--admin-listen", &admin];
+    let args = [&args[..], &["--admin-secret", ADMIN_SECRET]].concat();
+    let mut dev = ChildProcess::spawn("dev", &binary(), &strings(&args), &[], dir.path());
+    wait_for_port(gw_port, SYNC);
+    wait_for_port(admin_port, SYNC);
+    let http = reqwest::Client::new();
+    let admin_call = |path: &str, body: Value| {
+        http.post(format!("http://{admin}{path}")).header("authorization", ADMIN_SECRET).json(&body).send()
+    };
+    assert_eq!(admin_call("/api/apis", oauth_api("audited", &upstream)).await.unwrap().status(), 200);
+    let client = json!({"client_id": "auditor", "redirect_uri": "http://app.example/cb"});
+    let client: Value = admin_call("/api/apis/oauth/audited", client).await.unwrap().json().await.unwrap();
+    let secret = client["secret"].as_str().unwrap().to_owned();
+    let token: Value =
+        client_credentials_token(&http, &format!("http://{gw}/audited/oauth/token"), "auditor", &secret)
+            .await
+            .json()
+            .await
+            .unwrap();
+    let token = token["access_token"].as_str().expect("a token").to_owned();
+    let proxied = http
+        .get(format!("http://{gw}/audited/private-below?q=hidden-query"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 200);
+    // A wrong secret, and a client past its rate limit: both logged at info, with who and where.
+    let token_url = format!("http://{gw}/audited/oauth/token");
+    let wrong = client_credentials_token(&http, &token_url, "auditor", "wrong").await.status();
+    assert_eq!(wrong, 401);
+    let policy = json!({"id": "one", "name": "one", "rate": 1, "per": 60, "access_rights": {"audited": {}}});
+    assert_eq!(admin_call("/api/portal/policies", policy).await.unwrap().status(), 200);
+    let limited =
+        json!({"client_id": "limited", "policy_id": "one", "redirect_uri": "http://app.example/cb"});
+    let limited: Value = admin_call("/api/apis/oauth/audited", limited).await.unwrap().json().await.unwrap();
+    let limited_secret = limited["secret"].as_str().unwrap();
+    let limited_token: Value =
+        client_credentials_token(&http, &token_url, "limited", limited_secret).await.json().await.unwrap();
+    let limited_token = limited_token["access_token"].as_str().expect("a token").to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let r = http.get(format!("http://{gw}/audited/x")).bearer_auth(&limited_token).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 429]);
+    assert!(dev.terminate(SYNC));
+
+    let logs = dev.logs();
+    for leak in [token.as_str(), secret.as_str(), "private-below", "hidden-query"] {
+        assert!(!logs.contains(leak), "{leak} in the logs: {logs}");
+    }
+    let access: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["target"] == "gatehouse::access")
+        .map(|entry| entry["fields"].clone())
+        .collect();
+    let token_line = access.iter().find(|f| f["route"] == "token").expect("the token request's line");
+    assert_eq!((token_line["status"].as_i64(), token_line["api_id"].as_str()), (Some(200), Some("audited")));
+    let proxy_line = access.iter().find(|f| f["route"] == "proxy").expect("the proxied request's line");
+    assert_eq!(proxy_line["method"], "GET");
+    assert_eq!(proxy_line["listen_path"], "/audited/");
+    assert_eq!(proxy_line["client_id"], "auditor");
+    assert_eq!(
+        (proxy_line["status"].as_i64(), proxy_line["upstream_status"].as_i64()),
+        (Some(200), Some(200))
+    );
+    assert_eq!(proxy_line["address"], "127.0.0.1");
+    assert!(proxy_line["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{proxy_line}");
+
+    let messages: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .map(|entry| entry["fields"].clone())
+        .collect();
+    let refused = messages
+        .iter()
+        .find(|f| f["message"] == "client authentication refused")
+        .expect("the wrong secret is logged");
+    assert_eq!(refused["client_id"], "auditor");
+    assert_eq!(refused["address"], "127.0.0.1");
+    let throttled = messages.iter().find(|f| f["message"] == "request throttled").expect("the 429 is logged");
+    assert_eq!((throttled["client_id"].as_str(), throttled["status"].as_i64()), (Some("limited"), Some(429)));
+    assert_eq!(throttled["address"], "127.0.0.1");
+}
+
+/// Without `--access-log` no line is written per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_flag_there_is_no_access_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gw_port, admin_port) = (free_port(), free_port());
+    let (gw, admin) = (format!("127.0.0.1:{gw_port}"), format!("127.0.0.1:{admin_port}"));
+    let args = ["dev", "--listen", &gw, "--admin-listen", &admin, "--admin-secret", ADMIN_SECRET];
+    let mut dev = ChildProcess::spawn("dev", &binary(), &strings(&args), &[], dir.path());
+    wait_for_port(gw_port, SYNC);
+    for _ in 0..3 {
+        let _ = reqwest::get(format!("http://{gw}/nothing-here")).await.unwrap();
+    }
+    assert!(dev.terminate(SYNC));
+    assert!(!dev.logs().contains("gatehouse::access"), "{}", dev.logs());
+}

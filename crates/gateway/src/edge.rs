@@ -24,4 +24,6 @@ pub struct EdgePolicy {
     pub connections: Connections,
     /// Whose name RFC 8414 metadata speaks in (`--public-url`, `--public-hosts`).
     pub issuer: IssuerPolicy,
+    /// Write one access-log line per request (`--access-log`; see `access_log.rs`).
+    pub access_log: bool,
 }

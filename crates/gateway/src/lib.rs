@@ -36,12 +36,15 @@
 //!   upstreams verified (`proxy::upstream_tls`).
 //! - [`response`]: the body type every response shares, and the gateway's own JSON errors.
 //! - `observe`: each request's span and metrics (names and handles in `gatehouse_telemetry`).
+//! - [`access_log`]: the optional one line per request (`--access-log`), never a credential.
+//! - [`log_budget`]: a cap on log lines that callers can cause at will (refusals).
 //! - [`shards`]: thread-per-core serving: one single-threaded runtime and one [`Gateway`] per
 //!   serving thread, all accepting from the same sockets.
 //!
 //! The node holds no state of its own beyond a cache of config: tokens live in the shared
 //! [`TokenStore`](gatehouse_model::storage::TokenStore), so any node can serve any request.
 
+pub mod access_log;
 pub mod analytics;
 pub mod bearer;
 pub mod conn;
@@ -51,6 +54,7 @@ pub mod forwarded;
 pub mod limits;
 pub mod listener;
 pub mod live;
+pub mod log_budget;
 pub mod notify;
 pub mod oauth;
 mod observe;

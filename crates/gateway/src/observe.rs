@@ -49,6 +49,11 @@ impl Observed {
         &self.method
     }
 
+    /// Time since the request arrived.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// A client span for the upstream call, its context written into the outgoing headers so
     /// the upstream continues our trace.
     pub(crate) fn upstream_span(&self, api: &Api, headers: &mut HeaderMap) -> Span {
@@ -79,7 +84,7 @@ impl Observed {
             metrics.upstream(elapsed);
         }
         trace::record_status(&self.span, status);
-        metrics.request(outcome.kind, status, self.started.elapsed());
+        metrics.request(outcome.kind, status, self.elapsed());
     }
 }
 

@@ -79,7 +79,7 @@ impl Gateway {
         let span = ctx.span().clone();
         let step = self.phases(&mut ctx, config.as_deref(), &uri, &mut canonical, req).instrument(span).await;
         let (ControlFlow::Break(response) | ControlFlow::Continue(response)) = step;
-        ctx.finish(&response, &self.analytics);
+        ctx.finish(&response, &self.analytics, self.edge.access_log);
         response
     }
 
@@ -114,7 +114,8 @@ impl Gateway {
         if api.requires_token() {
             let session = authenticate::authenticate(config, &self.tokens, &self.sessions, api, &req).await?;
             let grant = authorize::authorize(config, api, &session, &req, rest, version)?;
-            limit_headers = admit::admit(ctx, &self.tokens, &self.limit_checks, &grant).await?;
+            limit_headers =
+                admit::admit(ctx, &self.tokens, &self.limit_checks, &grant, &session.client_id).await?;
             ctx.admitted(session, rest);
         }
         let upstream = upstream_request::upstream_request(ctx, api, path, rest, version, req);

@@ -122,6 +122,11 @@ impl Guard {
         Self { policy, address, pool, throttled: Mutex::new(None) }
     }
 
+    /// The request's source address, when known.
+    pub fn source(&self) -> Option<IpAddr> {
+        self.address
+    }
+
     /// Whether (and why) the request was refused without its credentials being checked.
     pub fn throttled(&self) -> Option<Throttled> {
         *self.throttled.lock().unwrap_or_else(PoisonError::into_inner)

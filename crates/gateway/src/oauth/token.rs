@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use tracing::{Instrument as _, Span};
 
 use super::{AuthServer, FormCall, error_response, oauth_json, read_form_request, refusal_response};
+use crate::log_budget::LogBudget;
 use crate::notify::{NotificationType, TokenNotification};
 use crate::response::ResponseBody;
 
@@ -43,12 +44,28 @@ async fn grant(call: &FormCall<'_>, req: Request<Incoming>, span: &Span) -> Resp
         Err(error) => {
             // A claimed client id is recorded only when it names a registered client, so
             // whatever a caller typed there (a secret by mistake) never reaches a collector.
-            if let Some(credentials) = &request.credentials
-                && config.state.client(&api.api_id, &credentials.client_id).is_some()
-            {
-                trace::record_client(span, &credentials.client_id);
+            let registered = request
+                .credentials
+                .as_ref()
+                .map(|credentials| credentials.client_id.as_str())
+                .filter(|client_id| config.state.client(&api.api_id, client_id).is_some());
+            if let Some(client_id) = registered {
+                trace::record_client(span, client_id);
             }
             trace::record_outcome(span, error.error.as_str());
+            let throttled = guard.throttled().is_some();
+            if (throttled || error.error == gatehouse_oauth::ErrorCode::InvalidClient)
+                && let Some(left_out) = CLIENT_REFUSALS_LOGGED.take(unix_seconds())
+            {
+                tracing::info!(
+                    api_id = %api.api_id,
+                    client_id = registered.unwrap_or("-"),
+                    address = %guard.source().map_or_else(|| "-".to_owned(), |ip| ip.to_canonical().to_string()),
+                    throttled,
+                    left_out,
+                    "client authentication refused"
+                );
+            }
         }
     }
     match result {
@@ -65,6 +82,9 @@ async fn grant(call: &FormCall<'_>, req: Request<Incoming>, span: &Span) -> Resp
         Err(error) => refusal_response(settings, guard, &error),
     }
 }
+
+/// Refused client authentications logged per second at most: a guesser cannot flood the log.
+static CLIENT_REFUSALS_LOGGED: LogBudget = LogBudget::new(10);
 
 /// Tyk's token notification: for the code and password grants (`new`) and refreshes
 /// (`refresh`), never client_credentials. Queued; the response does not wait for it.

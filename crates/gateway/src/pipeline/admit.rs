@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use gatehouse_model::clock::unix_seconds;
 use gatehouse_store::AnyTokenStore;
 
 use super::{RequestContext, Step};
 use crate::limits::{self, LimitHeaders, coalesce::Coalescer};
+use crate::log_budget::LogBudget;
 use crate::policy::Grant;
 
 /// Step 9: Rate limit and quota in one store round trip (`limits.rs`), shared by the concurrent
@@ -16,9 +18,24 @@ pub(crate) async fn admit(
     tokens: &AnyTokenStore,
     coalescer: &Arc<Coalescer>,
     grant: &Grant,
+    client_id: &str,
 ) -> Step<Option<LimitHeaders>> {
     match limits::check(tokens, coalescer, grant, ctx.api_metrics()).await {
         Ok(headers) => Step::Continue(headers),
-        Err(refused) => Step::Break(refused),
+        Err(refused) => {
+            if let Some(left_out) = THROTTLING_LOGGED.take(unix_seconds()) {
+                tracing::info!(
+                    client_id,
+                    address = %ctx.hop.peer.ip().to_canonical(),
+                    status = refused.status().as_u16(),
+                    left_out,
+                    "request throttled"
+                );
+            }
+            Step::Break(refused)
+        }
     }
 }
+
+/// Throttling decisions logged per second at most: a client past its limit cannot flood the log.
+static THROTTLING_LOGGED: LogBudget = LogBudget::new(10);

@@ -8,6 +8,7 @@ use gatehouse_telemetry::metrics::gateway::{ApiMetrics, RouteKind};
 use http::{HeaderMap, Request, Response};
 use tracing::Span;
 
+use crate::access_log::AccessRecord;
 use crate::analytics::{AnalyticsRecorder, ProxiedRequest};
 use crate::forwarded::Hop;
 use crate::live::RuntimeConfig;
@@ -91,7 +92,12 @@ impl<'r> RequestContext<'r> {
     /// Records the request once: its span's attributes, its metrics, and for a request that
     /// went upstream as a client's, its analytics (an in-memory counter; the store sees it on
     /// the next flush, off this path).
-    pub(crate) fn finish(self, response: &Response<ResponseBody>, analytics: &AnalyticsRecorder) {
+    pub(crate) fn finish(
+        self,
+        response: &Response<ResponseBody>,
+        analytics: &AnalyticsRecorder,
+        access_log: bool,
+    ) {
         if let (Some(api), Some((session, rest)), Some(upstream)) = (self.api, &self.caller, self.upstream) {
             analytics.record(&ProxiedRequest {
                 api_id: &api.api_id,
@@ -110,6 +116,20 @@ impl<'r> RequestContext<'r> {
             client_id: self.caller.as_ref().map(|(session, _)| session.client_id.as_str()),
             upstream_elapsed: self.upstream.map(|upstream| upstream.elapsed),
         };
+        if access_log {
+            AccessRecord {
+                method: self.observed.method(),
+                route: self.kind.as_str(),
+                api_id: self.api.map(|api| api.api_id.as_str()),
+                listen_path: self.api.map(|api| api.listen_path.as_str()),
+                status: response.status().as_u16(),
+                latency: self.observed.elapsed(),
+                client_id: outcome.client_id,
+                upstream_status: self.upstream.map(|upstream| upstream.status),
+                address: self.hop.peer.ip().to_canonical(),
+            }
+            .write();
+        }
         self.observed.finish(&outcome, response.status().as_u16());
     }
 }
