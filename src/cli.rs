@@ -34,7 +34,28 @@ pub enum Role {
     Admin(crate::admin_cli::AdminArgs),
 }
 
+/// What `gatehouse control-plane --help` ends with.
+const CONTROL_PLANE_EXAMPLES: &str = "Examples:
+  gatehouse control-plane --admin-secret \"$ADMIN_SECRET\" --node-secret \"$NODE_SECRET\" \\
+    --redis redis://redis:6379            # token state shared with the gateways
+  gatehouse control-plane --config gatehouse.toml --print-config   # what a config file sets
+  GATEHOUSE_STATE_STORE=redis GATEHOUSE_REDIS=redis://redis:6379 gatehouse control-plane …  # replicas";
+
+/// What `gatehouse gateway --help` ends with.
+const GATEWAY_EXAMPLES: &str = "Examples:
+  gatehouse gateway --control-plane http://control-plane:7070 --node-secret \"$NODE_SECRET\" \\
+    --redis redis://redis:6379
+  gatehouse gateway … --tls-cert gw.pem --tls-key gw.key --plain-listen 0.0.0.0:8081
+  gatehouse gateway … --access-log --log-format json";
+
+/// What `gatehouse dev --help` ends with.
+const DEV_EXAMPLES: &str = "Examples:
+  gatehouse dev                                  # prints a generated admin secret
+  gatehouse dev --listen 127.0.0.1:18080 --admin-listen 127.0.0.1:17070   # other ports
+  gatehouse dev --access-log";
+
 #[derive(clap::Args)]
+#[command(after_help = CONTROL_PLANE_EXAMPLES)]
 pub struct ControlPlaneArgs {
     /// Address for gRPC and REST admin traffic.
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:7070")]
@@ -71,16 +92,16 @@ pub struct ControlPlaneArgs {
     /// --redis server; several control-plane replicas share it).
     #[arg(long, env = "GATEHOUSE_STATE_STORE", value_enum, default_value = "file")]
     pub state_store: StateStoreKind,
-    #[command(flatten)]
-    pub tls: crate::cli_tls::ListenerTlsArgs,
     /// PEM CA bundle: every client of this port (gateways and admin callers alike) must
     /// present a certificate it signed. Gateways are then identified by their certificate.
-    #[arg(long, env = "GATEHOUSE_TLS_CLIENT_CA", requires = "tls_cert")]
+    #[arg(long, env = "GATEHOUSE_TLS_CLIENT_CA", requires = "tls_cert", help_heading = "TLS")]
     pub tls_client_ca: Option<PathBuf>,
     /// A plain-HTTP address answering only /healthz and /readyz, for probes that cannot present
     /// a client certificate (Kubernetes' httpGet) when --tls-client-ca is set.
     #[arg(long, env = "GATEHOUSE_PROBE_LISTEN")]
     pub probe_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub tls: crate::cli_tls::ListenerTlsArgs,
     #[command(flatten)]
     pub connections: crate::cli_limits::ConnectionLimitArgs,
     #[command(flatten)]
@@ -96,6 +117,7 @@ pub enum StateStoreKind {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = GATEWAY_EXAMPLES)]
 pub struct GatewayArgs {
     /// Address for API traffic.
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
@@ -114,10 +136,6 @@ pub struct GatewayArgs {
     pub node_secret: Option<String>,
     #[command(flatten)]
     pub control_plane_tls: crate::cli_tls::ControlPlaneClientArgs,
-    #[command(flatten)]
-    pub tls: crate::cli_tls::ListenerTlsArgs,
-    #[command(flatten)]
-    pub paths: crate::cli_paths::PathArgs,
     /// With TLS on --listen: a second, plain-HTTP listener (probes, keyless APIs, a load
     /// balancer that terminated TLS). Credential endpoints refuse plain requests there unless
     /// they come from a trusted proxy that reports https.
@@ -204,6 +222,10 @@ pub struct GatewayArgs {
     #[arg(long, env = "GATEHOUSE_SERVING_THREADS", default_value_t = 0)]
     pub serving_threads: usize,
     #[command(flatten)]
+    pub tls: crate::cli_tls::ListenerTlsArgs,
+    #[command(flatten)]
+    pub paths: crate::cli_paths::PathArgs,
+    #[command(flatten)]
     pub public: crate::cli_public::PublicNameArgs,
     #[command(flatten)]
     pub connections: crate::cli_limits::ConnectionLimitArgs,
@@ -212,6 +234,7 @@ pub struct GatewayArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = DEV_EXAMPLES)]
 pub struct DevArgs {
     /// Address of the gateway.
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080")]
@@ -259,5 +282,35 @@ impl From<AcceptSockets> for gatehouse_gateway::shards::AcceptSockets {
             AcceptSockets::Shared => Self::Shared,
             AcceptSockets::PerThread => Self::PerThread,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    fn help(role: &str) -> String {
+        let mut command = Cli::command();
+        command.build();
+        command.find_subcommand_mut(role).map(|c| c.render_help().to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_server_role_ends_its_help_with_examples_and_groups_its_flags() {
+        for role in ["control-plane", "gateway", "dev"] {
+            let help = help(role);
+            assert!(help.contains("Examples:\n  gatehouse "), "{role}: {help}");
+            assert!(help.contains("Connections and limits:\n"), "{role}: {help}");
+        }
+        let gateway = help("gateway");
+        for heading in ["TLS:\n", "Paths:\n", "Authentication guards:\n", "Options:\n"] {
+            assert!(gateway.contains(heading), "{heading}: {gateway}");
+        }
+        // A group's heading does not spill over the role's own flags.
+        let position = |text: &str| gateway.find(text).unwrap_or(usize::MAX);
+        assert!(position("--serving-threads") < position("TLS:\n"), "{gateway}");
+        assert!(position("--redis") < position("Paths:\n"), "{gateway}");
     }
 }

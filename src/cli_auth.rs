@@ -7,6 +7,7 @@ use gatehouse_model::storage::FailurePolicy;
 use gatehouse_oauth::throttle::DEFAULT_POLICY;
 
 #[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Authentication guards")]
 pub struct AuthGuardArgs {
     /// Failed authentications (client secret, password, admin secret) per client, username or
     /// source address within --auth-failure-window before requests naming it are refused with

@@ -4,6 +4,7 @@
 use gatehouse_control::Settings;
 
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "OAuth clients")]
 pub struct ClientArgs {
     /// Splits a client's `redirect_uri` into several registered redirect URIs, as Tyk's
     /// `oauth_redirect_uri_separator` does (e.g. ";"), and joins them so when showing it.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use gatehouse_gateway::conn::{ConnectionLimits, MIN_HEADER_BYTES, default_max_connections};
 
 #[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Connections and limits")]
 pub struct ConnectionLimitArgs {
     /// Seconds a client has to send a complete request head (request line and headers), counted
     /// from its first byte, or from the accept for a new connection; then the connection is

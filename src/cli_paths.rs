@@ -4,6 +4,7 @@
 use gatehouse_gateway::path::{EscapedSlashes, PathRules};
 
 #[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Paths")]
 pub struct PathArgs {
     /// What a request path's %2F and %5C (encoded slash and backslash) get: "reject" answers
     /// 400; "keep" forwards them as written, for APIs whose identifiers hold slashes behind

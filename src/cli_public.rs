@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use gatehouse_gateway::oauth::issuer::IssuerPolicy;
 
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Public name")]
 pub struct PublicNameArgs {
     /// The URL clients reach this gateway at (e.g. `https://api.example.com`): RFC 8414
     /// metadata names its issuer and endpoints under it, whatever Host a request carries.

@@ -9,6 +9,7 @@ use gatehouse_tls::{ClientIdentity, ServerTls, ServerTlsOptions, SniCert};
 
 /// A listener's certificates, for the gateway and the control plane alike.
 #[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "TLS")]
 pub struct ListenerTlsArgs {
     /// PEM certificate chain (leaf first) to serve HTTPS with; reloaded when the file changes.
     /// Without it the listener speaks plain HTTP.
