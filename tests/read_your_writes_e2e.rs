@@ -121,6 +121,17 @@ async fn a_gateway_that_cannot_apply_a_write_in_time_is_named_and_does_not_hold_
     let started = Instant::now();
     let answered = post(&http, &cp.url(), "/api/apis", api("during")).await;
     let waited = started.elapsed();
+    // `gatehouse admin` says so on stderr, and still succeeds: the write is done.
+    let file = dir.path().join("cli-api.json");
+    std::fs::write(&file, api("from-cli").to_string()).unwrap();
+    let cli = std::process::Command::new(binary())
+        .args(["admin", "--control-plane", &cp.url(), "apis", "create", "--file", file.to_str().unwrap()])
+        .env("GATEHOUSE_ADMIN_SECRET", ADMIN_SECRET)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(cli.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: done, but not yet served by: ryw-frozen"), "{stderr}");
     assert!(
         std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success(),
         "the gateway resumes"

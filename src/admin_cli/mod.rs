@@ -26,6 +26,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+use tower::util::MapResponse;
 
 use crate::pb;
 
@@ -152,11 +153,28 @@ impl Interceptor for AdminAuth {
     }
 }
 
-type Authed = InterceptedService<Channel, AdminAuth>;
+/// The channel, with every answer looked at by [`warn_if_not_applied`] on its way back.
+type Watched =
+    MapResponse<Channel, fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body>>;
+type Authed = InterceptedService<Watched, AdminAuth>;
+
+/// Says on stderr when a write was answered before every gateway served it (the control
+/// plane's `--apply-wait` ran out): a script that goes on to use it may meet a gateway that
+/// does not know it yet. The answer itself goes on unchanged.
+fn warn_if_not_applied(response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+    if let Some(names) =
+        response.headers().get(crate::listener::NOT_APPLIED_HEADER).and_then(|v| v.to_str().ok())
+    {
+        eprintln!(
+            "gatehouse: warning: done, but not yet served by: {names} (the control plane stopped waiting)"
+        );
+    }
+    response
+}
 
 /// An open connection to the control plane, and how to print what it answers.
 struct Conn {
-    channel: Channel,
+    channel: Watched,
     auth: AdminAuth,
     json: bool,
 }
@@ -181,7 +199,9 @@ impl Conn {
         let channel = crate::channel::connect(endpoint, tls, CONNECT_TIMEOUT)
             .await
             .with_context(|| format!("cannot reach the control plane at {url}"))?;
-        Ok(Self { channel, auth, json })
+        let watch: fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> =
+            warn_if_not_applied;
+        Ok(Self { channel: MapResponse::new(channel, watch), auth, json })
     }
 
     fn apis(&self) -> pb::api_service_client::ApiServiceClient<Authed> {
