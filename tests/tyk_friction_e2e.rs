@@ -222,3 +222,53 @@ async fn on_redis_listings_drop_revoked_tokens_and_expiry_is_told() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Tyk answers its Dashboard and Gateway API on the gateway's port, and a client pointed at the
+/// wrong port meets a generic refusal: both say which port serves what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_port_says_which_port_to_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let message =
+        |v: &Value| format!("{}{}", v["error"].as_str().unwrap_or(""), v["Message"].as_str().unwrap_or(""));
+    eventually("the gateway holds its first config", Duration::from_secs(10), || async {
+        let r = dev.http.get(format!("{}/readyz", dev.inner.gateway)).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+
+    // Tyk's Gateway API on the gateway's port, with Tyk's header.
+    let r = dev
+        .http
+        .get(format!("{}/tyk/apis", dev.inner.gateway))
+        .header("x-tyk-authorization", ADMIN_SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert!(message(&v).contains("served on the control plane's port"), "{v}");
+    // An ordinary miss on the gateway says no more than before.
+    let v: Value =
+        dev.http.get(format!("{}/nothing/", dev.inner.gateway)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(message(&v), "no API is listening on this path");
+
+    // An OAuth client on the admin port, with or without the admin secret.
+    for secret in [None, Some(ADMIN_SECRET)] {
+        let mut request = dev
+            .http
+            .post(format!("{}/my-api/oauth/token/", dev.inner.admin))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials");
+        if let Some(secret) = secret {
+            request = request.header("authorization", secret);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let v: Value = r.json().await.unwrap();
+        assert!(message(&v).contains("served by the gateway's port"), "{v}");
+    }
+    // Admin routes still need the secret.
+    let r = dev.http.get(format!("{}/api/apis", dev.inner.admin)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}

@@ -105,6 +105,13 @@ async fn transcode(
     let deadline = gatehouse_gateway::conn::BodyReadTimeout::of(&req);
     let (parts, body) = req.into_parts();
     let metadata = MetadataMap::from_headers(parts.headers.clone());
+    // An OAuth client pointed at the admin port would otherwise read "admin secret required".
+    if is_oauth_endpoint(parts.uri.path()) {
+        return Err(RestError::new(
+            StatusCode::NOT_FOUND,
+            "this is the control plane's admin port: OAuth endpoints (/<listen-path>/oauth/…) are served by the gateway's port",
+        ));
+    }
     // Authenticate before routing, so unauthenticated callers learn nothing about the routes.
     let peer = parts.extensions.get::<TcpConnectInfo>().and_then(|info| info.remote_addr).map(|a| a.ip());
     admin.check(&metadata, peer).map_err(|e| dialect.refused(e.into()))?;
@@ -130,6 +137,16 @@ async fn transcode(
     }
     let output = dialect.answer(route, deleted_key, output);
     Ok(Bytes::from(output.to_string()))
+}
+
+/// A gateway's OAuth endpoint (`/<listen-path>/oauth/token` and its siblings), which no admin
+/// route is: saying so gives away nothing about the admin routes.
+fn is_oauth_endpoint(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let endpoint = ["/oauth/token", "/oauth/authorize", "/oauth/introspect", "/oauth/revoke"]
+        .iter()
+        .any(|endpoint| path.ends_with(endpoint));
+    endpoint && !path.starts_with("/api/") && !path.starts_with("/tyk/")
 }
 
 /// A matched route and its path variables.

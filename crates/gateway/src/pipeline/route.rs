@@ -47,7 +47,13 @@ pub(crate) fn route<'r>(
 ) -> Step<(&'r Api, &'r str)> {
     let Some((api, rest)) = config.route(path) else {
         ctx.unrouted(RouteKind::NotFound);
-        return Step::Break(json_error(StatusCode::NOT_FOUND, "no API is listening on this path"));
+        // Tyk habits: its Dashboard and Gateway APIs answer on the gateway's port there.
+        let message = if path.starts_with("/api/") || path.starts_with("/tyk/") {
+            "no API is listening on this path; the admin API (Tyk Dashboard and Gateway API paths) is served on the control plane's port, not the gateway's"
+        } else {
+            "no API is listening on this path"
+        };
+        return Step::Break(json_error(StatusCode::NOT_FOUND, message));
     };
     // Kept encoded slashes must not reach, once an upstream decodes them, a listen path other
     // than the one that checked the request.
