@@ -120,10 +120,10 @@ pub enum StateStoreKind {
 #[command(after_help = GATEWAY_EXAMPLES)]
 pub struct GatewayArgs {
     /// Address for API traffic.
-    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:8080", help_heading = "Listening")]
     pub listen: SocketAddr,
     /// URL of the control plane, e.g. http://control-plane:7070 or https://control-plane:7070.
-    #[arg(long, env = "GATEHOUSE_CONTROL_PLANE")]
+    #[arg(long, env = "GATEHOUSE_CONTROL_PLANE", help_heading = "Control plane")]
     pub control_plane: String,
     /// Secret shared with the control plane for the config stream. Optional with
     /// --control-plane-cert (mutual TLS), where the certificate identifies the node.
@@ -131,34 +131,35 @@ pub struct GatewayArgs {
         long,
         env = "GATEHOUSE_NODE_SECRET",
         hide_env_values = true,
-        required_unless_present = "control_plane_cert"
+        required_unless_present = "control_plane_cert",
+        help_heading = "Control plane"
     )]
     pub node_secret: Option<String>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Control plane")]
     pub control_plane_tls: crate::cli_tls::ControlPlaneClientArgs,
     /// With TLS on --listen: a second, plain-HTTP listener (probes, keyless APIs, a load
     /// balancer that terminated TLS). Credential endpoints refuse plain requests there unless
     /// they come from a trusted proxy that reports https.
-    #[arg(long, env = "GATEHOUSE_PLAIN_LISTEN", requires = "tls_cert")]
+    #[arg(long, env = "GATEHOUSE_PLAIN_LISTEN", requires = "tls_cert", help_heading = "Listening")]
     pub plain_listen: Option<SocketAddr>,
     /// Proxies whose X-Forwarded-For / -Proto / -Host and Forwarded headers are believed:
     /// CIDRs or addresses, comma-separated (e.g. 10.0.0.0/8,fd00::/8). From any other peer
     /// these headers are dropped and replaced.
-    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "", help_heading = "Upstreams")]
     pub trusted_proxies: String,
     /// Redis holding token state shared by all gateways, e.g. redis://redis:6379.
-    #[arg(long, env = "GATEHOUSE_REDIS")]
+    #[arg(long, env = "GATEHOUSE_REDIS", help_heading = "Redis and sessions")]
     pub redis: String,
     /// Name of this node in the control plane's logs (default: host name).
-    #[arg(long, env = "GATEHOUSE_NODE_ID")]
+    #[arg(long, env = "GATEHOUSE_NODE_ID", help_heading = "Control plane")]
     pub node_id: Option<String>,
     /// On SIGTERM, seconds to keep serving while reporting not-ready, so load balancers stop
     /// routing here before the listener closes.
-    #[arg(long, env = "GATEHOUSE_DRAIN_DELAY", default_value_t = 5.0)]
+    #[arg(long, env = "GATEHOUSE_DRAIN_DELAY", default_value_t = 5.0, help_heading = "Shutdown")]
     pub drain_delay: f64,
     /// Then, seconds to let in-flight requests finish before exiting (match Kubernetes'
     /// terminationGracePeriodSeconds minus the delay).
-    #[arg(long, env = "GATEHOUSE_DRAIN_TIMEOUT", default_value_t = 20.0)]
+    #[arg(long, env = "GATEHOUSE_DRAIN_TIMEOUT", default_value_t = 20.0, help_heading = "Shutdown")]
     pub drain_timeout: f64,
     /// Cache sessions on this node (up to 100k, 60 s), evicted on every gateway as revocations
     /// are announced over Redis pub/sub: one Redis round trip less per request, and a revoked
@@ -171,7 +172,8 @@ pub struct GatewayArgs {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
-        action = clap::ArgAction::Set
+        action = clap::ArgAction::Set,
+        help_heading = "Redis and sessions"
     )]
     pub session_cache: bool,
     /// Count a busy client's rate limit and quota in leases: cells reserved in Redis ahead of
@@ -187,39 +189,45 @@ pub struct GatewayArgs {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
-        action = clap::ArgAction::Set
+        action = clap::ArgAction::Set,
+        help_heading = "Redis and sessions"
     )]
     pub limit_leases: bool,
     /// Seconds to wait for a TCP connection to an upstream before answering 504.
-    #[arg(long, env = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT", default_value_t = 5.0)]
+    #[arg(
+        long,
+        env = "GATEHOUSE_UPSTREAM_CONNECT_TIMEOUT",
+        default_value_t = 5.0,
+        help_heading = "Upstreams"
+    )]
     pub upstream_connect_timeout: f64,
     /// Seconds from sending a request to an upstream (connect included) until its response
     /// head arrives, before answering 504 (Tyk's proxy_default_timeout). Response bodies are
     /// not bounded: downloads and streams may take as long as they need.
-    #[arg(long, env = "GATEHOUSE_UPSTREAM_TIMEOUT", default_value_t = 30.0)]
+    #[arg(long, env = "GATEHOUSE_UPSTREAM_TIMEOUT", default_value_t = 30.0, help_heading = "Upstreams")]
     pub upstream_timeout: f64,
     /// Seconds an upgraded connection (WebSocket) may carry no byte either way before the
     /// gateway closes it; 0: never. Pings count as traffic.
-    #[arg(long, env = "GATEHOUSE_TUNNEL_IDLE_TIMEOUT", default_value_t = 3600.0)]
+    #[arg(long, env = "GATEHOUSE_TUNNEL_IDLE_TIMEOUT", default_value_t = 3600.0, help_heading = "Upstreams")]
     pub tunnel_idle_timeout: f64,
     /// Largest request body proxied to an upstream, in bytes (larger: 413).
-    #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY)]
+    #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY", default_value_t = gatehouse_gateway::proxy::DEFAULT_MAX_REQUEST_BODY, help_heading = "Upstreams")]
     pub max_request_body: usize,
     /// Log one line per request (method, API and listen path, status, latency, client id,
     /// upstream status, client address; never a path below the listen path, a query, a header
     /// or a token), in the log's format (`--log-format json`: one JSON object per line), under
     /// the target gatehouse::access. Off by default.
-    #[arg(long, env = "GATEHOUSE_ACCESS_LOG")]
+    #[arg(long, env = "GATEHOUSE_ACCESS_LOG", help_heading = "Telemetry")]
     pub access_log: bool,
     /// How serving threads share the listening address. `shared` (default): every thread
     /// accepts from one socket, so whichever thread is free takes the next connection.
     /// `per-thread`: each thread has its own socket on it (SO_REUSEPORT) and the kernel
     /// spreads connections over them by their addresses, waking only the chosen thread.
-    #[arg(long, env = "GATEHOUSE_ACCEPT_SOCKETS", value_enum, default_value_t = AcceptSockets::Shared)]
+    #[arg(long, env = "GATEHOUSE_ACCEPT_SOCKETS", value_enum, default_value_t = AcceptSockets::Shared, help_heading = "Listening")]
     pub accept_sockets: AcceptSockets,
     /// Threads serving API traffic, each with its own Redis connection and upstream pool;
     /// 0: one per CPU this process may use (its cgroup quota included).
-    #[arg(long, env = "GATEHOUSE_SERVING_THREADS", default_value_t = 0)]
+    #[arg(long, env = "GATEHOUSE_SERVING_THREADS", default_value_t = 0, help_heading = "Listening")]
     pub serving_threads: usize,
     #[command(flatten)]
     pub tls: crate::cli_tls::ListenerTlsArgs,
@@ -305,12 +313,20 @@ mod tests {
             assert!(help.contains("Connections and limits:\n"), "{role}: {help}");
         }
         let gateway = help("gateway");
-        for heading in ["TLS:\n", "Paths:\n", "Authentication guards:\n", "Options:\n"] {
+        for heading in [
+            "Listening:\n",
+            "Control plane:\n",
+            "Redis and sessions:\n",
+            "Upstreams:\n",
+            "TLS:\n",
+            "Paths:\n",
+        ] {
             assert!(gateway.contains(heading), "{heading}: {gateway}");
         }
         // A group's heading does not spill over the role's own flags.
         let position = |text: &str| gateway.find(text).unwrap_or(usize::MAX);
-        assert!(position("--serving-threads") < position("TLS:\n"), "{gateway}");
-        assert!(position("--redis") < position("Paths:\n"), "{gateway}");
+        assert!(position("--serving-threads") < position("Control plane:\n"), "{gateway}");
+        assert!(position("--control-plane-ca") < position("Upstreams:\n"), "{gateway}");
+        assert!(position("--redis") < position("TLS:\n"), "{gateway}");
     }
 }
