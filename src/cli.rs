@@ -225,6 +225,11 @@ pub struct GatewayArgs {
     /// spreads connections over them by their addresses, waking only the chosen thread.
     #[arg(long, env = "GATEHOUSE_ACCEPT_SOCKETS", value_enum, default_value_t = AcceptSockets::Shared, help_heading = "Listening")]
     pub accept_sockets: AcceptSockets,
+    /// Pin each serving thread to its own CPU (of those this process may use), so the
+    /// scheduler cannot stack two on one core. Off by default: on a machine shared with other
+    /// busy processes, a pinned thread cannot move away from them.
+    #[arg(long, env = "GATEHOUSE_PIN_THREADS", help_heading = "Listening")]
+    pub pin_threads: bool,
     /// Threads serving API traffic, each with its own Redis connection and upstream pool;
     /// 0: one per CPU this process may use (its cgroup quota included).
     #[arg(long, env = "GATEHOUSE_SERVING_THREADS", default_value_t = 0, help_heading = "Listening")]

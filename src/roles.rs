@@ -223,7 +223,8 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         tracing::info!(?drain_delay, "draining: not ready, still serving");
         tokio::time::sleep(drain_delay).await;
     };
-    shards::serve(serving_threads, accept, listeners, move |_| shard.clone().build(), stop, drain_timeout)
+    let placement = shards::Placement { accept, pin_to_cores: args.pin_threads };
+    shards::serve(serving_threads, placement, listeners, move |_| shard.clone().build(), stop, drain_timeout)
         .await?;
     if let Err(error) = analytics.flush().await {
         tracing::warn!(%error, "exiting with analytics unwritten");

@@ -49,6 +49,34 @@ pub enum AcceptSockets {
     PerThread,
 }
 
+/// Where the serving threads run and how they share the listening address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Placement {
+    pub accept: AcceptSockets,
+    /// Pin serving thread i to the i-th CPU this process may use (wrapping around), so the
+    /// scheduler cannot stack two of them on one core while another idles. Off by default: on
+    /// a machine shared with other busy processes a pinned thread cannot move away from them.
+    pub pin_to_cores: bool,
+}
+
+/// Pins the calling thread to the `index`-th CPU of those the process may use (its cgroup's
+/// cpuset included). A failure is logged and the thread runs unpinned.
+fn pin_to_core(index: usize) {
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+    let result = sched_getaffinity(None).and_then(|allowed| {
+        let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&cpu| allowed.is_set(cpu)).collect();
+        let Some(&cpu) = cpus.get(index % cpus.len().max(1)) else { return Ok(None) };
+        let mut only = CpuSet::new();
+        only.set(cpu);
+        sched_setaffinity(None, &only).map(|()| Some(cpu))
+    });
+    match result {
+        Ok(Some(cpu)) => tracing::debug!(index, cpu, "serving thread pinned"),
+        Ok(None) => tracing::warn!(index, "no CPU to pin the serving thread to"),
+        Err(error) => tracing::warn!(index, %error, "cannot pin the serving thread; it runs unpinned"),
+    }
+}
+
 /// Binds the listening socket on `addr`, fit for `accept`.
 ///
 /// With [`AcceptSockets::PerThread`] the socket lets the other threads' sockets join it on
@@ -118,7 +146,7 @@ pub enum ShardError {
     Build(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Serves `listeners` on `count` threads, sharing them as `accept` says, until `shutdown` resolves, then drains every shard
+/// Serves `listeners` on `count` threads, placed and sharing them as `placement` says, until `shutdown` resolves, then drains every shard
 /// (for at most `drain_timeout`) and returns once all are done.
 ///
 /// `build` makes each shard's gateway on that shard's thread, so that the connections it opens
@@ -126,7 +154,7 @@ pub enum ShardError {
 /// shard stops all of them and is returned.
 pub async fn serve<B, F, E>(
     count: usize,
-    accept: AcceptSockets,
+    placement: Placement,
     listeners: Vec<Listener>,
     build: B,
     shutdown: impl Future<Output = ()>,
@@ -149,7 +177,7 @@ where
         let shard_sockets = sockets
             .iter()
             .map(|(tcp, tls)| {
-                let own = match accept {
+                let own = match placement.accept {
                     AcceptSockets::PerThread if index > 0 => bind_beside(tcp)?,
                     _ => tcp.try_clone()?,
                 };
@@ -157,7 +185,13 @@ where
             })
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(ShardError::ShareSockets)?;
-        let shard = Shard { index, sockets: shard_sockets, stop: stop_rx.clone(), drain_timeout };
+        let shard = Shard {
+            index,
+            sockets: shard_sockets,
+            stop: stop_rx.clone(),
+            drain_timeout,
+            pin: placement.pin_to_cores,
+        };
         let (build, done_tx) = (Arc::clone(&build), done_tx.clone());
         std::thread::Builder::new()
             .name(format!("gh-serve-{index}"))
@@ -206,6 +240,7 @@ struct Shard {
     sockets: Vec<(std::net::TcpListener, Option<Arc<ServerTls>>)>,
     stop: watch::Receiver<bool>,
     drain_timeout: Duration,
+    pin: bool,
 }
 
 impl Shard {
@@ -215,11 +250,14 @@ impl Shard {
         F: Future<Output = Result<Gateway, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if self.pin {
+            pin_to_core(self.index);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|source| ShardError::Runtime { index: self.index, source })?;
-        let Shard { index, sockets, mut stop, drain_timeout } = self;
+        let Shard { index, sockets, mut stop, drain_timeout, pin: _ } = self;
         runtime.block_on(async move {
             let gateway = Arc::new(build(index).await.map_err(|e| ShardError::Build(e.into()))?);
             let listeners = sockets
@@ -302,13 +340,16 @@ mod tests {
         let built_on = Arc::new(Mutex::new(Vec::new()));
         let record = Arc::clone(&built_on);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Pinned too: on any machine the test runs on, pinning must not stop a shard serving.
         let serving = tokio::spawn(serve(
             2,
-            accept,
+            Placement { accept, pin_to_cores: true },
             listeners,
             move |index| {
                 let thread = std::thread::current().name().map(str::to_owned);
-                record.lock().unwrap().push((index, thread));
+                // Built on the shard's thread, after pinning: the CPUs it may run on.
+                let cpus = rustix::thread::sched_getaffinity(None).map(|set| set.count()).unwrap_or(0);
+                record.lock().unwrap().push((index, thread, cpus));
                 async { Ok::<_, String>(gateway()) }
             },
             async move {
@@ -321,7 +362,7 @@ mod tests {
         }
         let mut built_on = built_on.lock().unwrap().clone();
         built_on.sort();
-        assert_eq!(built_on, [(0, Some("gh-serve-0".to_owned())), (1, Some("gh-serve-1".to_owned()))]);
+        assert_eq!(built_on, [(0, Some("gh-serve-0".to_owned()), 1), (1, Some("gh-serve-1".to_owned()), 1)]);
 
         stop.send(()).unwrap();
         let result = tokio::time::timeout(BOUND, serving).await.expect("every shard stops").unwrap();
@@ -352,7 +393,7 @@ mod tests {
         };
         let result = tokio::time::timeout(
             BOUND,
-            serve(3, AcceptSockets::Shared, listeners, build, std::future::pending(), BOUND),
+            serve(3, Placement::default(), listeners, build, std::future::pending(), BOUND),
         )
         .await
         .expect("a failed shard ends the gateway without a shutdown signal");
@@ -368,7 +409,7 @@ mod tests {
         };
         let result = tokio::time::timeout(
             BOUND,
-            serve(2, AcceptSockets::Shared, listeners, build, std::future::pending(), BOUND),
+            serve(2, Placement::default(), listeners, build, std::future::pending(), BOUND),
         )
         .await
         .expect("a panicked shard ends the gateway");
