@@ -6,7 +6,12 @@
 //! - `gatehouse.v1.rs` (prost messages + tonic services), `gatehouse.v1.serde.rs` (pbjson
 //!   proto3-JSON with snake_case names);
 //! - `gatehouse_descriptor.bin`, the descriptor set with options kept (for gRPC reflection);
-//! - `rest_routes.rs`, the transcoder's route table and dispatch (see `src/rest/`).
+//! - `rest_routes.rs`, the transcoder's route table and dispatch (see `src/rest/`);
+//! - `openapi.json`, the REST API's OpenAPI 3.1 document (`build/openapi.rs`), served at
+//!   `GET /api/openapi.json` and kept as `docs/openapi.json`.
+
+#[path = "build/openapi.rs"]
+mod openapi;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -54,6 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let routes = collect_routes(&compiler.descriptor_pool())?;
     std::fs::write(out_dir.join("rest_routes.rs"), render_routes(&routes))?;
+    println!("cargo:rerun-if-changed=build");
+    let version = std::env::var("CARGO_PKG_VERSION")?;
+    let document = openapi::render(&compiler.descriptor_pool(), &routes, &version)?;
+    std::fs::write(out_dir.join("openapi.json"), document)?;
     Ok(())
 }
 

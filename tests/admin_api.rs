@@ -206,3 +206,45 @@ async fn grpc_admin_errors_are_precise_statuses() {
     let listed = apis.list_apis(with(&bearer, pb::ListApisRequest::default())).await.unwrap().into_inner();
     assert_eq!(listed.apis.len(), 1);
 }
+
+/// The OpenAPI document is served without the secret, is the committed copy, and describes
+/// what the server answers: a created API read back matches the `Api` schema's properties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_without_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevProcess::start(dir.path());
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{}/api/openapi.json", dev.admin)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let served = r.text().await.unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap();
+    assert_eq!(served, committed);
+    // Only the document is public: its siblings still need the secret.
+    let r = http.get(format!("{}/api/openapi.yaml", dev.admin)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http.post(format!("{}/api/openapi.json", dev.admin)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let document: Value = serde_json::from_str(&served).unwrap();
+    let (s, api) = call(
+        &http,
+        &dev,
+        "POST",
+        "/api/apis",
+        Some(r#"{"api_id":"doc","listen_path":"/doc/","upstream_url":"http://127.0.0.1:9"}"#),
+    )
+    .await;
+    assert_eq!(s, 200, "{api}");
+    let properties = document["components"]["schemas"]["Api"]["properties"].as_object().unwrap();
+    for key in api.as_object().unwrap().keys() {
+        assert!(properties.contains_key(key), "the answer's field {key} is not in the Api schema");
+    }
+    let create = &document["paths"]["/api/apis"]["post"];
+    assert_eq!(
+        create["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Api"
+    );
+    assert!(create["responses"]["200"]["links"]["GetApi"].is_object());
+}

@@ -10,6 +10,7 @@
 mod dashboard;
 mod json;
 mod matcher;
+pub mod openapi;
 mod tyk;
 
 use bytes::Bytes;
@@ -79,6 +80,11 @@ pub async fn handle(
     admin: &SecretCheck,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    // The document describes routes, not state: it needs no secret.
+    if req.method() == http::Method::GET && req.uri().path() == openapi::PATH {
+        metrics::control::admin_request("rest", "openapi", metrics::control::http_code_name(200));
+        return json_response(StatusCode::OK, Bytes::from_static(openapi::DOCUMENT.as_bytes()));
+    }
     let mut matched = None;
     let dialect = Dialect::of(req.uri().path());
     let response = match transcode(services, admin, dialect, req, &mut matched).await {
