@@ -32,6 +32,22 @@ pub enum Role {
     Dev(DevArgs),
     /// Administer a running control plane over gRPC.
     Admin(crate::admin_cli::AdminArgs),
+    /// Print a shell completion script: `source <(gatehouse completion bash)`, or save it where
+    /// your shell loads completions (e.g. `~/.local/share/bash-completion/completions/gatehouse`,
+    /// a directory on zsh's `$fpath` as `_gatehouse`, `~/.config/fish/completions/gatehouse.fish`).
+    Completion {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script for `shell` to stdout. It is generated from the same
+/// definitions that parse the command line, so it cannot offer a flag that does not exist.
+pub fn print_completion(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "gatehouse", &mut script);
+    crate::admin_cli::print_stdout(&String::from_utf8_lossy(&script))
 }
 
 /// What `gatehouse control-plane --help` ends with.

@@ -30,11 +30,20 @@ fn main() -> std::process::ExitCode {
             None => error.exit(),
         },
     };
+    if let Role::Completion { shell } = cli.role {
+        return match gatehouse::cli::print_completion(shell) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gatehouse: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let names = config_file::SettingNames::of(&command, &matches, &expanded);
     match &mut cli.role {
         Role::ControlPlane(args) => args.names = names,
         Role::Dev(args) => args.names = names,
-        Role::Gateway(_) | Role::Admin(_) => {}
+        Role::Gateway(_) | Role::Admin(_) | Role::Completion { .. } => {}
     }
     if cli.print_config {
         print!("{}", config_file::render(&command, &matches, &expanded));
@@ -47,7 +56,7 @@ fn main() -> std::process::ExitCode {
         Role::ControlPlane(_) => "gatehouse-control-plane",
         Role::Gateway(_) => "gatehouse-gateway",
         Role::Dev(_) => "gatehouse-dev",
-        Role::Admin(_) => "gatehouse-admin",
+        Role::Admin(_) | Role::Completion { .. } => "gatehouse-admin",
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -81,6 +90,7 @@ fn main() -> std::process::ExitCode {
             Role::Dev(args) => roles::dev(args).await.context("cannot start dev mode"),
             // The admin CLI's errors say what failed already ("NotFound: API \"x\" not found").
             Role::Admin(args) => gatehouse::admin_cli::run(args).await,
+            Role::Completion { .. } => Ok(()),
         }
     });
     if let Err(error) = &result {

@@ -35,13 +35,18 @@ pub fn api_from_wire_with_warnings(api: Option<pb::Api>) -> Result<(Api, Vec<Str
     let mut api = api.ok_or_else(|| ValidationError::new("api", "is required"))?;
     match api.api_definition.take() {
         Some(definition) => {
-            let document = struct_to_json(&definition);
-            let imported = gatehouse_tyk::import_classic(&document).map_err(import_error)?;
-            check_ca_pem(&imported.api.upstream_tls.ca_pem, "gatehouse.upstream_tls.ca_pem")?;
+            let imported = classic_from_wire(&definition)?;
             Ok((imported.api, imported.warnings))
         }
         None => Ok((api_from_wire(Some(api))?, Vec::new())),
     }
+}
+
+/// A Tyk Classic definition (bare, not the Dashboard's wrapper) from the wire.
+pub fn classic_from_wire(definition: &pbjson_types::Struct) -> Result<Imported, ValidationError> {
+    let imported = gatehouse_tyk::import_classic(&struct_to_json(definition)).map_err(import_error)?;
+    check_ca_pem(&imported.api.upstream_tls.ca_pem, "gatehouse.upstream_tls.ca_pem")?;
+    Ok(imported)
 }
 
 /// A Tyk OAS document from the wire.

@@ -110,8 +110,13 @@ pub async fn run(cmd: ApisCommand, conn: &Conn) -> anyhow::Result<String> {
         ApisCommand::ExportOas { api_id } => {
             let r = client.export_oas(pb::ExportOasRequest { api_id }).await.map_err(rpc_error)?.into_inner();
             // The document is JSON by nature: print it bare, so `export-oas > f.json` can be
-            // edited and fed back; `--json` prints the response message around it.
-            if conn.json { output::json(&r) } else { output::json(&r.document.unwrap_or_default()) }
+            // edited and fed back; `-o yaml` prints it as YAML (which `apply -f` takes), and
+            // `-o json` the response message around it, as `--json` always has.
+            match conn.format {
+                output::Format::Table => output::json(&r.document.unwrap_or_default()),
+                output::Format::Json => output::json(&r),
+                output::Format::Yaml => output::yaml(&r.document.unwrap_or_default()),
+            }
         }
         ApisCommand::ExportClassic { api_id } => {
             let request = pb::ExportClassicRequest { api_id };

@@ -1,14 +1,15 @@
 //! `gatehouse admin …`: the common admin tasks from a shell, over the control plane's gRPC API.
 //!
 //! One module per resource ([`apis`], [`clients`], [`policies`], [`users`], [`tokens`],
-//! [`gateways`]); each command returns the text to print, so the only writes to stdout happen in
-//! [`run`]. [`output`] renders tables and `key: value` lines, [`input`] reads files and stdin.
+//! [`gateways`]), and [`apply`] for `apply -f` and `export` across them; each command returns
+//! the text to print, so the only writes to stdout happen in [`run`]. [`output`] renders tables and `key: value` lines, [`input`] reads files and stdin.
 //!
 //! Errors come back as `anyhow` errors whose context says what failed (a gRPC error as
 //! `Code: message`); `main` prints them, with their causes, to stderr and exits with 1, so they
 //! are not printed here as well.
 
 mod apis;
+mod apply;
 mod clients;
 mod gateways;
 mod input;
@@ -36,7 +37,8 @@ const EXAMPLES: &str = "Examples:
   gatehouse admin apis create --file my-api.json
   gatehouse admin clients create my-api --redirect-uri https://app.example/cb
   printf '%s' \"$PASSWORD\" | gatehouse admin users create alice --password-stdin
-  gatehouse admin apis list --json";
+  gatehouse admin apis list -o yaml
+  gatehouse admin export > gatehouse.yaml && gatehouse admin apply -f gatehouse.yaml --dry-run";
 
 /// Help heading of the flags every admin command takes, kept apart from each command's own.
 const GLOBAL: &str = "Global options";
@@ -59,7 +61,7 @@ pub struct AdminArgs {
     // `Option` because clap refuses required global flags; `run` checks it is there.
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true, global = true, help_heading = GLOBAL)]
     admin_secret: Option<String>,
-    /// Print responses as proto3 JSON (the REST API's shapes) instead of tables.
+    /// Print responses as proto3 JSON (the REST API's shapes) instead of tables: `-o json`.
     #[arg(
         long,
         env = "GATEHOUSE_JSON",
@@ -68,6 +70,9 @@ pub struct AdminArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     json: bool,
+    /// Output format: tables for people, or the REST API's shapes as JSON or YAML.
+    #[arg(short = 'o', long, value_enum, global = true, help_heading = GLOBAL)]
+    output: Option<output::Format>,
     /// CA, and client certificate for mutual TLS, of an https:// control plane.
     #[command(flatten)]
     tls: crate::cli_tls::ControlPlaneClientArgs,
@@ -95,6 +100,11 @@ enum Command {
     /// Gateways following this control plane.
     #[command(subcommand)]
     Gateways(gateways::GatewaysCommand),
+    /// Make the control plane hold the APIs, policies and OAuth clients that files declare.
+    Apply(apply::ApplyArgs),
+    /// Print the APIs, policies and OAuth clients as documents that `apply -f` takes (YAML;
+    /// `-o json` for a JSON array).
+    Export,
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
@@ -102,8 +112,21 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         .admin_secret
         .as_deref()
         .context("the admin secret is required: set GATEHOUSE_ADMIN_SECRET (or pass --admin-secret)")?;
+    let format = match (args.output, args.json) {
+        (Some(format), false) | (Some(format @ output::Format::Json), true) => format,
+        (None, json) => {
+            if json {
+                output::Format::Json
+            } else {
+                output::Format::Table
+            }
+        }
+        (Some(other), true) => {
+            anyhow::bail!("--json asks for JSON and -o for {other:?}; give one of them (--json is -o json)")
+        }
+    };
     let tls = args.tls.client_config(&args.control_plane)?;
-    let conn = Conn::connect(&args.control_plane, secret, tls.as_ref(), args.json).await?;
+    let conn = Conn::connect(&args.control_plane, secret, tls.as_ref(), format).await?;
     let text = match args.command {
         Command::Apis(cmd) => apis::run(cmd, &conn).await?,
         Command::Clients(cmd) => clients::run(cmd, &conn).await?,
@@ -111,13 +134,15 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         Command::Users(cmd) => users::run(cmd, &conn).await?,
         Command::Tokens(cmd) => tokens::run(cmd, &conn).await?,
         Command::Gateways(cmd) => gateways::run(cmd, &conn).await?,
+        Command::Apply(args) => apply::apply(args, &conn).await?,
+        Command::Export => apply::export(&conn).await?,
     };
     print_stdout(&text)
 }
 
 /// Writes the command's output. `println!` would panic when stdout is a closed pipe
 /// (`gatehouse admin apis list | head -1`); that is the reader's choice, not an error.
-fn print_stdout(text: &str) -> anyhow::Result<()> {
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let result = if text.is_empty() || text.ends_with('\n') {
         out.write_all(text.as_bytes())
@@ -176,7 +201,7 @@ fn warn_if_not_applied(response: http::Response<tonic::body::Body>) -> http::Res
 struct Conn {
     channel: Watched,
     auth: AdminAuth,
-    json: bool,
+    format: output::Format,
 }
 
 impl Conn {
@@ -184,7 +209,7 @@ impl Conn {
         url: &str,
         secret: &str,
         tls: Option<&gatehouse_tls::rustls::ClientConfig>,
-        json: bool,
+        format: output::Format,
     ) -> anyhow::Result<Self> {
         let auth = AdminAuth(authorization_value(secret)?);
         check_scheme(url)?;
@@ -201,7 +226,7 @@ impl Conn {
             .with_context(|| format!("cannot reach the control plane at {url}"))?;
         let watch: fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> =
             warn_if_not_applied;
-        Ok(Self { channel: MapResponse::new(channel, watch), auth, json })
+        Ok(Self { channel: MapResponse::new(channel, watch), auth, format })
     }
 
     fn apis(&self) -> pb::api_service_client::ApiServiceClient<Authed> {
@@ -240,13 +265,13 @@ impl Conn {
         )
     }
 
-    /// `message` as proto3 JSON with `--json`, else `readable(message)`.
+    /// `message` as JSON or YAML with `-o json|yaml`, else `readable(message)`.
     fn render<T: serde::Serialize>(
         &self,
         message: &T,
         readable: impl FnOnce(&T) -> String,
     ) -> anyhow::Result<String> {
-        if self.json { output::json(message) } else { Ok(readable(message)) }
+        output::data(self.format, message).unwrap_or_else(|| Ok(readable(message)))
     }
 }
 

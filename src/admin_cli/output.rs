@@ -4,9 +4,36 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 
+/// How a command prints what it got: `-o table|json|yaml` (`--json` is `-o json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned tables and `key: value` lines, for people.
+    Table,
+    /// Pretty proto3 JSON, the REST API's shapes.
+    Json,
+    /// The same fields as JSON, in YAML.
+    Yaml,
+}
+
 /// `message` as pretty proto3 JSON, the shape the REST API returns (pbjson's serde impls).
 pub fn json<T: serde::Serialize>(message: &T) -> anyhow::Result<String> {
     serde_json::to_string_pretty(message).context("cannot encode the response as JSON")
+}
+
+/// `message` as YAML with the same fields as [`json`]: through the JSON value, so pbjson's
+/// proto3 conventions (64-bit integers as strings, timestamps as RFC 3339) hold in both.
+pub fn yaml<T: serde::Serialize>(message: &T) -> anyhow::Result<String> {
+    let value = serde_json::to_value(message).context("cannot encode the response")?;
+    serde_yaml_ng::to_string(&value).context("cannot encode the response as YAML")
+}
+
+/// `message` in a data format; `None` for [`Format::Table`], which each command renders itself.
+pub fn data<T: serde::Serialize>(format: Format, message: &T) -> Option<anyhow::Result<String>> {
+    match format {
+        Format::Table => None,
+        Format::Json => Some(json(message)),
+        Format::Yaml => Some(yaml(message)),
+    }
 }
 
 /// A table whose column widths come from its content. The last column is not padded, so lines
@@ -155,6 +182,13 @@ mod tests {
         let m: HashMap<String, String> = [("b".into(), "2".into()), ("a".into(), "1".into())].into();
         assert_eq!(map(&m), "a=1,b=2");
         assert_eq!(map(&HashMap::new()), "-");
+    }
+
+    #[test]
+    fn yaml_has_the_json_fields() {
+        let value = serde_json::json!({"api_id": "a", "revision": "12", "tags": ["x"]});
+        assert_eq!(yaml(&value).unwrap(), "api_id: a\nrevision: '12'\ntags:\n- x\n");
+        assert!(data(Format::Table, &value).is_none());
     }
 
     #[test]

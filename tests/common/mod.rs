@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::{ChildProcess, free_port, wait_for_port};
 
+pub mod admin;
 pub mod load;
 pub mod tls;
 
