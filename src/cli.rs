@@ -74,15 +74,15 @@ const DEV_EXAMPLES: &str = "Examples:
 #[command(after_help = CONTROL_PLANE_EXAMPLES)]
 pub struct ControlPlaneArgs {
     /// Address for gRPC and REST admin traffic.
-    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:7070")]
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:7070", help_heading = "Listening")]
     pub listen: SocketAddr,
     /// Seconds an admin write waits for every connected gateway to apply it before answering
     /// (the answer then names the gateways that had not); 0: answer at once. Scripts that
     /// create a client and use it straight away rely on this.
-    #[arg(long, env = "GATEHOUSE_APPLY_WAIT", default_value_t = 2.0)]
+    #[arg(long, env = "GATEHOUSE_APPLY_WAIT", default_value_t = 2.0, help_heading = "Admin API")]
     pub apply_wait: f64,
     /// Secret admin callers send in the Authorization header (at least 32 characters).
-    #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
+    #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true, help_heading = "Admin API")]
     pub admin_secret: String,
     /// How each setting was given, for errors about values (filled in after parsing).
     #[arg(skip)]
@@ -94,19 +94,31 @@ pub struct ControlPlaneArgs {
         long,
         env = "GATEHOUSE_NODE_SECRET",
         hide_env_values = true,
-        required_unless_present = "tls_client_ca"
+        required_unless_present = "tls_client_ca",
+        help_heading = "Gateways"
     )]
     pub node_secret: Option<String>,
     /// Directory of the embedded state store.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    #[arg(
+        long,
+        env = "GATEHOUSE_DATA_DIR",
+        default_value = "./gatehouse-data",
+        help_heading = "State and Redis"
+    )]
     pub data_dir: PathBuf,
     /// Redis holding the gateways' token state, for authorization codes (authorize-client)
     /// and token revocation, e.g. redis://redis:6379.
-    #[arg(long, env = "GATEHOUSE_REDIS")]
+    #[arg(long, env = "GATEHOUSE_REDIS", help_heading = "State and Redis")]
     pub redis: Option<String>,
     /// Where the configuration lives: `file` (the data dir; one control plane) or `redis` (the
     /// --redis server; several control-plane replicas share it).
-    #[arg(long, env = "GATEHOUSE_STATE_STORE", value_enum, default_value = "file")]
+    #[arg(
+        long,
+        env = "GATEHOUSE_STATE_STORE",
+        value_enum,
+        default_value = "file",
+        help_heading = "State and Redis"
+    )]
     pub state_store: StateStoreKind,
     /// PEM CA bundle: every client of this port (gateways and admin callers alike) must
     /// present a certificate it signed. Gateways are then identified by their certificate.
@@ -114,7 +126,7 @@ pub struct ControlPlaneArgs {
     pub tls_client_ca: Option<PathBuf>,
     /// A plain-HTTP address answering only /healthz and /readyz, for probes that cannot present
     /// a client certificate (Kubernetes' httpGet) when --tls-client-ca is set.
-    #[arg(long, env = "GATEHOUSE_PROBE_LISTEN")]
+    #[arg(long, env = "GATEHOUSE_PROBE_LISTEN", help_heading = "Listening")]
     pub probe_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub tls: crate::cli_tls::ListenerTlsArgs,
@@ -266,21 +278,26 @@ pub struct GatewayArgs {
 #[command(after_help = DEV_EXAMPLES)]
 pub struct DevArgs {
     /// Address of the gateway.
-    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080", help_heading = "Listening")]
     pub listen: SocketAddr,
     /// Address of the control plane (gRPC + REST).
-    #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:7070")]
+    #[arg(
+        long,
+        env = "GATEHOUSE_ADMIN_LISTEN",
+        default_value = "127.0.0.1:7070",
+        help_heading = "Listening"
+    )]
     pub admin_listen: SocketAddr,
     /// Log one line per gateway request (as `gatehouse gateway --access-log`).
-    #[arg(long, env = "GATEHOUSE_ACCESS_LOG")]
+    #[arg(long, env = "GATEHOUSE_ACCESS_LOG", help_heading = "Telemetry")]
     pub access_log: bool,
     /// Seconds an admin write waits for every connected gateway to apply it before answering
     /// (the answer then names the gateways that had not); 0: answer at once. Scripts that
     /// create a client and use it straight away rely on this.
-    #[arg(long, env = "GATEHOUSE_APPLY_WAIT", default_value_t = 2.0)]
+    #[arg(long, env = "GATEHOUSE_APPLY_WAIT", default_value_t = 2.0, help_heading = "Admin API")]
     pub apply_wait: f64,
     /// Admin secret; generated and printed when absent.
-    #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true)]
+    #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true, help_heading = "Admin API")]
     pub admin_secret: Option<String>,
     /// How each setting was given, for errors about values (filled in after parsing).
     #[arg(skip)]
@@ -349,5 +366,14 @@ mod tests {
         assert!(position("--serving-threads") < position("Control plane:\n"), "{gateway}");
         assert!(position("--control-plane-ca") < position("Upstreams:\n"), "{gateway}");
         assert!(position("--redis") < position("TLS:\n"), "{gateway}");
+
+        let control_plane = help("control-plane");
+        for heading in ["Listening:\n", "Admin API:\n", "Gateways:\n", "State and Redis:\n"] {
+            assert!(control_plane.contains(heading), "{heading}: {control_plane}");
+        }
+        let dev = help("dev");
+        for heading in ["Listening:\n", "Admin API:\n", "Telemetry:\n"] {
+            assert!(dev.contains(heading), "{heading}: {dev}");
+        }
     }
 }
