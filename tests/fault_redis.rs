@@ -1,6 +1,6 @@
 //! Redis killed (SIGKILL) and restarted on the same port while clients keep calling, minting
-//! tokens and using them through two gateways (one reading every session from Redis, one with
-//! `--session-cache`).
+//! tokens and using them through two gateways (one reading every session from Redis,
+//! `--session-cache=false`, one with the session cache, the default).
 //!
 //! Redis runs with `appendonly yes` and `appendfsync always`, as README.md asks of production:
 //! Redis writes and fsyncs each command before replying, so every token a client received was on
@@ -43,7 +43,16 @@ async fn run() {
     let redis_port = redis.port();
     let upstream = EchoUpstream::start("upstream").await;
     let cp = ControlPlaneProcess::start_with_redis(&dir.path().join("data"), dir.path(), &redis.url());
-    let plain = GatewayProcess::start("gw-plain", &cp.url(), &redis.url(), dir.path());
+    // The cache is on by default: this gateway turns it off, so that every bearer request needs
+    // Redis and must be refused while it is down.
+    let plain = GatewayProcess::start_with(
+        "gw-plain",
+        &cp.url(),
+        &redis.url(),
+        dir.path(),
+        "info",
+        &["--session-cache=false"],
+    );
     let cached = GatewayProcess::start_with(
         "gw-cached",
         &cp.url(),
