@@ -81,6 +81,14 @@ pub struct ControlPlaneArgs {
     /// create a client and use it straight away rely on this.
     #[arg(long, env = "GATEHOUSE_APPLY_WAIT", default_value_t = 2.0, help_heading = "Admin API")]
     pub apply_wait: f64,
+    /// Seconds a dashboard sign-in lasts; then the browser is sent back to sign-in.
+    #[arg(
+        long,
+        env = "GATEHOUSE_DASHBOARD_SESSION_TTL",
+        default_value_t = 28_800,
+        help_heading = "Admin API"
+    )]
+    pub dashboard_session_ttl: u64,
     /// Secret admin callers send in the Authorization header (at least 32 characters).
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true, help_heading = "Admin API")]
     pub admin_secret: String,
@@ -296,6 +304,14 @@ pub struct DevArgs {
     /// create a client and use it straight away rely on this.
     #[arg(long, env = "GATEHOUSE_APPLY_WAIT", default_value_t = 2.0, help_heading = "Admin API")]
     pub apply_wait: f64,
+    /// Seconds a dashboard sign-in lasts; then the browser is sent back to sign-in.
+    #[arg(
+        long,
+        env = "GATEHOUSE_DASHBOARD_SESSION_TTL",
+        default_value_t = 28_800,
+        help_heading = "Admin API"
+    )]
+    pub dashboard_session_ttl: u64,
     /// Admin secret; generated and printed when absent.
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true, help_heading = "Admin API")]
     pub admin_secret: Option<String>,

@@ -41,6 +41,7 @@ pub mod cli_paths;
 pub mod cli_public;
 pub mod cli_tls;
 pub mod config_file;
+pub mod dashboard_edge;
 pub mod listener;
 pub mod observe;
 pub mod otel;

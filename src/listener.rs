@@ -38,6 +38,7 @@ use tower::Service as _;
 use crate::admin::AdminServices;
 use crate::admin::auth::SecretCheck;
 use crate::admin::config_stream::ConfigStreamImpl;
+use crate::dashboard_edge::{self, DashboardEdge};
 use crate::pb;
 use crate::peer::{NodeAuth, PeerIdentity};
 use crate::rest;
@@ -68,7 +69,8 @@ pub async fn serve_control_plane(
     edge: AdminEdge,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let AdminEdge { connections, apply_wait } = edge;
+    let AdminEdge { connections, apply_wait, dashboard_session_ttl, gateway_url } = edge;
+    let dashboard = DashboardEdge::new(&secrets.admin, dashboard_session_ttl, gateway_url, tls.is_some());
     let services = AdminServices::new(Arc::clone(&control));
     let (health_reporter, health) = tonic_health::server::health_reporter();
     // The state is loaded before we get here: every service is ready to serve. From now on
@@ -120,6 +122,7 @@ pub async fn serve_control_plane(
         readiness: Arc::clone(&readiness),
         control: Arc::clone(&control),
         apply_wait,
+        dashboard,
     });
     let health_task = tokio::spawn(report_health(readiness, health_reporter));
 
@@ -164,6 +167,10 @@ pub async fn serve_control_plane(
 /// How the control plane's listener treats its callers, beside authentication.
 pub struct AdminEdge {
     pub connections: Connections,
+    /// How long a dashboard sign-in lasts (`--dashboard-session-ttl`).
+    pub dashboard_session_ttl: std::time::Duration,
+    /// The gateway's URL, when this process knows it (`gatehouse dev`), shown by the dashboard.
+    pub gateway_url: Option<String>,
     /// How long an admin write waits for the gateways to apply it (`--apply-wait`).
     pub apply_wait: std::time::Duration,
 }
@@ -175,6 +182,7 @@ struct Shared {
     readiness: Arc<Readiness>,
     control: Arc<ControlPlane>,
     apply_wait: std::time::Duration,
+    dashboard: DashboardEdge,
 }
 
 /// The response header (gRPC: response metadata) carrying the revision an admin write made.
@@ -421,8 +429,12 @@ async fn route(
         };
         oversize_is_resource_exhausted(response.headers_mut());
         response
+    } else if is_dashboard_path(req.uri().path()) {
+        dashboard_edge::handle(&shared.dashboard, &shared.admin, req).await.map(tonic::body::Body::new)
     } else {
-        rest::handle(&shared.services, &shared.admin, req).await.map(tonic::body::Body::new)
+        rest::handle(&shared.services, &shared.admin, &shared.dashboard, req)
+            .await
+            .map(tonic::body::Body::new)
     }
 }
 
@@ -455,6 +467,10 @@ fn probe(ready: bool) -> Response<tonic::body::Body> {
         Response::new(tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from_static(body))));
     *response.status_mut() = status;
     response
+}
+
+fn is_dashboard_path(path: &str) -> bool {
+    path.strip_prefix(dashboard_edge::PREFIX).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn is_grpc(req: &Request<Incoming>) -> bool {

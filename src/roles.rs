@@ -87,7 +87,12 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         mutual_tls = args.tls_client_ca.is_some(),
         "control plane ready"
     );
-    let edge = AdminEdge { connections, apply_wait: seconds("--apply-wait", args.apply_wait)? };
+    let edge = AdminEdge {
+        connections,
+        apply_wait: seconds("--apply-wait", args.apply_wait)?,
+        dashboard_session_ttl: dashboard_session_ttl(args.dashboard_session_ttl)?,
+        gateway_url: None,
+    };
     serve_control_plane(listener, tls, control, readiness, secrets, edge, shutdown_signal()).await
 }
 
@@ -240,6 +245,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     args.auth.apply(cpus())?;
     let limits = args.connections.limits()?;
     let apply_wait = seconds("--apply-wait", args.apply_wait)?;
+    let dashboard_session_ttl = dashboard_session_ttl(args.dashboard_session_ttl)?;
     let generated = args.admin_secret.is_none();
     let admin_secret = args.admin_secret.unwrap_or_else(gatehouse_oauth::token::mint);
     let node_secret = gatehouse_oauth::token::mint();
@@ -294,12 +300,18 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     println!("Gatehouse dev mode: in-memory stores, nothing persists.");
     println!("  gateway:       http://{gateway_addr}");
     println!("  control plane: http://{admin_addr}  (gRPC and REST)");
+    println!("  dashboard:     http://{admin_addr}/dashboard/");
     if generated {
         println!("  admin secret:  {admin_secret}");
     }
     tokio::spawn(async move {
         let readiness = Readiness::new(Arc::clone(&control));
-        let edge = AdminEdge { connections: Connections::new(limits, "control_plane"), apply_wait };
+        let edge = AdminEdge {
+            connections: Connections::new(limits, "control_plane"),
+            apply_wait,
+            dashboard_session_ttl,
+            gateway_url: Some(format!("http://{gateway_addr}")),
+        };
         if let Err(e) = serve_control_plane(
             admin_listener,
             None,
@@ -316,6 +328,14 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     });
     gateway.serve(gateway_listener, shutdown_signal(), std::time::Duration::from_secs(5)).await;
     Ok(())
+}
+
+/// `--dashboard-session-ttl`: a session of zero seconds could never be used.
+fn dashboard_session_ttl(seconds: u64) -> anyhow::Result<std::time::Duration> {
+    if seconds == 0 {
+        bail!("--dashboard-session-ttl must be at least 1 second");
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// The flag and variable that set a listening address, for the error when it is taken.

@@ -248,3 +248,94 @@ async fn the_openapi_document_is_served_without_the_secret() {
     );
     assert!(create["responses"]["200"]["links"]["GetApi"].is_object());
 }
+
+/// The dashboard's sign-in: the secret is exchanged for an HttpOnly, SameSite=Strict cookie;
+/// the REST API takes the cookie for reads and, with the session's CSRF token, for writes;
+/// sign-out and expiry end it; wrong secrets count towards the same lockout as API calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_sessions_authenticate_the_rest_api_with_csrf_on_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "dashboard-test-admin-secret-0123456789abcdef";
+    let dev = DevProcess::start_with_args(dir.path(), secret, &["--dashboard-session-ttl", "2"]);
+    let stdout = std::fs::read_to_string(&dev.process.stdout_path).unwrap();
+    assert!(stdout.contains(&format!("dashboard:     {}/dashboard/", dev.admin)), "{stdout}");
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", dev.admin);
+
+    let page = http.get(url("/dashboard/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+
+    let wrong =
+        http.post(url("/dashboard/session")).body(r#"{"secret":"not-the-secret"}"#).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let signed_in = http
+        .post(url("/dashboard/session"))
+        .json(&serde_json::json!({ "secret": secret }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let set_cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=2"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let session: Value = signed_in.json().await.unwrap();
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    assert_eq!(session["gateway_url"], dev.gateway);
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    let read = http.get(url("/api/apis")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(read.status(), 200);
+    let body = r#"{"id":"dash","name":"Dash"}"#;
+    let without_csrf =
+        http.post(url("/api/portal/policies")).header("cookie", &cookie).body(body).send().await.unwrap();
+    assert_eq!(without_csrf.status(), 403);
+    let with_csrf = http
+        .post(url("/api/portal/policies"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_csrf.status(), 200);
+    // The Tyk Gateway API's paths take no cookie: they are for scripts.
+    let tyk = http.get(url("/tyk/oauth/clients/x")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(tyk.status(), 403);
+    // The page reloads: the session gives its CSRF token back.
+    let current = http.get(url("/dashboard/session")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(current.json::<Value>().await.unwrap()["csrf_token"], csrf.as_str());
+
+    // Expiry: the same cookie is refused once its lifetime has passed.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let expired = http.get(url("/api/apis")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(expired.status(), 401);
+    assert!(message(&expired.json().await.unwrap()).contains("sign in again"));
+
+    // Sign-out needs the CSRF token and ends the session for good.
+    let again = http
+        .post(url("/dashboard/session"))
+        .json(&serde_json::json!({ "secret": secret }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = again.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = again.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+    let forged = http.delete(url("/dashboard/session")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    let out = http
+        .delete(url("/dashboard/session"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 200);
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let after = http.get(url("/api/apis")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(after.status(), 401);
+}

@@ -38,6 +38,17 @@ impl SecretCheck {
         Ok(Self { secret: secret.as_bytes().into(), what, throttle, tyk_header: false })
     }
 
+    /// A key for `label`'s use derived from the secret (HMAC-SHA256 keyed by the secret), so
+    /// the secret itself stays here. Changing the secret changes every derived key.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        use hmac::Mac as _;
+        #[allow(clippy::expect_used)] // HMAC takes a key of any length: this cannot fail.
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Also takes the secret from `x-tyk-authorization` (the admin secret, for the Tyk Gateway
     /// API's scripts; the node secret has no Tyk counterpart).
     pub fn with_tyk_header(self) -> Self {

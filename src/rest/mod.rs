@@ -24,6 +24,7 @@ use tonic::transport::server::TcpConnectInfo;
 
 use crate::admin::AdminServices;
 use crate::admin::auth::SecretCheck;
+use crate::dashboard_edge::DashboardEdge;
 pub use json::{RestError, whole_numbers_as_integers};
 use json::{decode_input, encode_output, into_request};
 use matcher::Match;
@@ -78,6 +79,7 @@ pub use generated::{ROUTES, Rpc, call};
 pub async fn handle(
     services: &AdminServices,
     admin: &SecretCheck,
+    dashboard: &DashboardEdge,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     // The document describes routes, not state: it needs no secret.
@@ -87,7 +89,7 @@ pub async fn handle(
     }
     let mut matched = None;
     let dialect = Dialect::of(req.uri().path());
-    let response = match transcode(services, admin, dialect, req, &mut matched).await {
+    let response = match transcode(services, admin, dashboard, dialect, req, &mut matched).await {
         Ok(json) => json_response(StatusCode::OK, json),
         Err(e) => e.into_response(dialect),
     };
@@ -104,6 +106,7 @@ pub async fn handle(
 async fn transcode(
     services: &AdminServices,
     admin: &SecretCheck,
+    dashboard: &DashboardEdge,
     dialect: Dialect,
     req: Request<Incoming>,
     matched: &mut Option<&'static RouteSpec>,
@@ -120,7 +123,14 @@ async fn transcode(
     }
     // Authenticate before routing, so unauthenticated callers learn nothing about the routes.
     let peer = parts.extensions.get::<TcpConnectInfo>().and_then(|info| info.remote_addr).map(|a| a.ip());
-    admin.check(&metadata, peer).map_err(|e| dialect.refused(e.into()))?;
+    // The dashboard's pages present a session cookie instead of the secret; a caller that
+    // sends the secret is checked on it alone, as before the dashboard existed.
+    let sends_secret = parts.headers.contains_key(http::header::AUTHORIZATION)
+        || parts.headers.contains_key(crate::admin::auth::TYK_HEADER);
+    match dashboard.authenticate_rest(&parts.method, &parts.headers) {
+        Some(by_cookie) if !sends_secret && dialect == Dialect::Dashboard => by_cookie?,
+        _ => admin.check(&metadata, peer).map_err(|e| dialect.refused(e.into()))?,
+    }
     // Routing first, so a request for an unknown route is refused without reading its body.
     let route = route_of(parts.method.as_str(), parts.uri.path())?.0;
     *matched = Some(route);
