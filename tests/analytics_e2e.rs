@@ -103,6 +103,48 @@ async fn proxied_requests_show_up_in_the_clients_activity() {
         http.get(cp.url() + &path + "?res=week").header("authorization", ADMIN_SECRET).send().await.unwrap();
     assert_eq!(r.status(), 400);
 
+    // Usage over time, summed over the clients: every request in the last hour's buckets,
+    // by status class; the unknown refused API and an over-wide ask are errors.
+    let usage = eventually("usage counts every proxied request", SYNC, || async {
+        let r = http
+            .get(cp.url() + "/api/usage?minutes=60")
+            .header("authorization", ADMIN_SECRET)
+            .send()
+            .await
+            .ok()?;
+        let body: Value = r.json().await.ok()?;
+        let hits: u64 = body["buckets"].as_array()?.iter().filter_map(|b| b["hits"].as_u64()).sum();
+        (hits == PROXIED + POSTED).then_some(body)
+    })
+    .await;
+    let buckets = usage["buckets"].as_array().unwrap();
+    assert!((60..=61).contains(&buckets.len()), "{usage}");
+    assert_eq!((usage["bucket_minutes"].as_u64(), usage["clients"].as_u64()), (Some(1), Some(1)));
+    let classes: u64 = buckets.iter().filter_map(|b| b["status_2xx"].as_u64()).sum();
+    assert_eq!(classes, PROXIED + POSTED);
+    assert!(buckets.iter().all(|b| b["start"].as_str().is_some_and(|s| s.ends_with(":00Z"))), "{usage}");
+    let per_api: Value = http
+        .get(cp.url() + "/api/usage?api_id=orders&minutes=1440&bucket_minutes=60")
+        .header("authorization", ADMIN_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let per_api_hits: u64 =
+        per_api["buckets"].as_array().unwrap().iter().filter_map(|b| b["hits"].as_u64()).sum();
+    assert_eq!(per_api_hits, PROXIED + POSTED, "{per_api}");
+    for (query, status) in [("api_id=nope", 404), ("minutes=50000", 400), ("bucket_minutes=-1", 400)] {
+        let r = http
+            .get(cp.url() + "/api/usage?" + query)
+            .header("authorization", ADMIN_SECRET)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{query}");
+    }
+
     // Another client has nothing; a date that does not exist is refused.
     let r = http
         .get(cp.url() + &format!("/api/activity/oauthid/other/{}/{}", day(-1), day(1)))

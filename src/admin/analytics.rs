@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use gatehouse_control::ControlPlane;
-use gatehouse_control::analytics::{Date, EndpointActivity, Resolution};
+use gatehouse_control::analytics::{Date, EndpointActivity, Resolution, UsageBucket};
 use tonic::{Request, Response, Status};
 
 use crate::admin::{page, required, status_from};
@@ -94,6 +94,55 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsServiceImpl {
         let (activity, pages) = page(activity, r.p);
         let data = activity.into_iter().map(result_unit).collect();
         Ok(Response::new(pb::AggregateAnalyticsData { data, pages }))
+    }
+
+    async fn get_usage(
+        &self,
+        request: Request<pb::GetUsageRequest>,
+    ) -> Result<Response<pb::UsageReport>, Status> {
+        let r = request.into_inner();
+        let minutes = match r.minutes {
+            0 => 60,
+            m @ 1..=MAX_MINUTES => u64::from(m.unsigned_abs()),
+            m => {
+                return Err(Status::invalid_argument(format!(
+                    "minutes: {m} is not between 1 and {MAX_MINUTES}"
+                )));
+            }
+        };
+        let bucket_minutes = match r.bucket_minutes {
+            0 => (minutes / 60).max(1),
+            b if b > 0 => u64::from(b.unsigned_abs()).min(minutes),
+            b => return Err(Status::invalid_argument(format!("bucket_minutes: {b} is not positive"))),
+        };
+        let api_id = (!r.api_id.is_empty()).then_some(r.api_id.as_str());
+        let now_minute = gatehouse_model::clock::unix_seconds() / 60;
+        let (buckets, clients) =
+            self.control.usage(api_id, now_minute, minutes, bucket_minutes).await.map_err(status_from)?;
+        Ok(Response::new(pb::UsageReport {
+            buckets: buckets.into_iter().map(usage_bucket).collect(),
+            bucket_minutes: i32::try_from(bucket_minutes).unwrap_or(i32::MAX),
+            clients: i32::try_from(clients).unwrap_or(i32::MAX),
+        }))
+    }
+}
+
+/// The analytics' retention, in minutes: 31 days.
+const MAX_MINUTES: i32 = 44_640;
+
+fn usage_bucket(b: UsageBucket) -> pb::UsageBucket {
+    let average = if b.hits == 0 { 0.0 } else { b.latency_ms_total as f64 / b.hits as f64 };
+    let [status_2xx, status_3xx, status_4xx, status_5xx] = b.by_class.map(count);
+    pb::UsageBucket {
+        start: rfc3339(b.start_minute * 60),
+        hits: count(b.hits),
+        success: count(b.success),
+        error: count(b.errors),
+        status_2xx,
+        status_3xx,
+        status_4xx,
+        status_5xx,
+        latency: average,
     }
 }
 

@@ -133,6 +133,100 @@ impl ControlPlane {
     }
 }
 
+/// Most minute records one usage report may read (clients × minutes): what one admin call
+/// may cost the store. A week of one API with 20 clients is 201 600; wider asks are refused
+/// with the figures, so the caller can narrow the range or pick an API.
+pub const MAX_USAGE_READS: u64 = 250_000;
+
+/// Traffic of many clients in one bucket of minutes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageBucket {
+    /// Unix minute the bucket starts at.
+    pub start_minute: u64,
+    pub hits: u64,
+    pub success: u64,
+    pub errors: u64,
+    /// Responses by status class: 2xx, 3xx, 4xx, 5xx.
+    pub by_class: [u64; 4],
+    pub latency_ms_total: u64,
+}
+
+impl ControlPlane {
+    /// Traffic of every client (or `api_id`'s) over the `minutes` before `now_minute`
+    /// (inclusive), in buckets of `bucket_minutes`, oldest first, empty buckets included; and
+    /// how many clients were read.
+    pub async fn usage(
+        &self,
+        api_id: Option<&str>,
+        now_minute: u64,
+        minutes: u64,
+        bucket_minutes: u64,
+    ) -> Result<(Vec<UsageBucket>, usize), ControlError> {
+        let tokens = self.tokens.as_ref().ok_or_else(|| {
+            ControlError::Unavailable(
+                "this control plane runs without --redis, so it has no analytics".into(),
+            )
+        })?;
+        let clients: Vec<String> = {
+            let current = self.current.read().await;
+            if let Some(api_id) = api_id
+                && !current.state.apis.contains_key(api_id)
+            {
+                return Err(ControlError::NotFound(format!("API {api_id:?} not found")));
+            }
+            current
+                .state
+                .all_clients()
+                .filter(|c| api_id.is_none_or(|id| c.api_id == id))
+                .map(|c| c.client_id.clone())
+                .collect()
+        };
+        let reads = minutes.saturating_mul(clients.len() as u64);
+        if reads > MAX_USAGE_READS {
+            return Err(ControlError::Invalid(ValidationError::new(
+                "minutes",
+                format!(
+                    "{minutes} minutes of {} clients is {reads} records, over the limit of {MAX_USAGE_READS}: \
+                     ask for fewer minutes or one API",
+                    clients.len()
+                ),
+            )));
+        }
+        let bucket_minutes = bucket_minutes.max(1);
+        let from_minute = now_minute.saturating_sub(minutes.saturating_sub(1));
+        // Buckets aligned on multiples of their width, so a chart refreshed a minute later
+        // shows the same buckets, one more filled.
+        let first = from_minute - from_minute % bucket_minutes;
+        let count = (now_minute - first) / bucket_minutes + 1;
+        let mut buckets: Vec<UsageBucket> = (0..count)
+            .map(|i| UsageBucket { start_minute: first + i * bucket_minutes, ..Default::default() })
+            .collect();
+        for client_id in &clients {
+            for m in tokens.read(client_id, from_minute, now_minute).await? {
+                if api_id.is_some_and(|id| m.api_id != id) || m.minute < first {
+                    continue;
+                }
+                let Some(bucket) = usize::try_from((m.minute - first) / bucket_minutes)
+                    .ok()
+                    .and_then(|i| buckets.get_mut(i))
+                else {
+                    continue;
+                };
+                bucket.hits += m.hits;
+                bucket.success += m.success;
+                bucket.errors += m.errors;
+                bucket.latency_ms_total += m.latency_ms_total;
+                if let Some(class) =
+                    (m.status / 100).checked_sub(2).and_then(|c| bucket.by_class.get_mut(usize::from(c)))
+                {
+                    *class += m.hits;
+                }
+            }
+        }
+        Ok((buckets, clients.len()))
+    }
+}
+
 /// Day (with [`Resolution::Day`]), API id, path, method, status, policy id.
 type EndpointKey = (Option<u64>, String, String, String, u16, String);
 
