@@ -7,11 +7,13 @@
 
 /** An error answer of the API: `status` and the server's `message`. */
 export class ApiError extends Error {
-  constructor(status, message, retryAfter) {
+  constructor(status, message, retryAfter, sessionEnded = status === 401) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.retryAfter = retryAfter;
+    /** The session is over: the sign-in page is already showing, nothing else to say. */
+    this.sessionEnded = sessionEnded;
   }
 }
 
@@ -102,8 +104,17 @@ export function seg(value) {
 export async function call(method, path, body) {
   const response = await send(method, API_BASE + path, body);
   if (response.status === 401) {
-    keep(null);
     const error = await errorOf(response);
+    // A 401 may be the call's own answer (revoke_all with a wrong client secret): the
+    // session has ended only if the control plane says so.
+    let live = null;
+    try {
+      live = await resume();
+    } catch {
+      live = null;
+    }
+    if (live) throw new ApiError(error.status, error.message, error.retryAfter, false);
+    keep(null);
     for (const listener of endedListeners) listener(error);
     throw error;
   }

@@ -37,7 +37,7 @@ function page(render) {
   return (params) => {
     const view = newView();
     return Promise.resolve(render(params, view)).catch((error) => {
-      if (error && error.status === 401) return; // the sign-in page is already up
+      if (error && error.sessionEnded) return; // the sign-in page is already up
       view.show(h('h1', { id: 'page-title', tabindex: '-1' }, 'Something went wrong'),
         h('p', { class: 'form-error', id: 'page-error', role: 'alert' }, error.message || String(error)));
     });

@@ -4,8 +4,8 @@
 
 import { s } from './dom.js';
 
-const WIDTH = 720;
-const HEIGHT = 260;
+const WIDTH = 960;
+const HEIGHT = 240;
 const MARGIN = { top: 16, right: 12, bottom: 36, left: 44 };
 
 /** A round step for `max` split in about `count` ticks. */

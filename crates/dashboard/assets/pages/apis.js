@@ -171,7 +171,7 @@ function apiForm(item, isNew, onSave) {
     try {
       await onSave(body);
     } catch (e) {
-      if (e.status !== 401) showError(form, e, FIELDS);
+      if (!e.sessionEnded) showError(form, e, FIELDS);
     } finally {
       submit.disabled = false;
     }
@@ -217,7 +217,7 @@ export async function renderEdit({ api: apiId }, view) {
         toast(`Deleted API ${item.name || item.api_id}.`);
         go('apis');
       } catch (e) {
-        if (e.status !== 401) showError(form, e, FIELDS);
+        if (!e.sessionEnded) showError(form, e, FIELDS);
       }
     },
   });

@@ -133,7 +133,7 @@ function clientForm(client, policies, isNew, onSave) {
     try {
       await onSave(body);
     } catch (e) {
-      if (e.status !== 401) showError(form, e, FIELDS);
+      if (!e.sessionEnded) showError(form, e, FIELDS);
     } finally {
       submit.disabled = false;
     }
@@ -185,7 +185,7 @@ function tokensSection(apiId, clientId) {
   const status = h('p', { class: 'hint', id: 'token-count', role: 'status' });
   const error = formError('tokens-error');
   const fail = (e) => {
-    if (e.status === 401) return;
+    if (e.sessionEnded) return;
     error.textContent = e.message;
     error.hidden = false;
     error.focus();
@@ -289,7 +289,7 @@ export async function renderEdit({ api: apiId, client: clientId }, view) {
         rotated.replaceChildren(secretPanel(item, answer, 'New secret'));
         document.getElementById('client-secret-title').focus();
       } catch (e) {
-        if (e.status !== 401) showError(form, e, FIELDS);
+        if (!e.sessionEnded) showError(form, e, FIELDS);
       }
     },
   });
@@ -303,7 +303,7 @@ export async function renderEdit({ api: apiId, client: clientId }, view) {
         toast('Client deleted.');
         go('apis', apiId, 'clients');
       } catch (e) {
-        if (e.status !== 401) showError(form, e, FIELDS);
+        if (!e.sessionEnded) showError(form, e, FIELDS);
       }
     },
   });

@@ -66,7 +66,7 @@ export async function renderImport(_params, view) {
       toast(`Imported ${created.name || created.api_id}.`);
       document.getElementById('oas-result-title').focus();
     } catch (e) {
-      if (e.status !== 401) showError(form, e);
+      if (!e.sessionEnded) showError(form, e);
     } finally {
       submit.disabled = false;
     }

@@ -20,7 +20,8 @@ function gatewayRow(gateway, latest) {
   const applied = revisionOf(gateway.applied_revision);
   const sent = revisionOf(gateway.revision);
   const target = Math.max(latest, sent);
-  const lag = applied ? Math.max(0, target - applied) : null;
+  // 0 applied: not reported yet (or an older gateway), unless there is nothing to apply.
+  const lag = applied || target === 0 ? Math.max(0, target - applied) : null;
   let lagText = 'not reported';
   let lagClass = 'badge badge-muted';
   if (lag === 0) {

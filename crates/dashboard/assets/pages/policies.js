@@ -153,7 +153,7 @@ function policyForm(policy, apis, isNew, onSave) {
     try {
       await onSave(body);
     } catch (e) {
-      if (e.status !== 401) showError(form, e, FIELDS);
+      if (!e.sessionEnded) showError(form, e, FIELDS);
     } finally {
       submit.disabled = false;
     }
@@ -212,7 +212,7 @@ export async function renderEdit({ policy: policyId }, view) {
         toast('Policy deleted.');
         go('policies');
       } catch (e) {
-        if (e.status !== 401) showError(form, e, FIELDS);
+        if (!e.sessionEnded) showError(form, e, FIELDS);
       }
     },
   });

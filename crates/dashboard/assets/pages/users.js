@@ -31,7 +31,7 @@ export async function render(params, view) {
           toast(`Deleted ${u.username}.`);
           render(params, view);
         } catch (e) {
-          if (e.status === 401) return;
+          if (e.sessionEnded) return;
           listError.textContent = e.message;
           listError.hidden = false;
         }
@@ -62,7 +62,7 @@ export async function render(params, view) {
       toast(`Created ${created.username}.`);
       render(params, view);
     } catch (e) {
-      if (e.status !== 401) showError(form, e, FIELDS);
+      if (!e.sessionEnded) showError(form, e, FIELDS);
     } finally {
       submit.disabled = false;
     }
