@@ -272,7 +272,6 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
             .await
             .unwrap();
         assert_eq!(kept, json!([0, 0, ""]), "storage and script-visible cookies stay empty");
-        b.screenshot("overview").await;
 
         // An OAuth API with the client_credentials grant; a bad listen path is reported next
         // to its field first.
@@ -419,6 +418,10 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
         for (id, count) in [("#count-apis", "1"), ("#count-policies", "1"), ("#count-users", "1")] {
             assert_eq!(b.find(id).await.text().await.unwrap(), count, "{id}");
         }
+        // Its traffic chart sums the client's two proxied requests.
+        b.text_containing("#usage-summary", "2 requests, 0 errors, from 1 OAuth client").await;
+        b.find("#usage-chart").await;
+        b.screenshot("overview").await;
 
         // The seed's Tyk OAS example: as printed (a trailing comma) it is refused with the
         // line and column; fixed, and with a middleware Gatehouse lacks, it imports with a

@@ -18,10 +18,11 @@ function niceStep(max, count) {
 }
 
 /**
- * `days`: [{ label: '12-05', date: Date, hits, errors }], oldest first.
+ * `days`: [{ label: '12-05', hits, errors }], oldest first: one bar each (days, or any
+ * buckets: `span` names them in the description, e.g. 'minutes').
  * Returns an <svg id=`id`> that scales to its container (viewBox).
  */
-export function barChart(id, days, title) {
+export function barChart(id, days, title, span = 'days') {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
   const peak = Math.max(0, ...days.map((d) => d.hits));
@@ -38,7 +39,7 @@ export function barChart(id, days, title) {
     'aria-labelledby': `${id}-title ${id}-desc`, preserveAspectRatio: 'xMidYMid meet',
   },
   s('title', { id: `${id}-title` }, title),
-  s('desc', { id: `${id}-desc` }, `${total} requests over ${days.length} days, ${errors} of them errors.`));
+  s('desc', { id: `${id}-desc` }, `${total} requests over ${days.length} ${span}, ${errors} of them errors.`));
 
   const grid = s('g', { class: 'chart-grid' });
   for (let v = 0; v <= top; v += step) {
@@ -62,7 +63,9 @@ export function barChart(id, days, title) {
     // A transparent full-height target so the tooltip shows on empty days too.
     group.append(s('rect', { class: 'bar-target', x: MARGIN.left + i * slot, width: slot, y: MARGIN.top, height: plotH }));
     bars.append(group);
-    if (i % 5 === 0 || i === days.length - 1) {
+    const every = Math.max(1, Math.ceil(days.length / 8));
+    // A label every few bars, and on the last, never two crowded together.
+    if (i === days.length - 1 || (i % every === 0 && days.length - 1 - i >= every / 2)) {
       svg.append(s('text', { x: x + barW / 2, y: HEIGHT - MARGIN.bottom + 16, class: 'chart-label chart-label-x' }, d.label));
     }
   });

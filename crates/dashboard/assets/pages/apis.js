@@ -6,6 +6,7 @@ import {
   h, pageHeader, table, cell, loading, field, fieldset, input, checkbox, button, formError,
   clearErrors, showError, toast, confirmAction,
 } from '../dom.js';
+import { usageSection } from './usage.js';
 
 export const GRANTS = [
   ['authorization_code', 'Authorization code'],
@@ -233,5 +234,8 @@ export async function renderEdit({ api: apiId }, view) {
     h('p', { class: 'hint' }, 'Id ', h('code', { id: 'api-id-value' }, item.api_id),
       tokenUrl ? [' · token endpoint ', h('code', { id: 'api-token-url' }, tokenUrl)] : null),
     warnings,
-    form);
+    form,
+    item.oauth || item.token_auth
+      ? usageSection('api-usage', { title: 'Requests in the last 24 hours', minutes: 1440, buckets: 24, apiId })
+      : null);
 }

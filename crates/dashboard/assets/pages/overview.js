@@ -2,6 +2,7 @@
 
 import * as api from '../api.js';
 import { h, pageHeader, table, cell, loading, ago, when, button } from '../dom.js';
+import { usageSection } from './usage.js';
 
 function count(id, label, value, href) {
   return h('a', { class: 'stat', href, id: `${id}-card` },
@@ -58,6 +59,7 @@ export async function render(_params, view) {
       count('count-clients', 'OAuth clients', clients.length, '#/apis'),
       count('count-policies', 'Policies', policies.length, '#/policies'),
       count('count-users', 'Resource owners', users.length, '#/users')),
+    usageSection('usage', { title: 'Requests in the last hour', minutes: 60, buckets: 60 }),
     h('section', { 'aria-labelledby': 'gateways-title' },
       h('h2', { id: 'gateways-title' }, `Gateways connected (${fleet.gateways.length})`),
       latest ? h('p', { class: 'hint', id: 'control-revision' }, `Latest configuration revision: ${latest}`) : null,
