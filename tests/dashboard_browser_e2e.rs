@@ -250,243 +250,240 @@ async fn the_dashboard_manages_apis_clients_tokens_policies_and_users_in_a_brows
 async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstream) {
     let http = reqwest::Client::new();
     let base = dev.admin.as_str();
-    {
-        // Sign-in: a wrong secret is refused on the page, which stays on sign-in.
-        b.client.goto(&format!("{base}/dashboard/")).await.unwrap();
-        b.find("#signin-form").await;
-        b.screenshot("signin").await;
-        b.sign_in("not-the-admin-secret-0123456789abcdefghij").await;
-        b.text_containing("#signin-error", "wrong admin secret").await;
-        assert!(b.find("#signin-form").await.is_displayed().await.unwrap());
-        assert!(!b.find("#topbar").await.is_displayed().await.unwrap(), "no navigation before sign-in");
+    // Sign-in: a wrong secret is refused on the page, which stays on sign-in.
+    b.client.goto(&format!("{base}/dashboard/")).await.unwrap();
+    b.find("#signin-form").await;
+    b.screenshot("signin").await;
+    b.sign_in("not-the-admin-secret-0123456789abcdefghij").await;
+    b.text_containing("#signin-error", "wrong admin secret").await;
+    assert!(b.find("#signin-form").await.is_displayed().await.unwrap());
+    assert!(!b.find("#topbar").await.is_displayed().await.unwrap(), "no navigation before sign-in");
 
-        // The right secret: the overview, with the dev gateway up to date.
-        b.sign_in(&dev.secret).await;
-        b.text_containing("#count-apis", "0").await;
-        let gateway = b.text_containing("#gateway-table [data-test=gateway-row]", "dev").await;
-        assert!(gateway.contains("up to date"), "{gateway}");
-        // The page keeps neither the secret nor the session anywhere a script could read.
-        let kept = b
-            .client
-            .execute("return [localStorage.length, sessionStorage.length, document.cookie]", vec![])
-            .await
-            .unwrap();
-        assert_eq!(kept, json!([0, 0, ""]), "storage and script-visible cookies stay empty");
-
-        // An OAuth API with the client_credentials grant; a bad listen path is reported next
-        // to its field first.
-        b.click("#nav-apis").await;
-        b.click("#api-new").await;
-        b.fill("#api-name", "Shop").await;
-        b.fill("#api-id", "shop").await;
-        b.fill("#api-listen-path", "shop/").await;
-        b.fill("#api-upstream-url", &upstream.url()).await;
-        assert!(b.find("#api-oauth").await.is_selected().await.unwrap(), "a new API is OAuth by default");
-        b.click("#api-grant-client_credentials").await;
-        b.screenshot("api-new").await;
-        b.click("#api-save").await;
-        b.text_containing("#api-listen-path-error", "listen_path").await;
-        b.fill("#api-listen-path", "/shop/").await;
-        b.click("#api-save").await;
-        b.text_containing("#api-id-value", "shop").await;
-        let (status, api) = admin(&http, dev, "GET", "/api/apis/shop").await;
-        assert_eq!(status, 200);
-        assert_eq!(api["listen_path"], "/shop/");
-        assert_eq!(api["oauth"]["allowed_grant_types"], json!(["client_credentials"]));
-
-        // A policy granting it.
-        b.click("#nav-policies").await;
-        b.click("#policy-new").await;
-        b.fill("#policy-name", "Gold").await;
-        b.fill("#policy-rate", "100").await;
-        b.fill("#policy-per", "60").await;
-        b.click("[data-test=policy-access][data-api=shop]").await;
-        b.click("#policy-save").await;
-        b.find("#policy-delete").await;
-        let policy_id = b.find("#policy-id-value").await.text().await.unwrap();
-        let (status, policy) = admin(&http, dev, "GET", &format!("/api/portal/policies/{policy_id}")).await;
-        assert_eq!(status, 200, "{policy}");
-        assert_eq!(policy["name"], "Gold");
-        assert_eq!(policy["rate"], 100.0);
-        assert_eq!(policy["access_rights"]["shop"]["versions"], json!(["Default"]));
-
-        // A client under both: its secret shown once, with a Copy button.
-        b.click("#nav-apis").await;
-        b.click("[data-test=api-row][data-id=shop] [data-test=api-open]").await;
-        b.click("#api-clients-link").await;
-        b.click("#client-new").await;
-        b.fill("#client-name", "Web shop").await;
-        b.fill("#client-redirect-uris", "https://shop.example/cb").await;
-        b.find("#client-policy").await.select_by_value(&policy_id).await.unwrap();
-        b.click("#client-save").await;
-        b.find("#client-secret-panel").await;
-        let client_id = b.find("#client-id-value").await.text().await.unwrap();
-        let secret = b.find("#client-secret-value").await.text().await.unwrap();
-        assert_eq!(secret.len(), 43, "a generated 256-bit secret: {secret:?}");
-        b.click("#client-secret-copy").await;
-        b.text_containing("#client-secret-copied", "Copied").await;
-        b.screenshot("client-secret").await;
-        let (_, stored) = admin(&http, dev, "GET", &format!("/api/apis/oauth/shop/{client_id}")).await;
-        assert_eq!(stored["policy_id"], json!(policy_id));
-        assert_eq!(stored["redirect_uris"], json!(["https://shop.example/cb"]));
-        assert!(stored.get("secret").is_none_or(|s| s == ""), "the secret is never shown again: {stored}");
-
-        // The secret gets a token from the gateway, which proxies with it.
-        let token_url = format!("{}/shop/oauth/token", dev.gateway);
-        let api_url = format!("{}/shop/anything", dev.gateway);
-        let answer = client_credentials_token(&http, &token_url, &client_id, &secret).await;
-        assert_eq!(answer.status(), 200);
-        let token = answer.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
-        assert_eq!(proxied_status(&http, &api_url, &token).await, 200);
-
-        // The client's page lists the live token; revoking it there ends it on the gateway.
-        b.click("#client-secret-done").await;
-        b.text_containing("#token-count", "1 live token").await;
-        b.find("#token-table [data-test=token-row]").await;
-        b.screenshot("client").await;
-        b.fill("#token-revoke-value", &token).await;
-        b.click("#token-revoke-submit").await;
-        b.text_containing("#token-count", "0 live tokens").await;
-        eventually("the gateway refuses the revoked token", UI, || async {
-            (proxied_status(&http, &api_url, &token).await == 401).then_some(())
-        })
-        .await;
-
-        // Revoke-all takes the client's secret (Tyk's rule) and ends every token.
-        let second = client_credentials_token(&http, &token_url, &client_id, &secret).await;
-        let second = second.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
-        assert_eq!(proxied_status(&http, &api_url, &second).await, 200);
-        b.click("#tokens-refresh").await;
-        b.text_containing("#token-count", "1 live token").await;
-        b.fill("#tokens-revoke-all-secret", "not-the-client-secret").await;
-        b.click("#tokens-revoke-all").await;
-        b.confirm("every token").await;
-        b.text_containing("#tokens-error", "wrong client secret").await;
-        b.fill("#tokens-revoke-all-secret", &secret).await;
-        b.click("#tokens-revoke-all").await;
-        b.confirm("every token").await;
-        b.text_containing("#token-count", "0 live tokens").await;
-        eventually("the gateway refuses every token of the client", UI, || async {
-            (proxied_status(&http, &api_url, &second).await == 401).then_some(())
-        })
-        .await;
-
-        // Analytics: the page shows what the activity report counts for the client.
-        // Today in UTC, as the browser's clock says (the page draws its days in UTC too).
-        let today = b.client.execute("return new Date().toISOString().slice(0, 10)", vec![]).await.unwrap();
-        let today = today.as_str().unwrap().to_owned();
-        let (y, m, d) =
-            (&today[0..4], today[5..7].trim_start_matches('0'), today[8..10].trim_start_matches('0'));
-        let activity = format!("/api/activity/oauthid/{client_id}/{d}/{m}/{y}/{d}/{m}/{y}?res=day");
-        eventually("the activity report counts the proxied requests", UI, || async {
-            let (_, body) = admin(&http, dev, "GET", &activity).await;
-            let hits: u64 = body["data"].as_array()?.iter().map(|r| r["hits"].as_u64().unwrap_or(0)).sum();
-            (hits >= 2).then_some(())
-        })
-        .await;
-        b.click("#client-analytics").await;
-        b.find("#analytics-chart").await;
-        let total = b.find("#analytics-total-hits").await.text().await.unwrap();
-        assert_eq!(total, "2", "two proxied requests carried the client's tokens");
-        let row = b.text_containing(&format!("[data-test=analytics-row][data-day='{today}']"), "2").await;
-        assert!(row.starts_with(&today), "{row}");
-        let bars = b.client.find_all(Locator::Css("#analytics-chart [data-test=chart-day]")).await.unwrap();
-        assert_eq!(bars.len(), 30, "a bar per day of the last 30");
-        let last = bars.last().unwrap();
-        assert_eq!(last.attr("data-hits").await.unwrap().as_deref(), Some("2"));
-        b.screenshot("analytics").await;
-
-        // A resource owner under the policy.
-        b.click("#nav-users").await;
-        b.fill("#user-username", "alice").await;
-        b.fill("#user-password", "short").await;
-        b.click("#user-create").await;
-        b.text_containing("#user-password-error", "at least 8").await;
-        b.fill("#user-password", "alice-password-1").await;
-        b.find("#user-policy").await.select_by_value(&policy_id).await.unwrap();
-        b.click("#user-create").await;
-        b.text_containing("[data-test=user-row][data-id=alice]", "Gold").await;
-        b.screenshot("users").await;
-
-        // The policy's page says who uses it; the overview counts everything.
-        b.route(base, &format!("/policies/{policy_id}")).await;
-        b.text_containing("#policy-used-by [data-test=policy-client]", "Web shop").await;
-        b.text_containing("#policy-used-by [data-test=policy-user]", "alice").await;
-        b.screenshot("policy").await;
-        b.click("#nav-overview").await;
-        b.text_containing("#count-clients", "1").await;
-        for (id, count) in [("#count-apis", "1"), ("#count-policies", "1"), ("#count-users", "1")] {
-            assert_eq!(b.find(id).await.text().await.unwrap(), count, "{id}");
-        }
-        // Its traffic chart sums the client's two proxied requests.
-        b.text_containing("#usage-summary", "2 requests, 0 errors, from 1 OAuth client").await;
-        b.find("#usage-chart").await;
-        b.screenshot("overview").await;
-
-        // The seed's Tyk OAS example: as printed (a trailing comma) it is refused with the
-        // line and column; fixed, and with a middleware Gatehouse lacks, it imports with a
-        // warning naming what was not carried over.
-        let seed = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/tyk/tests/fixtures/tyk-oas-oauth-seed.json"),
-        )
+    // The right secret: the overview, with the dev gateway up to date.
+    b.sign_in(&dev.secret).await;
+    b.text_containing("#count-apis", "0").await;
+    let gateway = b.text_containing("#gateway-table [data-test=gateway-row]", "dev").await;
+    assert!(gateway.contains("up to date"), "{gateway}");
+    // The page keeps neither the secret nor the session anywhere a script could read.
+    let kept = b
+        .client
+        .execute("return [localStorage.length, sessionStorage.length, document.cookie]", vec![])
+        .await
         .unwrap();
-        b.click("#nav-apis").await;
-        b.click("#api-import").await;
-        b.fill("#oas-text", &seed).await;
-        b.click("#oas-import").await;
-        b.text_containing("#oas-error", "trailing comma at line 32").await;
-        let mut fixed: Value =
-            serde_json::from_str(&seed.replace("\"active\": true,\n", "\"active\": true\n")).unwrap();
-        fixed["x-tyk-api-gateway"]["middleware"] = json!({"global": {"cors": {"enabled": true}}});
-        b.fill("#oas-text", &serde_json::to_string_pretty(&fixed).unwrap()).await;
-        b.click("#oas-import").await;
-        b.text_containing("#oas-warnings [data-test=oas-warning]", "middleware").await;
-        assert!(b.find("#oas-error").await.text().await.unwrap().is_empty(), "the earlier error is cleared");
-        b.screenshot("import").await;
-        b.click("#oas-result-link").await;
-        let imported_id = b.find("#api-id-value").await.text().await.unwrap();
-        let (status, imported) = admin(&http, dev, "GET", &format!("/api/apis/{imported_id}")).await;
-        assert_eq!(status, 200);
-        assert_eq!(imported["listen_path"], "/my-oauth-api/");
-        b.click("#api-export").await;
-        b.text_containing("#api-export-text", "\"/my-oauth-api/\"").await;
+    assert_eq!(kept, json!([0, 0, ""]), "storage and script-visible cookies stay empty");
 
-        // Search narrows the list.
-        b.click("#nav-apis").await;
-        b.find("[data-test=api-row][data-id=shop]").await;
-        b.fill("#api-search", "oauth-api").await;
-        b.text_containing("#api-count", "1 of 2 APIs").await;
-        b.gone("[data-test=api-row][data-id=shop]").await;
-        b.screenshot("apis").await;
+    // An OAuth API with the client_credentials grant; a bad listen path is reported next
+    // to its field first.
+    b.click("#nav-apis").await;
+    b.click("#api-new").await;
+    b.fill("#api-name", "Shop").await;
+    b.fill("#api-id", "shop").await;
+    b.fill("#api-listen-path", "shop/").await;
+    b.fill("#api-upstream-url", &upstream.url()).await;
+    assert!(b.find("#api-oauth").await.is_selected().await.unwrap(), "a new API is OAuth by default");
+    b.click("#api-grant-client_credentials").await;
+    b.screenshot("api-new").await;
+    b.click("#api-save").await;
+    b.text_containing("#api-listen-path-error", "listen_path").await;
+    b.fill("#api-listen-path", "/shop/").await;
+    b.click("#api-save").await;
+    b.text_containing("#api-id-value", "shop").await;
+    let (status, api) = admin(&http, dev, "GET", "/api/apis/shop").await;
+    assert_eq!(status, 200);
+    assert_eq!(api["listen_path"], "/shop/");
+    assert_eq!(api["oauth"]["allowed_grant_types"], json!(["client_credentials"]));
 
-        // Deleting asks first, in the page; cancelling keeps the API.
-        b.click(&format!("[data-test=api-row][data-id='{imported_id}'] [data-test=api-open]")).await;
-        b.click("#api-delete").await;
-        b.text_containing("#confirm-dialog[open] #confirm-message", "My OAuth API").await;
-        b.click("#confirm-cancel").await;
-        b.gone("#confirm-dialog[open]").await;
-        assert_eq!(admin(&http, dev, "GET", &format!("/api/apis/{imported_id}")).await.0, 200);
-        b.click("#api-delete").await;
-        b.confirm("My OAuth API").await;
-        b.find("#api-table").await;
-        b.gone(&format!("[data-test=api-row][data-id='{imported_id}']")).await;
-        assert_eq!(admin(&http, dev, "GET", &format!("/api/apis/{imported_id}")).await.0, 404);
+    // A policy granting it.
+    b.click("#nav-policies").await;
+    b.click("#policy-new").await;
+    b.fill("#policy-name", "Gold").await;
+    b.fill("#policy-rate", "100").await;
+    b.fill("#policy-per", "60").await;
+    b.click("[data-test=policy-access][data-api=shop]").await;
+    b.click("#policy-save").await;
+    b.find("#policy-delete").await;
+    let policy_id = b.find("#policy-id-value").await.text().await.unwrap();
+    let (status, policy) = admin(&http, dev, "GET", &format!("/api/portal/policies/{policy_id}")).await;
+    assert_eq!(status, 200, "{policy}");
+    assert_eq!(policy["name"], "Gold");
+    assert_eq!(policy["rate"], 100.0);
+    assert_eq!(policy["access_rights"]["shop"]["versions"], json!(["Default"]));
 
-        // The same list on a phone: one column, the menu behind a button.
-        b.client.set_window_size(390, 844).await.unwrap();
-        b.find("#nav-toggle").await;
-        assert!(!b.find("#nav-apis").await.is_displayed().await.unwrap(), "the menu is folded on a phone");
-        b.click("#nav-toggle").await;
-        assert!(b.find("#nav-apis").await.is_displayed().await.unwrap());
-        b.screenshot("phone-apis").await;
-        b.client.set_window_size(1280, 900).await.unwrap();
+    // A client under both: its secret shown once, with a Copy button.
+    b.click("#nav-apis").await;
+    b.click("[data-test=api-row][data-id=shop] [data-test=api-open]").await;
+    b.click("#api-clients-link").await;
+    b.click("#client-new").await;
+    b.fill("#client-name", "Web shop").await;
+    b.fill("#client-redirect-uris", "https://shop.example/cb").await;
+    b.find("#client-policy").await.select_by_value(&policy_id).await.unwrap();
+    b.click("#client-save").await;
+    b.find("#client-secret-panel").await;
+    let client_id = b.find("#client-id-value").await.text().await.unwrap();
+    let secret = b.find("#client-secret-value").await.text().await.unwrap();
+    assert_eq!(secret.len(), 43, "a generated 256-bit secret: {secret:?}");
+    b.click("#client-secret-copy").await;
+    b.text_containing("#client-secret-copied", "Copied").await;
+    b.screenshot("client-secret").await;
+    let (_, stored) = admin(&http, dev, "GET", &format!("/api/apis/oauth/shop/{client_id}")).await;
+    assert_eq!(stored["policy_id"], json!(policy_id));
+    assert_eq!(stored["redirect_uris"], json!(["https://shop.example/cb"]));
+    assert!(stored.get("secret").is_none_or(|s| s == ""), "the secret is never shown again: {stored}");
 
-        // Signing out ends the session: the API refuses the old cookie's page.
-        b.click("#signout").await;
-        b.text_containing("#signin-notice", "signed out").await;
-        b.route(base, "/apis").await;
-        b.find("#signin-form").await;
+    // The secret gets a token from the gateway, which proxies with it.
+    let token_url = format!("{}/shop/oauth/token", dev.gateway);
+    let api_url = format!("{}/shop/anything", dev.gateway);
+    let answer = client_credentials_token(&http, &token_url, &client_id, &secret).await;
+    assert_eq!(answer.status(), 200);
+    let token = answer.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(proxied_status(&http, &api_url, &token).await, 200);
+
+    // The client's page lists the live token; revoking it there ends it on the gateway.
+    b.click("#client-secret-done").await;
+    b.text_containing("#token-count", "1 live token").await;
+    b.find("#token-table [data-test=token-row]").await;
+    b.screenshot("client").await;
+    b.fill("#token-revoke-value", &token).await;
+    b.click("#token-revoke-submit").await;
+    b.text_containing("#token-count", "0 live tokens").await;
+    eventually("the gateway refuses the revoked token", UI, || async {
+        (proxied_status(&http, &api_url, &token).await == 401).then_some(())
+    })
+    .await;
+
+    // Revoke-all takes the client's secret (Tyk's rule) and ends every token.
+    let second = client_credentials_token(&http, &token_url, &client_id, &secret).await;
+    let second = second.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(proxied_status(&http, &api_url, &second).await, 200);
+    b.click("#tokens-refresh").await;
+    b.text_containing("#token-count", "1 live token").await;
+    b.fill("#tokens-revoke-all-secret", "not-the-client-secret").await;
+    b.click("#tokens-revoke-all").await;
+    b.confirm("every token").await;
+    b.text_containing("#tokens-error", "wrong client secret").await;
+    b.fill("#tokens-revoke-all-secret", &secret).await;
+    b.click("#tokens-revoke-all").await;
+    b.confirm("every token").await;
+    b.text_containing("#token-count", "0 live tokens").await;
+    eventually("the gateway refuses every token of the client", UI, || async {
+        (proxied_status(&http, &api_url, &second).await == 401).then_some(())
+    })
+    .await;
+
+    // Analytics: the page shows what the activity report counts for the client.
+    // Today in UTC, as the browser's clock says (the page draws its days in UTC too).
+    let today = b.client.execute("return new Date().toISOString().slice(0, 10)", vec![]).await.unwrap();
+    let today = today.as_str().unwrap().to_owned();
+    let (y, m, d) = (&today[0..4], today[5..7].trim_start_matches('0'), today[8..10].trim_start_matches('0'));
+    let activity = format!("/api/activity/oauthid/{client_id}/{d}/{m}/{y}/{d}/{m}/{y}?res=day");
+    eventually("the activity report counts the proxied requests", UI, || async {
+        let (_, body) = admin(&http, dev, "GET", &activity).await;
+        let hits: u64 = body["data"].as_array()?.iter().map(|r| r["hits"].as_u64().unwrap_or(0)).sum();
+        (hits >= 2).then_some(())
+    })
+    .await;
+    b.click("#client-analytics").await;
+    b.find("#analytics-chart").await;
+    let total = b.find("#analytics-total-hits").await.text().await.unwrap();
+    assert_eq!(total, "2", "two proxied requests carried the client's tokens");
+    let row = b.text_containing(&format!("[data-test=analytics-row][data-day='{today}']"), "2").await;
+    assert!(row.starts_with(&today), "{row}");
+    let bars = b.client.find_all(Locator::Css("#analytics-chart [data-test=chart-day]")).await.unwrap();
+    assert_eq!(bars.len(), 30, "a bar per day of the last 30");
+    let last = bars.last().unwrap();
+    assert_eq!(last.attr("data-hits").await.unwrap().as_deref(), Some("2"));
+    b.screenshot("analytics").await;
+
+    // A resource owner under the policy.
+    b.click("#nav-users").await;
+    b.fill("#user-username", "alice").await;
+    b.fill("#user-password", "short").await;
+    b.click("#user-create").await;
+    b.text_containing("#user-password-error", "at least 8").await;
+    b.fill("#user-password", "alice-password-1").await;
+    b.find("#user-policy").await.select_by_value(&policy_id).await.unwrap();
+    b.click("#user-create").await;
+    b.text_containing("[data-test=user-row][data-id=alice]", "Gold").await;
+    b.screenshot("users").await;
+
+    // The policy's page says who uses it; the overview counts everything.
+    b.route(base, &format!("/policies/{policy_id}")).await;
+    b.text_containing("#policy-used-by [data-test=policy-client]", "Web shop").await;
+    b.text_containing("#policy-used-by [data-test=policy-user]", "alice").await;
+    b.screenshot("policy").await;
+    b.click("#nav-overview").await;
+    b.text_containing("#count-clients", "1").await;
+    for (id, count) in [("#count-apis", "1"), ("#count-policies", "1"), ("#count-users", "1")] {
+        assert_eq!(b.find(id).await.text().await.unwrap(), count, "{id}");
     }
+    // Its traffic chart sums the client's two proxied requests.
+    b.text_containing("#usage-summary", "2 requests, 0 errors, from 1 OAuth client").await;
+    b.find("#usage-chart").await;
+    b.screenshot("overview").await;
+
+    // The seed's Tyk OAS example: as printed (a trailing comma) it is refused with the
+    // line and column; fixed, and with a middleware Gatehouse lacks, it imports with a
+    // warning naming what was not carried over.
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/tyk/tests/fixtures/tyk-oas-oauth-seed.json"),
+    )
+    .unwrap();
+    b.click("#nav-apis").await;
+    b.click("#api-import").await;
+    b.fill("#oas-text", &seed).await;
+    b.click("#oas-import").await;
+    b.text_containing("#oas-error", "trailing comma at line 32").await;
+    let mut fixed: Value =
+        serde_json::from_str(&seed.replace("\"active\": true,\n", "\"active\": true\n")).unwrap();
+    fixed["x-tyk-api-gateway"]["middleware"] = json!({"global": {"cors": {"enabled": true}}});
+    b.fill("#oas-text", &serde_json::to_string_pretty(&fixed).unwrap()).await;
+    b.click("#oas-import").await;
+    b.text_containing("#oas-warnings [data-test=oas-warning]", "middleware").await;
+    assert!(b.find("#oas-error").await.text().await.unwrap().is_empty(), "the earlier error is cleared");
+    b.screenshot("import").await;
+    b.click("#oas-result-link").await;
+    let imported_id = b.find("#api-id-value").await.text().await.unwrap();
+    let (status, imported) = admin(&http, dev, "GET", &format!("/api/apis/{imported_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(imported["listen_path"], "/my-oauth-api/");
+    b.click("#api-export").await;
+    b.text_containing("#api-export-text", "\"/my-oauth-api/\"").await;
+
+    // Search narrows the list.
+    b.click("#nav-apis").await;
+    b.find("[data-test=api-row][data-id=shop]").await;
+    b.fill("#api-search", "oauth-api").await;
+    b.text_containing("#api-count", "1 of 2 APIs").await;
+    b.gone("[data-test=api-row][data-id=shop]").await;
+    b.screenshot("apis").await;
+
+    // Deleting asks first, in the page; cancelling keeps the API.
+    b.click(&format!("[data-test=api-row][data-id='{imported_id}'] [data-test=api-open]")).await;
+    b.click("#api-delete").await;
+    b.text_containing("#confirm-dialog[open] #confirm-message", "My OAuth API").await;
+    b.click("#confirm-cancel").await;
+    b.gone("#confirm-dialog[open]").await;
+    assert_eq!(admin(&http, dev, "GET", &format!("/api/apis/{imported_id}")).await.0, 200);
+    b.click("#api-delete").await;
+    b.confirm("My OAuth API").await;
+    b.find("#api-table").await;
+    b.gone(&format!("[data-test=api-row][data-id='{imported_id}']")).await;
+    assert_eq!(admin(&http, dev, "GET", &format!("/api/apis/{imported_id}")).await.0, 404);
+
+    // The same list on a phone: one column, the menu behind a button.
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.find("#nav-toggle").await;
+    assert!(!b.find("#nav-apis").await.is_displayed().await.unwrap(), "the menu is folded on a phone");
+    b.click("#nav-toggle").await;
+    assert!(b.find("#nav-apis").await.is_displayed().await.unwrap());
+    b.screenshot("phone-apis").await;
+    b.client.set_window_size(1280, 900).await.unwrap();
+
+    // Signing out ends the session: the API refuses the old cookie's page.
+    b.click("#signout").await;
+    b.text_containing("#signin-notice", "signed out").await;
+    b.route(base, "/apis").await;
+    b.find("#signin-form").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -145,19 +145,10 @@ export async function listPolicies() {
   return (answer && answer.Data) || [];
 }
 
-/** Every client of one API, following the pages. */
+/** Every client of one API: without ?p= the listing is complete (`pages` counts pages of 10). */
 export async function listClients(apiId) {
-  const first = await get(`apis/oauth/${seg(apiId)}`);
-  let apps = (first && first.apps) || [];
-  const pages = (first && first.pages) || 1;
-  // A listing without ?p= is complete; pages are followed only if the server paged it anyway.
-  if (pages > 1 && apps.length > 0 && apps.length < pages * 10) {
-    for (let p = 2; p <= pages; p += 1) {
-      const next = await get(`apis/oauth/${seg(apiId)}?p=${p}`);
-      apps = apps.concat((next && next.apps) || []);
-    }
-  }
-  return apps;
+  const answer = await get(`apis/oauth/${seg(apiId)}`);
+  return (answer && answer.apps) || [];
 }
 
 /** Clients of every OAuth API, each with its API: [{api, client}]. */
