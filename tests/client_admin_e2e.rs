@@ -74,6 +74,30 @@ async fn clients_and_tokens_are_administered_like_the_dashboard() {
     assert!(!tokens.iter().any(|t| t["code"] == token.as_str()), "listings never show token values");
     assert_eq!(dev.call(&token).await, 200);
 
+    // A listed id revokes its token (the dashboard's per-row button): only that one, only for
+    // its own client; an id another client lists is unknown here.
+    let (_, third) = dev.token("app", &secret).await;
+    let third = third["access_token"].as_str().unwrap().to_owned();
+    let (_, listed) = dev.admin("GET", "/api/apis/oauth/svc/app/tokens", None).await;
+    let before: Vec<String> = tokens.iter().map(|t| t["code"].as_str().unwrap().to_owned()).collect();
+    let third_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["code"].as_str().unwrap().to_owned())
+        .find(|id| !before.contains(id))
+        .expect("the new token is listed");
+    let (s, v) = dev.admin("POST", "/api/apis/oauth/nobody/revoke", Some(json!({"token": third_id}))).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = dev.admin("POST", "/api/apis/oauth/app/revoke", Some(json!({"token": third_id}))).await;
+    assert_eq!((s, v["Message"].as_str()), (200, Some("access token revoked")), "{v}");
+    assert_eq!(dev.call(&third).await, 401);
+    assert_eq!(dev.call(&token).await, 200);
+    let (s, v) = dev.admin("POST", "/api/apis/oauth/app/revoke", Some(json!({"token": third_id}))).await;
+    assert_eq!((s, v["Message"].as_str()), (200, Some("no such live token")), "{v}");
+    let (s, v) = dev.admin("POST", "/api/apis/oauth/app/revoke", Some(json!({"token": "at:zz"}))).await;
+    assert_eq!((s, v["Message"].as_str()), (200, Some("no such live token")), "{v}");
+
     // Updating without a policy change keeps tokens; changing the policy revokes them.
     let update = json!({"redirect_uri": "https://app.example/cb", "policy_id": "gold", "description": "v2"});
     let (s, v) = dev.admin("PUT", "/api/apis/oauth/svc/app", Some(update)).await;
@@ -114,6 +138,15 @@ async fn clients_and_tokens_are_administered_like_the_dashboard() {
         .await;
     assert_eq!((s, v["Status"].as_str()), (200, Some("OK")), "{v}");
     assert_eq!(dev.call(&fresh).await, 401);
+    // Without the client's secret, the admin's authority is enough (the dashboard has no
+    // client secrets); an unknown client is then 404.
+    let (_, again) = dev.token("app", &new_secret).await;
+    let again = again["access_token"].as_str().unwrap().to_owned();
+    let (s, v) = dev.admin("POST", "/api/apis/oauth/app/revoke_all", Some(json!({}))).await;
+    assert_eq!((s, v["Status"].as_str()), (200, Some("OK")), "{v}");
+    assert_eq!(dev.call(&again).await, 401);
+    let (s, _) = dev.admin("POST", "/api/apis/oauth/nobody/revoke_all", Some(json!({}))).await;
+    assert_eq!(s, 404);
 
     // Client lists are paginated in the Dashboard's shape: {"apps": [...], "pages": N}.
     for i in 0..11 {

@@ -37,6 +37,7 @@ impl pb::gateway_service_server::GatewayService for GatewayServiceImpl {
                 last_seen: Some(timestamp(n.last_seen)),
             })
             .collect();
-        Ok(Response::new(pb::ListGatewaysResponse { gateways }))
+        let revision = self.control.revision().await;
+        Ok(Response::new(pb::ListGatewaysResponse { gateways, revision }))
     }
 }

@@ -3,7 +3,7 @@
 
 use gatehouse_model::ValidationError;
 use gatehouse_model::clock::unix_seconds;
-use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore};
+use gatehouse_model::storage::{ClientRef, ClientTokenEntry, ClientTokenIndex, GrantStore, SessionStore};
 use gatehouse_oauth::authorize::{self, AuthorizationParams, IssuedCode, SessionOverride};
 use gatehouse_oauth::introspect::{self, Revocation};
 use gatehouse_oauth::secret;
@@ -69,15 +69,23 @@ impl ControlPlane {
         hint: Option<&str>,
     ) -> Result<Revocation, ControlError> {
         let tokens = self.token_store()?;
-        let (hasher, known_client) = {
+        let (hasher, api_ids) = {
             let current = self.current.read().await;
-            let known = current.state.all_clients().any(|c| c.client_id == client_id);
-            (TokenHasher::new(&current.state.token_key), known)
+            let apis: Vec<String> = current
+                .state
+                .all_clients()
+                .filter(|c| c.client_id == client_id)
+                .map(|c| c.api_id.clone())
+                .collect();
+            (TokenHasher::new(&current.state.token_key), apis)
         };
-        if !known_client {
+        if api_ids.is_empty() {
             return Err(ControlError::NotFound(format!("client {client_id:?} not found")));
         }
         let window = family_window();
+        if let Some(entry) = listed_entry(token) {
+            return revoke_listed(tokens, &api_ids, client_id, entry, window).await;
+        }
         let owner = introspect::Owner { api_id: None, client_id };
         introspect::revoke(tokens, &hasher, owner, token, hint, window).await.map_err(oauth_to_invalid)
     }
@@ -186,7 +194,7 @@ impl ControlPlane {
     pub async fn revoke_all_tokens(
         &self,
         client_id: &str,
-        client_secret: &str,
+        client_secret: Option<&str>,
     ) -> Result<usize, ControlError> {
         self.token_store()?;
         let clients: Vec<gatehouse_model::Client> = self
@@ -199,16 +207,28 @@ impl ControlPlane {
             .cloned()
             .collect();
         let mut authenticated = Vec::new();
-        for client in &clients {
-            if let Some(hash) = &client.secret_hash
-                && secret::verify_async(client_secret, hash).await
-            {
-                authenticated.push(client);
+        match client_secret {
+            // Tyk's form: the secret picks the client (and a wrong one is refused).
+            Some(client_secret) => {
+                for client in &clients {
+                    if let Some(hash) = &client.secret_hash
+                        && secret::verify_async(client_secret, hash).await
+                    {
+                        authenticated.push(client);
+                    }
+                }
+                if authenticated.is_empty() {
+                    secret::verify_dummy(client_secret);
+                    return Err(ControlError::Unauthenticated(
+                        "unknown client or wrong client secret".into(),
+                    ));
+                }
             }
-        }
-        if authenticated.is_empty() {
-            secret::verify_dummy(client_secret);
-            return Err(ControlError::Unauthenticated("unknown client or wrong client secret".into()));
+            // The admin's authority is enough: every client of that id.
+            None if clients.is_empty() => {
+                return Err(ControlError::NotFound(format!("client {client_id:?} not found")));
+            }
+            None => authenticated.extend(&clients),
         }
         let mut count = 0;
         for client in authenticated {
@@ -216,6 +236,44 @@ impl ControlPlane {
         }
         Ok(count)
     }
+}
+
+/// A token as the client's listing names it (`at:<hex key>`, `fam:<family id>`), which admins
+/// (and the dashboard) revoke by, since Gatehouse never knows a token's value after issuing it.
+/// Issued tokens contain no `:`, so no token value is taken for an id.
+fn listed_entry(token: &str) -> Option<ClientTokenEntry> {
+    if let Some(hex) = token.strip_prefix("at:") {
+        return gatehouse_oauth::token::key_from_hex(hex).map(ClientTokenEntry::Access);
+    }
+    token.strip_prefix("fam:").filter(|id| !id.is_empty()).map(|id| ClientTokenEntry::Family(id.to_owned()))
+}
+
+/// Revokes a listed token of `client_id` on one of `api_ids`. Taking the entry out of that
+/// client's index is the ownership check: another client's id is not there, and is unknown.
+async fn revoke_listed(
+    tokens: &AnyTokenStore,
+    api_ids: &[String],
+    client_id: &str,
+    entry: ClientTokenEntry,
+    window: std::time::Duration,
+) -> Result<Revocation, ControlError> {
+    for api_id in api_ids {
+        let client = ClientRef { api_id, client_id };
+        if !tokens.unindex_client_token(&client, &entry).await? {
+            continue;
+        }
+        return Ok(match &entry {
+            ClientTokenEntry::Access(key) => {
+                tokens.delete_session(key).await?;
+                Revocation::AccessToken
+            }
+            ClientTokenEntry::Family(family_id) => {
+                tokens.revoke_family(family_id, window).await?;
+                Revocation::RefreshFamily
+            }
+        });
+    }
+    Ok(Revocation::Unknown)
 }
 
 fn oauth_to_invalid(e: OAuthError) -> ControlError {
