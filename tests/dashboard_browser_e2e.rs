@@ -351,7 +351,21 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
     })
     .await;
 
-    // Revoke-all takes the client's secret (Tyk's rule) and ends every token.
+    // A row's own Revoke button ends the token it lists.
+    let listed = client_credentials_token(&http, &token_url, &client_id, &secret).await;
+    let listed = listed.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    b.click("#tokens-refresh").await;
+    b.text_containing("#token-count", "1 live token").await;
+    b.click("#token-table [data-test=token-revoke]").await;
+    b.confirm("Revoke the token").await;
+    b.text_containing("#token-count", "0 live tokens").await;
+    eventually("the gateway refuses the token revoked by its row", UI, || async {
+        (proxied_status(&http, &api_url, &listed).await == 401).then_some(())
+    })
+    .await;
+
+    // Revoke-all: a client secret, if given, must be the client's (Tyk's rule); without one,
+    // the session is enough, and every token ends.
     let second = client_credentials_token(&http, &token_url, &client_id, &secret).await;
     let second = second.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(proxied_status(&http, &api_url, &second).await, 200);
@@ -361,7 +375,7 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
     b.click("#tokens-revoke-all").await;
     b.confirm("every token").await;
     b.text_containing("#tokens-error", "wrong client secret").await;
-    b.fill("#tokens-revoke-all-secret", &secret).await;
+    b.fill("#tokens-revoke-all-secret", "").await;
     b.click("#tokens-revoke-all").await;
     b.confirm("every token").await;
     b.text_containing("#token-count", "0 live tokens").await;

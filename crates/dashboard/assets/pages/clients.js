@@ -237,10 +237,10 @@ function tokensSection(apiId, clientId) {
     await load();
   });
 
-  // Tyk's revoke-all authenticates the client: it takes the client's secret.
+  // The session authorizes revoke-all; a client secret, when given, is checked as Tyk does.
   const allSecret = input('tokens-revoke-all-secret', { type: 'password', autocomplete: 'off', spellcheck: 'false' });
   const allForm = h('form', { id: 'tokens-revoke-all-form', class: 'inline-form', novalidate: true },
-    field('Client secret (to revoke every token)', allSecret, 'Revoking all of a client\'s tokens takes its secret, as in Tyk. Deleting the client or changing its policy revokes them too.'),
+    field('Client secret (optional)', allSecret, 'Leave it empty: your session is enough. If given, it must be the client\'s, as Tyk\'s revoke-all requires. Deleting the client or changing its policy revokes its tokens too.'),
     h('button', { type: 'submit', id: 'tokens-revoke-all', class: 'danger' }, 'Revoke all'));
   allForm.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -248,7 +248,9 @@ function tokensSection(apiId, clientId) {
     const ok = await confirmAction('Revoke every token of this client?', 'Revoke all');
     if (!ok) return;
     try {
-      await api.post(`apis/oauth/${api.seg(clientId)}/revoke_all`, { client_id: clientId, client_secret: allSecret.value });
+      const body = { client_id: clientId };
+      if (allSecret.value) body.client_secret = allSecret.value;
+      await api.post(`apis/oauth/${api.seg(clientId)}/revoke_all`, body);
       allSecret.value = '';
       toast('Every token of the client is revoked.');
     } catch (e) {
