@@ -89,6 +89,11 @@ pub struct ControlPlaneArgs {
         help_heading = "Admin API"
     )]
     pub dashboard_session_ttl: u64,
+    /// A gateway's base URL as this control plane can reach it (e.g. the gateways' Service),
+    /// for the dashboard's examples and its "Try it" panel, which sends a token request and an
+    /// API call there; without it the panel is off.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_URL", help_heading = "Admin API")]
+    pub gateway_url: Option<String>,
     /// Secret admin callers send in the Authorization header (at least 32 characters).
     #[arg(long, env = "GATEHOUSE_ADMIN_SECRET", hide_env_values = true, help_heading = "Admin API")]
     pub admin_secret: String,

@@ -24,6 +24,7 @@ use tonic::transport::server::TcpConnectInfo;
 
 use crate::admin::auth::SecretCheck;
 use crate::rest::RestError;
+use gatehouse_control::ControlPlane;
 
 /// Where the dashboard lives.
 pub const PREFIX: &str = "/dashboard";
@@ -37,6 +38,8 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    object-src 'none'";
 /// A sign-in body is one secret: anything longer is not one.
 const MAX_SIGN_IN_BYTES: usize = 4096;
+/// A "Try it" request: ids, a secret or a token, a path.
+const MAX_TRY_BYTES: usize = 16 * 1024;
 
 /// The dashboard's part of the control plane's listener.
 pub struct DashboardEdge {
@@ -78,6 +81,7 @@ impl DashboardEdge {
 pub async fn handle(
     edge: &DashboardEdge,
     admin: &SecretCheck,
+    control: &ControlPlane,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path();
@@ -91,6 +95,11 @@ pub async fn handle(
             Method::POST => sign_in(edge, admin, req).await,
             Method::DELETE => sign_out(edge, req.headers()),
             _ => error(RestError::method_not_allowed("GET, POST, DELETE".to_owned())),
+        }
+    } else if rest == "try" {
+        match *req.method() {
+            Method::POST => try_it(edge, control, req).await,
+            _ => error(RestError::method_not_allowed("POST".to_owned())),
         }
     } else if matches!(*req.method(), Method::GET | Method::HEAD) {
         asset(rest, req.headers())
@@ -129,6 +138,53 @@ fn asset(path: &str, headers: &HeaderMap) -> Response<Full<Bytes>> {
     response
 }
 
+/// The "Try it" panel's request (`crate::dashboard_try`): a write, so it needs the session and
+/// its CSRF token like any other.
+async fn try_it(
+    edge: &DashboardEdge,
+    control: &ControlPlane,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    match edge.authenticate_rest(req.method(), req.headers()) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return error(e),
+        None => return error(RestError::new(StatusCode::UNAUTHORIZED, "not signed in")),
+    }
+    let Some(gateway_url) = &edge.gateway_url else {
+        return error(RestError::new(
+            StatusCode::NOT_FOUND,
+            "this control plane knows no gateway address to try requests on: start it with --gateway-url",
+        ));
+    };
+    let body = match read_small_body(req, MAX_TRY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return error(e),
+    };
+    let attempt = match serde_json::from_slice(&body) {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            return error(RestError::new(StatusCode::BAD_REQUEST, format!("not a request to try: {e}")));
+        }
+    };
+    match crate::dashboard_try::run(control, gateway_url, attempt).await {
+        Ok(answer) => json_response(StatusCode::OK, &answer),
+        Err(e) => error(e),
+    }
+}
+
+/// A small request body, within the connection's body deadline.
+async fn read_small_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, RestError> {
+    let deadline = gatehouse_gateway::conn::BodyReadTimeout::of(&req);
+    match tokio::time::timeout(deadline, Limited::new(req.into_body(), limit).collect()).await {
+        Ok(Ok(body)) => Ok(body.to_bytes()),
+        Ok(Err(_)) => Err(RestError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body could not be read (at most {limit} bytes)"),
+        )),
+        Err(_) => Err(RestError::new(StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time")),
+    }
+}
+
 fn current_session(edge: &DashboardEdge, headers: &HeaderMap) -> Response<Full<Bytes>> {
     match session_cookie(headers).and_then(|c| edge.sessions.verify(c, SystemTime::now())) {
         Some(session) => session_answer(edge, &session),
@@ -139,24 +195,10 @@ fn current_session(edge: &DashboardEdge, headers: &HeaderMap) -> Response<Full<B
 /// Checks the secret as every admin call does (the same per-address lockout after wrong
 /// guesses), then issues a session.
 async fn sign_in(edge: &DashboardEdge, admin: &SecretCheck, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let deadline = gatehouse_gateway::conn::BodyReadTimeout::of(&req);
     let peer = req.extensions().get::<TcpConnectInfo>().and_then(|i| i.remote_addr).map(|a| a.ip());
-    let body = match tokio::time::timeout(
-        deadline,
-        Limited::new(req.into_body(), MAX_SIGN_IN_BYTES).collect(),
-    )
-    .await
-    {
-        Ok(Ok(body)) => body.to_bytes(),
-        Ok(Err(_)) => {
-            return error(RestError::new(StatusCode::BAD_REQUEST, "the sign-in body could not be read"));
-        }
-        Err(_) => {
-            return error(RestError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "the sign-in body did not arrive in time",
-            ));
-        }
+    let body = match read_small_body(req, MAX_SIGN_IN_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return error(e),
     };
     let secret = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(value) => match value.get("secret").and_then(|s| s.as_str()) {

@@ -42,6 +42,7 @@ pub mod cli_public;
 pub mod cli_tls;
 pub mod config_file;
 pub mod dashboard_edge;
+pub mod dashboard_try;
 pub mod listener;
 pub mod observe;
 pub mod otel;

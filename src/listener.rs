@@ -430,7 +430,9 @@ async fn route(
         oversize_is_resource_exhausted(response.headers_mut());
         response
     } else if is_dashboard_path(req.uri().path()) {
-        dashboard_edge::handle(&shared.dashboard, &shared.admin, req).await.map(tonic::body::Body::new)
+        dashboard_edge::handle(&shared.dashboard, &shared.admin, &shared.control, req)
+            .await
+            .map(tonic::body::Body::new)
     } else {
         rest::handle(&shared.services, &shared.admin, &shared.dashboard, req)
             .await

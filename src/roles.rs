@@ -91,7 +91,7 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         connections,
         apply_wait: seconds("--apply-wait", args.apply_wait)?,
         dashboard_session_ttl: dashboard_session_ttl(args.dashboard_session_ttl)?,
-        gateway_url: None,
+        gateway_url: gateway_url(args.gateway_url.as_deref())?,
     };
     serve_control_plane(listener, tls, control, readiness, secrets, edge, shutdown_signal()).await
 }
@@ -328,6 +328,18 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     });
     gateway.serve(gateway_listener, shutdown_signal(), std::time::Duration::from_secs(5)).await;
     Ok(())
+}
+
+/// `--gateway-url`: a plain-HTTP base URL, checked at start rather than at the first try.
+fn gateway_url(url: Option<&str>) -> anyhow::Result<Option<String>> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else { return Ok(None) };
+    let parsed: http::Uri = url.parse().with_context(|| format!("--gateway-url {url:?} is not a URL"))?;
+    if parsed.scheme_str() != Some("http") || parsed.host().is_none() {
+        bail!(
+            "--gateway-url {url:?} must be an http:// URL (the gateways' in-cluster address), e.g. http://gateway:8080"
+        );
+    }
+    Ok(Some(url.trim_end_matches('/').to_owned()))
 }
 
 /// `--dashboard-session-ttl`: a session of zero seconds could never be used.

@@ -303,6 +303,35 @@ async fn dashboard_sessions_authenticate_the_rest_api_with_csrf_on_writes() {
         .await
         .unwrap();
     assert_eq!(with_csrf.status(), 200);
+    // Try it: a write like any other (CSRF), on an existing API, below its listen path.
+    let attempt = |body: serde_json::Value, csrf: Option<&str>| {
+        let mut request = http.post(url("/dashboard/try")).header("cookie", &cookie).json(&body);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request.send()
+    };
+    let call = serde_json::json!({"action": "call", "api_id": "nope", "access_token": "t", "path": "/"});
+    assert_eq!(attempt(call.clone(), None).await.unwrap().status(), 403);
+    assert_eq!(attempt(call, Some(&csrf)).await.unwrap().status(), 404);
+    let api = r#"{"api_id":"tried","listen_path":"/tried/","upstream_url":"http://127.0.0.1:9"}"#;
+    let created =
+        http.post(url("/api/apis")).header("cookie", &cookie).header("x-csrf-token", &csrf).body(api);
+    assert_eq!(created.send().await.unwrap().status(), 200);
+    let climb =
+        serde_json::json!({"action": "call", "api_id": "tried", "access_token": "t", "path": "/a/../../x"});
+    let refused = attempt(climb, Some(&csrf)).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let unknown = serde_json::json!({"action": "fetch", "url": "http://169.254.169.254/"});
+    assert_eq!(attempt(unknown, Some(&csrf)).await.unwrap().status(), 400);
+    let keyless = serde_json::json!({"action": "call", "api_id": "tried", "access_token": "t", "path": "/x"});
+    let answer: Value = attempt(keyless, Some(&csrf)).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["status"], 502, "the keyless API's upstream is closed: {answer}");
+    assert!(
+        answer["request"].as_str().unwrap().starts_with(&format!("GET {}/tried/x", dev.gateway)),
+        "{answer}"
+    );
+
     // The Tyk Gateway API's paths take no cookie: they are for scripts.
     let tyk = http.get(url("/tyk/oauth/clients/x")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(tyk.status(), 403);

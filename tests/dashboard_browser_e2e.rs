@@ -324,6 +324,8 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
     assert_eq!(secret.len(), 43, "a generated 256-bit secret: {secret:?}");
     b.click("#client-secret-copy").await;
     b.text_containing("#client-secret-copied", "Copied").await;
+    // The panel offers Try it with the secret just shown (used below, on the client's page).
+    assert_eq!(b.find("#try-secret").await.prop("value").await.unwrap().as_deref(), Some(secret.as_str()));
     b.screenshot("client-secret").await;
     let (_, stored) = admin(&http, dev, "GET", &format!("/api/apis/oauth/shop/{client_id}")).await;
     assert_eq!(stored["policy_id"], json!(policy_id));
@@ -384,6 +386,22 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
     })
     .await;
 
+    // Try it, on the client's page: the control plane asks the gateway for a token with the
+    // secret, then calls the API with it (the Quickstart's steps 3 and 4, in the browser).
+    b.fill("#try-secret", "not-the-client-secret").await;
+    b.click("#try-token").await;
+    b.text_containing("#try-token-answer [data-test=try-status]", "401").await;
+    b.fill("#try-secret", &secret).await;
+    b.click("#try-token").await;
+    b.text_containing("#try-token-answer [data-test=try-status]", "200").await;
+    b.text_containing("#try-token-answer", "access_token").await;
+    b.fill("#try-path", "/hello").await;
+    b.click("#try-call").await;
+    b.text_containing("#try-call-answer [data-test=try-status]", "200").await;
+    b.screenshot("client-try").await;
+    b.click("#tokens-refresh").await;
+    b.text_containing("#token-count", "1 live token").await;
+
     // Analytics: the page shows what the activity report counts for the client.
     // Today in UTC, as the browser's clock says (the page draws its days in UTC too).
     let today = b.client.execute("return new Date().toISOString().slice(0, 10)", vec![]).await.unwrap();
@@ -393,19 +411,19 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
     eventually("the activity report counts the proxied requests", UI, || async {
         let (_, body) = admin(&http, dev, "GET", &activity).await;
         let hits: u64 = body["data"].as_array()?.iter().map(|r| r["hits"].as_u64().unwrap_or(0)).sum();
-        (hits >= 2).then_some(())
+        (hits >= 3).then_some(())
     })
     .await;
     b.click("#client-analytics").await;
     b.find("#analytics-chart").await;
     let total = b.find("#analytics-total-hits").await.text().await.unwrap();
-    assert_eq!(total, "2", "two proxied requests carried the client's tokens");
-    let row = b.text_containing(&format!("[data-test=analytics-row][data-day='{today}']"), "2").await;
+    assert_eq!(total, "3", "three proxied requests carried the client's tokens (one sent by Try it)");
+    let row = b.text_containing(&format!("[data-test=analytics-row][data-day='{today}']"), "3").await;
     assert!(row.starts_with(&today), "{row}");
     let bars = b.client.find_all(Locator::Css("#analytics-chart [data-test=chart-day]")).await.unwrap();
     assert_eq!(bars.len(), 30, "a bar per day of the last 30");
     let last = bars.last().unwrap();
-    assert_eq!(last.attr("data-hits").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(last.attr("data-hits").await.unwrap().as_deref(), Some("3"));
     b.screenshot("analytics").await;
 
     // A resource owner under the policy.
@@ -431,7 +449,7 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
         assert_eq!(b.find(id).await.text().await.unwrap(), count, "{id}");
     }
     // Its traffic chart sums the client's two proxied requests.
-    b.text_containing("#usage-summary", "2 requests, 0 errors, from 1 OAuth client").await;
+    b.text_containing("#usage-summary", "3 requests, 0 errors, from 1 OAuth client").await;
     b.find("#usage-chart").await;
     b.screenshot("overview").await;
 

@@ -128,6 +128,20 @@ export async function call(method, path, body) {
   return result;
 }
 
+/** The "Try it" panel's request, which the control plane sends to the gateway: the gateway's
+ * answer as `{request, status, content_type, body}`. */
+export async function tryIt(body) {
+  const response = await send('POST', 'try', body);
+  if (response.status === 401) {
+    const error = await errorOf(response);
+    keep(null);
+    for (const listener of endedListeners) listener(error);
+    throw error;
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response.json();
+}
+
 export const get = (path) => call('GET', path);
 export const post = (path, body) => call('POST', path, body === undefined ? {} : body);
 export const put = (path, body) => call('PUT', path, body === undefined ? {} : body);

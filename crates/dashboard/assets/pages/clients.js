@@ -3,6 +3,7 @@
 
 import * as api from '../api.js';
 import { go, link } from '../router.js';
+import { tryPanel } from './try.js';
 import {
   h, pageHeader, table, cell, loading, field, input, checkbox, select, button, formError,
   clearErrors, showError, toast, confirmAction, when,
@@ -92,7 +93,8 @@ function secretPanel(item, client, title) {
       }),
       copied,
       h('a', { class: 'button secondary', href: link('apis', item.api_id, 'clients', client.client_id), id: 'client-secret-done' },
-        'I have stored it')));
+        'I have stored it')),
+    tryPanel(item, client, client.secret));
 }
 
 function clientForm(client, policies, isNew, onSave) {
@@ -320,5 +322,6 @@ export async function renderEdit({ api: apiId, client: clientId }, view) {
       endpoint ? [' · token endpoint ', h('code', {}, endpoint)] : null),
     rotated,
     form,
+    tryPanel(item, client, null),
     tokensSection(apiId, clientId));
 }
