@@ -169,7 +169,8 @@ pub struct AdminEdge {
     pub connections: Connections,
     /// How long a dashboard sign-in lasts (`--dashboard-session-ttl`).
     pub dashboard_session_ttl: std::time::Duration,
-    /// The gateway's URL, when this process knows it (`gatehouse dev`), shown by the dashboard.
+    /// A gateway's URL, when this process knows one (`gatehouse dev`'s own, or `--gateway-url`):
+    /// the dashboard shows it and its Try it panel sends requests there.
     pub gateway_url: Option<String>,
     /// How long an admin write waits for the gateways to apply it (`--apply-wait`).
     pub apply_wait: std::time::Duration,

@@ -430,3 +430,24 @@ async fn shutdown_signal() {
 fn redis_context(flag: &str, url: &str) -> String {
     format!("{flag} {}", crate::config_file::mask_url_password(url))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_urls_are_plain_http_base_urls() {
+        assert_eq!(
+            gateway_url(Some("http://gateway:8080/")).unwrap().as_deref(),
+            Some("http://gateway:8080")
+        );
+        assert_eq!(gateway_url(Some("  ")).unwrap(), None);
+        assert_eq!(gateway_url(None).unwrap(), None);
+        for wrong in ["gateway:8080", "https://gateway", "ftp://gateway", "http://"] {
+            let error = format!("{:#}", gateway_url(Some(wrong)).unwrap_err());
+            assert!(error.contains("--gateway-url"), "{wrong}: {error}");
+        }
+        assert!(dashboard_session_ttl(0).is_err());
+        assert_eq!(dashboard_session_ttl(60).unwrap(), std::time::Duration::from_secs(60));
+    }
+}
