@@ -173,6 +173,14 @@ pub fn plan(
         }
     }
     for (key, (spec, source)) in &clients {
+        if prune && !apis.contains_key(&key.0) {
+            bail!(
+                "client {}/{} ({source}) names api {}, which the files do not declare: --prune would delete it, and the client with it",
+                key.0,
+                key.1,
+                key.0
+            );
+        }
         if !apis.contains_key(&key.0) && !current.apis.contains_key(&key.0) {
             bail!(
                 "client {}/{} ({source}) names api {}, which neither the files nor the control plane have",
@@ -332,6 +340,13 @@ mod tests {
         assert_eq!(titles, ["delete client a/c", "delete policy p", "delete api gone (and its clients)"]);
         let without_prune = plan(vec![declared_api(api("a", "/a/"))], &current, false, false).unwrap();
         assert!(without_prune.steps.is_empty());
+        // With --prune, a client whose API the files leave out would go with it: refused.
+        let orphan = declared(Resource::Client(ClientSpec {
+            client: pb::OAuthClient { api_id: "gone".into(), client_id: "d".into(), ..Default::default() },
+            secret_env: None,
+        }));
+        let err = plan(vec![declared_api(api("a", "/a/")), orphan], &current, true, false).unwrap_err();
+        assert!(err.to_string().contains("--prune would delete it"), "{err}");
     }
 
     #[test]
