@@ -448,7 +448,12 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
     for (id, count) in [("#count-apis", "1"), ("#count-policies", "1"), ("#count-users", "1")] {
         assert_eq!(b.find(id).await.text().await.unwrap(), count, "{id}");
     }
-    // Its traffic chart sums the client's two proxied requests.
+    // The control plane is ready; the live tokens are the ones the client's listing shows.
+    b.text_containing("#control-plane-ready [data-test=readiness]", "ready").await;
+    let (_, listed) = admin(&http, dev, "GET", &format!("/api/apis/oauth/shop/{client_id}/tokens")).await;
+    let live = listed.as_array().unwrap().len().to_string();
+    assert_eq!(b.find("#count-tokens").await.text().await.unwrap(), live, "live tokens");
+    // Its traffic chart sums the client's proxied requests.
     b.text_containing("#usage-summary", "3 requests, 0 errors, from 1 OAuth client").await;
     b.find("#usage-chart").await;
     b.screenshot("overview").await;
@@ -501,6 +506,90 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
     b.find("#api-table").await;
     b.gone(&format!("[data-test=api-row][data-id='{imported_id}']")).await;
     assert_eq!(admin(&http, dev, "GET", &format!("/api/apis/{imported_id}")).await.0, 404);
+
+    // Where requests carry their token, and versioning, set in the API form and stored.
+    b.click("#api-new").await;
+    b.fill("#api-name", "Versioned").await;
+    b.fill("#api-id", "versioned").await;
+    b.fill("#api-listen-path", "/versioned/").await;
+    b.fill("#api-upstream-url", &upstream.url()).await;
+    b.click("#api-oauth").await;
+    b.click("#api-token-auth").await;
+    b.fill("#api-auth-header", "X-Token").await;
+    b.fill("#api-auth-query", "access_token").await;
+    b.click("#api-strip-auth").await;
+    b.click("#api-versioned").await;
+    b.find("#api-version-location").await.select_by_value("header").await.unwrap();
+    b.fill("#api-version-key", "x-api-version").await;
+    b.fill("#api-versions", "v1, v2").await;
+    b.fill("#api-default-version", "v1").await;
+    b.click("#api-save").await;
+    b.text_containing("#api-id-value", "versioned").await;
+    let (_, versioned) = admin(&http, dev, "GET", "/api/apis/versioned").await;
+    assert_eq!(
+        (&versioned["auth_header_name"], &versioned["auth_query_param"], &versioned["strip_auth_data"]),
+        (&json!("X-Token"), &json!("access_token"), &json!(true)),
+        "{versioned}"
+    );
+    assert_eq!(versioned["versioning"]["location"], "header", "{versioned}");
+    assert_eq!(versioned["versioning"]["key"], "x-api-version");
+    assert_eq!(versioned["versioning"]["versions"], json!(["v1", "v2"]));
+    assert_eq!(versioned["versioning"]["default_version"], "v1");
+    assert!(versioned.get("oauth").is_none(), "{versioned}");
+
+    // A Tyk Classic definition imports too (its format recognised), naming what it lost, and
+    // the API exports back as Classic.
+    let classic = json!({"api_id": "classic", "name": "Classic", "use_keyless": true,
+        "proxy": {"listen_path": "/classic/", "target_url": upstream.url(), "strip_listen_path": true},
+        "cache_options": {"enable_cache": true, "cache_all_safe_requests": true}});
+    b.click("#nav-apis").await;
+    b.click("#api-import").await;
+    b.fill("#oas-text", &classic.to_string()).await;
+    b.text_containing("#import-format-detected", "Tyk Classic").await;
+    b.click("#oas-import").await;
+    b.text_containing("#oas-warnings [data-test=oas-warning]", "cach").await;
+    b.click("#oas-result-link").await;
+    b.text_containing("#api-id-value", "classic").await;
+    b.click("#api-export-classic").await;
+    b.text_containing("#api-export-text", "\"api_definition\"").await;
+    b.text_containing("#api-export-text", "\"/classic/\"").await;
+
+    // A policy's access right limited to some URLs and methods.
+    b.route(base, &format!("/policies/{policy_id}")).await;
+    b.click("[data-test=policy-url-add][data-api=shop]").await;
+    b.fill("[data-test=policy-url-row][data-api=shop] input[data-test=policy-url]", "^/anything.*$").await;
+    b.fill("[data-test=policy-url-row][data-api=shop] input[data-test=policy-url-methods]", "get, post")
+        .await;
+    b.click("#policy-save").await;
+    eventually("the allowed URL is stored", UI, || async {
+        let (_, policy) = admin(&http, dev, "GET", &format!("/api/portal/policies/{policy_id}")).await;
+        (policy["access_rights"]["shop"]["allowed_urls"]
+            == json!([{"url": "^/anything.*$", "methods": ["GET", "POST"]}]))
+        .then_some(())
+    })
+    .await;
+
+    // A client's metadata, edited and stored.
+    b.route(base, &format!("/apis/shop/clients/{client_id}")).await;
+    b.click("#client-meta-list-add").await;
+    b.fill("input[data-test=client-meta-key]", "team").await;
+    b.fill("input[data-test=client-meta-value]", "web").await;
+    b.click("#client-save").await;
+    eventually("the metadata is stored", UI, || async {
+        let (_, client) = admin(&http, dev, "GET", &format!("/api/apis/oauth/shop/{client_id}")).await;
+        (client["meta_data"] == json!({"team": "web"})).then_some(())
+    })
+    .await;
+
+    // An API's traffic by status class, with its latency.
+    b.route(base, "/apis/shop").await;
+    b.text_containing("#api-usage [data-test=usage-2xx]", "3").await;
+    let latency = b.find("#api-usage [data-test=usage-latency]").await.text().await.unwrap();
+    assert!(latency.ends_with(" ms"), "{latency}");
+
+    // Resource owners need an API with the password grant: the page says none has it.
+    b.click("#nav-users").await;
+    b.text_containing("#user-password-apis", "No API takes the password grant").await;
 
     // The same list on a phone: one column, the menu behind a button.
     b.client.set_window_size(390, 844).await.unwrap();

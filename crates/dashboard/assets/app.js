@@ -51,6 +51,7 @@ router.route('/apis/new', page(apis.renderNew));
 router.route('/apis/import', page(oas.renderImport));
 router.route('/apis/:api', page(apis.renderEdit));
 router.route('/apis/:api/export', page(oas.renderExport));
+router.route('/apis/:api/export/classic', page(oas.renderExportClassic));
 router.route('/apis/:api/clients', page(clients.renderList));
 router.route('/apis/:api/clients/new', page(clients.renderNew));
 router.route('/apis/:api/clients/:client', page(clients.renderEdit));

@@ -129,30 +129,33 @@ export function clearErrors(form) {
 }
 
 /** The field an API error message names: `field "rate": ...`, `listen_path: ...`,
- * `oauth.allowed_grant_types[0]: ...`. */
+ * `oauth.allowed_grant_types[0]: ...`, `access_rights.my-api.allowed_urls[1].url: ...`. */
 export function namedField(message) {
   const quoted = /field "([^"]+)"/.exec(message);
   if (quoted) return quoted[1];
-  const prefixed = /^([A-Za-z_][A-Za-z0-9_.[\]]*)\s*:/.exec(message);
+  const prefixed = /^([A-Za-z_][A-Za-z0-9_.~[\]-]*)\s*:/.exec(message);
   if (prefixed) return prefixed[1];
   const inside = /\b(?:field|JSON path)\s+`?([A-Za-z_][A-Za-z0-9_.[\]]*)`?/.exec(message);
   return inside ? inside[1] : null;
 }
 
 /** Shows `error` next to the field it names (through `fields`: API field name → control id),
- * else at the top of the form (`#<form id>-error`). */
+ * else at the top of the form (`#<form id>-error`). A list item's own control is named with
+ * its index ("allowed_urls[1].url"); without one, the list's control takes it. */
 export function showError(form, error, fields = {}) {
   const message = error && error.message ? error.message : String(error);
   const named = namedField(message);
   let target = null;
   if (named) {
-    const path = named.replace(/\[\d+\]/g, '');
-    const parts = path.split('.');
     // The longest suffix of the path the form knows: "oauth.allowed_grant_types" before
-    // "allowed_grant_types".
-    for (let i = 0; i < parts.length && !target; i += 1) {
-      const key = parts.slice(i).join('.');
-      if (fields[key]) target = fields[key];
+    // "allowed_grant_types"; first with the indices, then without.
+    for (const path of [named, named.replace(/\[\d+\]/g, '')]) {
+      const parts = path.split('.');
+      for (let i = 0; i < parts.length && !target; i += 1) {
+        const key = parts.slice(i).join('.');
+        if (Object.hasOwn(fields, key)) target = fields[key];
+      }
+      if (target) break;
     }
   }
   const place = target ? document.getElementById(`${target}-error`) : null;
@@ -255,4 +258,49 @@ export function download(filename, text, type = 'application/json') {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/**
+ * An editable list of rows with an Add button and a Remove button per row. `make(value, n)`
+ * builds one row from a stored value (undefined for an added row); `n` is unique within the
+ * list, for ids. It returns `{ node, read, first, name }`: the row's element, a function giving
+ * its value, its first control (focused when added) and a name for its Remove button.
+ * `test` prefixes the data-test attributes: `<test>-row`, `<test>-remove`, `<test>-add`.
+ * Returns `{ node, rows }`: `rows()` lists the rows left, in order.
+ */
+export function rowList(id, values, make, { test, addLabel, empty, data = {} }) {
+  const rows = [];
+  let next = 0;
+  const list = h('div', { class: 'row-list', id });
+  const none = h('p', { class: 'hint', id: `${id}-empty` }, empty);
+  const sync = () => { none.hidden = rows.length > 0; };
+  const add = (value) => {
+    const row = make(value, next);
+    next += 1;
+    row.node.classList.add('row-item');
+    row.node.dataset.test = `${test}-row`;
+    Object.assign(row.node.dataset, data);
+    const remove = button('Remove', {
+      class: 'secondary small row-remove', 'aria-label': `Remove ${row.name}`,
+      dataset: { test: `${test}-remove`, ...data },
+      onClick: () => {
+        rows.splice(rows.indexOf(row), 1);
+        row.node.remove();
+        sync();
+        addButton.focus();
+      },
+    });
+    row.node.append(remove);
+    rows.push(row);
+    list.append(row.node);
+    sync();
+    return row;
+  };
+  const addButton = button(addLabel, {
+    class: 'secondary small', id: `${id}-add`, dataset: { test: `${test}-add`, ...data },
+    onClick: () => add(undefined).first.focus(),
+  });
+  for (const value of values) add(value);
+  sync();
+  return { node: h('div', { class: 'row-list-wrap' }, list, none, addButton), rows: () => [...rows] };
 }

@@ -3,7 +3,7 @@
 import * as api from '../api.js';
 import { go, link } from '../router.js';
 import {
-  h, pageHeader, table, cell, loading, field, fieldset, input, checkbox, button, formError,
+  h, pageHeader, table, cell, loading, field, fieldset, input, checkbox, select, button, formError,
   clearErrors, showError, toast, confirmAction,
 } from '../dom.js';
 import { usageSection } from './usage.js';
@@ -30,7 +30,36 @@ const FIELDS = {
   refresh_token_ttl_seconds: 'api-refresh-ttl',
   code_ttl_seconds: 'api-code-ttl',
   token_auth: 'api-token-auth',
+  auth_header_name: 'api-auth-header',
+  auth_query_param: 'api-auth-query',
+  auth_cookie_name: 'api-auth-cookie',
+  strip_auth_data: 'api-strip-auth',
+  versioning: 'api-versioned',
+  'versioning.location': 'api-version-location',
+  'versioning.key': 'api-version-key',
+  'versioning.versions': 'api-versions',
+  'versioning.default_version': 'api-default-version',
+  'versioning.strip_versioning_data': 'api-strip-versioning',
 };
+
+export const VERSION_LOCATIONS = [
+  ['header', 'A request header'],
+  ['query_param', 'A query parameter'],
+  ['url_segment', 'The first path segment under the listen path'],
+];
+
+/** A stored location in the form's terms (Tyk's "url-param" and "url" are accepted too). */
+function locationOf(versioning) {
+  const location = (versioning && versioning.location) || 'header';
+  if (location === 'url-param') return 'query_param';
+  if (location === 'url') return 'url_segment';
+  return location;
+}
+
+/** "v1, v2" → ['v1', 'v2']. */
+function listOf(text) {
+  return text.split(/[\s,]+/).map((v) => v.trim()).filter(Boolean);
+}
 
 function authOf(item) {
   if (item.oauth) {
@@ -73,14 +102,14 @@ export async function renderList(_params, view) {
     holder.replaceChildren(table('api-table',
       ['Name', 'Id', 'Listen path', 'Upstream', 'Authentication', 'Clients'],
       shown.map(apiRow),
-      apis.length ? 'No API matches the search.' : 'No API yet: create one or import a Tyk OAS definition.'));
+      apis.length ? 'No API matches the search.' : 'No API yet: create one or import a Tyk definition.'));
   };
   search.addEventListener('input', draw);
   draw();
   view.show(
     pageHeader('APIs',
       h('a', { class: 'button primary', href: '#/apis/new', id: 'api-new' }, 'New API'),
-      h('a', { class: 'button secondary', href: '#/apis/import', id: 'api-import' }, 'Import Tyk OAS')),
+      h('a', { class: 'button secondary', href: '#/apis/import', id: 'api-import' }, 'Import Tyk OAS or Classic')),
     h('div', { class: 'search' }, field('Search APIs', search)),
     status,
     holder);
@@ -107,6 +136,16 @@ function apiForm(item, isNew, onSave) {
     refreshTtl: numberInput('api-refresh-ttl', oauth.refresh_token_ttl_seconds),
     codeTtl: numberInput('api-code-ttl', oauth.code_ttl_seconds),
     tokenAuth: checkbox('api-token-auth', Boolean(item.token_auth)),
+    authHeader: input('api-auth-header', { value: item.auth_header_name || '', placeholder: 'Authorization', autocomplete: 'off', spellcheck: 'false' }),
+    authQuery: input('api-auth-query', { value: item.auth_query_param || '', autocomplete: 'off', spellcheck: 'false' }),
+    authCookie: input('api-auth-cookie', { value: item.auth_cookie_name || '', autocomplete: 'off', spellcheck: 'false' }),
+    stripAuth: checkbox('api-strip-auth', Boolean(item.strip_auth_data)),
+    versioned: checkbox('api-versioned', Boolean(item.versioning)),
+    versionLocation: select('api-version-location', VERSION_LOCATIONS, locationOf(item.versioning)),
+    versionKey: input('api-version-key', { value: (item.versioning && item.versioning.key) || '', placeholder: 'x-api-version', autocomplete: 'off', spellcheck: 'false' }),
+    versions: input('api-versions', { value: ((item.versioning && item.versioning.versions) || []).join(', '), placeholder: 'v1, v2', autocomplete: 'off', spellcheck: 'false' }),
+    defaultVersion: input('api-default-version', { value: (item.versioning && item.versioning.default_version) || '', autocomplete: 'off', spellcheck: 'false' }),
+    stripVersioning: checkbox('api-strip-versioning', Boolean(item.versioning && item.versioning.strip_versioning_data)),
   };
   const oauthFields = h('div', { id: 'api-oauth-fields', class: 'subfields' },
     fieldset('Grants the token endpoint accepts', 'api-grants',
@@ -119,6 +158,32 @@ function apiForm(item, isNew, onSave) {
   const syncOauth = () => { oauthFields.hidden = !controls.oauthOn.checked; };
   controls.oauthOn.addEventListener('change', syncOauth);
   syncOauth();
+
+  const credentialFields = h('fieldset', { id: 'api-credential', class: 'field' },
+    h('legend', {}, 'Where requests carry their token'),
+    h('p', { class: 'hint' }, 'For OAuth and token auth: Bearer <token> in a header, or the token alone in a query parameter or cookie, which take precedence when configured and present.'),
+    h('div', { class: 'row3' },
+      field('Header name', controls.authHeader, 'Empty: Authorization.'),
+      field('Query parameter', controls.authQuery, 'Empty: none.'),
+      field('Cookie', controls.authCookie, 'Empty: none.')),
+    field('Remove the token before forwarding to the upstream', controls.stripAuth));
+
+  const keyField = field('Header or parameter name', controls.versionKey, 'Not used when the version is a path segment.');
+  const versioningFields = h('div', { id: 'api-versioning-fields', class: 'subfields' },
+    h('div', { class: 'row2' },
+      field('Where requests name their version', controls.versionLocation),
+      keyField),
+    h('div', { class: 'row2' },
+      field('Versions', controls.versions, 'Comma-separated. A request naming another gets 403; policies grant versions.'),
+      field('Default version', controls.defaultVersion, 'For requests that name none; empty: such requests are refused.')),
+    field('Remove the version before forwarding to the upstream', controls.stripVersioning));
+  const syncVersioning = () => {
+    versioningFields.hidden = !controls.versioned.checked;
+    keyField.hidden = controls.versionLocation.value === 'url_segment';
+  };
+  controls.versioned.addEventListener('change', syncVersioning);
+  controls.versionLocation.addEventListener('change', syncVersioning);
+  syncVersioning();
 
   const submit = h('button', { type: 'submit', id: 'api-save', class: 'primary' }, isNew ? 'Create API' : 'Save');
   const form = h('form', { id: 'api-form', class: 'card', novalidate: true },
@@ -133,6 +198,9 @@ function apiForm(item, isNew, onSave) {
     field('Protected by OAuth 2.0 (this API is an authorization server)', controls.oauthOn),
     oauthFields,
     field('Accept tokens issued for other APIs whose policy grants this one (token auth)', controls.tokenAuth),
+    credentialFields,
+    field('Versioned (requests name a version)', controls.versioned),
+    versioningFields,
     h('div', { class: 'actions' }, submit));
 
   form.addEventListener('submit', async (event) => {
@@ -146,6 +214,23 @@ function apiForm(item, isNew, onSave) {
     body.upstream_url = controls.upstream.value.trim();
     body.strip_listen_path = controls.strip.checked;
     body.token_auth = controls.tokenAuth.checked;
+    body.auth_header_name = controls.authHeader.value.trim();
+    body.auth_query_param = controls.authQuery.value.trim();
+    body.auth_cookie_name = controls.authCookie.value.trim();
+    body.strip_auth_data = controls.stripAuth.checked;
+    if (controls.versioned.checked) {
+      const location = controls.versionLocation.value;
+      body.versioning = {
+        ...(item.versioning || {}),
+        location,
+        key: location === 'url_segment' ? '' : controls.versionKey.value.trim(),
+        versions: listOf(controls.versions.value),
+        default_version: controls.defaultVersion.value.trim(),
+        strip_versioning_data: controls.stripVersioning.checked,
+      };
+    } else {
+      delete body.versioning;
+    }
     if (controls.oauthOn.checked) {
       const next = { ...oauth };
       next.allowed_grant_types = controls.grants.filter((c) => c.checked).map((c) => c.value);
@@ -230,6 +315,7 @@ export async function renderEdit({ api: apiId }, view) {
     pageHeader(item.name || item.api_id,
       item.oauth ? h('a', { class: 'button secondary', href: link('apis', apiId, 'clients'), id: 'api-clients-link' }, 'OAuth clients') : null,
       h('a', { class: 'button secondary', href: link('apis', apiId, 'export'), id: 'api-export' }, 'Export Tyk OAS'),
+      h('a', { class: 'button secondary', href: link('apis', apiId, 'export', 'classic'), id: 'api-export-classic' }, 'Export Tyk Classic'),
       remove),
     h('p', { class: 'hint' }, 'Id ', h('code', { id: 'api-id-value' }, item.api_id),
       tokenUrl ? [' · token endpoint ', h('code', { id: 'api-token-url' }, tokenUrl)] : null),

@@ -5,8 +5,8 @@ import * as api from '../api.js';
 import { go, link } from '../router.js';
 import { tryPanel } from './try.js';
 import {
-  h, pageHeader, table, cell, loading, field, input, checkbox, select, button, formError,
-  clearErrors, showError, toast, confirmAction, when,
+  h, pageHeader, table, cell, loading, field, fieldset, input, checkbox, select, button, formError,
+  clearErrors, showError, toast, confirmAction, when, rowList,
 } from '../dom.js';
 
 const FIELDS = {
@@ -17,7 +17,20 @@ const FIELDS = {
   policy_id: 'client-policy',
   public_client: 'client-public',
   client_id: 'client-id',
+  meta_data: 'client-meta',
 };
+
+/** One metadata entry of a client: a key and its value. */
+function metaRow(value, n) {
+  const key = input(`client-meta-key-${n}`, { value: value ? value[0] : '', autocomplete: 'off', spellcheck: 'false', dataset: { test: 'client-meta-key' } });
+  const val = input(`client-meta-value-${n}`, { value: value ? value[1] : '', autocomplete: 'off', spellcheck: 'false', dataset: { test: 'client-meta-value' } });
+  return {
+    node: h('div', { class: 'row2' }, field('Key', key), field('Value', val)),
+    first: key,
+    name: `metadata entry ${n + 1}`,
+    read: () => [key.value.trim(), val.value],
+  };
+}
 
 function policyOptions(policies) {
   return [['', '(no policy)'], ...policies.map((p) => [p.id, p.name ? `${p.name} (${p.id})` : p.id])];
@@ -106,6 +119,9 @@ function clientForm(client, policies, isNew, onSave) {
     id: isNew ? input('client-id', { autocomplete: 'off', spellcheck: 'false' }) : null,
     public: isNew ? checkbox('client-public', false) : null,
   };
+  const meta = rowList('client-meta-list', Object.entries(client.meta_data || {}).sort(), metaRow, {
+    test: 'client-meta', addLabel: 'Add metadata', empty: 'No metadata.',
+  });
   controls.description.value = client.description || '';
   controls.redirects.value = (client.redirect_uris || (client.redirect_uri ? [client.redirect_uri] : [])).join('\n');
   const submit = h('button', { type: 'submit', id: 'client-save', class: 'primary' }, isNew ? 'Create client' : 'Save');
@@ -117,6 +133,7 @@ function clientForm(client, policies, isNew, onSave) {
     field('Description', controls.description),
     field('Redirect URIs', controls.redirects, 'One per line. An authorization request must name one of them exactly.'),
     field('Policy', controls.policy, 'Rate limits, quota and the APIs its tokens may call. Changing it revokes the client\'s tokens.'),
+    fieldset('Metadata', 'client-meta', meta.node),
     isNew ? field('Public client (no secret; PKCE required)', controls.public) : null,
     h('div', { class: 'actions' }, submit));
   form.addEventListener('submit', async (event) => {
@@ -127,7 +144,7 @@ function clientForm(client, policies, isNew, onSave) {
       description: controls.description.value.trim(),
       redirect_uris: controls.redirects.value.split(/\s+/).map((u) => u.trim()).filter(Boolean),
       policy_id: controls.policy.value,
-      meta_data: client.meta_data || {},
+      meta_data: Object.fromEntries(meta.rows().map((r) => r.read()).filter(([k]) => k)),
     };
     if (isNew && controls.id.value.trim()) body.client_id = controls.id.value.trim();
     if (isNew && controls.public.checked) body.public_client = true;

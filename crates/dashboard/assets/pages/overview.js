@@ -43,12 +43,36 @@ function gatewayRow(gateway, latest) {
     cell('Authenticated by', gateway.authenticated_by || ''));
 }
 
+/** Clients whose tokens the overview counts at most: each is one listing call. */
+const TOKEN_COUNT_CLIENTS = 50;
+
+/** Live tokens of the first clients (listings hold ids, never tokens); `more` when some were
+ * left out. */
+async function liveTokens(clients) {
+  const counted = clients.slice(0, TOKEN_COUNT_CLIENTS);
+  const lists = await Promise.all(counted.map(({ api: item, client }) =>
+    api.get(`apis/oauth/${api.seg(item.api_id)}/${api.seg(client.client_id)}/tokens`)
+      .then((tokens) => (Array.isArray(tokens) ? tokens.length : 0))));
+  return { total: lists.reduce((sum, n) => sum + n, 0), more: clients.length > counted.length };
+}
+
+/** The control plane's readiness, as its /readyz probe answers it. */
+async function readiness() {
+  try {
+    const response = await fetch('../readyz', { credentials: 'same-origin', cache: 'no-store' });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
 export async function render(_params, view) {
   view.show(pageHeader('Overview'), loading());
   const [apis, policies, users, fleet] = await Promise.all([
     api.listApis(), api.listPolicies(), api.listUsers(), api.listGateways(),
   ]);
   const clients = await api.listAllClients(apis);
+  const [tokens, ready] = await Promise.all([liveTokens(clients), readiness()]);
   const latest = Math.max(revisionOf(fleet.revision), ...fleet.gateways.map((g) => revisionOf(g.revision)), 0);
   const session = api.session();
   const refresh = button('Refresh', { id: 'overview-refresh', class: 'secondary', onClick: () => render(_params, view) });
@@ -58,7 +82,12 @@ export async function render(_params, view) {
       count('count-apis', 'APIs', apis.length, '#/apis'),
       count('count-clients', 'OAuth clients', clients.length, '#/apis'),
       count('count-policies', 'Policies', policies.length, '#/policies'),
-      count('count-users', 'Resource owners', users.length, '#/users')),
+      count('count-users', 'Resource owners', users.length, '#/users'),
+      count('count-tokens', tokens.more ? `Live tokens (first ${TOKEN_COUNT_CLIENTS} clients)` : 'Live tokens',
+        tokens.total, '#/apis')),
+    h('p', { class: 'hint', id: 'control-plane-ready' }, 'Control plane: ',
+      h('span', { class: ready ? 'badge badge-ok' : 'badge badge-warn', dataset: { test: 'readiness' } },
+        ready ? 'ready' : 'not ready (its state store does not answer)')),
     usageSection('usage', { title: 'Requests in the last hour', minutes: 60, buckets: 60 }),
     h('section', { 'aria-labelledby': 'gateways-title' },
       h('h2', { id: 'gateways-title' }, `Gateways connected (${fleet.gateways.length})`),

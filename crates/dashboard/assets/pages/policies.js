@@ -4,7 +4,7 @@ import * as api from '../api.js';
 import { go, link } from '../router.js';
 import {
   h, pageHeader, table, cell, loading, field, fieldset, input, checkbox, button, formError,
-  clearErrors, showError, toast, confirmAction,
+  clearErrors, showError, toast, confirmAction, rowList,
 } from '../dom.js';
 
 const FIELDS = {
@@ -18,7 +18,31 @@ const FIELDS = {
   key_expires_in: 'policy-key-expires',
   access_rights: 'policy-access',
   versions: 'policy-access',
+  allowed_urls: 'policy-access',
 };
+
+/** One allowed URL of an access right: a regular expression and the methods it allows. */
+function urlRow(apiIndex) {
+  return (value, n) => {
+    const id = `policy-url-${apiIndex}-${n}`;
+    const url = input(id, { value: (value && value.url) || '', placeholder: '^/orders(/.*)?$', spellcheck: 'false', dataset: { test: 'policy-url' } });
+    const methods = input(`${id}-methods`, {
+      value: ((value && value.methods) || []).join(', '), placeholder: 'GET, POST', spellcheck: 'false',
+      dataset: { test: 'policy-url-methods' },
+    });
+    return {
+      node: h('div', { class: 'row2' },
+        field('Path (regular expression under the listen path)', url),
+        field('Methods (comma-separated)', methods)),
+      first: url,
+      name: `allowed URL ${n + 1}`,
+      read: () => ({
+        url: url.value.trim(),
+        methods: methods.value.split(/[\s,]+/).map((m) => m.trim().toUpperCase()).filter(Boolean),
+      }),
+    };
+  };
+}
 
 function rateText(p) {
   if (!p.rate) return 'unlimited';
@@ -69,12 +93,20 @@ function accessRow(item, index, right) {
     spellcheck: 'false',
   });
   const versionField = field(`Versions of ${item.name || item.api_id}`, versions, 'Comma-separated; empty: Default.');
-  const sync = () => { versionField.hidden = !box.checked; };
+  const urls = rowList(`policy-urls-${index}`, (right && right.allowed_urls) || [], urlRow(index), {
+    test: 'policy-url', addLabel: 'Add an allowed URL', data: { api: item.api_id },
+    empty: 'Every path and method of the API is allowed.',
+  });
+  const urlField = h('div', { class: 'subfields' }, h('p', { class: 'hint' }, `Allowed URLs of ${item.name || item.api_id}`), urls.node);
+  const sync = () => {
+    versionField.hidden = !box.checked;
+    urlField.hidden = !box.checked;
+  };
   box.addEventListener('change', sync);
   sync();
   return {
     node: h('div', { class: 'access-row' },
-      field(h('span', {}, item.name || item.api_id, ' ', h('code', {}, item.listen_path || '')), box), versionField),
+      field(h('span', {}, item.name || item.api_id, ' ', h('code', {}, item.listen_path || '')), box), versionField, urlField),
     read: () => {
       if (!box.checked) return null;
       const list = versions.value.split(',').map((v) => v.trim()).filter(Boolean);
@@ -83,6 +115,7 @@ function accessRow(item, index, right) {
         api_id: item.api_id,
         api_name: item.name || '',
         versions: list.length ? list : ['Default'],
+        allowed_urls: urls.rows().map((r) => r.read()).filter((u) => u.url),
       };
     },
   };

@@ -38,11 +38,20 @@ export function usageSection(id, { title, minutes, buckets, apiId }) {
     const total = points.reduce((sum, p) => sum + p.hits, 0);
     const errors = points.reduce((sum, p) => sum + p.errors, 0);
     const clients = (report && report.clients) || 0;
+    const all = (report && report.buckets) || [];
+    // Status classes over the range, and the latency averaged over every request.
+    const classes = ['2xx', '3xx', '4xx', '5xx'].map((c) => [c, all.reduce((sum, b) => sum + (b[`status_${c}`] || 0), 0)]);
+    const latencyTotal = all.reduce((sum, b) => sum + (b.latency || 0) * (b.hits || 0), 0);
+    const latency = total ? latencyTotal / total : 0;
     body.replaceChildren(
       h('p', { class: 'hint', id: `${id}-summary` },
         `${total} request${total === 1 ? '' : 's'}, ${errors} error${errors === 1 ? '' : 's'}, `,
         `from ${clients} OAuth client${clients === 1 ? '' : 's'}. Keyless traffic is not counted here.`),
-      barChart(`${id}-chart`, points, title, bucketMinutes === 1 ? 'minutes' : `${bucketMinutes}-minute periods`));
+      barChart(`${id}-chart`, points, title, bucketMinutes === 1 ? 'minutes' : `${bucketMinutes}-minute periods`),
+      h('dl', { class: 'pairs usage-totals', id: `${id}-totals` },
+        classes.map(([c, n]) => [h('dt', {}, c), h('dd', { dataset: { test: `usage-${c}` } }, String(n))]),
+        h('dt', {}, 'Average latency'),
+        h('dd', { dataset: { test: 'usage-latency' } }, total ? `${latency.toFixed(1)} ms` : '—')));
   }).catch((e) => {
     if (e.sessionEnded) return;
     body.replaceChildren(h('p', { class: 'form-error', id: `${id}-error`, role: 'alert' }, e.message));

@@ -11,7 +11,14 @@ const FIELDS = { username: 'user-username', password: 'user-password', policy_id
 
 export async function render(params, view) {
   view.show(pageHeader('Resource owners'), loading());
-  const [users, policies] = await Promise.all([api.listUsers(), api.listPolicies()]);
+  const [users, policies, apis] = await Promise.all([api.listUsers(), api.listPolicies(), api.listApis()]);
+  // Resource owners sign in only through an API that takes the password grant.
+  const passwordApis = apis.filter((a) => a.oauth && (a.oauth.allowed_grant_types || []).includes('password'));
+  const grantNote = h('p', { class: passwordApis.length ? 'hint' : 'notice', id: 'user-password-apis' },
+    passwordApis.length
+      ? ['The password grant is on for: ', passwordApis.map((a, i) => [i ? ', ' : '', h('a', { href: link('apis', a.api_id) }, a.name || a.api_id)])]
+      : ['No API takes the password grant yet, so these users cannot sign in anywhere: turn it on in an ',
+        h('a', { href: '#/apis' }, 'API'), '\'s OAuth grants.']);
   users.sort((a, b) => a.username.localeCompare(b.username));
   const policyName = (id) => {
     const p = policies.find((x) => x.id === id);
@@ -71,6 +78,7 @@ export async function render(params, view) {
   view.show(
     pageHeader('Resource owners'),
     h('p', { class: 'hint' }, 'Users who sign in with the password grant on an API that allows it.'),
+    grantNote,
     listError,
     table('user-table', ['Username', 'Policy', ''], rows, 'No resource owner yet.'),
     form);
