@@ -128,6 +128,19 @@ export function clearErrors(form) {
   for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
 }
 
+/** Runs `save` with the form's submit button disabled; an API error is shown next to the field
+ * it names (see `showError`), unless the session ended, which the sign-in page says. */
+export async function saving(form, submit, fields, save) {
+  submit.disabled = true;
+  try {
+    await save();
+  } catch (e) {
+    if (!e.sessionEnded) showError(form, e, fields);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
 /** The field an API error message names: `field "rate": ...`, `listen_path: ...`,
  * `oauth.allowed_grant_types[0]: ...`, `access_rights.my-api.allowed_urls[1].url: ...`. */
 export function namedField(message) {

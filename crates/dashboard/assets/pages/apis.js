@@ -4,7 +4,7 @@ import * as api from '../api.js';
 import { go, link } from '../router.js';
 import {
   h, pageHeader, table, cell, loading, field, fieldset, input, checkbox, select, button, formError,
-  clearErrors, showError, toast, confirmAction,
+  clearErrors, showError, toast, confirmAction, saving,
 } from '../dom.js';
 import { usageSection } from './usage.js';
 
@@ -253,14 +253,7 @@ function apiForm(item, isNew, onSave) {
     } else {
       delete body.oauth;
     }
-    submit.disabled = true;
-    try {
-      await onSave(body);
-    } catch (e) {
-      if (!e.sessionEnded) showError(form, e, FIELDS);
-    } finally {
-      submit.disabled = false;
-    }
+    await saving(form, submit, FIELDS, () => onSave(body));
   });
   return form;
 }

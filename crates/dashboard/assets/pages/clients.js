@@ -6,7 +6,7 @@ import { go, link } from '../router.js';
 import { tryPanel } from './try.js';
 import {
   h, pageHeader, table, cell, loading, field, fieldset, input, checkbox, select, button, formError,
-  clearErrors, showError, toast, confirmAction, when, rowList,
+  clearErrors, showError, toast, confirmAction, when, rowList, saving,
 } from '../dom.js';
 
 const FIELDS = {
@@ -148,14 +148,7 @@ function clientForm(client, policies, isNew, onSave) {
     };
     if (isNew && controls.id.value.trim()) body.client_id = controls.id.value.trim();
     if (isNew && controls.public.checked) body.public_client = true;
-    submit.disabled = true;
-    try {
-      await onSave(body);
-    } catch (e) {
-      if (!e.sessionEnded) showError(form, e, FIELDS);
-    } finally {
-      submit.disabled = false;
-    }
+    await saving(form, submit, FIELDS, () => onSave(body));
   });
   return form;
 }

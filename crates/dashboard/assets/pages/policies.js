@@ -4,7 +4,7 @@ import * as api from '../api.js';
 import { go, link } from '../router.js';
 import {
   h, pageHeader, table, cell, loading, field, fieldset, input, checkbox, button, formError,
-  clearErrors, showError, toast, confirmAction, rowList,
+  clearErrors, showError, toast, confirmAction, rowList, saving,
 } from '../dom.js';
 
 const FIELDS = {
@@ -182,14 +182,7 @@ function policyForm(policy, apis, isNew, onSave) {
       if (right) access[right.api_id] = right;
     }
     body.access_rights = access;
-    submit.disabled = true;
-    try {
-      await onSave(body);
-    } catch (e) {
-      if (!e.sessionEnded) showError(form, e, FIELDS);
-    } finally {
-      submit.disabled = false;
-    }
+    await saving(form, submit, FIELDS, () => onSave(body));
   });
   return form;
 }
