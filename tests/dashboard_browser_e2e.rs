@@ -572,8 +572,10 @@ async fn manage_everything(b: &Browser, dev: &DevProcess, upstream: &EchoUpstrea
     // A client's metadata, edited and stored.
     b.route(base, &format!("/apis/shop/clients/{client_id}")).await;
     b.click("#client-meta-list-add").await;
-    b.fill("input[data-test=client-meta-key]", "team").await;
     b.fill("input[data-test=client-meta-value]", "web").await;
+    b.click("#client-save").await;
+    b.text_containing("#client-meta-error", "every value needs a key").await;
+    b.fill("input[data-test=client-meta-key]", "team").await;
     b.click("#client-save").await;
     eventually("the metadata is stored", UI, || async {
         let (_, client) = admin(&http, dev, "GET", &format!("/api/apis/oauth/shop/{client_id}")).await;

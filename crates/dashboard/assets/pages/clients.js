@@ -144,8 +144,20 @@ function clientForm(client, policies, isNew, onSave) {
       description: controls.description.value.trim(),
       redirect_uris: controls.redirects.value.split(/\s+/).map((u) => u.trim()).filter(Boolean),
       policy_id: controls.policy.value,
-      meta_data: Object.fromEntries(meta.rows().map((r) => r.read()).filter(([k]) => k)),
     };
+    // Every metadata row is kept or refused, never dropped silently.
+    const entries = meta.rows().map((r) => r.read()).filter(([k, v]) => k || v);
+    const keys = entries.map(([k]) => k);
+    if (keys.some((k) => !k)) {
+      showError(form, new Error('meta_data: every value needs a key'), FIELDS);
+      return;
+    }
+    const repeated = keys.find((k, i) => keys.indexOf(k) !== i);
+    if (repeated) {
+      showError(form, new Error(`meta_data: the key ${repeated} is given twice`), FIELDS);
+      return;
+    }
+    body.meta_data = Object.fromEntries(entries);
     if (isNew && controls.id.value.trim()) body.client_id = controls.id.value.trim();
     if (isNew && controls.public.checked) body.public_client = true;
     await saving(form, submit, FIELDS, () => onSave(body));

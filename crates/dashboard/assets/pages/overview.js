@@ -50,10 +50,12 @@ const TOKEN_COUNT_CLIENTS = 50;
  * left out. */
 async function liveTokens(clients) {
   const counted = clients.slice(0, TOKEN_COUNT_CLIENTS);
+  // A listing that fails (a token store away) leaves the count unknown, not the overview broken.
   const lists = await Promise.all(counted.map(({ api: item, client }) =>
     api.get(`apis/oauth/${api.seg(item.api_id)}/${api.seg(client.client_id)}/tokens`)
-      .then((tokens) => (Array.isArray(tokens) ? tokens.length : 0))));
-  return { total: lists.reduce((sum, n) => sum + n, 0), more: clients.length > counted.length };
+      .then((tokens) => (Array.isArray(tokens) ? tokens.length : 0), () => null)));
+  const known = !lists.includes(null);
+  return { total: known ? lists.reduce((sum, n) => sum + n, 0) : '—', more: clients.length > counted.length };
 }
 
 /** The control plane's readiness, as its /readyz probe answers it. */

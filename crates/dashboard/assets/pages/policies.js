@@ -115,7 +115,7 @@ function accessRow(item, index, right) {
         api_id: item.api_id,
         api_name: item.name || '',
         versions: list.length ? list : ['Default'],
-        allowed_urls: urls.rows().map((r) => r.read()).filter((u) => u.url),
+        allowed_urls: urls.rows().map((r) => r.read()).filter((u) => u.url || u.methods.length),
       };
     },
   };
@@ -180,6 +180,12 @@ function policyForm(policy, apis, isNew, onSave) {
     for (const row of rows) {
       const right = row.read();
       if (right) access[right.api_id] = right;
+    }
+    // A row with methods but no path would allow every path: refused here, not sent.
+    const pathless = Object.values(access).find((r) => (r.allowed_urls || []).some((u) => !u.url));
+    if (pathless) {
+      showError(form, new Error(`allowed_urls: an allowed URL of ${pathless.api_id} has methods but no path`), FIELDS);
+      return;
     }
     body.access_rights = access;
     await saving(form, submit, FIELDS, () => onSave(body));
