@@ -64,7 +64,10 @@ pub async fn run(control: &ControlPlane, gateway_url: &str, attempt: Attempt) ->
         Attempt::Call { access_token, path, .. } => {
             // Below the listen path only: a path may not climb out of the API it names.
             let path = path.trim_start_matches('/');
-            if path.split('/').any(|segment| segment == "..") || path.contains(['\\', '#']) {
+            // Checked decoded too: the gateway resolves `%2e%2e` as `..` before it routes.
+            let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+            let climbs = |p: &str| p.split(['/', '\\']).any(|segment| segment == "..");
+            if climbs(path) || climbs(&decoded) || path.contains(['\\', '#']) {
                 return Err(RestError::new(
                     StatusCode::BAD_REQUEST,
                     "field \"path\": stay below the API's listen path",

@@ -322,6 +322,8 @@ async fn dashboard_sessions_authenticate_the_rest_api_with_csrf_on_writes() {
         serde_json::json!({"action": "call", "api_id": "tried", "access_token": "t", "path": "/a/../../x"});
     let refused = attempt(climb, Some(&csrf)).await.unwrap();
     assert_eq!(refused.status(), 400);
+    let encoded = serde_json::json!({"action": "call", "api_id": "tried", "access_token": "t", "path": "/%2e%2E/other/x"});
+    assert_eq!(attempt(encoded, Some(&csrf)).await.unwrap().status(), 400);
     let unknown = serde_json::json!({"action": "fetch", "url": "http://169.254.169.254/"});
     assert_eq!(attempt(unknown, Some(&csrf)).await.unwrap().status(), 400);
     let keyless = serde_json::json!({"action": "call", "api_id": "tried", "access_token": "t", "path": "/x"});
